@@ -1,0 +1,1 @@
+"""Alembic migrations of the vidtrace store (installed as `vidtrace.migrations`)."""

@@ -1,0 +1,160 @@
+"""Discovery: which files are uploads, and by which account.
+
+Accounts come from a manifest (CSV with a header, or JSON Lines) or else from the first folder
+level under a root (`ROOT/<account>/...`). Bad manifest rows are reported by line number and
+skipped; the rest of the manifest is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from vidtrace.errors import UsageError
+
+#: Files with these extensions are taken as videos when walking a folder. Anything a manifest
+#: names is tried whatever its extension.
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .flv .wmv .mpg .mpeg .ts .mts .m2ts .3gp .3g2 .ogv .vob .f4v .asf".split()
+)
+REQUIRED_COLUMNS = ("path", "account")
+OPTIONAL_COLUMNS = ("uploaded_at", "platform", "url", "title")
+#: Longest accepted manifest field (characters): longer is a broken or hostile row.
+MAX_FIELD_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file that may be an upload, with what is known of its posting."""
+
+    path: Path  # absolute
+    account: str | None
+    platform: str = ""
+    uploaded_at: dt.datetime | None = None
+    url: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An input that could not be used: the file (or manifest line) and the reason."""
+
+    where: str
+    reason: str
+
+
+def is_video_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
+
+
+def walk_root(root: Path) -> Iterator[Candidate]:
+    """Every video file under `root`, in a stable order; the first folder level names the account.
+
+    Symbolic links to folders are not followed (no loops); hidden files and folders are skipped.
+    Files directly in `root` have no account.
+    """
+    root = Path(root).absolute()
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = Path(folder).relative_to(root)
+        account = rel.parts[0] if rel.parts else None
+        for name in sorted(files):
+            if not name.startswith(".") and is_video_name(name):
+                yield Candidate(path=Path(folder) / name, account=account)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """ISO 8601 to an aware UTC datetime; a time without a zone is taken as UTC."""
+    value = dt.datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, row or None, error or None) for each data row of a CSV or JSON Lines file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read manifest {path}: {e}") from e
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json") or text.lstrip().startswith("{"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield number, None, f"not valid JSON ({e.msg})"
+                continue
+            if not isinstance(row, dict):
+                yield number, None, "not a JSON object"
+                continue
+            yield number, {k: (None if v is None else str(v)) for k, v in row.items()}, None
+        return
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    header = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise UsageError(f"manifest {path} lacks column(s) {', '.join(missing)} (header: {', '.join(header) or 'empty'})")
+    for row in reader:
+        if None in row:
+            yield reader.line_num, None, "more fields than the header"
+            continue
+        yield reader.line_num, row, None
+
+
+def read_manifest(path: Path) -> tuple[list[Candidate], list[Problem]]:
+    """The manifest's uploads and the problems of the rows that were skipped."""
+    path = Path(path).absolute()
+    base = path.parent.resolve()
+    candidates: list[Candidate] = []
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for number, row, error in _rows(path):
+        where = f"{path}:{number}"
+        if error is None:
+            error, candidate = _candidate(row, base)
+        if error is not None:
+            problems.append(Problem(where, error))
+            continue
+        key = (str(candidate.path), candidate.account)
+        if key in seen:
+            problems.append(Problem(where, "duplicate row (same path and account as an earlier row)"))
+            continue
+        seen.add(key)
+        candidates.append(candidate)
+    return candidates, problems
+
+
+def _candidate(row: dict, base: Path) -> tuple[str | None, Candidate | None]:
+    values = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
+    for key in REQUIRED_COLUMNS:
+        if not values[key]:
+            return f"missing {key}", None
+    for key, value in values.items():
+        if len(value) > MAX_FIELD_CHARS:
+            return f"{key} longer than {MAX_FIELD_CHARS} characters", None
+    if "\x00" in values["path"]:
+        return "path contains a NUL byte", None
+    full = Path(os.path.normpath(base / values["path"]))
+    if not full.is_relative_to(base):
+        return f"path {values['path']!r} points outside the manifest's folder", None
+    uploaded_at = None
+    if values["uploaded_at"]:
+        try:
+            uploaded_at = parse_time(values["uploaded_at"])
+        except ValueError:
+            return f"uploaded_at {values['uploaded_at']!r} is not an ISO 8601 time", None
+    return None, Candidate(
+        path=full,
+        account=values["account"],
+        platform=values["platform"],
+        uploaded_at=uploaded_at,
+        url=values["url"] or None,
+        title=values["title"] or None,
+    )

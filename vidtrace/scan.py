@@ -1,0 +1,374 @@
+"""Ingest and rescan: discover uploads, fingerprint new videos, store them, match them.
+
+Every step commits as it goes, so a run that dies leaves whole videos behind (a video and its
+frames are written in one transaction) and the next run carries on where it stopped:
+fingerprinted videos are known by their SHA-256, and a video is matched against everything
+stored before it exactly once (`videos.matched_at`).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import datetime as dt
+import hashlib
+import logging
+import os
+import stat
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from vidtrace.discover import Candidate, Problem, read_manifest, walk_root
+from vidtrace.errors import InputError, UsageError
+from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
+from vidtrace.hashes import to_matrix
+from vidtrace.matching import find_matches
+from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.store import repo
+from vidtrace.store.db import Store, writer_lock
+from vidtrace.store.index_sync import save_index, synced_index
+
+log = logging.getLogger(__name__)
+
+#: Progress callback: (stage, done, total).
+Progress = Callable[[str, int, int], None]
+#: Uploads of already-known videos are committed in batches of this many files.
+COMMIT_EVERY = 200
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanSummary:
+    scan_id: int
+    kind: str
+    files: int = 0
+    new_videos: int = 0
+    new_uploads: int = 0
+    moved_uploads: int = 0
+    unchanged_uploads: int = 0
+    gone_uploads: int = 0
+    returned_uploads: int = 0
+    new_matches: list[int] = field(default_factory=list)
+    new_upload_ids: list[int] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[Failure] = field(default_factory=list)
+
+    def counts(self) -> dict:
+        data = asdict(self)
+        for key in ("new_matches", "new_upload_ids", "failures", "warnings"):
+            data[key] = len(data[key])
+        del data["scan_id"], data["kind"]
+        return data
+
+
+@dataclass
+class _Pending:
+    """A new distinct content (by SHA-256) waiting to be fingerprinted, with its uploads."""
+
+    size: int
+    uploads: list[tuple[Candidate, os.stat_result]]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _os_reason(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
+
+
+def _fingerprint_job(path: str, settings: Settings) -> tuple[VideoFingerprint | None, str | None]:
+    """Runs in a worker process: a fingerprint, or the reason there is none."""
+    try:
+        return fingerprint_file(Path(path), settings), None
+    except InputError as e:
+        return None, e.reason
+
+
+class _Scan:
+    def __init__(self, store: Store, kind: str, sources: list[dict], settings: Settings, workers: int, progress: Progress):
+        self.store = store
+        self.kind = kind
+        self.sources = sources
+        self.settings = settings
+        self.workers = max(1, workers)
+        self.progress = progress
+        self.session = store.session()
+        self.scan_id = repo.start_scan(self.session, kind, sources)
+        self.session.commit()
+        self.summary = ScanSummary(scan_id=self.scan_id, kind=kind)
+        self.index = synced_index(store)
+
+    # --- discovery --------------------------------------------------------------------------
+
+    def discover(self) -> tuple[list[Candidate], set[str]]:
+        """Candidates from every source, and the root folders that could not be walked."""
+        seen: set[tuple[str, str | None]] = set()
+        candidates: list[Candidate] = []
+        missing_roots: set[str] = set()
+        for source in self.sources:
+            found: list[Candidate] = []
+            if source.get("root"):
+                root = Path(source["root"])
+                if not root.is_dir():
+                    self.fail(str(root), "folder not found or not a folder; its uploads are not marked gone")
+                    missing_roots.add(str(root))
+                    continue
+                found = list(walk_root(root))
+            if source.get("manifest"):
+                try:
+                    found, problems = read_manifest(Path(source["manifest"]))
+                except UsageError as e:
+                    if self.kind == "ingest":
+                        raise
+                    self.fail(source["manifest"], str(e))
+                    continue
+                for problem in problems:
+                    self.fail(problem.where, problem.reason)
+            for candidate in found:
+                key = (str(candidate.path), candidate.account)
+                if key not in seen:
+                    seen.add(key)
+                    candidates.append(candidate)
+        return candidates, missing_roots
+
+    def fail(self, path: str, reason: str) -> None:
+        log.error("%s: %s", path, reason)
+        self.summary.failures.append(Failure(path, reason))
+
+    # --- uploads ----------------------------------------------------------------------------
+
+    def _upload_values(self, c: Candidate, st: os.stat_result) -> dict:
+        if c.uploaded_at is not None:
+            uploaded_at, source = c.uploaded_at, "manifest"
+        else:
+            uploaded_at, source = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc), "file_time"
+        return dict(
+            path=str(c.path), uploaded_at=uploaded_at, uploaded_at_source=source, url=c.url, title=c.title,
+            file_size=st.st_size, file_mtime_ns=st.st_mtime_ns,
+        )  # fmt: skip
+
+    def link_upload(self, video: repo.VideoRecord | int, c: Candidate, st: os.stat_result) -> None:
+        """Record that `c` is an appearance of a stored video (new, moved, or changed upload)."""
+        video_id = video if isinstance(video, int) else video.id
+        account = repo.account_id(self.session, c.platform, c.account)
+        values = self._upload_values(c, st)
+        existing = repo.find_upload(self.session, str(c.path), account)
+        if existing is not None:
+            repo.update_upload(self.session, existing.id, video_id=video_id, gone_at=None, **values)
+            self.summary.unchanged_uploads += 1
+            return
+        for old in repo.uploads_of_video_by_account(self.session, video_id, account):
+            if not os.path.lexists(old.path):
+                # The same file, renamed or moved: one upload, now at its new path.
+                if c.uploaded_at is None and old.uploaded_at_source == "manifest":
+                    values.update(uploaded_at=old.uploaded_at, uploaded_at_source="manifest")
+                repo.update_upload(self.session, old.id, gone_at=None, **values)
+                self.summary.moved_uploads += 1
+                return
+        upload_id = repo.add_upload(self.session, video_id=video_id, account_id=account, first_seen_scan=self.scan_id, **values)
+        self.summary.new_uploads += 1
+        self.summary.new_upload_ids.append(upload_id)
+
+    def triage(self, candidates: list[Candidate]) -> dict[str, _Pending]:
+        """Link files of known videos; return the new contents, keyed by SHA-256."""
+        pending: dict[str, _Pending] = {}
+        for n, c in enumerate(candidates, start=1):
+            self.progress("reading files", n - 1, len(candidates))
+            self.summary.files += 1
+            path = str(c.path)
+            try:
+                st = os.stat(c.path)
+                if not stat.S_ISREG(st.st_mode):
+                    raise InputError(path, "not a regular file")
+                account = repo.account_id(self.session, c.platform, c.account)
+                existing = repo.find_upload(self.session, path, account)
+                if existing and (existing.file_size, existing.file_mtime_ns) == (st.st_size, st.st_mtime_ns):
+                    self._unchanged(existing, c, st)
+                    continue
+                sha = sha256_file(c.path)
+                video = repo.video_by_sha(self.session, sha)
+                if video is not None:
+                    self.link_upload(video, c, st)
+                    if video.status == "failed":
+                        self.fail(path, f"{video.error} (recorded by an earlier scan)")
+                elif sha in pending:
+                    pending[sha].uploads.append((c, st))
+                else:
+                    pending[sha] = _Pending(size=st.st_size, uploads=[(c, st)])
+            except InputError as e:
+                self.session.rollback()
+                self.fail(path, e.reason)
+            except OSError as e:
+                self.session.rollback()
+                self.fail(path, _os_reason(e))
+            if n % COMMIT_EVERY == 0:
+                self.session.commit()
+        self.session.commit()
+        self.progress("reading files", len(candidates), len(candidates))
+        return pending
+
+    def _unchanged(self, existing: repo.UploadRecord, c: Candidate, st: os.stat_result) -> None:
+        self.summary.unchanged_uploads += 1
+        changes = {}
+        if existing.gone:
+            changes["gone_at"] = None
+            self.summary.returned_uploads += 1
+        if c.uploaded_at is not None and (c.uploaded_at, "manifest") != (existing.uploaded_at, existing.uploaded_at_source):
+            changes.update(uploaded_at=c.uploaded_at, uploaded_at_source="manifest")
+        for key in ("url", "title"):
+            if getattr(c, key) is not None and getattr(c, key) != getattr(existing, key):
+                changes[key] = getattr(c, key)
+        if changes:
+            repo.update_upload(self.session, existing.id, **changes)
+        video = repo.videos_by_id(self.session, [existing.video_id])[existing.video_id]
+        if video.status == "failed":
+            self.fail(str(c.path), f"{video.error} (recorded by an earlier scan)")
+
+    # --- fingerprinting ---------------------------------------------------------------------
+
+    def _results(self, pending: dict[str, _Pending]):
+        """(sha, fingerprint or None, error or None) for each pending content, in order."""
+        jobs = [(sha, str(p.uploads[0][0].path)) for sha, p in pending.items()]
+        empty = {sha for sha, p in pending.items() if p.size == 0}
+        if self.workers == 1:
+            for sha, path in jobs:
+                yield (sha, None, "empty file (0 bytes)") if sha in empty else (sha, *_fingerprint_job(path, self.settings))
+            return
+        with concurrent.futures.ProcessPoolExecutor(max_workers=self.workers) as pool:
+            queue: collections.deque = collections.deque()
+            jobs_iter = iter(jobs)
+            while True:
+                while len(queue) < 2 * self.workers:
+                    job = next(jobs_iter, None)
+                    if job is None:
+                        break
+                    sha, path = job
+                    if sha in empty:
+                        queue.append((sha, None))
+                    else:
+                        queue.append((sha, pool.submit(_fingerprint_job, path, self.settings)))
+                if not queue:
+                    return
+                sha, future = queue.popleft()
+                yield (sha, None, "empty file (0 bytes)") if future is None else (sha, *future.result())
+
+    def fingerprint(self, pending: dict[str, _Pending]) -> None:
+        total = len(pending)
+        for n, (sha, fingerprint, error) in enumerate(self._results(pending), start=1):
+            self.progress("fingerprinting", n - 1, total)
+            item = pending[sha]
+            video_id, frame_ids = repo.add_video(self.session, sha, item.size, fingerprint, error)
+            for c, st in item.uploads:
+                self.link_upload(video_id, c, st)
+            self.session.commit()
+            if fingerprint is None:
+                for c, _ in item.uploads:
+                    self.fail(str(c.path), error)
+                continue
+            self.summary.new_videos += 1
+            for warning in fingerprint.warnings:
+                log.warning("%s: %s", item.uploads[0][0].path, warning)
+                self.summary.warnings.append(Failure(str(item.uploads[0][0].path), warning))
+            codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
+            self.index.add(frame_ids, codes)
+        self.progress("fingerprinting", total, total)
+
+    # --- matching ---------------------------------------------------------------------------
+
+    def match_new(self) -> None:
+        """Match every not-yet-matched video against all videos matched before it."""
+        todo = repo.videos_to_match(self.session)
+        for n, video_id in enumerate(todo, start=1):
+            self.progress("matching", n - 1, len(todo))
+            video = repo.videos_by_id(self.session, [video_id])[video_id]
+            ts_s, hashes = repo.frames_of_video(self.session, video_id)
+            found = find_matches(
+                self.session, self.index, ts_s, hashes, video.duration_s or 0.0, self.settings,
+                accept=lambda other: other.matched and other.id != video_id,
+            )  # fmt: skip
+            for m in found:
+                match_id = repo.add_match(
+                    self.session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, self.scan_id
+                )
+                self.summary.new_matches.append(match_id)
+            repo.mark_matched(self.session, video_id)
+            self.session.commit()
+        self.progress("matching", len(todo), len(todo))
+
+    # --- gone files -------------------------------------------------------------------------
+
+    def mark_gone(self, candidates: list[Candidate], missing_roots: set[str]) -> None:
+        roots = [s["root"] for s in self.sources if s.get("root") and s["root"] not in missing_roots]
+        listed = {str(c.path) for c in candidates}
+        now = repo.utcnow()
+        for upload in repo.live_uploads(self.session):
+            inside = upload.path in listed or any(Path(upload.path).is_relative_to(r) for r in roots)
+            if inside and not os.path.lexists(upload.path):
+                repo.update_upload(self.session, upload.id, gone_at=now)
+                self.summary.gone_uploads += 1
+        self.session.commit()
+
+    # --- the whole run ----------------------------------------------------------------------
+
+    def run(self) -> ScanSummary:
+        status = "interrupted"
+        try:
+            candidates, missing_roots = self.discover()
+            pending = self.triage(candidates)
+            self.fingerprint(pending)
+            if self.kind == "rescan":
+                self.mark_gone(candidates, missing_roots)
+            self.match_new()
+            status = "partial" if self.summary.failures else "ok"
+            return self.summary
+        finally:
+            self.session.rollback()
+            save_index(self.store, self.index)
+            repo.finish_scan(self.session, self.scan_id, status, self.summary.counts())
+            self.session.commit()
+            self.session.close()
+
+
+def ingest(
+    store: Store,
+    roots: list[Path],
+    manifest: Path | None = None,
+    settings: Settings | None = None,
+    workers: int = 1,
+    progress: Progress = _noop,
+) -> ScanSummary:
+    """Add the uploads found under `roots` (accounts from folder names) and in `manifest`."""
+    if not roots and manifest is None:
+        raise UsageError("nothing to ingest: give a folder or --manifest")
+    for root in roots:
+        if not Path(root).is_dir():
+            raise UsageError(f"{root}: not a folder")
+    if manifest is not None and not Path(manifest).is_file():
+        raise UsageError(f"manifest {manifest} not found")
+    sources = [{"root": str(Path(r).absolute()), "manifest": None} for r in roots]
+    if manifest is not None:
+        sources.append({"root": None, "manifest": str(Path(manifest).absolute())})
+    with writer_lock(store.location):
+        return _Scan(store, "ingest", sources, settings or Settings(), workers, progress).run()
+
+
+def rescan(store: Store, settings: Settings | None = None, workers: int = 1, progress: Progress = _noop) -> ScanSummary:
+    """Re-walk every folder and manifest ingested before: add what is new, mark what is gone, match."""
+    with writer_lock(store.location):
+        with store.session() as session:
+            sources = repo.known_sources(session)
+        if not sources:
+            raise UsageError("nothing to rescan: no folder has been ingested into this store yet")
+        return _Scan(store, "rescan", sources, settings or Settings(), workers, progress).run()

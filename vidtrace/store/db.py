@@ -1,0 +1,190 @@
+"""Where the store lives, how to connect to it, its migrations and its writer lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidtrace.errors import DependencyError, StoreBusyError, UsageError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORE_DIR = "vidtrace-store"
+DB_FILENAME = "vidtrace.db"
+INDEX_FILENAME = "frames.faiss"
+LOCK_FILENAME = "writer.lock"
+#: How long SQLite waits for another connection's write to finish (milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """The store folder (index, lock, and the SQLite database unless `db_url` points elsewhere)."""
+
+    root: Path
+    db_url: str
+
+    @classmethod
+    def resolve(cls, store: str | os.PathLike | None = None, db_url: str | None = None) -> "StoreLocation":
+        root = Path(store or os.environ.get("VIDTRACE_STORE") or DEFAULT_STORE_DIR).absolute()
+        url = db_url or os.environ.get("VIDTRACE_DB") or f"sqlite:///{root / DB_FILENAME}"
+        return cls(root=root, db_url=url)
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / INDEX_FILENAME
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_FILENAME
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def exists(self) -> bool:
+        """Whether a database is there to read (always assumed for a server database)."""
+        if not self.is_sqlite:
+            return True
+        return (self.root / DB_FILENAME).exists() if self.db_url.endswith(DB_FILENAME) else True
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(location: StoreLocation) -> Engine:
+    if location.is_sqlite:
+        location.root.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(location.db_url)
+    except (SQLAlchemyError, ImportError, ValueError) as e:
+        raise DependencyError(f"cannot use database {_redact(location.db_url)}: {e}") from e
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable database URL>"
+
+
+def migrations_dir() -> Path:
+    return Path(importlib.import_module("vidtrace.migrations").__file__).parent
+
+
+def alembic_config(engine: Engine | None = None, url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as e:
+        raise DependencyError(f"cannot reach database {_redact(str(engine.url))}: {e.orig}") from e
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as e:
+        raise DependencyError(f"cannot migrate database {_redact(str(engine.url))}: {e.orig}") from e
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+class Store:
+    """An open store: engine, sessions, and where its index file lives."""
+
+    def __init__(self, location: StoreLocation, engine: Engine):
+        self.location = location
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, location: StoreLocation, create: bool) -> "Store":
+        """Open the store, creating or upgrading its schema when `create`; else require it to exist."""
+        if not create and not location.exists():
+            raise UsageError(f"no store at {location.root} (run `vidtrace ingest` first, or pass --store)")
+        engine = make_engine(location)
+        current = current_revision(engine)
+        head = head_revision()
+        if current != head:
+            if create:
+                if current is None and inspect(engine).has_table("videos"):
+                    raise DependencyError("the database has vidtrace tables but no migration record; refusing to touch it")
+                log.info("migrating database from %s to %s", current or "empty", head)
+                upgrade(engine)
+            else:
+                raise UsageError(
+                    f"the database is at revision {current or 'none'}, this vidtrace expects {head}: run `vidtrace db upgrade`"
+                )
+        return cls(location, engine)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@contextlib.contextmanager
+def writer_lock(location: StoreLocation) -> Iterator[None]:
+    """Hold the store's writer lock: only one ingest or rescan at a time (safe under cron).
+
+    The lock is an advisory `flock` on a file in the store folder; the kernel drops it when the
+    process dies, so a crashed run never leaves a stale lock behind.
+    """
+    location.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(location.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise StoreBusyError(
+                f"another vidtrace ingest or rescan (pid {holder}) is writing to {location.root}; try again when it ends"
+            ) from e
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)

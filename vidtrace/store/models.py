@@ -1,0 +1,163 @@
+"""The data model (SQLAlchemy 2 typed models). Alembic revisions in `migrations/` create it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "handle"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(64), default="")
+    handle: Mapped[str] = mapped_column(Text)
+
+
+class Video(Base):
+    __tablename__ = "videos"
+    __table_args__ = (CheckConstraint("status IN ('ok', 'failed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    warning: Mapped[str | None] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(32))
+    algorithm_version: Mapped[int] = mapped_column(Integer)
+    sampled_frames: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: set once the video has been matched against every video stored before it
+    matched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+    __table_args__ = (CheckConstraint("kind IN ('ingest', 'rescan')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: [{"root": "/abs/dir" | null, "manifest": "/abs/file" | null}, ...]
+    roots: Mapped[list] = mapped_column(JSON)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: running, ok, partial (some inputs failed), interrupted
+    status: Mapped[str] = mapped_column(String(16))
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Upload(Base):
+    __tablename__ = "uploads"
+    __table_args__ = (UniqueConstraint("path", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: "manifest" or "file_time": reports never present a file time as a posting time
+    uploaded_at_source: Mapped[str | None] = mapped_column(String(16))
+    url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    file_mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    first_seen_scan: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    #: set when a rescan no longer finds the file; uploads are never deleted
+    gone_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Frame(Base):
+    __tablename__ = "frames"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    ts_s: Mapped[float] = mapped_column(Float)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    quality: Mapped[float] = mapped_column(Float)
+
+
+class Match(Base):
+    __tablename__ = "matches"
+    __table_args__ = (
+        UniqueConstraint("video_a_id", "video_b_id", "algorithm_version"),
+        CheckConstraint("video_a_id < video_b_id", name="ordered_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_a_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
+    video_b_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    matched_s: Mapped[float] = mapped_column(Float)
+    algorithm: Mapped[str] = mapped_column(String(32))
+    algorithm_version: Mapped[int] = mapped_column(Integer)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
+    a_start_s: Mapped[float] = mapped_column(Float)
+    a_end_s: Mapped[float] = mapped_column(Float)
+    b_start_s: Mapped[float] = mapped_column(Float)
+    b_end_s: Mapped[float] = mapped_column(Float)
+    speed: Mapped[float] = mapped_column(Float, default=1.0)
+    frames: Mapped[int] = mapped_column(Integer)
