@@ -66,6 +66,10 @@ class Alignment:
 def _best_offset_window(hits: Sequence[FrameHit], tolerance_s: float) -> tuple[int, int, int]:
     """The window of offset-sorted hits, at most 2*tolerance wide, covering most distinct query times.
 
+    Ties go to the window holding more hits, so that a true offset flanked by static-scene echoes
+    (neighbouring reference frames at nearby offsets) stays inside the window instead of being cut
+    off at its left-most echo.
+
     Returns (start, end, distinct_query_times) with hits[start:end] in the window.
     """
     best = (0, 0, 0)
@@ -78,7 +82,7 @@ def _best_offset_window(hits: Sequence[FrameHit], tolerance_s: float) -> tuple[i
             if counts[hits[lo].q_ts] == 0:
                 del counts[hits[lo].q_ts]
             lo += 1
-        if len(counts) > best[2]:
+        if (len(counts), hi + 1 - lo) > (best[2], best[1] - best[0]):
             best = (lo, hi + 1, len(counts))
     return best
 
@@ -148,13 +152,14 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
             if segment.frames >= settings.min_segment_frames and segment.duration_s >= settings.min_segment_s:
                 candidates.append(segment)
 
-    # Longest first; a segment mostly covering time already explained on either side is an echo
-    # of a better one (static scenes give many parallel alignments).
+    # Longest first; a segment overlapping an accepted one by more than half of the shorter of the
+    # two, on either side, is an echo of a better one (static scenes give many parallel alignments).
     accepted: list[Segment] = []
     for seg in sorted(candidates, key=lambda s: (-s.frames, -s.duration_s, s.q_start)):
         if any(
-            _overlap(seg.q_start, seg.q_end, a.q_start, a.q_end) > 0.5 * seg.duration_s
-            or _overlap(seg.r_start, seg.r_end, a.r_start, a.r_end) > 0.5 * (seg.r_end - seg.r_start)
+            _overlap(seg.q_start, seg.q_end, a.q_start, a.q_end) > 0.5 * min(seg.duration_s, a.duration_s)
+            or _overlap(seg.r_start, seg.r_end, a.r_start, a.r_end)
+            > 0.5 * min(seg.r_end - seg.r_start, a.r_end - a.r_start)
             for a in accepted
         ):
             continue

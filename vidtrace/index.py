@@ -108,16 +108,24 @@ class FrameIndex:
         path = Path(path)
         try:
             meta = json.loads(_meta_path(path).read_text())
-            if meta.get("format") != INDEX_FORMAT:
+            if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
                 return None
+            nbits = int(meta["nbits"])
+            coverage = Coverage(
+                algorithm=str(meta["algorithm"]),
+                version=int(meta["version"]),
+                count=int(meta["count"]),
+                max_id=int(meta["max_id"]),
+                id_sum=int(meta["id_sum"]),
+            )
             raw = faiss.read_index_binary(str(path))
-        except (OSError, ValueError, RuntimeError):
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError):
             return None
-        index = cls(nbits=int(meta["nbits"]))
-        index._index = faiss.IndexBinaryIDMap2(raw) if not isinstance(raw, faiss.IndexBinaryIDMap2) else raw
-        ids = faiss.vector_to_array(index._index.id_map).astype(np.int64)
-        index._ids = [ids]
-        coverage = Coverage(**{k: meta[k] for k in ("algorithm", "version", "count", "max_id", "id_sum")})
+        if not isinstance(raw, faiss.IndexBinaryIDMap2) or raw.d != nbits:
+            return None
+        index = cls(nbits=nbits)
+        index._index = raw
+        index._ids = [faiss.vector_to_array(raw.id_map).astype(np.int64)]
         if index.coverage(coverage.algorithm, coverage.version) != coverage:
             return None  # the index file and its record were written by different runs
         return index, coverage

@@ -61,9 +61,9 @@ class ScanSummary:
 
     def counts(self) -> dict:
         data = asdict(self)
-        for key in ("new_matches", "new_upload_ids", "failures", "warnings"):
+        for key in ("new_matches", "failures", "warnings"):
             data[key] = len(data[key])
-        del data["scan_id"], data["kind"]
+        del data["scan_id"], data["kind"], data["new_upload_ids"]
         return data
 
 

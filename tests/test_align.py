@@ -1,0 +1,351 @@
+"""Temporal alignment on synthetic frame hits: copies, compilations, coincidences, invariants."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vidtrace.align import Alignment, FrameHit, Segment, align
+from vidtrace.settings import Settings
+
+S = Settings()
+STEP = S.sample_interval_s  # 0.5 s at the default 2 frames per second
+EPS = 1e-3  # segment bounds are rounded to the millisecond
+
+
+def samples(start: float, end: float, phase: float = 0.0) -> list[float]:
+    """Sampling instants start+phase, start+phase+STEP, ... strictly before `end`."""
+    out, k = [], 0
+    while start + phase + k * STEP < end - 1e-9:
+        out.append(round(start + phase + k * STEP, 3))
+        k += 1
+    return out
+
+
+def copy_hits(q_start: float, q_end: float, offset: float, phase: float = 0.0, distance: int = 2) -> list[FrameHit]:
+    """The hits a true copy gives: each query sample hits the reference sample `offset` later.
+
+    `phase` is the shift between the two videos' sampling grids (|phase| < STEP).
+    """
+    return [FrameHit(q, round(q + offset + phase, 3), distance) for q in samples(q_start, q_end)]
+
+
+def close(a: float, b: float, tol: float = STEP) -> bool:
+    return abs(a - b) <= tol + EPS
+
+
+# --- (1) a true copy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.25, -0.2])
+def test_true_copy_gives_one_segment_with_exact_bounds(phase):
+    # The query (20 s) is the reference's seconds 5-25 (reference 40 s long).
+    hits = copy_hits(0.0, 20.0, offset=5.0, phase=phase)
+    result = align(hits, q_duration_s=20.0, r_duration_s=40.0, settings=S)
+    assert result is not None
+    assert len(result.segments) == 1
+    seg = result.segments[0]
+    assert close(seg.q_start, 0.0) and close(seg.q_end, 20.0), seg
+    assert close(seg.r_start, 5.0) and close(seg.r_end, 25.0), seg
+    assert seg.speed == 1.0
+    assert seg.frames == 40
+    assert seg.mean_distance_bits == 2.0
+    assert result.matched_s == pytest.approx(20.0, abs=STEP)
+    assert result.score == pytest.approx(1.0, abs=0.03)
+
+
+def test_true_copy_with_neighbour_hits_and_noise_still_one_segment():
+    # Slow scenes also match the neighbouring reference samples, at a larger distance; a few
+    # unrelated coincidences are scattered around.
+    rng = random.Random(7)
+    hits = copy_hits(0.0, 20.0, offset=5.0, distance=1)
+    hits += [FrameHit(h.q_ts, h.r_ts + d, 6) for h in hits for d in (-STEP, STEP) if 0 <= h.r_ts + d <= 40]
+    hits += [FrameHit(rng.choice(samples(0, 20)), rng.choice(samples(0, 40)), 9) for _ in range(10)]
+    rng.shuffle(hits)
+    result = align(hits, 20.0, 40.0, S)
+    assert result is not None
+    assert len(result.segments) == 1
+    seg = result.segments[0]
+    assert close(seg.q_start, 0.0) and close(seg.q_end, 20.0), seg
+    assert close(seg.r_start, 5.0) and close(seg.r_end, 25.0), seg
+    assert seg.mean_distance_bits == pytest.approx(1.0, abs=0.5)  # the closest frame is chosen
+    assert result.score == pytest.approx(1.0, abs=0.03)
+
+
+def test_static_scene_echoes_do_not_shift_the_offset():
+    # Regression: every query frame also matches the reference frames up to 1 s either side
+    # (a slow scene), a little less closely. The true offset (5 s) must win, not the left-most echo
+    # (the offset window used to stop at the first window reaching the most query times, 4 s).
+    hits = [
+        FrameHit(h.q_ts, h.r_ts + e, 1 if e == 0 else 4)
+        for h in copy_hits(0.0, 20.0, offset=5.0)
+        for e in (-1.0, -STEP, 0.0, STEP, 1.0)
+        if 0 <= h.r_ts + e <= 40
+    ]
+    result = align(hits, 20.0, 40.0, S)
+    assert result is not None and len(result.segments) == 1
+    seg = result.segments[0]
+    assert close(seg.r_start, 5.0) and close(seg.r_end, 25.0), seg
+    assert seg.mean_distance_bits == pytest.approx(1.0, abs=0.5), seg
+
+
+def test_partial_copy_score_is_share_of_shorter_video():
+    # 10 s of a 40 s query copy 10 s of a 20 s reference: half of the shorter video.
+    hits = copy_hits(12.0, 22.0, offset=-8.0)
+    result = align(hits, 40.0, 20.0, S)
+    assert result is not None and len(result.segments) == 1
+    seg = result.segments[0]
+    assert close(seg.q_start, 12.0) and close(seg.q_end, 22.0)
+    assert close(seg.r_start, 4.0) and close(seg.r_end, 14.0)
+    assert result.score == pytest.approx(0.5, abs=0.03)
+
+
+def test_hit_order_does_not_matter():
+    hits = copy_hits(0.0, 8.0, offset=30.0) + copy_hits(10.0, 20.0, offset=-6.0)
+    shuffled = hits[:]
+    random.Random(1).shuffle(shuffled)
+    assert align(hits, 20.0, 60.0, S) == align(shuffled, 20.0, 60.0, S)
+
+
+# --- (2) a compilation ----------------------------------------------------------------------
+
+
+def test_compilation_gives_one_segment_per_stretch():
+    # Query seconds 0-8 are reference seconds 30-38; query seconds 10-20 are reference 4-14.
+    hits = copy_hits(0.0, 8.0, offset=30.0, phase=0.1) + copy_hits(10.0, 20.0, offset=-6.0, phase=-0.1)
+    result = align(hits, q_duration_s=20.0, r_duration_s=60.0, settings=S)
+    assert result is not None
+    assert len(result.segments) == 2
+    first, second = result.segments
+    assert close(first.q_start, 0.0) and close(first.q_end, 8.0), first
+    assert close(first.r_start, 30.0) and close(first.r_end, 38.0), first
+    assert close(second.q_start, 10.0) and close(second.q_end, 20.0), second
+    assert close(second.r_start, 4.0) and close(second.r_end, 14.0), second
+    assert result.matched_s == pytest.approx(18.0, abs=2 * STEP)
+    assert result.score == pytest.approx(18.0 / 20.0, abs=0.05)
+
+
+def test_a_segment_containing_an_accepted_one_is_an_echo():
+    # Regression (found by test_alignment_invariants): 11 dense frames at offset 0 over query
+    # seconds 0-5.5, and 10 sparser frames at offset 2 over query seconds 0-11. The second used
+    # to be kept because the overlap (all 5.5 s of the first) was compared with half of its own
+    # length only, so query seconds 0-5.5 were reported as matching two places.
+    hits = [FrameHit(q, q, 4) for q in samples(0.0, 5.5)]
+    hits += [FrameHit(q, q + 2.0, 4) for q in (0.0, 2.0, 2.5, 5.0, 5.5, 6.5, 7.0, 7.5, 9.0, 11.0)]
+    result = align(hits, 11.5, 13.0, S)
+    assert result is not None
+    assert len(result.segments) == 1, result.segments
+    assert result.segments[0].frames == 11
+    assert close(result.segments[0].q_start, 0.0) and close(result.segments[0].r_start, 0.0)
+
+
+def test_same_offset_with_long_gap_splits_into_two_segments():
+    # One offset, but 6 s of the query in the middle are something else (longer than max_gap_s).
+    hits = copy_hits(0.0, 7.0, offset=3.0) + copy_hits(13.0, 20.0, offset=3.0)
+    result = align(hits, 20.0, 30.0, S)
+    assert result is not None
+    assert [(close(s.q_start, a), close(s.q_end, b)) for s, a, b in zip(result.segments, (0, 13), (7, 20))] == [
+        (True, True),
+        (True, True),
+    ]
+    assert len(result.segments) == 2
+
+
+# --- (3) coincidences are not copies --------------------------------------------------------
+
+
+def test_shared_one_second_title_card_is_not_a_copy():
+    # Both videos open with the same 1 s card (static: every card frame matches every other),
+    # and the reference shows it again at its end.
+    card_q = samples(0.0, 1.0)
+    card_r = samples(0.0, 1.0) + samples(59.0, 60.0)
+    hits = [FrameHit(q, r, 0) for q in card_q for r in card_r]
+    assert align(hits, 30.0, 60.0, S) is None
+
+
+def test_two_seconds_of_black_is_not_a_copy():
+    # Shorter than min_segment_s, even with enough frames.
+    black = samples(10.0, 12.0)
+    assert len(black) >= S.min_segment_frames
+    hits = [FrameHit(q, q + 20.0, 0) for q in black]
+    assert align(hits, 30.0, 60.0, S) is None
+
+
+def test_too_few_frames_is_not_a_copy():
+    # Long enough in time, but fewer than min_segment_frames samples.
+    hits = [FrameHit(q, q + 4.0, 0) for q in (0.0, 2.5, 5.0)]
+    assert align(hits, 30.0, 60.0, S) is None
+
+
+def test_no_hits_is_none():
+    assert align([], 30.0, 60.0, S) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_scattered_hits_are_none(seed):
+    # Every hit at its own random offset: no two offsets within 2 * offset_tolerance_s.
+    rng = random.Random(seed)
+    offsets = rng.sample(range(-50, 50), 40)
+    hits = []
+    for slot in offsets:
+        offset = slot * 2.0  # distinct slots 2 s apart: wider than the 1.5 s offset window
+        q = rng.choice(samples(0.0, 60.0))
+        hits.append(FrameHit(q, q + offset, rng.randint(0, 10)))
+    assert align(hits, 60.0, 200.0, S) is None
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    slots=st.lists(st.integers(-60, 60), min_size=0, max_size=30, unique=True),
+    per_slot=st.integers(1, S.min_segment_frames - 1),
+    seed=st.integers(0, 2**16),
+)
+def test_scattered_hits_fewer_than_min_frames_per_offset_are_none(slots, per_slot, seed):
+    rng = random.Random(seed)
+    hits = []
+    for slot in slots:
+        for q in rng.sample(samples(0.0, 60.0), per_slot):
+            hits.append(FrameHit(q, q + slot * 2.0 + rng.uniform(-0.2, 0.2), rng.randint(0, 10)))
+    assert align(hits, 60.0, 200.0, S) is None
+
+
+# --- (4) the reference's point of view ------------------------------------------------------
+
+
+def _check_swap(result: Alignment) -> None:
+    flipped = result.swapped()
+    assert flipped.score == result.score
+    assert len(flipped.segments) == len(result.segments)
+    assert [s.q_start for s in flipped.segments] == sorted(s.q_start for s in flipped.segments)
+    originals = sorted(result.segments, key=lambda s: s.r_start)
+    for f, o in zip(flipped.segments, originals):
+        assert (f.q_start, f.q_end, f.r_start, f.r_end) == (o.r_start, o.r_end, o.q_start, o.q_end)
+        assert f.speed == pytest.approx(1.0 / o.speed, abs=1e-4)
+        assert (f.frames, f.mean_distance_bits) == (o.frames, o.mean_distance_bits)
+    again = flipped.swapped()
+    assert [(s.q_start, s.q_end, s.r_start, s.r_end) for s in again.segments] == [
+        (s.q_start, s.q_end, s.r_start, s.r_end) for s in result.segments
+    ]
+
+
+def test_swapped_flips_sides_of_a_copy():
+    result = align(copy_hits(0.0, 20.0, offset=5.0), 20.0, 40.0, S)
+    assert result is not None
+    flipped = result.swapped()
+    (seg,) = flipped.segments
+    assert close(seg.q_start, 5.0) and close(seg.q_end, 25.0)
+    assert close(seg.r_start, 0.0) and close(seg.r_end, 20.0)
+    assert flipped.matched_s == pytest.approx(result.matched_s, abs=EPS)
+    _check_swap(result)
+
+
+def test_swapped_compilation_is_sorted_by_the_reference_time():
+    result = align(copy_hits(0.0, 8.0, offset=30.0) + copy_hits(10.0, 20.0, offset=-6.0), 20.0, 60.0, S)
+    assert result is not None and len(result.segments) == 2
+    flipped = result.swapped()
+    # From the reference's side, its seconds 4-14 come before its seconds 30-38.
+    assert close(flipped.segments[0].q_start, 4.0) and close(flipped.segments[0].r_start, 10.0)
+    assert close(flipped.segments[1].q_start, 30.0) and close(flipped.segments[1].r_start, 0.0)
+    _check_swap(result)
+
+
+def test_swapped_equals_aligning_from_the_other_side():
+    hits = copy_hits(0.0, 8.0, offset=30.0) + copy_hits(10.0, 20.0, offset=-6.0)
+    mirrored = [FrameHit(h.r_ts, h.q_ts, h.distance_bits) for h in hits]
+    ours = align(hits, 20.0, 60.0, S)
+    theirs = align(mirrored, 60.0, 20.0, S)
+    assert ours is not None and theirs is not None
+    flipped = ours.swapped()
+    assert len(flipped.segments) == len(theirs.segments)
+    for a, b in zip(flipped.segments, theirs.segments):
+        for x, y in zip((a.q_start, a.q_end, a.r_start, a.r_end), (b.q_start, b.q_end, b.r_start, b.r_end)):
+            assert close(x, y)
+    assert flipped.score == theirs.score
+
+
+# --- invariants on random hit sets ----------------------------------------------------------
+
+durations = st.integers(2, 240).map(lambda n: n * 0.5)
+
+
+@st.composite
+def hit_sets(draw):
+    q_dur = draw(durations)
+    r_dur = draw(durations)
+    q_grid = samples(0.0, q_dur)
+    r_phase = draw(st.sampled_from([0.0, 0.1, 0.25, 0.4]))
+    r_grid = samples(0.0, r_dur, r_phase)
+    hits: list[FrameHit] = []
+    # Copied stretches: runs of query samples at one offset, possibly with static-scene echoes
+    # (neighbouring reference frames) and dropped frames.
+    for _ in range(draw(st.integers(0, 4))):
+        a = draw(st.integers(0, len(q_grid) - 1))
+        b = draw(st.integers(a, min(len(q_grid), a + 80)))
+        offset = draw(st.integers(-int(2 * q_dur), int(2 * r_dur))) * 0.5 + r_phase
+        echoes = draw(st.sampled_from([(0.0,), (0.0, STEP), (-STEP, 0.0, STEP), (0.0, 1.0, 2.0)]))
+        drop = draw(st.floats(0.0, 0.5))
+        rnd = random.Random(draw(st.integers(0, 2**16)))
+        for q in q_grid[a:b]:
+            if rnd.random() < drop:
+                continue
+            for e in echoes:
+                r = round(q + offset + e, 3)
+                if 0.0 <= r <= r_dur:
+                    hits.append(FrameHit(q, r, rnd.randint(0, 10)))
+    # Noise: unrelated coincidences anywhere.
+    n_noise = draw(st.integers(0, 40))
+    rnd = random.Random(draw(st.integers(0, 2**16)))
+    for _ in range(n_noise):
+        hits.append(FrameHit(rnd.choice(q_grid), rnd.choice(r_grid) if r_grid else 0.0, rnd.randint(0, 10)))
+    rnd.shuffle(hits)
+    return hits, q_dur, r_dur
+
+
+def _check_invariants(result: Alignment, q_dur: float, r_dur: float) -> None:
+    segs = result.segments
+    assert segs, "an Alignment always has segments"
+    for s in segs:
+        assert s.q_start < s.q_end, s
+        assert s.r_start <= s.r_end, s
+        assert -EPS <= s.q_start and s.q_end <= q_dur + EPS, (s, q_dur)
+        assert -EPS <= s.r_start and s.r_end <= r_dur + EPS, (s, r_dur)
+        assert s.frames >= S.min_segment_frames
+        assert s.duration_s >= S.min_segment_s - EPS
+        assert 0 <= s.mean_distance_bits <= 10
+    assert [s.q_start for s in segs] == sorted(s.q_start for s in segs)
+    for i, a in enumerate(segs):
+        for b in segs[i + 1 :]:
+            overlap = max(0.0, min(a.q_end, b.q_end) - max(a.q_start, b.q_start))
+            shorter = min(a.duration_s, b.duration_s)
+            assert overlap <= 0.5 * shorter + EPS, (a, b)
+    assert 0.0 <= result.score <= 1.0
+    assert 0.0 <= result.matched_s <= q_dur + EPS
+    assert result.matched_s <= sum(s.duration_s for s in segs) + EPS
+
+
+@settings(deadline=None, max_examples=300)
+@given(hit_sets())
+def test_alignment_invariants(case):
+    hits, q_dur, r_dur = case
+    result = align(hits, q_dur, r_dur, S)
+    if result is None:
+        return
+    _check_invariants(result, q_dur, r_dur)
+    # The same alignment from the reference's side satisfies the same invariants, except the
+    # no-overlap one, which align enforces on the query's time line.
+    _check_swap(result)
+    flipped = result.swapped()
+    for s in flipped.segments:
+        assert -EPS <= s.q_start and s.q_end <= r_dur + EPS
+        assert -EPS <= s.r_start and s.r_end <= q_dur + EPS
+    assert flipped.matched_s <= r_dur + EPS
+
+
+@settings(deadline=None, max_examples=100)
+@given(hit_sets())
+def test_alignment_is_deterministic_and_order_free(case):
+    hits, q_dur, r_dur = case
+    assert align(hits, q_dur, r_dur, S) == align(list(reversed(hits)), q_dur, r_dur, S)

@@ -1,0 +1,186 @@
+"""Fingerprinting on synthetic frames: border cropping, flat-frame detection, perceptual hashes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vidtrace import settings as defaults
+from vidtrace.decode import DecodedFrame
+from vidtrace.fingerprint import content_box, frame_quality, hash_frame, hash_frames
+from vidtrace.hashes import hamming
+
+SIDE = defaults.FRAME_SIDE_PX  # 128
+SEEDS = range(6)
+
+
+def texture(seed: int, height: int = SIDE, width: int = SIDE) -> np.ndarray:
+    """A smooth, high-contrast grey texture (random 12x12 grid, upscaled): every row and column varies."""
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 255, (12, 12)).astype(np.float32)
+    return np.clip(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8)
+
+
+def with_bar_noise(frame: np.ndarray, seed: int, sigma: float = 1.5) -> np.ndarray:
+    """Compression-like noise, as real bars are never perfectly flat."""
+    rng = np.random.default_rng(seed + 1000)
+    return np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8)
+
+
+def letterbox(content: np.ndarray, top: int, bottom: int, value: int = 0) -> np.ndarray:
+    height = SIDE - top - bottom
+    frame = np.full((SIDE, SIDE), value, dtype=np.uint8)
+    frame[top : SIDE - bottom] = cv2.resize(content, (SIDE, height), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+def pillarbox(content: np.ndarray, left: int, right: int, value: int = 128) -> np.ndarray:
+    width = SIDE - left - right
+    frame = np.full((SIDE, SIDE), value, dtype=np.uint8)
+    frame[:, left : SIDE - right] = cv2.resize(content, (width, SIDE), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+def assert_box_close(got: tuple[int, int, int, int], expected: tuple[int, int, int, int], tol: int = 2) -> None:
+    assert all(abs(g - e) <= tol for g, e in zip(got, expected)), (got, expected)
+
+
+def crop(frame: np.ndarray) -> np.ndarray:
+    top, bottom, left, right = content_box(frame)
+    return frame[top:bottom, left:right]
+
+
+# --- content_box ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_content_box_without_bars_is_the_whole_frame(seed):
+    assert content_box(texture(seed)) == (0, SIDE, 0, SIDE)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("top,bottom", [(28, 28), (16, 16), (10, 20), (1, 1)])
+def test_content_box_removes_black_letterbox_bars(seed, top, bottom):
+    frame = with_bar_noise(letterbox(texture(seed), top, bottom, value=0), seed)
+    assert_box_close(content_box(frame), (top, SIDE - bottom, 0, SIDE))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("left,right", [(16, 16), (24, 8)])
+def test_content_box_removes_grey_pillarbox_bars(seed, left, right):
+    frame = with_bar_noise(pillarbox(texture(seed), left, right, value=128), seed)
+    assert_box_close(content_box(frame), (0, SIDE, left, SIDE - right))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_content_box_removes_bars_on_all_sides(seed):
+    frame = np.full((SIDE, SIDE), 16, dtype=np.uint8)  # video-range black
+    frame[20:108, 12:116] = texture(seed, 88, 104)
+    assert_box_close(content_box(with_bar_noise(frame, seed)), (20, 108, 12, 116))
+
+
+def test_content_box_never_crops_more_than_the_max_share():
+    frame = np.zeros((SIDE, SIDE), dtype=np.uint8)  # all black: everything looks like border
+    top, bottom, left, right = content_box(frame)
+    limit = int(SIDE * defaults.MAX_BORDER_SHARE)
+    assert (top, SIDE - bottom, left, SIDE - right) == (limit, limit, limit, limit)
+    assert bottom > top and right > left
+
+
+# --- frame_quality --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, 16, 128, 255])
+def test_frame_quality_is_near_zero_for_a_flat_frame(value):
+    flat = np.full((SIDE, SIDE), value, dtype=np.uint8)
+    assert frame_quality(flat) == pytest.approx(0.0, abs=1e-6)
+    assert frame_quality(with_bar_noise(flat, 0, sigma=1.0)) < defaults.MIN_FRAME_STD
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_frame_quality_is_high_for_texture(seed):
+    assert frame_quality(texture(seed)) > 4 * defaults.MIN_FRAME_STD
+
+
+def test_hash_frames_skips_flat_frames_and_keeps_textured_ones():
+    frames = [
+        DecodedFrame(np.zeros((SIDE, SIDE), dtype=np.uint8), 0, 0.0),
+        DecodedFrame(texture(1), 1, 0.5),
+        DecodedFrame(np.full((SIDE, SIDE), 200, dtype=np.uint8), 2, 1.0),
+        DecodedFrame(letterbox(texture(2), 28, 28), 3, 1.5004),
+    ]
+    hashes, seen = hash_frames(frames)
+    assert seen == 4
+    assert [h.ts_s for h in hashes] == [0.5, 1.5]
+    assert hashes[0].hash == hash_frame(texture(1))
+    assert hashes[1].hash == hash_frame(crop(letterbox(texture(2), 28, 28)))
+    assert all(h.quality >= defaults.MIN_FRAME_STD for h in hashes)
+
+
+# --- hash_frame -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hash_frame_is_eight_bytes_and_deterministic(seed):
+    image = texture(seed)
+    first = hash_frame(image)
+    assert isinstance(first, bytes) and len(first) == 8
+    assert hash_frame(image.copy()) == first
+
+
+def _blur(image: np.ndarray, seed: int) -> np.ndarray:
+    return cv2.GaussianBlur(image, (5, 5), 1.0)
+
+
+def _brighten(image: np.ndarray, seed: int) -> np.ndarray:
+    return np.clip(image.astype(np.int16) + 20, 0, 255).astype(np.uint8)
+
+
+def _noise(image: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 7)
+    return np.clip(image + rng.normal(0, 5, image.shape), 0, 255).astype(np.uint8)
+
+
+def _all_three(image: np.ndarray, seed: int) -> np.ndarray:
+    return _noise(_brighten(_blur(image, seed), seed), seed)
+
+
+def _rescale(image: np.ndarray, seed: int) -> np.ndarray:
+    small = cv2.resize(image, (90, 90), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (SIDE, SIDE), interpolation=cv2.INTER_LINEAR)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("change", [_blur, _brighten, _noise, _all_three, _rescale])
+def test_hash_frame_is_close_for_a_mildly_changed_image(seed, change):
+    image = texture(seed)
+    changed = change(image, seed)
+    assert not np.array_equal(changed, image)
+    assert hamming(hash_frame(image), hash_frame(changed)) < 10
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hash_frame_is_far_for_an_unrelated_texture(seed):
+    image = hash_frame(texture(seed))
+    assert hamming(image, hash_frame(texture(seed + 100))) > 20
+    noise = np.random.default_rng(seed).integers(0, 256, (SIDE, SIDE), dtype=np.uint8)
+    assert hamming(image, hash_frame(noise)) > 20
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("top,bottom,value", [(28, 28, 0), (16, 16, 0), (20, 20, 16)])
+def test_hash_of_letterboxed_content_equals_hash_of_unpadded_content(seed, top, bottom, value):
+    # The same video, once full frame and once letterboxed (squashed into fewer rows, with bars).
+    content = texture(seed)
+    boxed = with_bar_noise(letterbox(content, top, bottom, value), seed)
+    assert hamming(hash_frame(crop(boxed)), hash_frame(content)) <= 6
+    # Without the crop, the bars would change the hash a lot more: the crop is what matters.
+    assert hamming(hash_frame(boxed), hash_frame(content)) > 6
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hash_of_pillarboxed_content_equals_hash_of_unpadded_content(seed):
+    content = texture(seed)
+    boxed = with_bar_noise(pillarbox(content, 16, 16, value=128), seed)
+    assert hamming(hash_frame(crop(boxed)), hash_frame(content)) <= 6

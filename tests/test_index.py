@@ -1,0 +1,284 @@
+"""The FAISS index contract: search returns exactly what the brute-force oracle returns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vidtrace import hashes
+from vidtrace.index import Coverage, FrameIndex, Hit
+
+NBITS = 64
+NBYTES = NBITS // 8
+ALGORITHM, VERSION = "phash64", 1
+
+
+def _flip(code: np.ndarray, bits: list[int]) -> np.ndarray:
+    """A copy of one uint8 code row with the given bit positions flipped."""
+    out = code.copy()
+    for bit in bits:
+        out[bit // 8] ^= np.uint8(1 << (7 - bit % 8))
+    return out
+
+
+def random_data(seed: int, n_refs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clustered codes (so that many pairs fall near the search radius) with sparse, shuffled ids."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 256, size=(max(1, n_refs // 6), NBYTES), dtype=np.uint8)
+
+    def near(n: int) -> np.ndarray:
+        rows = []
+        for _ in range(n):
+            centre = centres[rng.integers(len(centres))]
+            k = int(rng.integers(0, 16))
+            rows.append(_flip(centre, list(rng.choice(NBITS, size=k, replace=False))))
+        return np.array(rows, dtype=np.uint8).reshape(n, NBYTES)
+
+    refs, queries = near(n_refs), near(n_queries)
+    # Unique, non-contiguous, large and in no particular order, like SQL ids after deletions.
+    ids = rng.permutation(np.cumsum(rng.integers(1, 10**6, size=n_refs, dtype=np.int64)))
+    return ids, refs, queries
+
+
+def oracle(ids: np.ndarray, refs: np.ndarray, queries: np.ndarray, max_bits: int) -> list[tuple[int, int, int]]:
+    if len(refs) == 0 or len(queries) == 0:
+        return []
+    dist = hashes.hamming_matrix(queries, refs)
+    rows, cols = np.nonzero(dist <= max_bits)
+    return sorted((int(r), int(ids[c]), int(dist[r, c])) for r, c in zip(rows, cols))
+
+
+def as_tuples(hits: list[Hit]) -> list[tuple[int, int, int]]:
+    return sorted((h.query_row, h.frame_id, h.distance_bits) for h in hits)
+
+
+def build(ids: np.ndarray, refs: np.ndarray, chunks: int = 1) -> FrameIndex:
+    index = FrameIndex(nbits=NBITS)
+    for part_ids, part_refs in zip(np.array_split(ids, chunks), np.array_split(refs, chunks)):
+        index.add(part_ids, part_refs)
+    return index
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("max_bits", [0, 4, 10, 20])
+def test_search_equals_brute_force_oracle(seed, max_bits):
+    ids, refs, queries = random_data(seed, n_refs=300, n_queries=40)
+    index = build(ids, refs, chunks=3)
+    got = as_tuples(index.search(queries, max_bits))
+    expected = oracle(ids, refs, queries, max_bits)
+    assert got == expected
+    assert len(got) == len(set(got))  # no hit reported twice
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_refs=st.integers(1, 60),
+    n_queries=st.integers(1, 10),
+    max_bits=st.integers(0, 64),
+    chunks=st.integers(1, 3),
+)
+def test_search_equals_oracle_property(seed, n_refs, n_queries, max_bits, chunks):
+    ids, refs, queries = random_data(seed, n_refs, n_queries)
+    index = build(ids, refs, chunks=min(chunks, n_refs))
+    assert len(index) == n_refs
+    assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
+
+
+@pytest.mark.parametrize("max_bits", [0, 1, 6, 10, 31, 63])
+def test_radius_is_inclusive_at_exactly_max_and_excludes_max_plus_one(max_bits):
+    rng = np.random.default_rng(max_bits)
+    query = rng.integers(0, 256, size=NBYTES, dtype=np.uint8)
+    bits = list(rng.permutation(NBITS))
+    at_max = _flip(query, bits[:max_bits])
+    beyond = _flip(query, bits[: max_bits + 1])
+    assert hashes.hamming(query.tobytes(), at_max.tobytes()) == max_bits
+    assert hashes.hamming(query.tobytes(), beyond.tobytes()) == max_bits + 1
+
+    index = FrameIndex(nbits=NBITS)
+    index.add(np.array([1001, 7]), np.stack([at_max, beyond]))
+    hits = index.search(query[None, :], max_bits)
+    assert as_tuples(hits) == [(0, 1001, max_bits)]
+
+
+def test_search_reports_each_query_row():
+    ids, refs, _ = random_data(3, n_refs=20, n_queries=0)
+    index = build(ids, refs)
+    queries = refs[[5, 0, 5]]
+    hits = index.search(queries, 0)
+    rows = {(h.query_row, h.frame_id) for h in hits}
+    assert {(0, int(ids[5])), (1, int(ids[0])), (2, int(ids[5]))} <= rows
+    assert {h.query_row for h in hits} == {0, 1, 2}
+
+
+def test_empty_index_search_returns_empty_list():
+    index = FrameIndex(nbits=NBITS)
+    assert len(index) == 0
+    queries = np.zeros((3, NBYTES), dtype=np.uint8)
+    assert index.search(queries, 64) == []
+
+
+def test_search_with_no_queries_returns_empty_list():
+    ids, refs, _ = random_data(0, n_refs=10, n_queries=0)
+    index = build(ids, refs)
+    assert index.search(np.zeros((0, NBYTES), dtype=np.uint8), 64) == []
+
+
+def test_add_rejects_wrong_shape():
+    index = FrameIndex(nbits=NBITS)
+    with pytest.raises(ValueError):
+        index.add(np.array([1, 2]), np.zeros((2, NBYTES - 1), dtype=np.uint8))
+    with pytest.raises(ValueError):
+        index.add(np.array([1, 2, 3]), np.zeros((2, NBYTES), dtype=np.uint8))
+    assert len(index) == 0
+
+
+def test_nbits_must_be_whole_bytes():
+    with pytest.raises(ValueError):
+        FrameIndex(nbits=60)
+
+
+def test_coverage_describes_the_ids():
+    index = FrameIndex(nbits=NBITS)
+    index.add(np.array([5, 900]), np.zeros((2, NBYTES), dtype=np.uint8))
+    index.add(np.array([42]), np.ones((1, NBYTES), dtype=np.uint8))
+    assert index.coverage(ALGORITHM, VERSION) == Coverage(ALGORITHM, VERSION, count=3, max_id=900, id_sum=947)
+    assert FrameIndex(nbits=NBITS).coverage(ALGORITHM, VERSION) == Coverage(ALGORITHM, VERSION, 0, 0, 0)
+
+
+# --- persistence ----------------------------------------------------------------------------
+
+
+def _saved(tmp_path: Path, seed: int = 1, name: str = "frames.index") -> tuple[Path, FrameIndex, np.ndarray, np.ndarray, np.ndarray]:
+    ids, refs, queries = random_data(seed, n_refs=200, n_queries=30)
+    index = build(ids, refs, chunks=2)
+    path = tmp_path / "sub" / name
+    index.save(path, index.coverage(ALGORITHM, VERSION))
+    return path, index, ids, refs, queries
+
+
+def test_save_load_round_trip_gives_same_results_and_coverage(tmp_path):
+    path, index, ids, refs, queries = _saved(tmp_path)
+    loaded = FrameIndex.load(path)
+    assert loaded is not None
+    again, coverage = loaded
+    assert coverage == index.coverage(ALGORITHM, VERSION)
+    assert again.coverage(ALGORITHM, VERSION) == coverage
+    assert again.nbits == NBITS
+    assert len(again) == len(index)
+    for max_bits in (0, 10, 20):
+        got = as_tuples(again.search(queries, max_bits))
+        assert got == as_tuples(index.search(queries, max_bits))
+        assert got == oracle(ids, refs, queries, max_bits)
+    # Nothing temporary is left beside the saved files.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["frames.index", "frames.index.json"]
+
+
+def test_loaded_index_accepts_more_codes(tmp_path):
+    path, _, ids, refs, queries = _saved(tmp_path)
+    again, _ = FrameIndex.load(path)
+    extra = _flip(queries[0], [0])
+    again.add(np.array([10**12]), extra[None, :])
+    all_ids = np.concatenate([ids, [10**12]])
+    all_refs = np.vstack([refs, extra[None, :]])
+    assert as_tuples(again.search(queries, 10)) == oracle(all_ids, all_refs, queries, 10)
+    assert again.coverage(ALGORITHM, VERSION).count == len(ids) + 1
+
+
+def test_save_load_empty_index(tmp_path):
+    index = FrameIndex(nbits=NBITS)
+    path = tmp_path / "empty.index"
+    index.save(path, index.coverage(ALGORITHM, VERSION))
+    loaded = FrameIndex.load(path)
+    assert loaded is not None
+    again, coverage = loaded
+    assert len(again) == 0 and coverage.count == 0
+    assert again.search(np.zeros((1, NBYTES), dtype=np.uint8), 64) == []
+
+
+def test_load_missing_file_returns_none(tmp_path):
+    assert FrameIndex.load(tmp_path / "nothing.index") is None
+
+
+def test_load_missing_index_with_record_present_returns_none(tmp_path):
+    path, *_ = _saved(tmp_path)
+    path.unlink()
+    assert FrameIndex.load(path) is None
+
+
+def test_load_missing_record_returns_none(tmp_path):
+    path, *_ = _saved(tmp_path)
+    Path(str(path) + ".json").unlink()
+    assert FrameIndex.load(path) is None
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a faiss index at all", bytes(range(256)) * 4])
+def test_load_corrupt_index_file_returns_none(tmp_path, garbage):
+    path, *_ = _saved(tmp_path)
+    path.write_bytes(garbage)
+    assert FrameIndex.load(path) is None
+
+
+def test_load_truncated_index_file_returns_none(tmp_path):
+    path, *_ = _saved(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert FrameIndex.load(path) is None
+
+
+@pytest.mark.parametrize("text", ["", "{not json", "\x00\x01"])
+def test_load_corrupt_record_returns_none(tmp_path, text):
+    path, *_ = _saved(tmp_path)
+    Path(str(path) + ".json").write_text(text)
+    assert FrameIndex.load(path) is None
+
+
+def test_load_other_format_returns_none(tmp_path):
+    path, *_ = _saved(tmp_path)
+    meta_path = Path(str(path) + ".json")
+    meta = json.loads(meta_path.read_text())
+    meta["format"] = meta["format"] + 1
+    meta_path.write_text(json.dumps(meta))
+    assert FrameIndex.load(path) is None
+
+
+@pytest.mark.parametrize("field", ["count", "max_id", "id_sum"])
+def test_load_returns_none_when_record_disagrees_with_index(tmp_path, field):
+    path, *_ = _saved(tmp_path)
+    meta_path = Path(str(path) + ".json")
+    meta = json.loads(meta_path.read_text())
+    meta[field] += 1
+    meta_path.write_text(json.dumps(meta))
+    assert FrameIndex.load(path) is None
+
+
+def test_load_returns_none_when_index_file_comes_from_another_run(tmp_path):
+    path, *_ = _saved(tmp_path, seed=1, name="a.index")
+    other, *_ = _saved(tmp_path, seed=2, name="b.index")
+    path.write_bytes(other.read_bytes())  # the record still describes run 1
+    assert FrameIndex.load(path) is None
+
+
+# A record that is valid JSON but not the expected object, or whose nbits disagrees with the
+# index file, makes the file unusable (so it gets rebuilt), never an exception.
+
+
+@pytest.mark.parametrize("text", ["[]", '"text"', "null", '{"format": 1}', '{"format": 1, "nbits": "many"}'])
+def test_load_malformed_record_returns_none(tmp_path, text):
+    path, *_ = _saved(tmp_path)
+    Path(str(path) + ".json").write_text(text)
+    assert FrameIndex.load(path) is None
+
+
+def test_load_returns_none_when_record_nbits_disagrees_with_index(tmp_path):
+    path, *_ = _saved(tmp_path)
+    meta_path = Path(str(path) + ".json")
+    meta = json.loads(meta_path.read_text())
+    meta["nbits"] = 2 * NBITS
+    meta_path.write_text(json.dumps(meta))
+    assert FrameIndex.load(path) is None

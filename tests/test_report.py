@@ -1,0 +1,94 @@
+"""Hostile text (account names, titles, file names) is made visible, never acted on by a terminal."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vidtrace.report import safe_text, table
+
+#: Bidirectional embedding, override and isolate controls (the "Trojan Source" set).
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_dangerous(ch: str) -> bool:
+    """A character a terminal may act on or that changes how the rest of the line is shown."""
+    return unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in BIDI_CONTROLS
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+        ("\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07"),
+        ("line1\nline2", "line1\\nline2"),
+        ("over\rwrite", "over\\rwrite"),
+        ("nul\x00byte", "nul\\x00byte"),
+        ("tab\there", "tab\\there"),
+        ("del\x7f", "del\\x7f"),
+        ("csi\x9b2J", "csi\\x9b2J"),  # the 8-bit CSI
+        ("user\u202egnp.exe", "user\\u202egnp.exe"),  # right-to-left override
+        ("iso\u2066late\u2069", "iso\\u2066late\\u2069"),
+        ("para\u2029sep\u2028", "para\\u2029sep\\u2028"),
+    ],
+)
+def test_safe_text_makes_control_characters_visible(raw, expected):
+    assert safe_text(raw) == expected
+
+
+@pytest.mark.parametrize("text", ["Ünïcødé 中文", "plain ascii", "emoji 🎬 ok", "עברית", "русский", "a\\nb literal"])
+def test_safe_text_keeps_normal_text_intact(text):
+    assert safe_text(text) == text
+
+
+def test_safe_text_of_none_and_non_strings():
+    assert safe_text(None) == ""
+    assert safe_text(42) == "42"
+    assert safe_text(1.5) == "1.5"
+
+
+def test_safe_text_escapes_lone_surrogates():
+    # File names that are not valid UTF-8 arrive as lone surrogates (surrogateescape).
+    out = safe_text("bad\udcffname")
+    assert out == "bad\\udcffname"
+    out.encode("utf-8")  # printable without an error
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.text(alphabet=st.characters(), max_size=60))
+def test_safe_text_output_is_always_harmless(text):
+    out = safe_text(text)
+    assert not any(is_dangerous(ch) for ch in out), repr(out)
+    out.encode("utf-8")
+    if not any(is_dangerous(ch) for ch in text):
+        assert out == text  # harmless text is never altered
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.lists(st.lists(st.text(max_size=20), min_size=3, max_size=3), max_size=6))
+def test_table_never_emits_raw_control_characters(rows):
+    out = table(("path", "account", "title"), rows)
+    body = out[:-1]  # the final newline is the table's own
+    assert len(body.split("\n")) == 1 + len(rows)  # one line per row: cells cannot add lines
+    assert not any(is_dangerous(ch) for line in body.split("\n") for ch in line)
+
+
+def test_table_with_hostile_cells():
+    rows = [
+        ("\x1b[2J\x1b[Hgone", "acct\nFAKE ROW", "title\r\x00\u202eevil"),
+        ("ok.mp4", "Ünïcødé 中文", None),
+    ]
+    out = table(("path", "account", "title"), rows)
+    lines = out.split("\n")
+    assert out.endswith("\n") and lines[-1] == ""
+    assert len(lines[:-1]) == 3
+    assert not any(is_dangerous(ch) for line in lines[:-1] for ch in line)
+    assert "\\x1b[2J\\x1b[Hgone" in lines[1]
+    assert "acct\\nFAKE ROW" in lines[1]
+    assert "title\\r\\x00\\u202eevil" in lines[1]
+    assert "Ünïcødé 中文" in lines[2]
+    # Columns line up on the escaped text.
+    assert lines[0].index("account") == lines[1].index("acct") == lines[2].index("Ünïcødé")
