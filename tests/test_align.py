@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vidtrace.align import Alignment, FrameHit, Segment, align
+from vidtrace.align import Alignment, FrameHit, align
 from vidtrace.settings import Settings
 
 S = Settings()

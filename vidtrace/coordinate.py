@@ -22,7 +22,6 @@ import datetime as dt
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import combinations
 from statistics import median, pstdev
 from typing import Iterable, Sequence
 
@@ -311,7 +310,3 @@ def patient_zero(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> 
         zero = evs[0]
         out[c] = (zero, [(e, (e.uploaded_at - zero.uploaded_at).total_seconds()) for e in evs[1:]])
     return out
-
-
-def pairwise(items: Iterable[str]) -> list[tuple[str, str]]:
-    return list(combinations(sorted(set(items)), 2))

@@ -163,7 +163,14 @@ LOOKUP_HEADERS = ("rank", "score", "matched_s", "video", "account", "uploaded_at
 LOOKUP_CSV_HEADERS = ("rank", "video_id", "score", "matched_s", "account", "uploaded_at", "uploaded_at_source", "path", "query_start", "query_end", "ref_start", "ref_end", "speed")
 
 
-def lookup_rows(result: LookupResult) -> list[tuple]:
+def shown_path(path: str, base: str | None) -> str:
+    """`path` relative to `base` when it lies inside it (shorter tables), else as stored."""
+    if base and path.startswith(base.rstrip(os.sep) + os.sep):
+        return os.path.relpath(path, base)
+    return path
+
+
+def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
     rows = []
     for rank, m in enumerate(result.matches, start=1):
         segments = ", ".join(f"{span(s.q_start, s.q_end)}={span(s.r_start, s.r_end)}" for s in m.alignment.segments)
@@ -177,7 +184,7 @@ def lookup_rows(result: LookupResult) -> list[tuple]:
                     f"#{m.video_id}" if first else "",
                     u.account if u else "",
                     (iso(u.uploaded_at) or "") + (" (file time)" if u and u.uploaded_at_source == "file_time" else "") if u else "",
-                    (u.path + (" [gone]" if u.gone else "")) if u else "",
+                    (shown_path(u.path, base) + (" [gone]" if u.gone else "")) if u else "",
                     segments if first else "",
                 )
             )

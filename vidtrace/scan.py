@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vidtrace.discover import Candidate, Problem, read_manifest, walk_root
+from vidtrace.discover import Candidate, read_manifest, walk_root
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.hashes import to_matrix
@@ -296,7 +296,7 @@ class _Scan:
             ts_s, hashes = repo.frames_of_video(self.session, video_id)
             found = find_matches(
                 self.session, self.index, ts_s, hashes, video.duration_s or 0.0, self.settings,
-                accept=lambda other: other.matched and other.id != video_id,
+                accept=lambda other, me=video_id: other.matched and other.id != me,
             )  # fmt: skip
             for m in found:
                 match_id = repo.add_match(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sys
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,7 +178,7 @@ def lookup(ctx, file, top, ffmpeg, fmt):
         click.echo(f"No match for {report.safe_text(file)} ({result.duration_s:.1f} s).")
     else:
         click.echo(f"{report.safe_text(file)} ({result.duration_s:.1f} s) matches {len(result.matches)} stored video(s):")
-        click.echo(report.table(report.LOOKUP_HEADERS, report.lookup_rows(result)), nl=False)
+        click.echo(report.table(report.LOOKUP_HEADERS, report.lookup_rows(result, os.getcwd())), nl=False)
 
 
 @cli.command()
