@@ -161,3 +161,19 @@ class Segment(Base):
     b_end_s: Mapped[float] = mapped_column(Float)
     speed: Mapped[float] = mapped_column(Float, default=1.0)
     frames: Mapped[int] = mapped_column(Integer)
+
+
+class ClusterMerge(Base):
+    """A content cluster absorbed into another by a scan's new matches.
+
+    Cluster ids are derived, not stored: a cluster's id is the smallest video id among its core
+    videos, so it keeps its id as it grows; when two clusters merge, the larger id is recorded here.
+    """
+
+    __tablename__ = "cluster_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
+    from_cluster: Mapped[int] = mapped_column(Integer)
+    into_cluster: Mapped[int] = mapped_column(Integer)
+    merged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
