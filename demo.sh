@@ -23,3 +23,9 @@ $vt matches
 echo
 echo "== vidtrace lookup fixtures/videos/*/a_trimmed.mp4   (read-only)"
 time $vt lookup "$(ls fixtures/videos/*/a_trimmed.mp4 | head -n 1)"
+echo
+echo "== vidtrace report --html demo-store/report.html"
+$vt report --html demo-store/report.html
+echo
+echo "== vidtrace coordination"
+$vt coordination

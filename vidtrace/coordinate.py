@@ -115,29 +115,56 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def build_clusters(video_ids: Iterable[int], matches: Iterable[MatchEdge], same_content_min_score: float = SAME_CONTENT_MIN_SCORE) -> list[Cluster]:
-    """Content clusters: full matches merge videos, partial matches add a video to another cluster."""
+def build_clusters(
+    video_ids: Iterable[int], matches: Iterable[MatchEdge], same_content_min_score: float = SAME_CONTENT_MIN_SCORE
+) -> list[Cluster]:
+    """Content clusters: full matches merge videos; partial matches add a video to another cluster.
+
+    A cluster whose videos partly match two or more other clusters is a compilation of them:
+    its videos join each source cluster as partial members, and the sources do not join it.
+    Any other partial match adds each side to the other's cluster.
+    """
     uf = _UnionFind()
     for v in video_ids:
         uf.find(v)
     matches = list(matches)
     for m in matches:
-        uf.find(m.video_a), uf.find(m.video_b)
+        uf.find(m.video_a)
+        uf.find(m.video_b)
         if m.score >= same_content_min_score:
             uf.union(m.video_a, m.video_b)
     core: dict[int, list[int]] = defaultdict(list)
     for v in list(uf.parent):
         core[uf.find(v)].append(v)
+    partial_edges = [(uf.find(m.video_a), m.video_a, uf.find(m.video_b), m.video_b) for m in matches]
+    partial_edges = [e for e in partial_edges if e[0] != e[2]]
+    touches: dict[int, set[int]] = defaultdict(set)
+    for ra, _, rb, _ in partial_edges:
+        touches[ra].add(rb)
+        touches[rb].add(ra)
+    compilations = {root for root, others in touches.items() if len(others) >= 2}
     partial: dict[int, set[int]] = defaultdict(set)
-    for m in matches:
-        ra, rb = uf.find(m.video_a), uf.find(m.video_b)
-        if ra != rb:
-            partial[ra].add(m.video_b)
-            partial[rb].add(m.video_a)
+    for ra, va, rb, vb in partial_edges:
+        if ra not in compilations or rb in compilations:
+            partial[ra].add(vb)
+        if rb not in compilations or ra in compilations:
+            partial[rb].add(va)
     return [
-        Cluster(id=root, core=tuple(sorted(members)), partial=tuple(sorted(partial[root])))
+        Cluster(id=min(members), core=tuple(sorted(members)), partial=tuple(sorted(partial[root])))
         for root, members in sorted(core.items())
     ]
+
+
+def cluster_changes(before: Sequence[Cluster], after: Sequence[Cluster]) -> tuple[list[int], list[tuple[int, int]]]:
+    """Clusters that are new, and (from, into) merges, between two clusterings of a growing store."""
+    after_of_video = {v: c.id for c in after for v in c.core}
+    before_ids = {c.id for c in before}
+    merges = sorted(
+        {(c.id, after_of_video[c.id]) for c in before if c.id in after_of_video and after_of_video[c.id] != c.id}
+    )
+    merged_into = {into for _, into in merges}
+    new = sorted(c.id for c in after if c.id not in before_ids and c.id not in merged_into)
+    return new, merges
 
 
 def clusters_by_video(clusters: Sequence[Cluster]) -> dict[int, list[int]]:
@@ -177,7 +204,7 @@ def estimate_window_s(events: Sequence[UploadEvent], clusters: Sequence[Cluster]
     return window, f"estimated: {WINDOW_QUANTILE:.0%} quantile of re-post delays over {reposted} clusters"
 
 
-def _cluster_events(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> dict[int, list[UploadEvent]]:
+def cluster_events(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> dict[int, list[UploadEvent]]:
     membership = clusters_by_video(clusters)
     by_cluster: dict[int, list[UploadEvent]] = defaultdict(list)
     for e in events:
@@ -205,6 +232,18 @@ def account_links(by_cluster: dict[int, list[UploadEvent]], window_s: float) -> 
     return links
 
 
+def _bursts(events: Sequence[UploadEvent], window_s: float) -> list[list[UploadEvent]]:
+    """Time-sorted events split where consecutive posts are more than the window apart; only
+    bursts in which at least two accounts posted."""
+    bursts: list[list[UploadEvent]] = []
+    for e in events:
+        if bursts and (e.uploaded_at - bursts[-1][-1].uploaded_at).total_seconds() <= window_s:
+            bursts[-1].append(e)
+        else:
+            bursts.append([e])
+    return [b for b in bursts if len({e.account for e in b}) >= 2]
+
+
 def group_score(shared_clusters: int, median_gap_s: float, window_s: float, coordinated_share: float, accounts: int) -> float:
     """Rank of a group: distinct clusters co-posted, weighted by how tight the timing is (1 at no
     gap, 0.5 at the full window) and by the share of the accounts' uploads that are coordinated,
@@ -222,7 +261,7 @@ def find_groups(
     min_shared_clusters: int = MIN_SHARED_CLUSTERS,
 ) -> list[Group]:
     """Groups of accounts that repeatedly post the same contents within `window_s`, best first."""
-    by_cluster = _cluster_events(events, clusters)
+    by_cluster = cluster_events(events, clusters)
     links = account_links(by_cluster, window_s)
     strong = {pair: found for pair, found in links.items() if len(found) >= min_shared_clusters}
     uf_accounts: dict[str, str] = {}
@@ -256,12 +295,11 @@ def find_groups(
         evidence = []
         coordinated_uploads: set[int] = set()
         for c in shared:
-            evs = [e for e in by_cluster[c] if e.account in accounts_set]
             linked = {a for p, found in pairs.items() if c in found for a in p}
-            evs = [e for e in evs if e.account in linked]
-            coordinated_uploads |= {e.upload_id for e in evs}
-            span = (evs[-1].uploaded_at - evs[0].uploaded_at).total_seconds() if evs else 0.0
-            evidence.append(Evidence(cluster=c, uploads=tuple(evs), span_s=span))
+            for burst in _bursts([e for e in by_cluster[c] if e.account in linked], window_s):
+                coordinated_uploads |= {e.upload_id for e in burst}
+                span = (burst[-1].uploaded_at - burst[0].uploaded_at).total_seconds()
+                evidence.append(Evidence(cluster=c, uploads=tuple(burst), span_s=span))
         total = set().union(*(uploads_per_account[a] for a in accounts))
         share = len(coordinated_uploads) / len(total) if total else 0.0
         med = median(gaps) if gaps else 0.0
@@ -281,7 +319,7 @@ def find_groups(
 
 def amplifiers(events: Sequence[UploadEvent], clusters: Sequence[Cluster], min_clusters: int = 2) -> list[Amplifier]:
     """Accounts that trail the same first poster ("patient zero") by a steady lag across clusters."""
-    by_cluster = _cluster_events(events, clusters)
+    by_cluster = cluster_events(events, clusters)
     lags: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for c, evs in by_cluster.items():
         if len(evs) < 2:
@@ -306,7 +344,7 @@ def amplifiers(events: Sequence[UploadEvent], clusters: Sequence[Cluster], min_c
 def patient_zero(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> dict[int, tuple[UploadEvent, list[tuple[UploadEvent, float]]]]:
     """Per cluster: the first known upload, and each later upload with its lag behind it (seconds)."""
     out = {}
-    for c, evs in _cluster_events(events, clusters).items():
+    for c, evs in cluster_events(events, clusters).items():
         zero = evs[0]
         out[c] = (zero, [(e, (e.uploaded_at - zero.uploaded_at).total_seconds()) for e in evs[1:]])
     return out

@@ -90,6 +90,10 @@ def scan_json(summary: ScanSummary, matches: Sequence[MatchRecord], uploads: dic
         "failures": [{"path": f.path, "reason": f.reason} for f in summary.failures],
         "warnings": [{"path": f.path, "reason": f.reason} for f in summary.warnings],
         "new_matches": [match_json(m, uploads) for m in matches],
+        "new_clusters": summary.new_clusters,
+        "merged_clusters": [{"from": f, "into": i} for f, i in summary.merged_clusters],
+        "new_groups": [list(g) for g in summary.new_groups],
+        "grown_groups": [list(g) for g in summary.grown_groups],
     }
 
 
@@ -200,4 +204,130 @@ def lookup_csv_rows(result: LookupResult) -> list[tuple]:
         for rank, m in enumerate(result.matches, start=1)
         for u in result.uploads.get(m.video_id, [])
         for s in m.alignment.segments
+    ]
+
+
+# --- clusters and coordination ----------------------------------------------------------------
+
+
+def event_json(e) -> dict:
+    return {"account": e.account, "path": e.path, "uploaded_at": iso(e.uploaded_at)}
+
+
+def clusters_json(snapshot, merges: Sequence[tuple[int, int, int]]) -> dict:
+    from vidtrace.coordinate import clusters_by_video
+
+    membership = clusters_by_video(snapshot.clusters)
+    by_cluster: dict[int, list] = {c.id: [] for c in snapshot.clusters}
+    for e in snapshot.events:
+        for c in membership.get(e.video_id, []):
+            by_cluster[c].append(e)
+    out = []
+    for c in snapshot.clusters:
+        events = sorted(by_cluster[c.id], key=lambda e: e.uploaded_at)
+        zero = events[0] if events else None
+        out.append(
+            {
+                "id": c.id,
+                "videos": list(c.core),
+                "partial_videos": list(c.partial),
+                "uploads": [
+                    {**event_json(e), "video_id": e.video_id, "lag_s": (e.uploaded_at - zero.uploaded_at).total_seconds()}
+                    for e in events
+                ],
+                "accounts": sorted({e.account for e in events}),
+                "patient_zero": event_json(zero) if zero else None,
+                "merged_from": [f for _, f, into in merges if into == c.id],
+            }
+        )
+    return {"clusters": out}
+
+
+CLUSTER_HEADERS = ("cluster", "videos", "partial", "uploads", "accounts", "first_upload", "first_account")
+
+
+def cluster_rows(document: dict) -> list[tuple]:
+    return [
+        (
+            c["id"],
+            len(c["videos"]),
+            len(c["partial_videos"]),
+            len(c["uploads"]),
+            len(c["accounts"]),
+            c["patient_zero"]["uploaded_at"] if c["patient_zero"] else "",
+            c["patient_zero"]["account"] if c["patient_zero"] else "",
+        )
+        for c in document["clusters"]
+    ]
+
+
+def coordination_json(snapshot) -> dict:
+    return {
+        "window_s": snapshot.window_s,
+        "window_source": snapshot.window_source,
+        "groups": [
+            {
+                "accounts": list(g.accounts),
+                "score": g.score,
+                "clusters": list(g.clusters),
+                "median_gap_s": g.median_gap_s,
+                "coordinated_share": g.coordinated_share,
+                "evidence": [
+                    {"cluster": ev.cluster, "uploads": [event_json(e) for e in ev.uploads], "span_s": ev.span_s}
+                    for ev in g.evidence
+                ],
+            }
+            for g in snapshot.groups
+        ],
+        "amplifiers": [
+            {
+                "account": a.account, "source": a.source, "clusters": list(a.clusters),
+                "mean_lag_s": a.mean_lag_s, "lag_spread_s": a.lag_spread_s,
+            }  # fmt: skip
+            for a in snapshot.amplifiers
+        ],
+    }
+
+
+def duration_text(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+GROUP_HEADERS = ("rank", "score", "accounts", "clusters", "median_gap", "coordinated")
+GROUP_CSV_HEADERS = ("rank", "score", "accounts", "cluster", "span_s", "account", "uploaded_at", "path")
+
+
+def group_rows(document: dict) -> list[tuple]:
+    return [
+        (
+            rank, f"{g['score']:.2f}", ", ".join(g["accounts"]), ", ".join(map(str, g["clusters"])),
+            duration_text(g["median_gap_s"]), f"{g['coordinated_share']:.0%}",
+        )  # fmt: skip
+        for rank, g in enumerate(document["groups"], start=1)
+    ]
+
+
+def evidence_lines(document: dict) -> list[str]:
+    lines = []
+    for rank, g in enumerate(document["groups"], start=1):
+        lines.append(f"group {rank}:")
+        for ev in g["evidence"]:
+            posts = ", ".join(f"{u['account']} {u['uploaded_at']}" for u in ev["uploads"])
+            lines.append(f"  cluster {ev['cluster']} within {duration_text(ev['span_s'])}: {posts}")
+    return [safe_text(line) for line in lines]
+
+
+def group_csv_rows(document: dict) -> list[tuple]:
+    return [
+        (rank, g["score"], ";".join(g["accounts"]), ev["cluster"], ev["span_s"], u["account"], u["uploaded_at"], u["path"])
+        for rank, g in enumerate(document["groups"], start=1)
+        for ev in g["evidence"]
+        for u in ev["uploads"]
     ]

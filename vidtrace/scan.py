@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from vidtrace import networks
 from vidtrace.discover import Candidate, read_manifest, walk_root
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
@@ -58,10 +59,14 @@ class ScanSummary:
     new_upload_ids: list[int] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
+    new_clusters: list[int] = field(default_factory=list)
+    merged_clusters: list[tuple[int, int]] = field(default_factory=list)
+    new_groups: list[tuple[str, ...]] = field(default_factory=list)
+    grown_groups: list[tuple[str, ...]] = field(default_factory=list)
 
     def counts(self) -> dict:
         data = asdict(self)
-        for key in ("new_matches", "failures", "warnings"):
+        for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups"):
             data[key] = len(data[key])
         del data["scan_id"], data["kind"], data["new_upload_ids"]
         return data
@@ -322,15 +327,28 @@ class _Scan:
 
     # --- the whole run ----------------------------------------------------------------------
 
+    def record_changes(self, before: networks.Snapshot) -> None:
+        """Merges of content clusters (recorded) and what changed in clusters and groups."""
+        change = networks.changes(before, networks.snapshot(self.session))
+        repo.add_cluster_merges(self.session, self.scan_id, change.merges)
+        self.session.commit()
+        self.summary.new_clusters = change.new_clusters
+        self.summary.merged_clusters = change.merges
+        self.summary.new_groups = change.new_groups
+        self.summary.grown_groups = change.grown_groups
+
     def run(self) -> ScanSummary:
         status = "interrupted"
         try:
+            before = networks.snapshot(self.session)
+            self.session.rollback()
             candidates, missing_roots = self.discover()
             pending = self.triage(candidates)
             self.fingerprint(pending)
             if self.kind == "rescan":
                 self.mark_gone(candidates, missing_roots)
             self.match_new()
+            self.record_changes(before)
             status = "partial" if self.summary.failures else "ok"
             return self.summary
         finally:

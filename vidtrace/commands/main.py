@@ -11,6 +11,7 @@ import click
 
 from vidtrace import __version__, report
 from vidtrace.errors import VidtraceError
+from vidtrace.commands import network
 from vidtrace.commands.output import ProgressLine, configure_logging, emit_json, output_options
 from vidtrace.lookup import lookup as lookup_file
 from vidtrace.scan import ScanSummary, ingest as ingest_roots, rescan as rescan_store
@@ -100,6 +101,12 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         f"{c['new_uploads']} new uploads, {c['moved_uploads']} moved, {c['unchanged_uploads']} unchanged, "
         f"{c['gone_uploads']} gone, {c['new_matches']} new matches, {c['failures']} failed"
     )
+    if summary.new_clusters or summary.merged_clusters:
+        merged = ", ".join(f"{f} into {i}" for f, i in summary.merged_clusters) or "none"
+        click.echo(f"{len(summary.new_clusters)} new content cluster(s); merged clusters: {merged}")
+    for label, groups in (("new coordinated group", summary.new_groups), ("grown coordinated group", summary.grown_groups)):
+        for accounts in groups:
+            click.echo(report.safe_text(f"{label}: {', '.join(accounts)}"))
     if matches:
         click.echo("\nNew matches:")
         click.echo(report.table(report.MATCH_HEADERS, report.match_rows(matches, uploads)), nl=False)
@@ -245,6 +252,11 @@ def current(ctx):
         return
     engine = db.make_engine(location)
     click.echo(f"current: {db.current_revision(engine) or 'none'}  newest: {db.head_revision()}")
+
+
+cli.add_command(network.clusters)
+cli.add_command(network.coordination)
+cli.add_command(network.report_command)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from vidtrace.align import Alignment
 from vidtrace.fingerprint import VideoFingerprint
 from vidtrace.hashes import to_matrix
 from vidtrace.index import Coverage
-from vidtrace.store.models import Account, Frame, Match, Scan, Segment, Upload, Video
+from vidtrace.store.models import Account, ClusterMerge, Frame, Match, Scan, Segment, Upload, Video
 
 #: Rows per IN (...) list: well below SQLite's limit of 32766 bound parameters.
 IN_CHUNK = 900
@@ -346,3 +346,47 @@ def table_counts(session: Session) -> dict[str, int]:
         model.__tablename__: session.scalar(select(func.count()).select_from(model))
         for model in (Account, Video, Upload, Frame, Match, Segment, Scan)
     }
+
+
+# --- coordination ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchLink:
+    video_a_id: int
+    video_b_id: int
+    score: float
+    scan_id: int | None
+
+
+def match_links(session: Session) -> list[MatchLink]:
+    rows = session.execute(select(Match.video_a_id, Match.video_b_id, Match.score, Match.scan_id).order_by(Match.id))
+    return [MatchLink(*r) for r in rows]
+
+
+def ok_video_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Video.id).where(Video.status == "ok").order_by(Video.id)))
+
+
+def dated_uploads(session: Session, include_file_times: bool = False) -> list[UploadRecord]:
+    """Uploads of fingerprinted videos with an account and a posting time, oldest first."""
+    query = (
+        select(Upload, Account)
+        .join(Account, Upload.account_id == Account.id)
+        .join(Video, Upload.video_id == Video.id)
+        .where(Video.status == "ok", Upload.uploaded_at.is_not(None))
+    )
+    if not include_file_times:
+        query = query.where(Upload.uploaded_at_source == "manifest")
+    return [_upload_record(u, a) for u, a in session.execute(query.order_by(Upload.uploaded_at, Upload.id))]
+
+
+def add_cluster_merges(session: Session, scan_id: int, merges: Iterable[tuple[int, int]]) -> None:
+    now = utcnow()
+    session.add_all(ClusterMerge(scan_id=scan_id, from_cluster=f, into_cluster=i, merged_at=now) for f, i in merges)
+
+
+def cluster_merges(session: Session) -> list[tuple[int, int, int]]:
+    """(scan_id, from_cluster, into_cluster) of every recorded merge, oldest first."""
+    rows = session.execute(select(ClusterMerge.scan_id, ClusterMerge.from_cluster, ClusterMerge.into_cluster).order_by(ClusterMerge.id))
+    return [tuple(r) for r in rows]

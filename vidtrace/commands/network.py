@@ -1,0 +1,138 @@
+"""`clusters`, `coordination` and `report`: from matches to accounts that move together."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from vidtrace import coordinate, networks, report
+from vidtrace.commands.output import emit_json, output_options
+from vidtrace.store import repo
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.I)
+_UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+class Duration(click.ParamType):
+    """`90`, `90s`, `15m`, `2h` or `1d`, in seconds."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        m = _DURATION.match(str(value))
+        if not m or float(m.group(1)) <= 0:
+            self.fail(f"{value!r} is not a duration such as 90s, 15m, 2h or 1d", param, ctx)
+        return float(m.group(1)) * _UNIT_S[(m.group(2) or "s").lower()]
+
+
+file_times_option = click.option(
+    "--file-times", is_flag=True, help="Also use file modification times where no posting time is known (unreliable)."
+)
+
+
+@click.command()
+@file_times_option
+@output_options
+@click.pass_context
+def clusters(ctx, file_times, fmt):
+    """Content clusters (videos that are copies of one content) with their uploads.
+
+    A cluster keeps its id (its oldest video's id) as it grows. A compilation belongs to each
+    cluster it contains part of, without merging them.
+
+    \b
+    Example:
+      vidtrace clusters --json
+    """
+    store = ctx.obj.open(create=False)
+    with store.session() as session:
+        snap = networks.snapshot(session, include_file_times=file_times)
+        document = report.clusters_json(snap, repo.cluster_merges(session))
+    if fmt == "json":
+        emit_json(document)
+    elif fmt == "csv":
+        click.echo(report.to_csv(report.CLUSTER_HEADERS, report.cluster_rows(document)), nl=False)
+    else:
+        click.echo(report.table(report.CLUSTER_HEADERS, report.cluster_rows(document)), nl=False)
+
+
+@click.command()
+@click.option("--window", type=Duration(), default=None, help="Co-posting window (90s, 15m, 2h, 1d). Default: estimated from the data, else 1h.")
+@click.option("--min-accounts", type=click.IntRange(2), default=coordinate.MIN_ACCOUNTS, show_default=True, help="Smallest group reported.")
+@click.option("--min-clusters", type=click.IntRange(1), default=coordinate.MIN_SHARED_CLUSTERS, show_default=True, help="Distinct contents two accounts must co-post to be linked.")
+@click.option("--graphml", type=click.Path(dir_okay=False, path_type=Path), help="Also write the account network as GraphML (for Gephi).")
+@file_times_option
+@output_options
+@click.pass_context
+def coordination(ctx, window, min_accounts, min_clusters, graphml, file_times, fmt):
+    """Groups of accounts that repeatedly post the same contents within a time window.
+
+    \b
+    Example:
+      vidtrace coordination --window 30m --min-accounts 3
+    """
+    store = ctx.obj.open(create=False)
+    with store.session() as session:
+        snap = networks.snapshot(session, window, min_accounts, min_clusters, file_times)
+    document = report.coordination_json(snap)
+    if graphml is not None:
+        write_graphml(snap, min_clusters, graphml)
+    if fmt == "json":
+        emit_json(document)
+    elif fmt == "csv":
+        click.echo(report.to_csv(report.GROUP_CSV_HEADERS, report.group_csv_rows(document)), nl=False)
+    else:
+        click.echo(f"window {report.duration_text(snap.window_s)} ({snap.window_source}); {len(snap.groups)} group(s)")
+        if snap.groups:
+            click.echo(report.table(report.GROUP_HEADERS, report.group_rows(document)), nl=False)
+            click.echo("\n".join(report.evidence_lines(document)))
+        for a in snap.amplifiers:
+            click.echo(
+                report.safe_text(
+                    f"amplifier: {a.account} trails {a.source} by {report.duration_text(a.mean_lag_s)} "
+                    f"(spread {report.duration_text(a.lag_spread_s)}) over clusters {', '.join(map(str, a.clusters))}"
+                )
+            )
+
+
+def write_graphml(snap: networks.Snapshot, min_clusters: int, path: Path) -> None:
+    """Accounts as nodes, co-posting links as edges weighted by distinct clusters."""
+    import networkx as nx
+
+    by_cluster = coordinate.cluster_events(snap.events, snap.clusters)
+    links = coordinate.account_links(by_cluster, snap.window_s)
+    group_of = {a: rank for rank, g in enumerate(snap.groups, start=1) for a in g.accounts}
+    graph = nx.Graph()
+    for e in snap.events:
+        graph.add_node(e.account, group=group_of.get(e.account, 0))
+    for (a, b), found in links.items():
+        graph.add_edge(
+            a, b, weight=len(found), clusters=",".join(map(str, sorted(found))),
+            strong=len(found) >= min_clusters, min_gap_s=min(found.values()),
+        )  # fmt: skip
+    nx.write_graphml(graph, path)
+
+
+@click.command(name="report")
+@click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the report.")
+@click.option("--window", type=Duration(), default=None, help="Co-posting window (default: estimated, else 1h).")
+@click.pass_context
+def report_command(ctx, html_path, window):
+    """Write one self-contained HTML report: groups, timelines, account network, matched frames.
+
+    \b
+    Example:
+      vidtrace report --html case.html
+    """
+    from vidtrace.html_export import write_report
+
+    store = ctx.obj.open(create=False)
+    counts = write_report(store, html_path, window_s=window)
+    click.echo(
+        f"wrote {report.safe_text(html_path)}: {counts['groups']} group(s), {counts['clusters']} cluster(s), "
+        f"{counts['matches']} match(es) with stills"
+    )

@@ -1,0 +1,85 @@
+"""Coordination over the store: load matches and dated uploads, then run the pure analysis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from vidtrace import coordinate as co
+from vidtrace.store import repo
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    clusters: list[co.Cluster]
+    events: list[co.UploadEvent]
+    window_s: float
+    window_source: str
+    groups: list[co.Group]
+    amplifiers: list[co.Amplifier]
+    uploads: dict[int, repo.UploadRecord]  # upload id -> upload, for the events
+
+
+def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
+    """Handles alone when every account is on one platform, else `platform:handle`."""
+    platforms = {u.platform for u in uploads}
+    if len(platforms) <= 1:
+        return {u.id: u.account for u in uploads}
+    return {u.id: f"{u.platform}:{u.account}" if u.platform else u.account for u in uploads}
+
+
+def clusters(session: Session) -> list[co.Cluster]:
+    edges = [co.MatchEdge(m.video_a_id, m.video_b_id, m.score) for m in repo.match_links(session)]
+    return co.build_clusters(repo.ok_video_ids(session), edges)
+
+
+def snapshot(
+    session: Session,
+    window_s: float | None = None,
+    min_accounts: int = co.MIN_ACCOUNTS,
+    min_shared_clusters: int = co.MIN_SHARED_CLUSTERS,
+    include_file_times: bool = False,
+) -> Snapshot:
+    """Clusters, events, the window, the coordinated groups and the amplifiers of the store now."""
+    found = clusters(session)
+    uploads = repo.dated_uploads(session, include_file_times)
+    names = _account_names(uploads)
+    events = [co.UploadEvent(u.id, u.video_id, names[u.id], u.uploaded_at, u.path) for u in uploads]
+    if window_s is None:
+        window_s, source = co.estimate_window_s(events, found)
+    else:
+        source = "given"
+    groups = co.find_groups(events, found, window_s, min_accounts, min_shared_clusters)
+    return Snapshot(
+        clusters=found,
+        events=events,
+        window_s=window_s,
+        window_source=source,
+        groups=groups,
+        amplifiers=co.amplifiers(events, found),
+        uploads={u.id: u for u in uploads},
+    )
+
+
+@dataclass(frozen=True)
+class Changes:
+    new_clusters: list[int]
+    merges: list[tuple[int, int]]
+    new_groups: list[tuple[str, ...]]
+    grown_groups: list[tuple[str, ...]]
+
+
+def changes(before: Snapshot, after: Snapshot) -> Changes:
+    """What a scan changed: new and merged clusters, coordinated groups that appeared or grew."""
+    new_clusters, merges = co.cluster_changes(before.clusters, after.clusters)
+    old = [(set(g.accounts), set(g.clusters)) for g in before.groups]
+    new_groups, grown = [], []
+    for g in after.groups:
+        accounts, cl = set(g.accounts), set(g.clusters)
+        overlapping = [(a, c) for a, c in old if a & accounts]
+        if not overlapping:
+            new_groups.append(g.accounts)
+        elif not any(a >= accounts and c >= cl for a, c in overlapping):
+            grown.append(g.accounts)
+    return Changes(new_clusters, merges, new_groups, grown)
