@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +28,10 @@ class Result:
     stderr: str
 
 
-def run(store: Path, *args: str) -> Result:
-    """Run `vidtrace --store STORE ARGS...` in-process; returns exit code, stdout and stderr."""
-    result = CliRunner().invoke(cli, ["--store", str(store), *map(str, args)], catch_exceptions=False)
+def run(store: Path, *args: str, db_url: str | None = None) -> Result:
+    """Run `vidtrace --store STORE [--db URL] ARGS...` in-process; returns exit code, stdout and stderr."""
+    db = ["--db", db_url] if db_url else []
+    result = CliRunner().invoke(cli, ["--store", str(store), *db, *map(str, args)], catch_exceptions=False)
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
@@ -54,6 +57,27 @@ def fixture_clip(name: str) -> Path:
     found = sorted(FIXTURE_VIDEOS.rglob(name))
     assert found, f"fixture {name} missing: run python fixtures/generate.py"
     return found[0]
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database (needs VIDTRACE_TEST_PG_URL: `.ci/postgres.sh` starts a server)."""
+    admin_url = os.environ.get("VIDTRACE_TEST_PG_URL")
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail("VIDTRACE_TEST_PG_URL is not set (.ci/run starts PostgreSQL)")
+        pytest.skip("no PostgreSQL server (set VIDTRACE_TEST_PG_URL, see .ci/postgres.sh)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"vidtrace_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture

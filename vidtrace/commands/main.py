@@ -33,7 +33,10 @@ class Options:
         return db.StoreLocation.resolve(self.store, self.db_url)
 
     def open(self, create: bool) -> db.Store:
-        return db.Store.open(self.location, create=create)
+        """The store, closed (connections released) when the command ends."""
+        store = db.Store.open(self.location, create=create)
+        click.get_current_context().call_on_close(store.close)
+        return store
 
 
 class VidtraceGroup(click.Group):
@@ -233,6 +236,7 @@ def upgrade(ctx):
       vidtrace --db postgresql+psycopg://user@host/vidtrace db upgrade
     """
     engine = db.make_engine(ctx.obj.location)
+    ctx.call_on_close(engine.dispose)
     db.upgrade(engine)
     click.echo(f"database at revision {db.current_revision(engine)}")
 
@@ -251,6 +255,7 @@ def current(ctx):
         click.echo(f"no database at {location.root} (newest revision: {db.head_revision()})")
         return
     engine = db.make_engine(location)
+    ctx.call_on_close(engine.dispose)
     click.echo(f"current: {db.current_revision(engine) or 'none'}  newest: {db.head_revision()}")
 
 

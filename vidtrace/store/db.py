@@ -145,6 +145,14 @@ class Store:
         if not create and not location.exists():
             raise UsageError(f"no store at {location.root} (run `vidtrace ingest` first, or pass --store)")
         engine = make_engine(location)
+        try:
+            return cls._checked(location, engine, create)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    @classmethod
+    def _checked(cls, location: StoreLocation, engine: Engine, create: bool) -> "Store":
         current = current_revision(engine)
         head = head_revision()
         if current != head:
