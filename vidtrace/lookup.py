@@ -20,6 +20,7 @@ class LookupResult:
     duration_s: float
     matches: list[VideoMatch]
     uploads: dict[int, list[repo.UploadRecord]]
+    sources: dict[int, str | None]  # None: fingerprinted here; else the partner source it was imported from
 
 
 def lookup(store: Store, path: Path, settings: Settings | None = None, top: int | None = None) -> LookupResult:
@@ -39,5 +40,6 @@ def lookup(store: Store, path: Path, settings: Settings | None = None, top: int 
         if top is not None:
             matches = matches[:top]
         uploads = repo.uploads_of_videos(session, [m.video_id for m in matches])
+        sources = {v.id: v.source for v in repo.videos_by_id(session, [m.video_id for m in matches]).values()}
         session.rollback()
-    return LookupResult(str(path), fingerprint.duration_s, matches, dict(uploads))
+    return LookupResult(str(path), fingerprint.duration_s, matches, dict(uploads), sources)

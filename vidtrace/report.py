@@ -69,6 +69,7 @@ def lookup_json(result: LookupResult) -> dict:
         "matches": [
             {
                 "video_id": m.video_id,
+                "source": result.sources.get(m.video_id),
                 "uploads": [upload_json(u) for u in result.uploads.get(m.video_id, [])],
                 "score": m.alignment.score,
                 "matched_s": m.alignment.matched_s,
@@ -185,7 +186,9 @@ def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
                     rank if first else "",
                     f"{m.alignment.score:.2f}" if first else "",
                     f"{m.alignment.matched_s:.1f}" if first else "",
-                    f"#{m.video_id}" if first else "",
+                    (f"#{m.video_id}" + (f" [{result.sources[m.video_id]}]" if result.sources.get(m.video_id) else ""))
+                    if first
+                    else "",
                     u.account if u else "",
                     (iso(u.uploaded_at) or "") + (" (file time)" if u and u.uploaded_at_source == "file_time" else "") if u else "",
                     (shown_path(u.path, base) + (" [gone]" if u.gone else "")) if u else "",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidtrace import networks
-from vidtrace.discover import Candidate, read_manifest, walk_root
+from vidtrace.discover import Candidate, path_text, read_manifest, text_path, walk_root
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.hashes import to_matrix
@@ -93,12 +93,47 @@ def _os_reason(e: OSError) -> str:
     return (e.strerror or str(e)).lower()
 
 
+def _changed_since(c: Candidate, st: os.stat_result) -> bool:
+    """Whether the file is gone or no longer the one hashed (size, time or inode changed)."""
+    try:
+        now = os.stat(c.path)
+    except OSError:
+        return True
+    return (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def _fingerprint_job(path: str, settings: Settings) -> tuple[VideoFingerprint | None, str | None]:
     """Runs in a worker process: a fingerprint, or the reason there is none."""
     try:
         return fingerprint_file(Path(path), settings), None
     except InputError as e:
         return None, e.reason
+
+
+def match_unmatched(
+    session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop
+) -> list[int]:
+    """Match every not-yet-matched video against all videos matched before it; new match ids.
+
+    Each video commits with its matches, so an interrupted pass resumes where it stopped and
+    every pair is matched exactly once.
+    """
+    new: list[int] = []
+    todo = repo.videos_to_match(session)
+    for n, video_id in enumerate(todo, start=1):
+        progress("matching", n - 1, len(todo))
+        video = repo.videos_by_id(session, [video_id])[video_id]
+        ts_s, hashes = repo.frames_of_video(session, video_id)
+        found = find_matches(
+            session, index, ts_s, hashes, video.duration_s or 0.0, settings,
+            accept=lambda other, me=video_id: other.matched and other.id != me,
+        )  # fmt: skip
+        for m in found:
+            new.append(repo.add_match(session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id))
+        repo.mark_matched(session, video_id)
+        session.commit()
+    progress("matching", len(todo), len(todo))
+    return new
 
 
 class _Scan:
@@ -149,6 +184,7 @@ class _Scan:
         return candidates, missing_roots
 
     def fail(self, path: str, reason: str) -> None:
+        path = path_text(path)
         log.error("%s: %s", path, reason)
         self.summary.failures.append(Failure(path, reason))
 
@@ -160,7 +196,7 @@ class _Scan:
         else:
             uploaded_at, source = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc), "file_time"
         return dict(
-            path=str(c.path), uploaded_at=uploaded_at, uploaded_at_source=source, url=c.url, title=c.title,
+            path=path_text(c.path), uploaded_at=uploaded_at, uploaded_at_source=source, url=c.url, title=c.title,
             file_size=st.st_size, file_mtime_ns=st.st_mtime_ns,
         )  # fmt: skip
 
@@ -169,13 +205,13 @@ class _Scan:
         video_id = video if isinstance(video, int) else video.id
         account = repo.account_id(self.session, c.platform, c.account)
         values = self._upload_values(c, st)
-        existing = repo.find_upload(self.session, str(c.path), account)
+        existing = repo.find_upload(self.session, path_text(c.path), account)
         if existing is not None:
             repo.update_upload(self.session, existing.id, video_id=video_id, gone_at=None, **values)
             self.summary.unchanged_uploads += 1
             return
         for old in repo.uploads_of_video_by_account(self.session, video_id, account):
-            if not os.path.lexists(old.path):
+            if not os.path.lexists(text_path(old.path)):
                 # The same file, renamed or moved: one upload, now at its new path.
                 if c.uploaded_at is None and old.uploaded_at_source == "manifest":
                     values.update(uploaded_at=old.uploaded_at, uploaded_at_source="manifest")
@@ -192,7 +228,7 @@ class _Scan:
         for n, c in enumerate(candidates, start=1):
             self.progress("reading files", n - 1, len(candidates))
             self.summary.files += 1
-            path = str(c.path)
+            path = path_text(c.path)
             try:
                 st = os.stat(c.path)
                 if not stat.S_ISREG(st.st_mode):
@@ -274,6 +310,11 @@ class _Scan:
         for n, (sha, fingerprint, error) in enumerate(self._results(pending), start=1):
             self.progress("fingerprinting", n - 1, total)
             item = pending[sha]
+            if _changed_since(*item.uploads[0]):
+                # Read while it changed or vanished: store nothing; the next scan reads it again.
+                for c, _ in item.uploads:
+                    self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
+                continue
             video_id, frame_ids = repo.add_video(self.session, sha, item.size, fingerprint, error)
             for c, st in item.uploads:
                 self.link_upload(video_id, c, st)
@@ -285,7 +326,7 @@ class _Scan:
             self.summary.new_videos += 1
             for warning in fingerprint.warnings:
                 log.warning("%s: %s", item.uploads[0][0].path, warning)
-                self.summary.warnings.append(Failure(str(item.uploads[0][0].path), warning))
+                self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
             codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
             self.index.add(frame_ids, codes)
         self.progress("fingerprinting", total, total)
@@ -293,34 +334,17 @@ class _Scan:
     # --- matching ---------------------------------------------------------------------------
 
     def match_new(self) -> None:
-        """Match every not-yet-matched video against all videos matched before it."""
-        todo = repo.videos_to_match(self.session)
-        for n, video_id in enumerate(todo, start=1):
-            self.progress("matching", n - 1, len(todo))
-            video = repo.videos_by_id(self.session, [video_id])[video_id]
-            ts_s, hashes = repo.frames_of_video(self.session, video_id)
-            found = find_matches(
-                self.session, self.index, ts_s, hashes, video.duration_s or 0.0, self.settings,
-                accept=lambda other, me=video_id: other.matched and other.id != me,
-            )  # fmt: skip
-            for m in found:
-                match_id = repo.add_match(
-                    self.session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, self.scan_id
-                )
-                self.summary.new_matches.append(match_id)
-            repo.mark_matched(self.session, video_id)
-            self.session.commit()
-        self.progress("matching", len(todo), len(todo))
+        self.summary.new_matches += match_unmatched(self.session, self.index, self.settings, self.scan_id, self.progress)
 
     # --- gone files -------------------------------------------------------------------------
 
     def mark_gone(self, candidates: list[Candidate], missing_roots: set[str]) -> None:
         roots = [s["root"] for s in self.sources if s.get("root") and s["root"] not in missing_roots]
-        listed = {str(c.path) for c in candidates}
+        listed = {path_text(c.path) for c in candidates}
         now = repo.utcnow()
         for upload in repo.live_uploads(self.session):
-            inside = upload.path in listed or any(Path(upload.path).is_relative_to(r) for r in roots)
-            if inside and not os.path.lexists(upload.path):
+            inside = upload.path in listed or any(text_path(upload.path).is_relative_to(r) for r in roots)
+            if inside and not os.path.lexists(text_path(upload.path)):
                 repo.update_upload(self.session, upload.id, gone_at=now)
                 self.summary.gone_uploads += 1
         self.session.commit()
@@ -354,7 +378,8 @@ class _Scan:
         finally:
             self.session.rollback()
             save_index(self.store, self.index)
-            repo.finish_scan(self.session, self.scan_id, status, self.summary.counts())
+            failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
+            repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
             self.session.commit()
             self.session.close()
 

@@ -262,6 +262,8 @@ def current(ctx):
 cli.add_command(network.clusters)
 cli.add_command(network.coordination)
 cli.add_command(network.report_command)
+cli.add_command(network.export_command)
+cli.add_command(network.import_command)
 
 
 def main() -> None:

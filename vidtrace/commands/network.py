@@ -136,3 +136,40 @@ def report_command(ctx, html_path, window):
         f"wrote {report.safe_text(html_path)}: {counts['groups']} group(s), {counts['clusters']} cluster(s), "
         f"{counts['matches']} match(es) with stills"
     )
+
+
+@click.command(name="export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-metadata", is_flag=True, help="Leave out accounts, times, URLs, titles and file names.")
+@click.pass_context
+def export_command(ctx, file, no_metadata):
+    """Write the fingerprints of every video fingerprinted here, without the videos.
+
+    \b
+    Example:
+      vidtrace export case-fingerprints.jsonl.gz
+    """
+    from vidtrace.exchange import export
+
+    count = export(ctx.obj.open(create=False), file, with_metadata=not no_metadata)
+    click.echo(f"exported {count} video fingerprint(s) to {report.safe_text(file)}")
+
+
+@click.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", required=True, help="Name of the partner the file comes from (letters, digits, . _ -).")
+@click.pass_context
+def import_command(ctx, file, source):
+    """Load a partner's fingerprint file as a named source and match it against the store.
+
+    \b
+    Example:
+      vidtrace import partner.jsonl.gz --source lab-b
+    """
+    from vidtrace.exchange import import_file
+
+    summary = import_file(ctx.obj.open(create=True), file, source)
+    click.echo(
+        f"imported {summary.videos} video(s) from {report.safe_text(source)} ({summary.already_known} already known); "
+        f"{len(summary.new_matches)} new match(es)"
+    )

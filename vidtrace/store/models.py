@@ -85,6 +85,8 @@ class Video(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: set once the video has been matched against every video stored before it
     matched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: None for videos fingerprinted here; the source's name for fingerprints imported from a partner
+    source: Mapped[str | None] = mapped_column(String(128), index=True)
 
 
 class Scan(Base):
@@ -117,7 +119,8 @@ class Upload(Base):
     title: Mapped[str | None] = mapped_column(Text)
     file_size: Mapped[int] = mapped_column(BigInteger)
     file_mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    first_seen_scan: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    #: None for uploads imported from a partner's fingerprint file
+    first_seen_scan: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
     #: set when a rescan no longer finds the file; uploads are never deleted
     gone_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -41,6 +41,7 @@ class VideoRecord:
     error: str | None
     duration_s: float | None
     matched: bool
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def account_id(session: Session, platform: str, handle: str | None) -> int | Non
 
 
 def _video_record(v: Video) -> VideoRecord:
-    return VideoRecord(v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None)
+    return VideoRecord(v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None, v.source)
 
 
 def video_by_sha(session: Session, sha256: str) -> VideoRecord | None:
@@ -390,3 +391,53 @@ def cluster_merges(session: Session) -> list[tuple[int, int, int]]:
     """(scan_id, from_cluster, into_cluster) of every recorded merge, oldest first."""
     rows = session.execute(select(ClusterMerge.scan_id, ClusterMerge.from_cluster, ClusterMerge.into_cluster).order_by(ClusterMerge.id))
     return [tuple(r) for r in rows]
+
+
+# --- fingerprint exchange -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoExport:
+    sha256: str
+    duration_s: float | None
+    fps: float | None
+    width: int | None
+    height: int | None
+    algorithm: str
+    algorithm_version: int
+    frames: list[tuple[float, bytes]]
+    uploads: list[UploadRecord]
+
+
+def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExport]:
+    """Every fingerprinted video made here (not imported), with frames and uploads, in id order."""
+    last = 0
+    while True:
+        videos = list(
+            session.scalars(
+                select(Video).where(Video.status == "ok", Video.source.is_(None), Video.id > last).order_by(Video.id).limit(batch)
+            )
+        )
+        if not videos:
+            return
+        uploads = uploads_of_videos(session, [v.id for v in videos])
+        for v in videos:
+            frames = session.execute(select(Frame.ts_s, Frame.hash).where(Frame.video_id == v.id).order_by(Frame.ts_s)).all()
+            yield VideoExport(
+                v.sha256, v.duration_s, v.fps, v.width, v.height, v.algorithm, v.algorithm_version,
+                [(ts, h) for ts, h in frames], uploads.get(v.id, []),
+            )  # fmt: skip
+        last = videos[-1].id
+
+
+def add_imported_video(session: Session, source: str, video: VideoExport) -> int:
+    """Store a partner's video fingerprint under `source`; returns its id."""
+    row = Video(
+        sha256=video.sha256, size_bytes=0, duration_s=video.duration_s, fps=video.fps, width=video.width,
+        height=video.height, status="ok", algorithm=video.algorithm, algorithm_version=video.algorithm_version,
+        sampled_frames=len(video.frames), created_at=utcnow(), source=source,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    session.add_all(Frame(video_id=row.id, ts_s=ts, hash=h, quality=0.0) for ts, h in video.frames)
+    return row.id

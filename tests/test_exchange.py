@@ -1,0 +1,58 @@
+"""Fingerprint export and import: a partner's store finds what the original store finds."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+from conftest import fixture_clip, run
+
+
+def _comparable(document: dict) -> list:
+    return sorted(
+        (
+            sorted(os.path.basename(u["path"]) for u in m["uploads"]),
+            sorted(u["account"] for u in m["uploads"]),
+            m["score"],
+            m["matched_s"],
+            [(s["query_start"], s["query_end"], s["ref_start"], s["ref_end"]) for s in m["segments"]],
+        )
+        for m in document["matches"]
+    )
+
+
+def test_export_then_import_into_a_fresh_store_finds_the_same_lookup_matches(ingested_store, tmp_path):
+    exported = tmp_path / "fingerprints.jsonl.gz"
+    result = run(ingested_store, "export", exported)
+    assert result.exit_code == 0 and "exported 6 video" in result.stdout
+    with gzip.open(exported, "rt") as f:
+        header = json.loads(f.readline())
+        first = json.loads(f.readline())
+    assert header["format"] == "vidtrace-fingerprints" and header["version"] == 1 and header["videos"] == 6
+    assert all("/" not in u["file"] for u in first["uploads"])  # no local paths leave the machine
+
+    partner = tmp_path / "partner-store"
+    imported = run(partner, "import", exported, "--source", "lab-a")
+    assert imported.exit_code == 0, imported.stderr
+    assert "imported 6 video(s) from lab-a" in imported.stdout and "7 new match(es)" in imported.stdout
+
+    clip = fixture_clip("a_trimmed.mp4")
+    original = json.loads(run(ingested_store, "lookup", clip, "--json").stdout)
+    shared = json.loads(run(partner, "lookup", clip, "--json").stdout)
+    assert _comparable(shared) == _comparable(original) and len(original["matches"]) == 4
+    assert {m["source"] for m in shared["matches"]} == {"lab-a"}
+    assert {m["source"] for m in original["matches"]} == {None}
+    assert "[lab-a]" in run(partner, "lookup", clip).stdout
+
+    again = run(partner, "import", exported, "--source", "lab-a")
+    assert "imported 0 video(s)" in again.stdout and "(6 already known)" in again.stdout
+
+
+def test_import_refuses_bad_files_and_names(tmp_path):
+    bad = tmp_path / "bad.jsonl.gz"
+    with gzip.open(bad, "wt") as f:
+        f.write('{"format": "something-else"}\n')
+    result = run(tmp_path / "store", "import", bad, "--source", "x")
+    assert result.exit_code == 2 and "not a vidtrace fingerprint file" in result.stderr
+    assert run(tmp_path / "store", "import", bad, "--source", "../etc").exit_code == 2
