@@ -48,6 +48,55 @@ class Problem:
     reason: str
 
 
+#: Marks the stored text of a file name that is not valid UTF-8 (see `path_text`). Stored paths
+#: are absolute, so a real path never starts with it; one that would is escaped as well.
+BYTES_PATH_PREFIX = "bytes:"
+
+
+def path_text(path: str | os.PathLike) -> str:
+    """The text form of a file path kept in the database and shown in reports.
+
+    POSIX file names are bytes. A name that is valid UTF-8 is kept exactly. Any other name (which
+    Python carries with lone surrogates, and which SQL text columns, JSON and terminals refuse) is
+    written as `bytes:` + the path with each byte outside UTF-8 as `\\xNN` and each backslash
+    doubled. `text_path` reverses it, so the file can be opened again.
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    try:
+        text.encode("utf-8")
+        if not text.startswith(BYTES_PATH_PREFIX):
+            return text
+    except UnicodeEncodeError:
+        pass
+    raw = os.fsencode(text).decode("utf-8", "surrogateescape")
+    escaped = "".join(
+        "\\\\" if ch == "\\" else f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch for ch in raw
+    )
+    return BYTES_PATH_PREFIX + escaped
+
+
+def text_path(text: str) -> Path:
+    """The file path whose stored text form is `text` (the inverse of `path_text`)."""
+    if not text.startswith(BYTES_PATH_PREFIX):
+        return Path(text)
+    out = bytearray()
+    body = text[len(BYTES_PATH_PREFIX) :]
+    i = 0
+    while i < len(body):
+        if body.startswith("\\\\", i):
+            out += b"\\"
+            i += 2
+        elif body.startswith("\\x", i):
+            out.append(int(body[i + 2 : i + 4], 16))
+            i += 4
+        else:
+            out += body[i].encode("utf-8")
+            i += 1
+    return Path(os.fsdecode(bytes(out)))
+
+
 def is_video_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
 
@@ -62,7 +111,7 @@ def walk_root(root: Path) -> Iterator[Candidate]:
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel = Path(folder).relative_to(root)
-        account = rel.parts[0] if rel.parts else None
+        account = path_text(rel.parts[0]) if rel.parts else None  # folder names may not be UTF-8
         for name in sorted(files):
             if not name.startswith(".") and is_video_name(name):
                 yield Candidate(path=Path(folder) / name, account=account)
