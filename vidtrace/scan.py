@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidtrace import networks
+from vidtrace.distributed import run_on_cluster
 from vidtrace.discover import Candidate, path_text, read_manifest, text_path, walk_root
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
@@ -137,8 +138,12 @@ def match_unmatched(
 
 
 class _Scan:
-    def __init__(self, store: Store, kind: str, sources: list[dict], settings: Settings, workers: int, progress: Progress):
+    def __init__(
+        self, store: Store, kind: str, sources: list[dict], settings: Settings, workers: int, progress: Progress,
+        scheduler: str | None = None,
+    ):  # fmt: skip
         self.store = store
+        self.scheduler = scheduler
         self.kind = kind
         self.sources = sources
         self.settings = settings
@@ -283,6 +288,13 @@ class _Scan:
         """(sha, fingerprint or None, error or None) for each pending content, in order."""
         jobs = [(sha, str(p.uploads[0][0].path)) for sha, p in pending.items()]
         empty = {sha for sha, p in pending.items() if p.size == 0}
+        if self.scheduler:
+            for sha in empty:
+                yield sha, None, "empty file (0 bytes)"
+            work = [(sha, path) for sha, path in jobs if sha not in empty]
+            for sha, (fingerprint, error) in run_on_cluster(self.scheduler, _fingerprint_job, work, self.settings):
+                yield sha, fingerprint, error
+            return
         if self.workers == 1:
             for sha, path in jobs:
                 yield (sha, None, "empty file (0 bytes)") if sha in empty else (sha, *_fingerprint_job(path, self.settings))
@@ -391,8 +403,13 @@ def ingest(
     settings: Settings | None = None,
     workers: int = 1,
     progress: Progress = _noop,
+    scheduler: str | None = None,
 ) -> ScanSummary:
-    """Add the uploads found under `roots` (accounts from folder names) and in `manifest`."""
+    """Add the uploads found under `roots` (accounts from folder names) and in `manifest`.
+
+    `scheduler` (tcp://host:port) spreads fingerprinting over a Dask cluster instead of `workers`
+    local processes.
+    """
     if not roots and manifest is None:
         raise UsageError("nothing to ingest: give a folder or --manifest")
     for root in roots:
@@ -404,14 +421,16 @@ def ingest(
     if manifest is not None:
         sources.append({"root": None, "manifest": str(Path(manifest).absolute())})
     with writer_lock(store.location):
-        return _Scan(store, "ingest", sources, settings or Settings(), workers, progress).run()
+        return _Scan(store, "ingest", sources, settings or Settings(), workers, progress, scheduler).run()
 
 
-def rescan(store: Store, settings: Settings | None = None, workers: int = 1, progress: Progress = _noop) -> ScanSummary:
+def rescan(
+    store: Store, settings: Settings | None = None, workers: int = 1, progress: Progress = _noop, scheduler: str | None = None
+) -> ScanSummary:
     """Re-walk every folder and manifest ingested before: add what is new, mark what is gone, match."""
     with writer_lock(store.location):
         with store.session() as session:
             sources = repo.known_sources(session)
         if not sources:
             raise UsageError("nothing to rescan: no folder has been ingested into this store yet")
-        return _Scan(store, "rescan", sources, settings or Settings(), workers, progress).run()
+        return _Scan(store, "rescan", sources, settings or Settings(), workers, progress, scheduler).run()

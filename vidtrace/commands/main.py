@@ -83,6 +83,9 @@ def _settings(ffmpeg: str | None) -> Settings:
 ffmpeg_option = click.option(
     "--ffmpeg", metavar="PATH", help="ffmpeg binary to use instead of the bundled one. Env: VIDTRACE_FFMPEG_BINARY."
 )
+scheduler_option = click.option(
+    "--scheduler", metavar="tcp://HOST:PORT", help="Fingerprint on a Dask distributed cluster (workers must see the same paths)."
+)
 workers_option = click.option(
     "--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes decoding in parallel."
 )
@@ -128,10 +131,11 @@ def _finish(ctx: click.Context, summary: ScanSummary) -> None:
 @click.argument("roots", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--manifest", type=click.Path(path_type=Path), help="CSV or JSON Lines: path, account[, uploaded_at, platform, url, title].")
 @workers_option
+@scheduler_option
 @ffmpeg_option
 @output_options
 @click.pass_context
-def ingest(ctx, roots, manifest, workers, ffmpeg, fmt):
+def ingest(ctx, roots, manifest, workers, scheduler, ffmpeg, fmt):
     """Add the videos under ROOT folders (accounts from ROOT/<account>/...) or in a manifest.
 
     \b
@@ -141,17 +145,18 @@ def ingest(ctx, roots, manifest, workers, ffmpeg, fmt):
     """
     opts: Options = ctx.obj
     store = opts.open(create=True)
-    summary = ingest_roots(store, list(roots), manifest, _settings(ffmpeg), workers, ProgressLine(not opts.quiet))
+    summary = ingest_roots(store, list(roots), manifest, _settings(ffmpeg), workers, ProgressLine(not opts.quiet), scheduler)
     _print_scan(store, summary, fmt)
     _finish(ctx, summary)
 
 
 @cli.command()
 @workers_option
+@scheduler_option
 @ffmpeg_option
 @output_options
 @click.pass_context
-def rescan(ctx, workers, ffmpeg, fmt):
+def rescan(ctx, workers, scheduler, ffmpeg, fmt):
     """Nightly job: re-walk every folder and manifest ingested before; add new, mark gone, match.
 
     \b
@@ -160,7 +165,7 @@ def rescan(ctx, workers, ffmpeg, fmt):
     """
     opts: Options = ctx.obj
     store = opts.open(create=True)
-    summary = rescan_store(store, _settings(ffmpeg), workers, ProgressLine(not opts.quiet))
+    summary = rescan_store(store, _settings(ffmpeg), workers, ProgressLine(not opts.quiet), scheduler)
     _print_scan(store, summary, fmt)
     _finish(ctx, summary)
 
