@@ -12,7 +12,7 @@ from vidtrace.align import Alignment, FrameHit, align
 from vidtrace.settings import Settings
 
 S = Settings()
-STEP = S.sample_interval_s  # 0.5 s at the default 2 frames per second
+STEP = S.hash_interval_s  # seconds between hashed pictures (0.25 s by default)
 EPS = 1e-3  # segment bounds are rounded to the millisecond
 
 
@@ -51,7 +51,7 @@ def test_true_copy_gives_one_segment_with_exact_bounds(phase):
     assert close(seg.q_start, 0.0) and close(seg.q_end, 20.0), seg
     assert close(seg.r_start, 5.0) and close(seg.r_end, 25.0), seg
     assert seg.speed == 1.0
-    assert seg.frames == 40
+    assert seg.frames == round(20.0 / STEP)
     assert seg.mean_distance_bits == 2.0
     assert result.matched_s == pytest.approx(20.0, abs=STEP)
     assert result.score == pytest.approx(1.0, abs=0.03)
@@ -138,7 +138,7 @@ def test_a_segment_containing_an_accepted_one_is_an_echo():
     result = align(hits, 11.5, 13.0, S)
     assert result is not None
     assert len(result.segments) == 1, result.segments
-    assert result.segments[0].frames == 11
+    assert result.segments[0].frames == len(samples(0.0, 5.5))
     assert close(result.segments[0].q_start, 0.0) and close(result.segments[0].r_start, 0.0)
 
 
@@ -349,3 +349,61 @@ def test_alignment_invariants(case):
 def test_alignment_is_deterministic_and_order_free(case):
     hits, q_dur, r_dur = case
     assert align(hits, q_dur, r_dur, S) == align(list(reversed(hits)), q_dur, r_dur, S)
+
+
+# --- (4) speed changes, static pictures and edits -----------------------------------------------
+
+
+@pytest.mark.parametrize("speed", [0.9, 1.1, 1.2])
+def test_sped_up_copy_is_one_segment_with_its_speed(speed):
+    # The query plays reference seconds 2-22 at `speed`: query time q shows reference 2 + speed*q.
+    q_dur = 20.0 / speed
+    hits = [FrameHit(q, round(2.0 + speed * q, 3), 1) for q in samples(0.0, q_dur)]
+    result = align(hits, q_dur, 30.0, S)
+    assert result is not None and len(result.segments) == 1, result
+    seg = result.segments[0]
+    assert seg.speed == pytest.approx(speed, rel=0.01)
+    assert close(seg.q_start, 0.0) and close(seg.q_end, q_dur), seg
+    assert close(seg.r_start, 2.0) and close(seg.r_end, 22.0, tol=2 * STEP), seg
+    assert ("sped up" if speed > 1 else "slowed down") in seg.edits
+    flipped = result.swapped().segments[0]
+    assert flipped.speed == pytest.approx(1 / speed, rel=0.01)
+    assert ("slowed down" if speed > 1 else "sped up") in flipped.edits
+
+
+def test_sampling_grid_jitter_is_not_a_speed_change():
+    rng = random.Random(3)
+    hits = [FrameHit(q, round(q + 5.0 + rng.uniform(-0.12, 0.12), 3), 2) for q in samples(0.0, 20.0)]
+    result = align(hits, 20.0, 40.0, S)
+    assert result is not None and result.segments[0].speed == 1.0 and result.segments[0].edits == ()
+
+
+def test_a_jump_cut_is_two_segments_not_a_speed_change():
+    # Query 0-8 s = reference 0-8 s, then the reference's 8-10 s are cut: query 8-16 = reference 10-18.
+    hits = copy_hits(0.0, 8.0, offset=0.0) + copy_hits(8.0, 16.0, offset=2.0)
+    result = align(hits, 16.0, 20.0, S)
+    assert result is not None
+    assert [s.speed for s in result.segments] == [1.0, 1.0]
+    assert len(result.segments) == 2
+
+
+def test_shared_static_intro_card_of_three_seconds_is_not_a_copy():
+    # Both videos open with the same 3 s card (every card picture matches every other), then differ.
+    card = samples(0.0, 3.0)
+    hits = [FrameHit(q, r, 0) for q in card for r in card]
+    assert align(hits, 20.0, 20.0, S) is None
+
+
+def test_static_card_against_a_shorter_card_along_a_slant_is_not_a_copy():
+    # A 3 s card in the query, the same card for 2 s in the reference: a slanted line (speed 0.8)
+    # joins them, but it lasts less than min_segment_s in the reference.
+    hits = [FrameHit(q, r, 0) for q in samples(0.0, 3.0) for r in samples(18.0, 20.0)]
+    assert align(hits, 20.0, 21.0, S) is None
+
+
+def test_edits_shared_by_most_frames_are_reported():
+    hits = [FrameHit(h.q_ts, h.r_ts, h.distance_bits, frozenset({"mirrored"})) for h in copy_hits(0.0, 10.0, 3.0)]
+    hits[0] = FrameHit(hits[0].q_ts, hits[0].r_ts, 2, frozenset({"padded"}))
+    result = align(hits, 10.0, 20.0, S)
+    assert result is not None and result.segments[0].edits == ("mirrored",)
+    assert result.edits == ("mirrored",)

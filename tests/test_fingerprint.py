@@ -8,7 +8,17 @@ import pytest
 
 from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
-from vidtrace.fingerprint import content_box, frame_quality, hash_frame, hash_frames
+from vidtrace.fingerprint import (
+    REGION_CENTRE,
+    REGION_CONTENT,
+    REGION_FRAME,
+    REGION_ZOOM,
+    content_box,
+    frame_quality,
+    hash_frame,
+    hash_frames,
+    mirror_codes,
+)
 from vidtrace.hashes import hamming
 
 SIDE = defaults.FRAME_SIDE_PX  # 128
@@ -20,6 +30,13 @@ def texture(seed: int, height: int = SIDE, width: int = SIDE) -> np.ndarray:
     rng = np.random.default_rng(seed)
     small = rng.uniform(0, 255, (12, 12)).astype(np.float32)
     return np.clip(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8)
+
+
+def sharp_texture(seed: int) -> np.ndarray:
+    """A detailed texture (random 24x24 grid, nearest-neighbour upscaled): sharp cell edges."""
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 255, (24, 24)).astype(np.uint8)
+    return cv2.resize(small, (SIDE, SIDE), interpolation=cv2.INTER_NEAREST)
 
 
 def with_bar_noise(frame: np.ndarray, seed: int, sigma: float = 1.5) -> np.ndarray:
@@ -112,6 +129,7 @@ def test_hash_frames_skips_flat_frames_and_keeps_textured_ones():
     ]
     hashes, seen = hash_frames(frames)
     assert seen == 4
+    hashes = [h for h in hashes if h.region in (REGION_FRAME, REGION_CONTENT)]
     assert [h.ts_s for h in hashes] == [0.5, 1.5]
     assert hashes[0].hash == hash_frame(texture(1))
     assert hashes[1].hash == hash_frame(crop(letterbox(texture(2), 28, 28)))
@@ -184,3 +202,74 @@ def test_hash_of_pillarboxed_content_equals_hash_of_unpadded_content(seed):
     content = texture(seed)
     boxed = with_bar_noise(pillarbox(content, 16, 16, value=128), seed)
     assert hamming(hash_frame(crop(boxed)), hash_frame(content)) <= 6
+
+
+# --- blurred and coloured padding, mirror, regions -------------------------------------------
+
+
+def blurred_vertical(content: np.ndarray, band: int) -> np.ndarray:
+    """The clip squashed into a middle band, over a blurred, enlarged copy of itself."""
+    background = cv2.GaussianBlur(cv2.resize(content[32:96, 32:96], (SIDE, SIDE)), (0, 0), 6)
+    frame = background.copy()
+    top = (SIDE - band) // 2
+    frame[top : top + band] = cv2.resize(content, (SIDE, band), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_content_box_removes_a_blurred_background(seed):
+    content = sharp_texture(seed)
+    top, bottom, left, right = content_box(blurred_vertical(content, 48))
+    assert_box_close((top, bottom, left, right), (40, 88, 0, SIDE), tol=3)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hash_of_blurred_background_copy_is_close_to_the_clip(seed):
+    content = sharp_texture(seed)
+    framed = blurred_vertical(content, 48)
+    assert hamming(hash_frame(crop(framed)), hash_frame(content)) <= 8
+    assert hamming(hash_frame(framed), hash_frame(content)) > 10
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_content_box_removes_coloured_padding(seed):
+    frame = with_bar_noise(pillarbox(texture(seed), 20, 20, value=90), seed)
+    assert_box_close(content_box(frame), (0, SIDE, 20, SIDE - 20))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_content_box_keeps_a_frame_with_a_smooth_sky(seed):
+    # Only the top is smooth: not a centred blurred background, nothing is cropped.
+    frame = texture(seed)
+    frame[:40] = cv2.GaussianBlur(frame[:40], (0, 0), 8)
+    assert content_box(frame) == (0, SIDE, 0, SIDE)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mirror_of_the_hash_is_the_hash_of_the_mirror(seed):
+    image = texture(seed)
+    mirrored = mirror_codes(np.frombuffer(hash_frame(image), dtype=np.uint8)[None, :])[0].tobytes()
+    assert hamming(mirrored, hash_frame(np.ascontiguousarray(image[:, ::-1]))) <= 2
+    assert hamming(hash_frame(image), hash_frame(np.ascontiguousarray(image[:, ::-1]))) > 10
+
+
+def test_wide_frames_also_hash_their_centre_and_a_zoomed_region():
+    frames = [DecodedFrame(texture(k), k, k * 0.25) for k in range(4)]
+    hashes, _ = hash_frames(frames, aspect=16 / 9)
+    regions = {h.region for h in hashes}
+    assert regions == {REGION_FRAME, REGION_ZOOM, REGION_CENTRE}
+    square, _ = hash_frames(frames, aspect=1.0)
+    assert REGION_CENTRE in {h.region for h in hash_frames(frames, aspect=9 / 16)[0]}  # its 16:9 band
+    unknown, _ = hash_frames(frames)
+    assert {h.region for h in unknown} == {REGION_FRAME, REGION_ZOOM}
+    assert REGION_CENTRE in {h.region for h in square}
+
+
+def test_pictures_are_means_over_short_windows():
+    # 25 frames a second: one picture every HASH_STEP_S, each the mean of its window's frames.
+    frames = [DecodedFrame(texture(k % 7), k, k / 25) for k in range(50)]
+    hashes, seen = hash_frames(frames)
+    primary = [h for h in hashes if h.region == REGION_FRAME]
+    assert seen == 50
+    assert [h.ts_s for h in primary] == [k * defaults.HASH_STEP_S for k in range(len(primary))]
+    assert len(primary) == 9  # 0 to 2.0 s: the last window still holds the last frames

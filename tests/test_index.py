@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidtrace import hashes
-from vidtrace.index import Coverage, FrameIndex, Hit
+from vidtrace.index import FLAT, MULTIHASH, Coverage, FrameIndex, Hit
 
 NBITS = 64
 NBYTES = NBITS // 8
@@ -26,7 +26,9 @@ def _flip(code: np.ndarray, bits: list[int]) -> np.ndarray:
     return out
 
 
-def random_data(seed: int, n_refs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def random_data(
+    seed: int, n_refs: int, n_queries: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Clustered codes (so that many pairs fall near the search radius) with sparse, shuffled ids."""
     rng = np.random.default_rng(seed)
     centres = rng.integers(0, 256, size=(max(1, n_refs // 6), NBYTES), dtype=np.uint8)
@@ -41,11 +43,15 @@ def random_data(seed: int, n_refs: int, n_queries: int) -> tuple[np.ndarray, np.
 
     refs, queries = near(n_refs), near(n_queries)
     # Unique, non-contiguous, large and in no particular order, like SQL ids after deletions.
-    ids = rng.permutation(np.cumsum(rng.integers(1, 10**6, size=n_refs, dtype=np.int64)))
+    ids = rng.permutation(
+        np.cumsum(rng.integers(1, 10**6, size=n_refs, dtype=np.int64))
+    )
     return ids, refs, queries
 
 
-def oracle(ids: np.ndarray, refs: np.ndarray, queries: np.ndarray, max_bits: int) -> list[tuple[int, int, int]]:
+def oracle(
+    ids: np.ndarray, refs: np.ndarray, queries: np.ndarray, max_bits: int
+) -> list[tuple[int, int, int]]:
     if len(refs) == 0 or len(queries) == 0:
         return []
     dist = hashes.hamming_matrix(queries, refs)
@@ -59,7 +65,9 @@ def as_tuples(hits: list[Hit]) -> list[tuple[int, int, int]]:
 
 def build(ids: np.ndarray, refs: np.ndarray, chunks: int = 1) -> FrameIndex:
     index = FrameIndex(nbits=NBITS)
-    for part_ids, part_refs in zip(np.array_split(ids, chunks), np.array_split(refs, chunks)):
+    for part_ids, part_refs in zip(
+        np.array_split(ids, chunks), np.array_split(refs, chunks)
+    ):
         index.add(part_ids, part_refs)
     return index
 
@@ -87,7 +95,9 @@ def test_search_equals_oracle_property(seed, n_refs, n_queries, max_bits, chunks
     ids, refs, queries = random_data(seed, n_refs, n_queries)
     index = build(ids, refs, chunks=min(chunks, n_refs))
     assert len(index) == n_refs
-    assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
+    assert as_tuples(index.search(queries, max_bits)) == oracle(
+        ids, refs, queries, max_bits
+    )
 
 
 @pytest.mark.parametrize("max_bits", [0, 1, 6, 10, 31, 63])
@@ -147,14 +157,20 @@ def test_coverage_describes_the_ids():
     index = FrameIndex(nbits=NBITS)
     index.add(np.array([5, 900]), np.zeros((2, NBYTES), dtype=np.uint8))
     index.add(np.array([42]), np.ones((1, NBYTES), dtype=np.uint8))
-    assert index.coverage(ALGORITHM, VERSION) == Coverage(ALGORITHM, VERSION, count=3, max_id=900, id_sum=947)
-    assert FrameIndex(nbits=NBITS).coverage(ALGORITHM, VERSION) == Coverage(ALGORITHM, VERSION, 0, 0, 0)
+    assert index.coverage(ALGORITHM, VERSION) == Coverage(
+        ALGORITHM, VERSION, count=3, max_id=900, id_sum=947
+    )
+    assert FrameIndex(nbits=NBITS).coverage(ALGORITHM, VERSION) == Coverage(
+        ALGORITHM, VERSION, 0, 0, 0
+    )
 
 
 # --- persistence ----------------------------------------------------------------------------
 
 
-def _saved(tmp_path: Path, seed: int = 1, name: str = "frames.index") -> tuple[Path, FrameIndex, np.ndarray, np.ndarray, np.ndarray]:
+def _saved(
+    tmp_path: Path, seed: int = 1, name: str = "frames.index"
+) -> tuple[Path, FrameIndex, np.ndarray, np.ndarray, np.ndarray]:
     ids, refs, queries = random_data(seed, n_refs=200, n_queries=30)
     index = build(ids, refs, chunks=2)
     path = tmp_path / "sub" / name
@@ -176,7 +192,10 @@ def test_save_load_round_trip_gives_same_results_and_coverage(tmp_path):
         assert got == as_tuples(index.search(queries, max_bits))
         assert got == oracle(ids, refs, queries, max_bits)
     # Nothing temporary is left beside the saved files.
-    assert sorted(p.name for p in path.parent.iterdir()) == ["frames.index", "frames.index.json"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "frames.index",
+        "frames.index.json",
+    ]
 
 
 def test_loaded_index_accepts_more_codes(tmp_path):
@@ -186,7 +205,9 @@ def test_loaded_index_accepts_more_codes(tmp_path):
     again.add(np.array([10**12]), extra[None, :])
     all_ids = np.concatenate([ids, [10**12]])
     all_refs = np.vstack([refs, extra[None, :]])
-    assert as_tuples(again.search(queries, 10)) == oracle(all_ids, all_refs, queries, 10)
+    assert as_tuples(again.search(queries, 10)) == oracle(
+        all_ids, all_refs, queries, 10
+    )
     assert again.coverage(ALGORITHM, VERSION).count == len(ids) + 1
 
 
@@ -217,7 +238,9 @@ def test_load_missing_record_returns_none(tmp_path):
     assert FrameIndex.load(path) is None
 
 
-@pytest.mark.parametrize("garbage", [b"", b"not a faiss index at all", bytes(range(256)) * 4])
+@pytest.mark.parametrize(
+    "garbage", [b"", b"not a faiss index at all", bytes(range(256)) * 4]
+)
 def test_load_corrupt_index_file_returns_none(tmp_path, garbage):
     path, *_ = _saved(tmp_path)
     path.write_bytes(garbage)
@@ -268,7 +291,9 @@ def test_load_returns_none_when_index_file_comes_from_another_run(tmp_path):
 # index file, makes the file unusable (so it gets rebuilt), never an exception.
 
 
-@pytest.mark.parametrize("text", ["[]", '"text"', "null", '{"format": 1}', '{"format": 1, "nbits": "many"}'])
+@pytest.mark.parametrize(
+    "text", ["[]", '"text"', "null", '{"format": 1}', '{"format": 1, "nbits": "many"}']
+)
 def test_load_malformed_record_returns_none(tmp_path, text):
     path, *_ = _saved(tmp_path)
     Path(str(path) + ".json").write_text(text)
@@ -281,4 +306,108 @@ def test_load_returns_none_when_record_nbits_disagrees_with_index(tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["nbits"] = 2 * NBITS
     meta_path.write_text(json.dumps(meta))
+    assert FrameIndex.load(path) is None
+
+
+# --- multi-index hashing (the approximate index for large stores) ---------------------------
+
+
+def planted_data(
+    seed: int, n_random: int, n_families: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random codes plus families of copies each 0-5 bits from their root (up to 10 apart)."""
+    rng = np.random.default_rng(seed)
+    roots = rng.integers(0, 256, size=(n_families, NBYTES), dtype=np.uint8)
+    members = [
+        _flip(
+            roots[f],
+            list(rng.choice(NBITS, size=int(rng.integers(0, 6)), replace=False)),
+        )
+        for f in range(n_families)
+        for _ in range(int(rng.integers(2, 7)))
+    ]
+    refs = np.vstack(
+        [
+            rng.integers(0, 256, size=(n_random, NBYTES), dtype=np.uint8),
+            np.array(members),
+        ]
+    )
+    ids = rng.permutation(
+        np.cumsum(rng.integers(1, 1000, size=len(refs), dtype=np.int64))
+    )
+    queries = np.array(members)[rng.choice(len(members), size=60, replace=False)]
+    return ids, refs, queries
+
+
+def test_multihash_hits_are_exact_and_recall_is_high():
+    ids, refs, queries = planted_data(11, n_random=20_000, n_families=400)
+    index = FrameIndex.build(ids, refs, kind=MULTIHASH)
+    assert index.kind == MULTIHASH and len(index) == len(ids)
+    got = set(as_tuples(index.search(queries, 10)))
+    expected = set(oracle(ids, refs, queries, 10))
+    assert (
+        got <= expected
+    )  # never a pair that is not within the radius, distances exact
+    assert len(got) == len(index.search(queries, 10))  # each pair once
+    assert len(got & expected) / len(expected) >= 0.98
+
+
+@pytest.mark.parametrize("max_bits", [0, 1, 3])
+def test_multihash_equals_oracle_within_the_probe_radius(max_bits):
+    # Pairs at most 3 bits apart differ by at most 3 bits in each substring: always probed.
+    ids, refs, queries = random_data(5, n_refs=3000, n_queries=60)
+    index = FrameIndex.build(ids, refs, kind=MULTIHASH)
+    assert as_tuples(index.search(queries, max_bits)) == oracle(
+        ids, refs, queries, max_bits
+    )
+
+
+def test_index_switches_to_multihash_by_size_and_keeps_new_frames_searchable(tmp_path):
+    ids, refs, queries = planted_data(3, n_random=500, n_families=40)
+    index = FrameIndex(nbits=NBITS, approximate_from=400)
+    index.add(ids[:300], refs[:300])
+    assert index.kind == FLAT
+    index.add(ids[300:], refs[300:])
+    assert index.kind == MULTIHASH
+    extra = _flip(queries[0], [1])
+    index.add(np.array([10**12]), extra[None, :])  # waits in the exact tail
+    all_ids, all_refs = (
+        np.concatenate([ids, [10**12]]),
+        np.vstack([refs, extra[None, :]]),
+    )
+    assert (0, 10**12, 1) in as_tuples(index.search(queries, 10))
+    assert set(as_tuples(index.search(queries, 10))) <= set(
+        oracle(all_ids, all_refs, queries, 10)
+    )
+    assert index.coverage(ALGORITHM, VERSION).count == len(all_ids)
+
+    path = tmp_path / "frames.index"
+    index.save(path, index.coverage(ALGORITHM, VERSION))
+    again, coverage = FrameIndex.load(path)
+    assert again.kind == MULTIHASH and coverage == index.coverage(ALGORITHM, VERSION)
+    assert as_tuples(again.search(queries, 10)) == as_tuples(index.search(queries, 10))
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "frames.index",
+        "frames.index.json",
+    ]
+
+
+def test_flat_index_stays_flat_when_switching_is_off():
+    ids, refs, _ = random_data(2, n_refs=300, n_queries=0)
+    index = FrameIndex(nbits=NBITS, approximate_from=None)
+    index.add(ids, refs)
+    assert index.kind == FLAT
+    assert FrameIndex.build(ids, refs, kind=FLAT).kind == FLAT
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"", b"PK\x03\x04 not a zip", bytes(range(256)) * 4]
+)
+def test_load_corrupt_multihash_file_returns_none(tmp_path, garbage):
+    ids, refs, _ = random_data(4, n_refs=500, n_queries=0)
+    index = FrameIndex.build(ids, refs, kind=MULTIHASH)
+    path = tmp_path / "frames.index"
+    index.save(path, index.coverage(ALGORITHM, VERSION))
+    assert FrameIndex.load(path) is not None
+    path.write_bytes(garbage)
     assert FrameIndex.load(path) is None

@@ -1,21 +1,46 @@
 """Temporal alignment: frame hits between two videos in, matched segments out.
 
 Pure: plain values in and out. A hit says "query frame at q_ts looks like reference frame at
-r_ts". Hits of a true copy agree on one time offset (r_ts - q_ts) over a stretch of time; hits
-between unrelated videos that merely share a title card or a black second do not last. So a
-segment is a run of hits that share an offset, with no gap longer than `max_gap_s`, lasting at
-least `min_segment_s`. A compilation gives one segment per source stretch. Scores come from
-matched duration, never from counting isolated hits.
+r_ts". Hits of a true copy lie on one line r_ts = speed * q_ts + offset over a stretch of time
+(speed 1 for a plain copy, 0.9 or 1.1 for a slowed or sped up one); hits between unrelated videos
+that merely share a title card or a black second do not last. So a segment is a run of hits that
+share a speed and an offset, with no gap longer than `max_gap_s`, lasting at least
+`min_segment_s`. A compilation gives one segment per source stretch. Scores come from matched
+duration, never from counting isolated hits.
+
+A static picture (a title card, a studio backdrop, a held frame) matches every reference frame
+that shows it, so it cannot say *when* the two videos agree: a query frame whose hits near the
+line spread over more than `max_echo_span_s` of the reference is not evidence. A segment needs
+`min_segment_frames` distinctive frames over `min_segment_s`, so that two unrelated videos sharing
+an intro card or a held scene do not match.
+
+Hits may carry the edits that explain them (a mirrored hash, a padded or cropped region); a
+segment reports those shared by most of its frames, and the speed change when there is one.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+import math
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
 from statistics import median
 from typing import Sequence
 
+import numpy as np
+
 from vidtrace.settings import Settings
+
+#: Edit labels that depend on which side is the query (swapped when the alignment is swapped).
+SPED_UP = "sped up"
+SLOWED_DOWN = "slowed down"
+#: Hits within this many bits of a query frame's closest hit count as equally good.
+CLOSE_SLACK_BITS = 2
+#: A speed other than 1 is believed only when the hits fit its line this closely (RMS, s): the
+#: sampling grid alone leaves up to a quarter of a second; a jump cut leaves more.
+MAX_LINE_RMS_S = 0.3
+#: Speeds closer to 1 than this are reported as 1 (no speed change).
+SPEED_SNAP = 0.02
 
 
 @dataclass(frozen=True)
@@ -23,11 +48,16 @@ class FrameHit:
     q_ts: float
     r_ts: float
     distance_bits: int
+    #: edits that explain this hit (e.g. "mirrored", "padded", "cropped"), when known
+    edits: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
 class Segment:
-    """`[q_start, q_end]` of the query shows the same as `[r_start, r_end]` of the reference."""
+    """`[q_start, q_end]` of the query shows the same as `[r_start, r_end]` of the reference.
+
+    `speed` is reference seconds per query second (1.1: the query plays the reference 10% faster).
+    """
 
     q_start: float
     q_end: float
@@ -36,10 +66,15 @@ class Segment:
     speed: float
     frames: int
     mean_distance_bits: float
+    edits: tuple[str, ...] = ()
 
     @property
     def duration_s(self) -> float:
         return self.q_end - self.q_start
+
+
+def _swap_edit(edit: str) -> str:
+    return {SPED_UP: SLOWED_DOWN, SLOWED_DOWN: SPED_UP}.get(edit, edit)
 
 
 @dataclass(frozen=True)
@@ -53,7 +88,10 @@ class Alignment:
         segments = tuple(
             sorted(
                 (
-                    Segment(s.r_start, s.r_end, s.q_start, s.q_end, round(1.0 / s.speed, 4), s.frames, s.mean_distance_bits)
+                    Segment(
+                        s.r_start, s.r_end, s.q_start, s.q_end, round(1.0 / s.speed, 4), s.frames, s.mean_distance_bits,
+                        tuple(sorted(_swap_edit(e) for e in s.edits)),
+                    )  # fmt: skip
                     for s in self.segments
                 ),
                 key=lambda s: s.q_start,
@@ -62,29 +100,79 @@ class Alignment:
         matched = _union_length([(s.q_start, s.q_end) for s in segments])
         return Alignment(segments, round(matched, 3), self.score)
 
+    @property
+    def edits(self) -> tuple[str, ...]:
+        """Every edit named by any segment."""
+        return tuple(sorted({e for s in self.segments for e in s.edits}))
 
-def _best_offset_window(hits: Sequence[FrameHit], tolerance_s: float) -> tuple[int, int, int]:
-    """The window of offset-sorted hits, at most 2*tolerance wide, covering most distinct query times.
 
-    Ties go to the window holding more hits, so that a true offset flanked by static-scene echoes
-    (neighbouring reference frames at nearby offsets) stays inside the window instead of being cut
-    off at its left-most echo.
+def candidate_speeds(settings: Settings) -> list[float]:
+    """1.0 first, then speeds out to the limits in steps of `speed_step` (geometric)."""
+    if settings.max_speed_change <= 0:
+        return [1.0]
+    steps = int(math.ceil(math.log1p(settings.max_speed_change) / math.log1p(settings.speed_step)))
+    out = [1.0]
+    for k in range(1, steps + 1):
+        up = (1 + settings.speed_step) ** k
+        out += [up, 1 / up]
+    return out
 
-    Returns (start, end, distinct_query_times) with hits[start:end] in the window.
+
+def _best_line(
+    hits: Sequence[FrameHit], speeds: list[float], tolerance_s: float, margin: float, max_rms_s: float
+) -> tuple[float, list[int]]:
+    """The speed and the hits (indices) of the line r = speed * q + offset that most query times agree on.
+
+    A query time's closest hits (within `CLOSE_SLACK_BITS` of its best) share a weight of 1, its
+    farther hits (echoes of a slow scene) weigh nothing, so that a window's weight is close to the
+    number of distinct query times whose best match lies on the line. Another speed beats 1.0 only
+    by more than `margin` (a plain copy also fits speeds near 1 over a short stretch).
     """
-    best = (0, 0, 0)
-    counts: Counter[float] = Counter()
-    lo = 0
-    for hi, hit in enumerate(hits):
-        counts[hit.q_ts] += 1
-        while hits[hi].r_ts - hits[hi].q_ts - (hits[lo].r_ts - hits[lo].q_ts) > 2 * tolerance_s:
-            counts[hits[lo].q_ts] -= 1
-            if counts[hits[lo].q_ts] == 0:
-                del counts[hits[lo].q_ts]
-            lo += 1
-        if (len(counts), hi + 1 - lo) > (best[2], best[1] - best[0]):
-            best = (lo, hi + 1, len(counts))
-    return best
+    q = np.array([h.q_ts for h in hits])
+    r = np.array([h.r_ts for h in hits])
+    d = np.array([h.distance_bits for h in hits])
+    _, inverse = np.unique(q, return_inverse=True)
+    best_d = np.full(inverse.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(best_d, inverse, d)
+    close = d <= best_d[inverse] + CLOSE_SLACK_BITS
+    counts = np.bincount(inverse, weights=close)
+    weight = np.where(close, 1.0 / counts[inverse], 0.0)
+    found: list[tuple[float, float, list[int]]] = []
+    base = 0.0
+    for speed in speeds:
+        offsets = r - speed * q
+        order = np.lexsort((q, offsets))
+        sorted_offsets = offsets[order]
+        cum = np.concatenate([[0.0], np.cumsum(weight[order])])
+        ends = np.searchsorted(sorted_offsets, sorted_offsets + 2 * tolerance_s, side="right")
+        scores = cum[ends] - cum[np.arange(len(order))]
+        i = int(np.argmax(scores))
+        if speed == 1.0:
+            base = float(scores[i])
+        found.append((float(scores[i]), speed, sorted(order[i : int(ends[i])].tolist())))
+    # Best first; 1.0 wins ties. Another speed must beat 1.0 by the margin and its hits must lie
+    # on one straight line (not two stretches at different offsets that a slanted line joins).
+    found.sort(key=lambda f: (-f[0], abs(math.log(f[1]))))
+    for score, speed, picked in found:
+        if speed == 1.0:
+            return speed, picked
+        if score > base + margin and _on_one_line([hits[k] for k in picked], max_rms_s):
+            return speed, picked
+    raise AssertionError("speed 1.0 is always a candidate")
+
+
+def _on_one_line(window: list[FrameHit], max_rms_s: float) -> bool:
+    """Whether the closest hit of each query time lies on one straight line (RMS residual, s)."""
+    by_q: dict[float, FrameHit] = {}
+    for h in window:
+        if h.q_ts not in by_q or h.distance_bits < by_q[h.q_ts].distance_bits:
+            by_q[h.q_ts] = h
+    if len(by_q) < 3:
+        return False
+    q = np.array(list(by_q))
+    r = np.array([h.r_ts for h in by_q.values()])
+    slope, intercept = np.polyfit(q, r, 1)
+    return float(np.sqrt(np.mean((r - slope * q - intercept) ** 2))) <= max_rms_s
 
 
 def _runs(hits: list[FrameHit], max_gap_s: float) -> list[list[FrameHit]]:
@@ -98,29 +186,92 @@ def _runs(hits: list[FrameHit], max_gap_s: float) -> list[list[FrameHit]]:
     return runs
 
 
-def _segment_from_run(run: list[FrameHit], interval_s: float, q_duration_s: float, r_duration_s: float) -> Segment:
-    # One hit per query instant: the closest frame.
+def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> float:
+    """Least-squares slope of the chosen hits when they lie on one line, else the candidate.
+
+    Neighbouring candidates fit a short clip equally well (the drift stays inside the offset
+    tolerance), so the candidate only picks the hits; the slope measures the speed.
+    """
+    if len(chosen) < 3:
+        return speed
+    q = np.array([h.q_ts for h in chosen])
+    r = np.array([h.r_ts for h in chosen])
+    if q.max() - q.min() < 1.0:
+        return speed
+    slope = float(np.polyfit(q, r, 1)[0])
+    if not _on_one_line(chosen, MAX_LINE_RMS_S):
+        return speed
+    limit = 1 + settings.max_speed_change
+    return min(limit, max(1 / limit, slope))
+
+
+def _segment_from_run(
+    run: list[FrameHit], speed: float, echo_span: dict[tuple[float, float], float], q_duration_s: float,
+    r_duration_s: float, settings: Settings,
+) -> Segment | None:  # fmt: skip
+    interval_s = settings.hash_interval_s
+    # One hit per query instant: the closest frame, the plainest explanation on a tie.
     by_q: dict[float, FrameHit] = {}
     for hit in run:
-        if hit.q_ts not in by_q or hit.distance_bits < by_q[hit.q_ts].distance_bits:
+        old = by_q.get(hit.q_ts)
+        if old is None or (hit.distance_bits, len(hit.edits), hit.r_ts) < (old.distance_bits, len(old.edits), old.r_ts):
             by_q[hit.q_ts] = hit
     chosen = sorted(by_q.values(), key=lambda h: h.q_ts)
-    offset = median(h.r_ts - h.q_ts for h in chosen)
+    distinctive = [h for h in chosen if echo_span[(h.q_ts, h.r_ts)] <= settings.max_echo_span_s]
+    if len(distinctive) < settings.min_segment_frames:
+        return None
+    # The distinctive frames must last min_segment_s in both videos: a 2 s card matched against a
+    # 3 s card along a slanted line lasts 3 s in one video only.
+    if distinctive[-1].q_ts + interval_s - distinctive[0].q_ts < settings.min_segment_s:
+        return None
+    r_times = [h.r_ts for h in distinctive]
+    if max(r_times) - min(r_times) + interval_s * speed < settings.min_segment_s:
+        return None
+    speed = _fit_speed(chosen, speed, settings)
+    if abs(speed - 1.0) < SPEED_SNAP:
+        speed = 1.0
+    offset = median(h.r_ts - speed * h.q_ts for h in chosen)
     q_start = chosen[0].q_ts
     # A sample stands for the interval up to the next sample.
     q_end = min(chosen[-1].q_ts + interval_s, max(q_duration_s, chosen[-1].q_ts))
-    r_start = max(0.0, q_start + offset)
-    r_end = min(q_end + offset, max(r_duration_s, chosen[-1].r_ts))
-    q_end = min(q_end, q_start + (r_end - r_start))
+    r_start = max(0.0, speed * q_start + offset)
+    r_end = min(speed * q_end + offset, max(r_duration_s, chosen[-1].r_ts))
+    q_end = min(q_end, q_start + (r_end - r_start) / speed)
+    if q_end <= q_start:
+        return None
+    votes: dict[str, int] = defaultdict(int)
+    for h in chosen:
+        for e in h.edits:
+            votes[e] += 1
+    edits = {e for e, n in votes.items() if n > len(chosen) / 2}
+    if speed > 1.0:
+        edits.add(SPED_UP)
+    elif speed < 1.0:
+        edits.add(SLOWED_DOWN)
     return Segment(
         q_start=round(q_start, 3),
         q_end=round(q_end, 3),
         r_start=round(r_start, 3),
         r_end=round(r_end, 3),
-        speed=1.0,
+        speed=round(speed, 4),
         frames=len(chosen),
         mean_distance_bits=round(sum(h.distance_bits for h in chosen) / len(chosen), 2),
+        edits=tuple(sorted(edits)),
     )
+
+
+def _echo_spans(hits: Sequence[FrameHit], window_s: float) -> dict[tuple[float, float], float]:
+    """For each (q_ts, r_ts): how far the query frame's hits spread within `window_s` of r_ts."""
+    by_q: dict[float, list[float]] = defaultdict(list)
+    for h in hits:
+        by_q[h.q_ts].append(h.r_ts)
+    spans: dict[tuple[float, float], float] = {}
+    for q, rs in by_q.items():
+        rs.sort()
+        for r in rs:
+            lo, hi = bisect_left(rs, r - window_s), bisect_right(rs, r + window_s)
+            spans[(q, r)] = rs[hi - 1] - rs[lo]
+    return spans
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -139,23 +290,28 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
 
 def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, settings: Settings) -> Alignment | None:
     """Segments where the two videos show the same thing, or None when nothing lasts long enough."""
-    remaining = sorted(hits, key=lambda h: (h.r_ts - h.q_ts, h.q_ts))
+    remaining = sorted(hits, key=lambda h: (h.q_ts, h.r_ts, h.distance_bits, sorted(h.edits)))
+    echo_span = _echo_spans(remaining, settings.max_echo_span_s + settings.offset_tolerance_s)
+    speeds = candidate_speeds(settings)
     candidates: list[Segment] = []
     while remaining:
-        start, end, distinct = _best_offset_window(remaining, settings.offset_tolerance_s)
-        if distinct < settings.min_segment_frames:
+        speed, picked = _best_line(
+            remaining, speeds, settings.offset_tolerance_s, settings.speed_margin_frames, MAX_LINE_RMS_S
+        )
+        window = [remaining[i] for i in picked]
+        if len({h.q_ts for h in window}) < settings.min_segment_frames:
             break
-        window = sorted(remaining[start:end], key=lambda h: h.q_ts)
-        remaining = remaining[:start] + remaining[end:]
+        taken = set(picked)
+        remaining = [h for i, h in enumerate(remaining) if i not in taken]
         for run in _runs(window, settings.max_gap_s):
-            segment = _segment_from_run(run, settings.sample_interval_s, q_duration_s, r_duration_s)
-            if segment.frames >= settings.min_segment_frames and segment.duration_s >= settings.min_segment_s:
+            segment = _segment_from_run(run, speed, echo_span, q_duration_s, r_duration_s, settings)
+            if segment is not None and segment.frames >= settings.min_segment_frames and segment.duration_s >= settings.min_segment_s:
                 candidates.append(segment)
 
     # Longest first; a segment overlapping an accepted one by more than half of the shorter of the
     # two, on either side, is an echo of a better one (static scenes give many parallel alignments).
     accepted: list[Segment] = []
-    for seg in sorted(candidates, key=lambda s: (-s.frames, -s.duration_s, s.q_start)):
+    for seg in sorted(candidates, key=lambda s: (-s.frames, -s.duration_s, s.q_start, s.r_start)):
         if any(
             _overlap(seg.q_start, seg.q_end, a.q_start, a.q_end) > 0.5 * min(seg.duration_s, a.duration_s)
             or _overlap(seg.r_start, seg.r_end, a.r_start, a.r_end)
@@ -168,7 +324,7 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
         return None
     accepted.sort(key=lambda s: s.q_start)
     matched_s = _union_length([(s.q_start, s.q_end) for s in accepted])
-    shorter = max(min(q_duration_s, r_duration_s), settings.sample_interval_s)
+    shorter = max(min(q_duration_s, r_duration_s), settings.hash_interval_s)
     score = min(1.0, matched_s / shorter)
     if score < settings.min_score:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -128,11 +129,13 @@ def parse_time(text: str) -> dt.datetime:
 def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
     """(line number, row or None, error or None) for each data row of a CSV or JSON Lines file."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")  # newlines untranslated: a quoted CSV field may hold "\r"
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read manifest {path}: {e}") from e
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json") or text.lstrip().startswith("{"):
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Split on "\n" only: str.splitlines() also breaks at \x1c-\x1e, \x85 and \u2028,
+        # which may stand unescaped inside a JSON string.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -145,7 +148,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 continue
             yield number, {k: (None if v is None else str(v)) for k, v in row.items()}, None
         return
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # CSV rules decide where rows end
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:

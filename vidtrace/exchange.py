@@ -8,7 +8,7 @@ The file is gzip-compressed JSON Lines. The first line is a header:
 then one line per video:
 
     {"sha256": "...", "duration_s": 20.0, "fps": 25.0, "width": 320, "height": 240,
-     "frames": [[0.0, "c3a1..."], [0.5, "..."], ...],            # seconds, hash as hex
+     "frames": [[0.0, "c3a1...", 0], [0.25, "...", 1], ...],    # seconds, hash as hex, region
      "uploads": [{"account": "...", "platform": "...", "uploaded_at": "...Z", "url": "...",
                   "title": "...", "file": "name.mp4"}]}            # only with metadata
 
@@ -64,7 +64,7 @@ def export(store: Store, path: Path, with_metadata: bool = True) -> int:
         for v in videos:
             record = {
                 "sha256": v.sha256, "duration_s": v.duration_s, "fps": v.fps, "width": v.width, "height": v.height,
-                "frames": [[ts, to_hex(h)] for ts, h in v.frames],
+                "frames": [[ts, to_hex(h), region] for ts, h, region in v.frames],
             }  # fmt: skip
             if with_metadata:
                 record["uploads"] = [
@@ -102,8 +102,8 @@ def _read(path: Path):
 
 
 def _video(record: dict) -> repo.VideoExport:
-    frames = [(float(ts), from_hex(h)) for ts, h in record["frames"]]
-    if not frames or any(len(h) != HASH_BYTES for _, h in frames):
+    frames = [(float(f[0]), from_hex(f[1]), int(f[2]) if len(f) > 2 else 0) for f in record["frames"]]
+    if not frames or any(len(h) != HASH_BYTES for _, h, _ in frames):
         raise ValueError("frames must be 64-bit hashes")
     if not re.fullmatch(r"[0-9a-f]{64}", record["sha256"]):
         raise ValueError("sha256 must be 64 hex digits")

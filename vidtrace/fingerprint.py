@@ -1,18 +1,35 @@
-"""Fingerprinting: sampled frames in, one perceptual hash per informative frame out.
+"""Fingerprinting: sampled frames in, perceptual hashes of each informative frame out.
 
-Each frame is cropped to its content (letterbox and pillarbox bars removed), dropped when it
-carries no information (black, flat colour, the middle of a fade), and hashed with imagehash's
-pHash. The pure functions (`content_box`, `frame_quality`, `hash_frame`) take numpy arrays;
-`fingerprint_file` is the one that runs the decoder.
+Frames are decoded densely and averaged over short windows (`HASH_WINDOW_S`, one picture
+every `HASH_STEP_S`), so that copies sampled at another phase still hash alike. Each picture is
+cropped to its content (letterbox and pillarbox bars, coloured padding and blurred
+backgrounds removed), dropped when it carries no information (black, flat colour, the middle of a
+fade), and hashed. A frame gives one or two hashes, each tagged with the region it covers:
+
+- the content region (`REGION_FRAME` when nothing was cropped, `REGION_CONTENT` when padding was);
+- the content without a border of `ZOOM_BORDER_SHARE` on each side (`REGION_ZOOM`): what a copy
+  cropped and scaled back up (a zoom-in that hides a logo or a frame) keeps;
+- for a frame whose content is much wider (or taller) than a phone screen, also its centre cut to
+  9:16 (or 16:9) (`REGION_CENTRE`): what a vertical re-frame of a landscape video (or the reverse)
+  keeps, so that such a copy finds its source.
+
+The hash (`dct-sign`) reads a 32x32 grey image, takes its 2-D DCT and keeps the signs of the 8x8
+lowest frequencies (the DC term replaced by the next vertical frequency). Thresholding at zero
+rather than at the median (pHash) makes a horizontal mirror an exact bit operation: a mirrored
+frame's hash is the hash with every odd horizontal frequency flipped (`mirror_codes`), so mirrored
+copies are found at query time without hashing anything twice.
+
+The pure functions (`content_box`, `frame_quality`, `hash_frame`, `hash_frames`) take numpy
+arrays; `fingerprint_file` is the one that runs the decoder.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import imagehash
 import numpy as np
 from PIL import Image
 
@@ -22,12 +39,21 @@ from vidtrace.errors import InputError
 from vidtrace.hashes import bits_to_bytes
 from vidtrace.settings import Settings
 
+#: What part of the frame a hash covers (stored with each frame hash).
+REGION_FRAME = 0  # the whole frame: nothing was cropped
+REGION_CONTENT = 1  # the frame with its padding (bars, coloured or blurred background) removed
+REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape) or 16:9 (portrait)
+REGION_ZOOM = 3  # the centre of the content without a border (what a zoomed-in copy keeps)
+#: Aspect ratio (width / height) of the centre region of a landscape frame; its inverse for portrait.
+CENTRE_ASPECT = 9 / 16
+
 
 @dataclass(frozen=True)
 class FrameHash:
     ts_s: float
     hash: bytes
     quality: float  # grey-level standard deviation of the content region
+    region: int = REGION_FRAME
 
 
 @dataclass
@@ -47,6 +73,9 @@ class VideoFingerprint:
         return max((f.ts_s for f in self.frames), default=0.0)
 
 
+# --- padding --------------------------------------------------------------------------------
+
+
 def _border_depth(lines_std: np.ndarray, lines_mean: np.ndarray, limit: int) -> int:
     """How many lines from the start of the arrays form a uniform border."""
     edge_mean = lines_mean[0]
@@ -60,8 +89,35 @@ def _border_depth(lines_std: np.ndarray, lines_mean: np.ndarray, limit: int) -> 
     return depth
 
 
+def _soft_depths(sharpness: np.ndarray, limit: int) -> tuple[int, int]:
+    """Depths of blurred padding at both ends of a line profile (0, 0 when there is none).
+
+    Blurred padding (the clip enlarged and blurred behind itself) has far less detail than the
+    clip: lines from each edge whose sharpness stays below a share of the clip's sharp lines (the
+    90th percentile) are padding. Such a background is centred, so both ends must agree.
+    """
+    n = len(sharpness)
+    sharp = float(np.percentile(sharpness, 90))
+    if sharp <= 0:
+        return 0, 0
+    soft = sharpness < defaults.BLUR_SHARPNESS_RATIO * sharp
+    depths = []
+    for line in (soft, soft[::-1]):
+        depth = 0
+        while depth < limit and line[depth]:
+            depth += 1
+        depths.append(depth)
+    start, end = depths
+    if min(start, end) < n * defaults.MIN_BLUR_SHARE or abs(start - end) > n * defaults.BLUR_ASYMMETRY:
+        return 0, 0
+    return start, end
+
+
 def content_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of the frame's content, with uniform bars on any side removed."""
+    """(top, bottom, left, right) of the frame's content, padding on any side removed.
+
+    Padding is a uniform bar (black, grey or any flat colour) or a blurred background.
+    """
     height, width = pixels.shape
     img = pixels.astype(np.float32)
     row_std, row_mean = img.std(axis=1), img.mean(axis=1)
@@ -69,10 +125,43 @@ def content_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
     max_rows = int(height * defaults.MAX_BORDER_SHARE)
     max_cols = int(width * defaults.MAX_BORDER_SHARE)
     top = _border_depth(row_std, row_mean, max_rows)
-    bottom = height - _border_depth(row_std[::-1], row_mean[::-1], max_rows)
+    bottom = _border_depth(row_std[::-1], row_mean[::-1], max_rows)
     left = _border_depth(col_std, col_mean, max_cols)
-    right = width - _border_depth(col_std[::-1], col_mean[::-1], max_cols)
-    return top, bottom, left, right
+    right = _border_depth(col_std[::-1], col_mean[::-1], max_cols)
+    # Detail per line: mean absolute difference to the next pixel, across and along.
+    detail = np.abs(np.diff(img, axis=1))[:-1, :] + np.abs(np.diff(img, axis=0))[:, :-1]
+    soft_top, soft_bottom = _soft_depths(detail.mean(axis=1), max_rows)
+    soft_left, soft_right = _soft_depths(detail.mean(axis=0), max_cols)
+    top, bottom = max(top, soft_top), max(bottom, soft_bottom)
+    left, right = max(left, soft_left), max(right, soft_right)
+    return top, height - bottom, left, width - right
+
+
+def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
+    """The 9:16 centre of landscape content (16:9 band of portrait content), or None when it is
+    not much smaller than the content. `aspect` is the content's real width / height."""
+    height, width = content.shape
+    if aspect >= 1:
+        share = CENTRE_ASPECT / aspect
+        if share > defaults.MAX_CENTRE_SHARE:
+            return None
+        keep = max(1, round(width * share))
+        start = (width - keep) // 2
+        return content[:, start : start + keep]
+    share = aspect * CENTRE_ASPECT
+    if share > defaults.MAX_CENTRE_SHARE:
+        return None
+    keep = max(1, round(height * share))
+    start = (height - keep) // 2
+    return content[start : start + keep, :]
+
+
+def zoom_region(content: np.ndarray) -> np.ndarray:
+    """The content without a border of `ZOOM_BORDER_SHARE` of each side."""
+    height, width = content.shape
+    dy = int(round(height * defaults.ZOOM_BORDER_SHARE))
+    dx = int(round(width * defaults.ZOOM_BORDER_SHARE))
+    return content[dy : height - dy, dx : width - dx] if height > 2 * dy and width > 2 * dx else content
 
 
 def frame_quality(content: np.ndarray) -> float:
@@ -80,31 +169,148 @@ def frame_quality(content: np.ndarray) -> float:
     return float(content.std())
 
 
+# --- the hash -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II basis, one frequency per row."""
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    m[0] /= np.sqrt(2.0)
+    return m.astype(np.float64)
+
+
 def hash_frame(content: np.ndarray, hash_size: int = defaults.HASH_SIZE) -> bytes:
-    """pHash of a grey image, as raw bytes."""
-    return bits_to_bytes(imagehash.phash(Image.fromarray(content), hash_size=hash_size).hash)
+    """dct-sign hash of a grey image (hash_size**2 bits), as raw bytes."""
+    side = 4 * hash_size
+    small = np.asarray(Image.fromarray(content).resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64)
+    basis = _dct_matrix(side)[: hash_size + 1]
+    coef = basis @ small @ basis[:hash_size].T  # (vertical frequency, horizontal frequency)
+    block = coef[:hash_size].copy()
+    block[0, 0] = coef[hash_size, 0]  # the DC term is always positive: use the next vertical frequency
+    return bits_to_bytes(block > 0)
 
 
-def hash_frames(frames: Iterable[DecodedFrame]) -> tuple[list[FrameHash], int]:
-    """Hash the informative frames; returns the hashes and how many frames were seen."""
+@functools.lru_cache(maxsize=4)
+def _mirror_mask(nbytes: int) -> np.ndarray:
+    side = int(round((nbytes * 8) ** 0.5))
+    bits = np.zeros((side, side), dtype=bool)
+    bits[:, 1::2] = True  # odd horizontal frequencies change sign under a horizontal mirror
+    return np.frombuffer(bits_to_bytes(bits), dtype=np.uint8)
+
+
+def mirror_codes(codes: np.ndarray) -> np.ndarray:
+    """Hashes of the horizontally mirrored frames, from the hashes alone ((n, nbytes) uint8)."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    return codes ^ _mirror_mask(codes.shape[1])[None, :]
+
+
+# --- frames ---------------------------------------------------------------------------------
+
+
+def _windows(frames: Iterable[DecodedFrame], window_s: float, step_s: float):
+    """(ts_s, mean picture, sharpest-instant frame) every `step_s`: the mean of the frames within
+    `window_s / 2` of ts_s, and the frame nearest ts_s. A grid point whose window holds the same
+    frames as the previous one (sparse input) is skipped."""
+    half = window_s / 2
+    pending: list[DecodedFrame] = []
+    grid: float | None = None
+    last_set: tuple[int, ...] | None = None
+
+    def emit(t: float):
+        nonlocal last_set
+        inside = [f for f in pending if t - half <= f.ts_s < t + half]
+        key = tuple(f.index for f in inside)
+        if not inside or key == last_set:
+            return None
+        last_set = key
+        mean = np.mean([f.pixels for f in inside], axis=0, dtype=np.float32) if len(inside) > 1 else inside[0].pixels
+        nearest = min(inside, key=lambda f: abs(f.ts_s - t))
+        return t, np.round(mean).astype(np.uint8), nearest
+
+    for frame in frames:
+        if grid is None:
+            grid = frame.ts_s
+        while frame.ts_s >= grid + half:
+            out = emit(grid)
+            if out is not None:
+                yield out
+            grid += step_s
+            pending = [f for f in pending if f.ts_s >= grid - half]
+        pending.append(frame)
+    while grid is not None and pending and grid - half <= pending[-1].ts_s:
+        out = emit(grid)
+        if out is not None:
+            yield out
+        grid += step_s
+        pending = [f for f in pending if f.ts_s >= grid - half]
+
+
+def hash_frames(
+    frames: Iterable[DecodedFrame], aspect: float | None = None, window_s: float = defaults.HASH_WINDOW_S,
+    step_s: float = defaults.HASH_STEP_S,
+) -> tuple[list[FrameHash], int]:  # fmt: skip
+    """Hash the informative pictures; returns the hashes and how many frames were seen.
+
+    Every `step_s`, the frames within `window_s / 2` are averaged and the mean picture hashed: a
+    copy sampled at another phase (a trim, a new frame rate, a speed change) averages nearly the
+    same frames, where single frames a fraction of a second apart can differ completely. Padding is
+    found on the frame nearest the instant (sharper than the mean).
+
+    `aspect` is the video's display width / height (the frames arrive squashed to a square); when
+    it is known, pictures whose content is far from 9:16 also get a hash of their centre.
+    """
     hashes: list[FrameHash] = []
     seen = 0
-    for frame in frames:
-        seen += 1
-        top, bottom, left, right = content_box(frame.pixels)
-        content = frame.pixels[top:bottom, left:right]
+
+    def counted(items: Iterable[DecodedFrame]):
+        nonlocal seen
+        for item in items:
+            seen += 1
+            yield item
+
+    for ts, mean, nearest in _windows(counted(frames), window_s, step_s):
+        height, width = mean.shape
+        top, bottom, left, right = content_box(nearest.pixels)
+        content = mean[top:bottom, left:right]
         quality = frame_quality(content)
         if quality < defaults.MIN_FRAME_STD:
             continue
-        hashes.append(FrameHash(ts_s=round(frame.ts_s, 3), hash=hash_frame(content), quality=round(quality, 2)))
+        ts = round(ts, 3)
+        region = REGION_FRAME if (top, bottom, left, right) == (0, height, 0, width) else REGION_CONTENT
+        hashes.append(FrameHash(ts_s=ts, hash=hash_frame(content), quality=round(quality, 2), region=region))
+        zoom = zoom_region(content)
+        hashes.append(FrameHash(ts, hash_frame(zoom), round(frame_quality(zoom), 2), REGION_ZOOM))
+        if aspect:
+            content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height)
+            centre = centre_region(content, content_aspect)
+            if centre is not None and frame_quality(centre) >= defaults.MIN_FRAME_STD:
+                hashes.append(FrameHash(ts, hash_frame(centre), round(frame_quality(centre), 2), REGION_CENTRE))
     return hashes, seen
+
+
+def _display_aspect(info: VideoInfo) -> float | None:
+    return info.width / info.height if info.width and info.height else None
 
 
 def fingerprint_file(path: Path, settings: Settings) -> VideoFingerprint:
     """Decode and hash one file. Raises InputError when the file yields nothing usable."""
     path = Path(path)
     state = Decoding(path)
-    hashes, seen = hash_frames(decode(path, settings, state))
+    frames = decode(path, settings, state)
+    # The stream header is parsed before the first frame arrives: read the aspect lazily.
+    first = next(frames, None)
+    if first is None:
+        hashes, seen = [], 0
+    else:
+        hashes, seen = hash_frames(_chain(first, frames), _display_aspect(state.info))
     if not hashes:
         raise InputError(path, f"no informative frames (all {seen} sampled frames are black or flat)")
     return VideoFingerprint(info=state.info, frames=hashes, sampled_frames=seen, warnings=state.warnings)
+
+
+def _chain(first: DecodedFrame, rest: Iterable[DecodedFrame]) -> Iterable[DecodedFrame]:
+    yield first
+    yield from rest

@@ -4,13 +4,28 @@ Ids in the index are the SQL frame ids. SQL is the source of truth: the index fi
 saved beside the database with a small JSON record of what it covers, and rebuilt when that
 record does not agree with SQL.
 
+Two kinds of index, chosen by store size (`APPROXIMATE_FROM_FRAMES`):
+
+- `flat`: exact Hamming search (FAISS `IndexBinaryFlat`), every query row against every frame.
+- `multihash`: multi-index hashing for 64-bit hashes. Two tables, each keyed by a disjoint
+  substring of the hash (the top `key_bits`, then the next `key_bits`); a query probes every key
+  within `MULTIHASH_PROBE_BITS` of its own substring in both tables and verifies the candidates'
+  full Hamming distance, so every hit it returns is exact and it misses only pairs whose two
+  substrings both differ by more than the probe radius. Frames added after a build wait in a
+  small exact tail until the tables are rebuilt.
+
 Quirk handled here: `range_search` on binary indexes returns distances strictly below the
 radius, so a search for "at most d bits" asks for radius d + 1.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+import itertools
 import json
+import logging
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -19,7 +34,29 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 INDEX_FORMAT = 1
+FLAT = "flat"
+MULTIHASH = "multihash"
+
+#: Stores with at least this many frames switch from exact flat search to multi-index hashing
+#: (frames). Below it a flat scan of a 60-frame query takes a few milliseconds anyway; above it
+#: flat search time grows with the store (see benchmarks/index_scale.py).
+APPROXIMATE_FROM_FRAMES = 500_000
+#: A multihash index that shrinks below this share of the threshold goes back to flat.
+FLAT_BELOW_SHARE = 0.5
+#: Multi-index hashing probes every key within this many bits of the query's substring. With two
+#: 20-bit substrings a pair at 10 bits apart is found unless both substrings differ by 4 or more.
+MULTIHASH_PROBE_BITS = 3
+#: Substring length: about log2(frames) - MULTIHASH_KEY_OFFSET bits, so a bucket holds about
+#: 2**offset frames; longer keys mean fewer candidates to verify but larger bucket tables.
+MULTIHASH_KEY_OFFSET = 1
+MULTIHASH_MIN_KEY_BITS, MULTIHASH_MAX_KEY_BITS = 12, 22
+#: Frames added after a build are searched exactly until they reach this share of the indexed
+#: frames (or at least `MULTIHASH_MIN_TAIL` frames); then the tables are rebuilt.
+MULTIHASH_TAIL_SHARE = 0.1
+MULTIHASH_MIN_TAIL = 65_536
 
 
 @dataclass(frozen=True)
@@ -40,18 +77,222 @@ class Hit:
     distance_bits: int
 
 
-class FrameIndex:
-    """Exact (flat) Hamming search over frame hashes, addressed by frame id."""
+def _as_u64(codes: np.ndarray) -> np.ndarray:
+    """(n, 8) uint8 rows (most significant byte first) to n big-endian-valued uint64."""
+    return (
+        np.ascontiguousarray(codes, dtype=np.uint8)
+        .view(">u8")
+        .ravel()
+        .astype(np.uint64)
+    )
 
-    def __init__(self, nbits: int = 64):
+
+def _as_rows(values: np.ndarray) -> np.ndarray:
+    return (
+        np.ascontiguousarray(values.astype(">u8"))
+        .view(np.uint8)
+        .reshape(len(values), 8)
+    )
+
+
+@functools.cache
+def _probe_masks(key_bits: int, radius: int) -> np.ndarray:
+    """Every key_bits-bit value with at most `radius` bits set."""
+    masks = [0]
+    for r in range(1, radius + 1):
+        masks += [
+            sum(1 << b for b in combo)
+            for combo in itertools.combinations(range(key_bits), r)
+        ]
+    return np.array(masks, dtype=np.int64)
+
+
+def _starts(keys: np.ndarray, size: int) -> np.ndarray:
+    starts = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=size), out=starts[1:])
+    return starts.astype(np.uint32) if starts[-1] < 2**32 else starts
+
+
+def _expand(lo: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The concatenation of the ranges [lo, lo + count)."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    return np.repeat(lo.astype(np.int64) - (ends - counts), counts) + np.arange(total)
+
+
+def _brute(queries: np.ndarray, codes: np.ndarray, max_bits: int):
+    """(rows, positions, distances) of pairs within `max_bits`, by exhaustive comparison."""
+    rows, positions, dists = [], [], []
+    step = max(1, 4_000_000 // max(1, len(queries)))
+    for start in range(0, len(codes), step):
+        d = np.bitwise_count(queries[:, None] ^ codes[None, start : start + step])
+        r, p = np.nonzero(d <= max_bits)
+        rows.append(r)
+        positions.append(p + start)
+        dists.append(d[r, p])
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return (
+        np.concatenate(rows),
+        np.concatenate(positions),
+        np.concatenate(dists).astype(np.int64),
+    )
+
+
+class _MultiHash:
+    """Two-table multi-index hashing over 64-bit codes held as uint64 (see the module doc)."""
+
+    def __init__(self, ids: np.ndarray, codes: np.ndarray, key_bits: int | None = None):
+        n = len(ids)
+        if key_bits is None:
+            key_bits = round(math.log2(max(n, 2))) - MULTIHASH_KEY_OFFSET
+        self.key_bits = int(
+            min(MULTIHASH_MAX_KEY_BITS, max(MULTIHASH_MIN_KEY_BITS, key_bits))
+        )
+        order = np.argsort(codes, kind="stable")
+        self.codes = codes[order]
+        ids = np.asarray(ids, dtype=np.int64)[order]
+        del order
+        self.id_base = int(ids.min()) if n else 0
+        if n and int(ids.max()) - self.id_base < 2**32:
+            self.ids = (ids - self.id_base).astype(np.uint32)
+        else:
+            self.id_base, self.ids = 0, ids
+        size = 1 << self.key_bits
+        self.starts1 = _starts(
+            (self.codes >> np.uint64(64 - self.key_bits)).astype(np.int64), size
+        )
+        key2 = self._key2(self.codes)
+        self.perm2 = np.argsort(key2, kind="stable").astype(
+            np.uint32 if n < 2**32 else np.int64
+        )
+        self.starts2 = _starts(key2, size)
+
+    def _key2(self, codes: np.ndarray) -> np.ndarray:
+        return (
+            (codes >> np.uint64(64 - 2 * self.key_bits))
+            & np.uint64((1 << self.key_bits) - 1)
+        ).astype(np.int64)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "codes": self.codes, "ids": self.ids, "perm2": self.perm2, "starts1": self.starts1, "starts2": self.starts2,
+            "id_base": np.array([self.id_base], dtype=np.int64), "key_bits": np.array([self.key_bits], dtype=np.int64),
+        }  # fmt: skip
+
+    @classmethod
+    def from_arrays(cls, a) -> "_MultiHash":
+        self = cls.__new__(cls)
+        self.codes, self.ids, self.perm2 = a["codes"], a["ids"], a["perm2"]
+        self.starts1, self.starts2 = a["starts1"], a["starts2"]
+        self.id_base, self.key_bits = int(a["id_base"][0]), int(a["key_bits"][0])
+        n, size = len(self.codes), (1 << self.key_bits) + 1
+        if (
+            self.codes.dtype != np.uint64 or len(self.ids) != n or len(self.perm2) != n
+            or len(self.starts1) != size or len(self.starts2) != size
+            or int(self.starts1[-1]) != n or int(self.starts2[-1]) != n
+        ):  # fmt: skip
+            raise ValueError("inconsistent multihash arrays")
+        return self
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays().values())
+
+    def all_ids(self) -> np.ndarray:
+        return self.ids.astype(np.int64) + self.id_base
+
+    def search(self, queries: np.ndarray, max_bits: int):
+        """(rows, ids, distances) of every candidate within `max_bits`, each pair once."""
+        masks = _probe_masks(self.key_bits, MULTIHASH_PROBE_BITS)
+        n_q, n_p = len(queries), len(masks)
+        q_rows = np.arange(n_q)
+        found_rows, found_pos, found_d = [], [], []
+        for shift, starts, perm in (
+            (64 - self.key_bits, self.starts1, None),
+            (64 - 2 * self.key_bits, self.starts2, self.perm2),
+        ):
+            keys = (
+                (queries >> np.uint64(shift)) & np.uint64((1 << self.key_bits) - 1)
+            ).astype(np.int64)
+            probes = (keys[:, None] ^ masks[None, :]).ravel()
+            lo = starts[probes].astype(np.int64)
+            counts = starts[probes + 1].astype(np.int64) - lo
+            pos = _expand(lo, counts)
+            if perm is not None:
+                pos = perm[pos].astype(np.int64)
+            rows = np.repeat(np.repeat(q_rows, n_p), counts)
+            d = np.bitwise_count(self.codes[pos] ^ queries[rows])
+            keep = d <= max_bits
+            found_rows.append(rows[keep])
+            found_pos.append(pos[keep])
+            found_d.append(d[keep])
+        rows, pos, d = (
+            np.concatenate(found_rows),
+            np.concatenate(found_pos),
+            np.concatenate(found_d),
+        )
+        _, first = np.unique(rows * len(self.codes) + pos, return_index=True)
+        rows, pos, d = rows[first], pos[first], d[first]
+        return rows, self.ids[pos].astype(np.int64) + self.id_base, d.astype(np.int64)
+
+
+class FrameIndex:
+    """Hamming search over frame hashes, addressed by frame id: exact flat, or multi-index hashing.
+
+    `approximate_from` (frames) is the size at which a flat index of 64-bit hashes turns itself
+    into a multihash index; None keeps it flat.
+    """
+
+    def __init__(
+        self, nbits: int = 64, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
+    ):
         if nbits % 8:
             raise ValueError("hash length must be a whole number of bytes")
         self.nbits = nbits
+        self.approximate_from = approximate_from
         self._index = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(nbits))
         self._ids: list[np.ndarray] = []
+        self._multihash: _MultiHash | None = None
+        self._tail_ids: list[np.ndarray] = []
+        self._tail_codes: list[np.ndarray] = []
+        self._tail_len = 0
+
+    @property
+    def kind(self) -> str:
+        return FLAT if self._multihash is None else MULTIHASH
 
     def __len__(self) -> int:
+        if self._multihash is not None:
+            return len(self._multihash.codes) + self._tail_len
         return int(self._index.ntotal)
+
+    @classmethod
+    def build(
+        cls, ids: np.ndarray, codes: np.ndarray, kind: str | None = None, **kwargs
+    ) -> "FrameIndex":
+        """An index over (ids, codes) in one go; `kind` None picks by size, a given kind stays."""
+        codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        if kind is not None:
+            kwargs.setdefault("approximate_from", None)
+        index = cls(nbits=codes.shape[1] * 8 if codes.ndim == 2 else 64, **kwargs)
+        if kind is None:
+            kind = index._wanted_kind(len(ids))
+        if kind == MULTIHASH:
+            index._to_multihash(np.asarray(ids, dtype=np.int64), _as_u64(codes))
+        else:
+            index.add(ids, codes)
+        return index
+
+    def _wanted_kind(self, count: int) -> str:
+        if self.nbits != 64 or self.approximate_from is None:
+            return FLAT
+        if self._multihash is not None:
+            return (
+                MULTIHASH if count >= FLAT_BELOW_SHARE * self.approximate_from else FLAT
+            )
+        return MULTIHASH if count >= self.approximate_from else FLAT
 
     def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
@@ -59,12 +300,56 @@ class FrameIndex:
         if len(ids) == 0:
             return
         if codes.shape != (len(ids), self.nbits // 8):
-            raise ValueError(f"codes must be ({len(ids)}, {self.nbits // 8}) uint8, got {codes.shape}")
+            raise ValueError(
+                f"codes must be ({len(ids)}, {self.nbits // 8}) uint8, got {codes.shape}"
+            )
+        if self._multihash is not None:
+            self._tail_ids.append(ids)
+            self._tail_codes.append(_as_u64(codes))
+            self._tail_len += len(ids)
+            if self._tail_len >= max(
+                MULTIHASH_MIN_TAIL, MULTIHASH_TAIL_SHARE * len(self._multihash.codes)
+            ):
+                self._to_multihash(*self.contents_u64())
+            return
         self._index.add_with_ids(codes, ids)
         self._ids.append(ids)
+        if self._wanted_kind(len(self)) == MULTIHASH:
+            log.info(
+                "index holds %d frames; switching to multi-index hashing", len(self)
+            )
+            self._to_multihash(*self.contents_u64())
+
+    def _to_multihash(self, ids: np.ndarray, codes_u64: np.ndarray) -> None:
+        self._multihash = _MultiHash(ids, codes_u64)
+        self._index = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(self.nbits))
+        self._ids = []
+        self._tail_ids, self._tail_codes, self._tail_len = [], [], 0
+
+    def contents_u64(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, codes as uint64) of every indexed frame (64-bit hashes only)."""
+        if self._multihash is None:
+            ids = self.ids()
+            flat = faiss.downcast_IndexBinary(self._index.index)
+            codes = faiss.vector_to_array(flat.xb).reshape(-1, self.nbits // 8)
+            return ids, _as_u64(codes)
+        ids = np.concatenate([self._multihash.all_ids(), *self._tail_ids])
+        return ids, np.concatenate([self._multihash.codes, *self._tail_codes])
+
+    def ids(self) -> np.ndarray:
+        if self._multihash is not None:
+            return np.concatenate([self._multihash.all_ids(), *self._tail_ids])
+        return np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=np.int64)
+
+    def nbytes(self) -> int:
+        """Bytes held by the index structures (codes, ids, tables)."""
+        if self._multihash is not None:
+            return self._multihash.nbytes() + 16 * self._tail_len
+        # flat codes + the id map + IDMap2's reverse map (about 40 bytes an entry in a hash map)
+        return len(self) * (self.nbits // 8 + 8 + 40)
 
     def coverage(self, algorithm: str, version: int) -> Coverage:
-        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=np.int64)
+        ids = self.ids()
         return Coverage(
             algorithm=algorithm,
             version=version,
@@ -73,17 +358,40 @@ class FrameIndex:
             id_sum=int(ids.sum()),
         )
 
-    def search(self, codes: np.ndarray, max_distance_bits: int) -> list[Hit]:
-        """Every indexed frame within `max_distance_bits` of each query row (inclusive)."""
+    def search_arrays(
+        self, codes: np.ndarray, max_distance_bits: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query rows, frame ids, distances) of every hit within `max_distance_bits` (inclusive)."""
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
+        empty = np.zeros(0, dtype=np.int64)
         if len(codes) == 0 or len(self) == 0:
-            return []
-        lims, distances, ids = self._index.range_search(codes, max_distance_bits + 1)
-        hits = []
-        for row in range(len(codes)):
-            for k in range(lims[row], lims[row + 1]):
-                hits.append(Hit(query_row=row, frame_id=int(ids[k]), distance_bits=int(distances[k])))
-        return hits
+            return empty, empty, empty
+        if self._multihash is None:
+            # FAISS binary range_search keeps distances strictly below the radius.
+            lims, distances, ids = self._index.range_search(
+                codes, max_distance_bits + 1
+            )
+            rows = np.repeat(np.arange(len(codes)), np.diff(lims.astype(np.int64)))
+            return rows, ids.astype(np.int64), distances.astype(np.int64)
+        queries = _as_u64(codes)
+        rows, ids, dists = self._multihash.search(queries, max_distance_bits)
+        if self._tail_len:
+            t_rows, t_pos, t_d = _brute(
+                queries, np.concatenate(self._tail_codes), max_distance_bits
+            )
+            rows = np.concatenate([rows, t_rows])
+            ids = np.concatenate([ids, np.concatenate(self._tail_ids)[t_pos]])
+            dists = np.concatenate([dists, t_d])
+        return rows, ids, dists
+
+    def search(self, codes: np.ndarray, max_distance_bits: int) -> list[Hit]:
+        """Every indexed frame within `max_distance_bits` of each query row (inclusive); exact for
+        a flat index, nearly all of them (every one returned is within the distance) for multihash."""
+        rows, ids, dists = self.search_arrays(codes, max_distance_bits)
+        return [
+            Hit(query_row=int(r), frame_id=int(i), distance_bits=int(d))
+            for r, i, d in zip(rows, ids, dists)
+        ]
 
     # --- persistence ----------------------------------------------------------------------
 
@@ -91,19 +399,32 @@ class FrameIndex:
         """Write the index and its coverage record atomically (temporary file, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if self._tail_len:
+            self._to_multihash(*self.contents_u64())
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
         os.close(fd)
         try:
-            faiss.write_index_binary(self._index, tmp)
+            if self._multihash is None:
+                faiss.write_index_binary(self._index, tmp)
+            else:
+                with open(tmp, "wb") as f:
+                    np.savez(f, **self._multihash.arrays())
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        meta = {"format": INDEX_FORMAT, "nbits": self.nbits, **asdict(coverage)}
+        meta = {
+            "format": INDEX_FORMAT,
+            "nbits": self.nbits,
+            "kind": self.kind,
+            **asdict(coverage),
+        }
         _atomic_write(_meta_path(path), json.dumps(meta, indent=1))
 
     @classmethod
-    def load(cls, path: Path) -> tuple["FrameIndex", Coverage] | None:
+    def load(
+        cls, path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
+    ) -> tuple["FrameIndex", Coverage] | None:
         """The saved index and its coverage, or None when missing, unreadable or inconsistent."""
         path = Path(path)
         try:
@@ -111,6 +432,7 @@ class FrameIndex:
             if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
                 return None
             nbits = int(meta["nbits"])
+            kind = meta.get("kind", FLAT)
             coverage = Coverage(
                 algorithm=str(meta["algorithm"]),
                 version=int(meta["version"]),
@@ -118,14 +440,26 @@ class FrameIndex:
                 max_id=int(meta["max_id"]),
                 id_sum=int(meta["id_sum"]),
             )
-            raw = faiss.read_index_binary(str(path))
-        except (OSError, ValueError, TypeError, KeyError, RuntimeError):
+            index = cls(nbits=nbits, approximate_from=approximate_from)
+            if kind == MULTIHASH:
+                if nbits != 64:
+                    return None
+                with np.load(
+                    io.BytesIO(path.read_bytes()), allow_pickle=False
+                ) as arrays:
+                    index._multihash = _MultiHash.from_arrays(
+                        {k: arrays[k] for k in arrays.files}
+                    )
+            elif kind == FLAT:
+                raw = faiss.read_index_binary(str(path))
+                if not isinstance(raw, faiss.IndexBinaryIDMap2) or raw.d != nbits:
+                    return None
+                index._index = raw
+                index._ids = [faiss.vector_to_array(raw.id_map).astype(np.int64)]
+            else:
+                return None
+        except Exception:  # noqa: BLE001 - any unreadable file (zip, numpy, FAISS, JSON errors) means "rebuild"
             return None
-        if not isinstance(raw, faiss.IndexBinaryIDMap2) or raw.d != nbits:
-            return None
-        index = cls(nbits=nbits)
-        index._index = raw
-        index._ids = [faiss.vector_to_array(raw.id_map).astype(np.int64)]
         if index.coverage(coverage.algorithm, coverage.version) != coverage:
             return None  # the index file and its record were written by different runs
         return index, coverage

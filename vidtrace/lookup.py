@@ -35,7 +35,7 @@ def lookup(store: Store, path: Path, settings: Settings | None = None, top: int 
     with store.session() as session:
         matches = find_matches(
             session, index, [f.ts_s for f in fingerprint.frames], [f.hash for f in fingerprint.frames],
-            fingerprint.duration_s, settings,
+            fingerprint.duration_s, settings, regions=[f.region for f in fingerprint.frames],
         )  # fmt: skip
         if top is not None:
             matches = matches[:top]

@@ -1,4 +1,12 @@
-"""Search and align: a video's frame hashes against the index, grouped into per-video matches."""
+"""Search and align: a video's frame hashes against the index, grouped into per-video matches.
+
+Each query hash is searched as it is and mirrored (`fingerprint.mirror_codes`: a bit mask, so a
+horizontally flipped copy costs a second search, not a second decode). A hit carries the edits
+that explain it: "mirrored" when the mirrored hash matched, "padded" when exactly one side had
+padding removed, "cropped" when one side is the zoomed-in region of the other, "reframed" when one
+side is the 9:16 (16:9) centre of the other. Alignment keeps the edits most of a segment's frames
+share, plus the speed change.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +14,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from vidtrace.align import Alignment, FrameHit, align
+from vidtrace.fingerprint import REGION_CENTRE, REGION_CONTENT, REGION_FRAME, REGION_ZOOM, mirror_codes
 from vidtrace.hashes import to_matrix
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
 from vidtrace.store import repo
+
+MIRRORED = "mirrored"
+PADDED = "padded"
+CROPPED = "cropped"
+REFRAMED = "reframed"
+_WHOLE = (REGION_FRAME, REGION_CONTENT)
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,24 @@ class VideoMatch:
     alignment: Alignment
 
 
+def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozenset[str]:
+    """The edits that explain a hit between a query region and a reference region (None: unknown)."""
+    edits = {MIRRORED} if mirrored else set()
+    pair = {q_region, r_region}
+    if REGION_ZOOM in pair and len(pair) > 1:
+        edits.add(CROPPED)
+    if REGION_CENTRE in pair and len(pair) > 1:
+        edits.add(REFRAMED)
+    if pair == {REGION_FRAME, REGION_CONTENT}:
+        edits.add(PADDED)
+    return frozenset(edits)
+
+
+def plausible(q_region: int | None, r_region: int) -> bool:
+    """Region pairs worth a hit: at least one side whole (a crop of one matches the other whole)."""
+    return q_region is None or q_region in _WHOLE or r_region in _WHOLE
+
+
 def find_matches(
     session: Session,
     index: FrameIndex,
@@ -31,17 +65,34 @@ def find_matches(
     duration_s: float,
     settings: Settings,
     accept: Callable[[repo.VideoRecord], bool] = lambda video: True,
+    regions: Sequence[int] | None = None,
 ) -> list[VideoMatch]:
-    """Stored videos that share aligned segments with the query's frames, best first."""
+    """Stored videos that share aligned segments with the query's frames, best first.
+
+    `regions` are the query hashes' regions (`fingerprint.REGION_*`), when known.
+    """
     if not hashes:
         return []
-    hits = index.search(to_matrix(list(hashes), len(hashes[0])), settings.max_distance_bits)
-    refs = repo.frame_refs(session, (h.frame_id for h in hits))
+    codes = to_matrix(list(hashes), len(hashes[0]))
+    n = len(codes)
+    rows, ids, dists = index.search_arrays(np.concatenate([codes, mirror_codes(codes)]), settings.max_distance_bits)
+    refs = repo.frame_refs(session, ids.tolist())
+    # The plain hash and its mirror may both hit one frame (symmetric pictures): keep the plain one.
+    best: dict[tuple[int, int], tuple[int, bool]] = {}
+    for row, frame_id, dist in zip(rows.tolist(), ids.tolist(), dists.tolist()):
+        mirrored = row >= n
+        k = (row - n if mirrored else row, frame_id)
+        if k not in best or (dist, mirrored) < best[k]:
+            best[k] = (dist, mirrored)
     by_video: dict[int, list[FrameHit]] = defaultdict(list)
-    for hit in hits:
-        ref = refs.get(hit.frame_id)
-        if ref is not None:
-            by_video[ref.video_id].append(FrameHit(ts_s[hit.query_row], ref.ts_s, hit.distance_bits))
+    for (row, frame_id), (dist, mirrored) in best.items():
+        ref = refs.get(frame_id)
+        if ref is None:
+            continue
+        q_region = regions[row] if regions is not None else None
+        if not plausible(q_region, ref.region):
+            continue
+        by_video[ref.video_id].append(FrameHit(ts_s[row], ref.ts_s, dist, region_edits(q_region, ref.region, mirrored)))
     videos = repo.videos_by_id(session, by_video)
     found = []
     for video_id, frame_hits in by_video.items():

@@ -53,7 +53,10 @@ def match_json(m: MatchRecord, uploads: dict[int, list[UploadRecord]]) -> dict:
         "score": m.score,
         "matched_s": m.matched_s,
         "segments": [
-            {"a_start": s.a_start_s, "a_end": s.a_end_s, "b_start": s.b_start_s, "b_end": s.b_end_s, "speed": s.speed}
+            {
+                "a_start": s.a_start_s, "a_end": s.a_end_s, "b_start": s.b_start_s, "b_end": s.b_end_s,
+                "speed": s.speed, "edits": list(s.edits),
+            }  # fmt: skip
             for s in m.segments
         ],
     }
@@ -74,7 +77,10 @@ def lookup_json(result: LookupResult) -> dict:
                 "score": m.alignment.score,
                 "matched_s": m.alignment.matched_s,
                 "segments": [
-                    {"query_start": s.q_start, "query_end": s.q_end, "ref_start": s.r_start, "ref_end": s.r_end, "speed": s.speed}
+                    {
+                        "query_start": s.q_start, "query_end": s.q_end, "ref_start": s.r_start, "ref_end": s.r_end,
+                        "speed": s.speed, "edits": list(s.edits),
+                    }  # fmt: skip
                     for s in m.alignment.segments
                 ],
             }
@@ -115,6 +121,16 @@ def span(start: float, end: float) -> str:
     return f"{start:.1f}-{end:.1f}"
 
 
+def segment_text(a0: float, a1: float, b0: float, b1: float, speed: float, edits) -> str:
+    """`a0-a1=b0-b1`, with the speed when not 1 and the edits that explain it."""
+    text = f"{span(a0, a1)}={span(b0, b1)}"
+    if abs(speed - 1.0) > 0.005:
+        text += f" x{speed:.2f}"
+    if edits:
+        text += f" ({'+'.join(edits)})"
+    return text
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A plain aligned text table; every cell made safe for the terminal."""
     cells = [[safe_text(c) for c in row] for row in rows]
@@ -133,7 +149,7 @@ def to_csv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 MATCH_HEADERS = ("score", "matched_s", "video_a", "video_b", "segments_a=b")
-MATCH_CSV_HEADERS = ("match_id", "video_a_id", "video_b_id", "score", "matched_s", "a_start", "a_end", "b_start", "b_end", "speed", "a_accounts", "b_accounts")
+MATCH_CSV_HEADERS = ("match_id", "video_a_id", "video_b_id", "score", "matched_s", "a_start", "a_end", "b_start", "b_end", "speed", "edits", "a_accounts", "b_accounts")
 
 
 def match_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[UploadRecord]]) -> list[tuple]:
@@ -143,7 +159,7 @@ def match_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[UploadRec
             f"{m.matched_s:.1f}",
             upload_label(uploads.get(m.video_a_id, []), m.video_a_id),
             upload_label(uploads.get(m.video_b_id, []), m.video_b_id),
-            ", ".join(f"{span(s.a_start_s, s.a_end_s)}={span(s.b_start_s, s.b_end_s)}" for s in m.segments),
+            ", ".join(segment_text(s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s, s.speed, s.edits) for s in m.segments),
         )
         for m in matches
     ]
@@ -157,7 +173,7 @@ def match_csv_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[Uploa
     return [
         (
             m.id, m.video_a_id, m.video_b_id, m.score, m.matched_s, s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s,
-            s.speed, _accounts(uploads.get(m.video_a_id, [])), _accounts(uploads.get(m.video_b_id, [])),
+            s.speed, "+".join(s.edits), _accounts(uploads.get(m.video_a_id, [])), _accounts(uploads.get(m.video_b_id, [])),
         )  # fmt: skip
         for m in matches
         for s in m.segments
@@ -178,7 +194,7 @@ def shown_path(path: str, base: str | None) -> str:
 def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
     rows = []
     for rank, m in enumerate(result.matches, start=1):
-        segments = ", ".join(f"{span(s.q_start, s.q_end)}={span(s.r_start, s.r_end)}" for s in m.alignment.segments)
+        segments = ", ".join(segment_text(s.q_start, s.q_end, s.r_start, s.r_end, s.speed, s.edits) for s in m.alignment.segments)
         for i, u in enumerate(result.uploads.get(m.video_id, []) or [None]):
             first = i == 0
             rows.append(

@@ -124,10 +124,10 @@ def match_unmatched(
     for n, video_id in enumerate(todo, start=1):
         progress("matching", n - 1, len(todo))
         video = repo.videos_by_id(session, [video_id])[video_id]
-        ts_s, hashes = repo.frames_of_video(session, video_id)
+        ts_s, hashes, regions = repo.frames_of_video(session, video_id)
         found = find_matches(
             session, index, ts_s, hashes, video.duration_s or 0.0, settings,
-            accept=lambda other, me=video_id: other.matched and other.id != me,
+            accept=lambda other, me=video_id: other.matched and other.id != me, regions=regions,
         )  # fmt: skip
         for m in found:
             new.append(repo.add_match(session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id))
@@ -299,7 +299,13 @@ class _Scan:
             for sha, path in jobs:
                 yield (sha, None, "empty file (0 bytes)") if sha in empty else (sha, *_fingerprint_job(path, self.settings))
             return
-        with concurrent.futures.ProcessPoolExecutor(max_workers=self.workers) as pool:
+        from vidtrace.decode import set_decode_threads
+
+        # One ffmpeg thread per worker: N single-threaded decodes share the cores better than N
+        # decodes each starting a thread per core.
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, initializer=set_decode_threads, initargs=(1,)
+        ) as pool:
             queue: collections.deque = collections.deque()
             jobs_iter = iter(jobs)
             while True:
@@ -319,6 +325,21 @@ class _Scan:
 
     def fingerprint(self, pending: dict[str, _Pending]) -> None:
         total = len(pending)
+        # Videos are committed in batches (a video and its frames always in the same
+        # transaction); their frames join the index only once committed, so the saved index
+        # never covers frames that a crash rolled back.
+        # (videos, frames) per commit: one commit per video costs an fsync per clip on collections
+        # of short clips; these bound what an interrupted run has to redo.
+        commit_videos, commit_frames = 50, 20_000
+        batch: list[tuple[list[int], object]] = []
+        batch_frames = 0
+
+        def commit() -> None:
+            self.session.commit()
+            for frame_ids, codes in batch:
+                self.index.add(frame_ids, codes)
+            batch.clear()
+
         for n, (sha, fingerprint, error) in enumerate(self._results(pending), start=1):
             self.progress("fingerprinting", n - 1, total)
             item = pending[sha]
@@ -330,7 +351,13 @@ class _Scan:
             video_id, frame_ids = repo.add_video(self.session, sha, item.size, fingerprint, error)
             for c, st in item.uploads:
                 self.link_upload(video_id, c, st)
-            self.session.commit()
+            if fingerprint is not None:
+                codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
+                batch.append((frame_ids, codes))
+                batch_frames += len(frame_ids)
+            if len(batch) >= commit_videos or batch_frames >= commit_frames:
+                commit()
+                batch_frames = 0
             if fingerprint is None:
                 for c, _ in item.uploads:
                     self.fail(str(c.path), error)
@@ -339,8 +366,7 @@ class _Scan:
             for warning in fingerprint.warnings:
                 log.warning("%s: %s", item.uploads[0][0].path, warning)
                 self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
-            codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
-            self.index.add(frame_ids, codes)
+        commit()
         self.progress("fingerprinting", total, total)
 
     # --- matching ---------------------------------------------------------------------------

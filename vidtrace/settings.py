@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, fields, replace
 from vidtrace.errors import UsageError
 
 # --- decoding -------------------------------------------------------------------------------
-#: Frames sampled per second of video. Two per second keeps consecutive samples within 0.25 s of
-#: any instant, so a copy sampled at another phase still finds a close frame.
-SAMPLE_FPS = 2.0
+#: Frames decoded per second of video (at most; fewer when the video has fewer). Dense, because
+#: the pictures hashed are averages over short windows of frames (see HASH_WINDOW_S); 15 keeps
+#: the fingerprinting cost within 1.3x of sampling 2 per second (25: 1.5x, for no measured gain).
+SAMPLE_FPS = 15.0
 #: Side of the small grey frame ffmpeg hands to Python (pixels). Large enough to find borders
 #: and to crop them while keeping more than the 32x32 pixels pHash reads.
 FRAME_SIDE_PX = 128
@@ -22,12 +23,19 @@ FRAME_SIDE_PX = 128
 DECODE_TIMEOUT_S = 600.0
 
 # --- fingerprinting -------------------------------------------------------------------------
-#: pHash side: 8 gives 64-bit hashes.
+#: Each hashed picture is the mean of the frames within half of this of its instant (s). Single
+#: frames 0.1 s apart can differ by a third of their bits; 0.5 s means shifted by a quarter of
+#: their window stay within a few bits, so a copy sampled at another phase still matches.
+HASH_WINDOW_S = 0.5
+#: One hashed picture every this many seconds (its windows overlap by half).
+HASH_STEP_S = 0.25
+#: Hash side: 8 gives 64-bit hashes (signs of the 8x8 lowest DCT frequencies of a 32x32 image).
 HASH_SIZE = 8
-HASH_ALGORITHM = "phash64"
+HASH_ALGORITHM = "dctsign64"
 #: Bumped whenever frame sampling, cropping or hashing changes; a rescan re-fingerprints
-#: videos hashed with an older version.
-HASH_VERSION = 1
+#: videos hashed with an older version. 2: sign hash (mirror as a bit mask), blurred and coloured
+#: padding removed, centre region hashed for re-framed copies.
+HASH_VERSION = 2
 #: Frames whose grey-level standard deviation is below this carry no information (black,
 #: flat colour, the middle of a fade) and are not hashed (grey levels, 0-255).
 MIN_FRAME_STD = 8.0
@@ -37,6 +45,19 @@ BORDER_STD = 6.0
 BORDER_MEAN_DELTA = 12.0
 #: Never crop more than this share of a side away as border.
 MAX_BORDER_SHARE = 0.4
+#: A line is blurred padding when its detail (mean absolute difference between neighbouring
+#: pixels) is below this share of the detail at the frame's centre.
+BLUR_SHARPNESS_RATIO = 0.35
+#: Blurred padding must cover at least this share of the side at each end...
+MIN_BLUR_SHARE = 0.05
+#: ...and both ends must agree within this share of the side (a blurred background is centred).
+BLUR_ASYMMETRY = 0.08
+#: A second hash covers the content without this share of each side: copies cropped by up to
+#: about twice this much (and scaled back up) match it within the distance threshold.
+ZOOM_BORDER_SHARE = 0.075
+#: The centre region (9:16 of landscape content, 16:9 of portrait) is hashed too when it keeps at
+#: most this share of the content's width (height); closer to 9:16 the whole frame is enough.
+MAX_CENTRE_SHARE = 0.8
 
 # --- matching -------------------------------------------------------------------------------
 #: Two frames are near duplicates when their hashes differ in at most this many bits of 64.
@@ -47,9 +68,18 @@ OFFSET_TOLERANCE_S = 0.75
 #: A gap longer than this between aligned hits splits a segment (s).
 MAX_GAP_S = 3.0
 #: Segments shorter than this are ignored: a shared title card or a second of black is not a copy (s).
-MIN_SEGMENT_S = 3.0
+MIN_SEGMENT_S = 2.5
 #: A segment needs at least this many aligned frame hits.
 MIN_SEGMENT_FRAMES = 4
+#: Copies played up to this much faster or slower are aligned (0.25: speeds 0.8 to 1.25).
+MAX_SPEED_CHANGE = 0.25
+#: Speeds tried between: over a 20 s stretch a 2% step leaves at most 0.2 s of drift.
+SPEED_STEP = 0.02
+#: A speed other than 1 must gather this many more query frames than speed 1 to win.
+SPEED_MARGIN_FRAMES = 2.0
+#: A query frame whose hits spread over more than this much of the reference (a static card or
+#: scene matching all of its frames) says nothing about when the videos agree (s).
+MAX_ECHO_SPAN_S = 2.0
 #: Matches scoring below this are not stored (share of the shorter video covered, 0-1).
 MIN_SCORE = 0.0
 
@@ -67,7 +97,12 @@ class Settings:
     min_segment_s: float = MIN_SEGMENT_S
     min_segment_frames: int = MIN_SEGMENT_FRAMES
     min_score: float = MIN_SCORE
+    max_speed_change: float = MAX_SPEED_CHANGE
+    speed_step: float = SPEED_STEP
+    speed_margin_frames: float = SPEED_MARGIN_FRAMES
+    max_echo_span_s: float = MAX_ECHO_SPAN_S
     ffmpeg_binary: str | None = field(default=None)
+    decode_mode: str = "all"  # "all" frames, or "keyframes": codec key frames only (fast; see decode.DECODE_MODES)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -89,4 +124,10 @@ class Settings:
 
     @property
     def sample_interval_s(self) -> float:
+        """Seconds between decoded frames."""
         return 1.0 / self.sample_fps
+
+    @property
+    def hash_interval_s(self) -> float:
+        """Seconds between hashed pictures: what one frame hash stands for in alignment."""
+        return HASH_STEP_S

@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from vidtrace.errors import DependencyError, StoreBusyError, UsageError
 
@@ -120,11 +121,36 @@ def current_revision(engine: Engine) -> str | None:
         raise DependencyError(f"cannot reach database {_redact(str(engine.url))}: {e.orig}") from e
 
 
+def _transactional_sqlite(engine: Engine) -> Engine:
+    """An engine on the same SQLite file whose transactions also cover DDL.
+
+    Python's sqlite3 driver leaves CREATE and ALTER outside any transaction, so a migration
+    killed half-way would leave tables without a migration record. Here every transaction
+    starts with an explicit BEGIN IMMEDIATE: the whole migration commits, or nothing does.
+    """
+    migrating = create_engine(engine.url, poolclass=NullPool)
+
+    @event.listens_for(migrating, "connect")
+    def connect(dbapi_connection, record):
+        _sqlite_pragmas(dbapi_connection, record)
+        dbapi_connection.isolation_level = None  # the driver issues no BEGIN of its own
+
+    @event.listens_for(migrating, "begin")
+    def begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return migrating
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    migrating = _transactional_sqlite(engine) if engine.dialect.name == "sqlite" else engine
     try:
-        command.upgrade(alembic_config(engine), revision)
+        command.upgrade(alembic_config(migrating), revision)
     except OperationalError as e:
         raise DependencyError(f"cannot migrate database {_redact(str(engine.url))}: {e.orig}") from e
+    finally:
+        if migrating is not engine:
+            migrating.dispose()
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -155,16 +181,20 @@ class Store:
     def _checked(cls, location: StoreLocation, engine: Engine, create: bool) -> "Store":
         current = current_revision(engine)
         head = head_revision()
-        if current != head:
-            if create:
+        if current == head:
+            return cls(location, engine)
+        if not create:
+            raise UsageError(
+                f"the database is at revision {current or 'none'}, this vidtrace expects {head}: run `vidtrace db upgrade`"
+            )
+        # Migrate under the writer lock (never while another run writes, never twice at once).
+        with writer_lock(location) if location.is_sqlite else contextlib.nullcontext():
+            current = current_revision(engine)
+            if current != head:
                 if current is None and inspect(engine).has_table("videos"):
                     raise DependencyError("the database has vidtrace tables but no migration record; refusing to touch it")
                 log.info("migrating database from %s to %s", current or "empty", head)
                 upgrade(engine)
-            else:
-                raise UsageError(
-                    f"the database is at revision {current or 'none'}, this vidtrace expects {head}: run `vidtrace db upgrade`"
-                )
         return cls(location, engine)
 
     def session(self) -> Session:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -133,6 +134,8 @@ class Frame(Base):
     ts_s: Mapped[float] = mapped_column(Float)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     quality: Mapped[float] = mapped_column(Float)
+    #: the part of the frame the hash covers: 0 whole, 1 padding removed, 2 centre 9:16, 3 zoomed in
+    region: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class Match(Base):
@@ -164,6 +167,8 @@ class Segment(Base):
     b_end_s: Mapped[float] = mapped_column(Float)
     speed: Mapped[float] = mapped_column(Float, default=1.0)
     frames: Mapped[int] = mapped_column(Integer)
+    #: edits that explain the segment, comma-separated (mirrored, padded, cropped, reframed, sped up, slowed down)
+    edits: Mapped[str | None] = mapped_column(String(64))
 
 
 class ClusterMerge(Base):

@@ -68,6 +68,7 @@ class SegmentRecord:
     b_end_s: float
     speed: float
     frames: int
+    edits: tuple[str, ...] = ()  # edits that explain the segment (mirrored, padded, cropped, ...)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class MatchRecord:
 class FrameRef:
     video_id: int
     ts_s: float
+    region: int = 0  # the part of the frame the hash covers (fingerprint.REGION_*)
 
 
 # --- scans ----------------------------------------------------------------------------------
@@ -174,7 +176,7 @@ def add_video(
     )
     session.add(video)
     session.flush()
-    frames = [Frame(video_id=video.id, ts_s=f.ts_s, hash=f.hash, quality=f.quality) for f in fingerprint.frames]
+    frames = [Frame(video_id=video.id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
     session.add_all(frames)
     session.flush()
     return video.id, [f.id for f in frames]
@@ -270,17 +272,21 @@ def frame_codes(session: Session, after_id: int = 0, batch: int = 200_000) -> It
         last = int(ids[-1])
 
 
-def frames_of_video(session: Session, video_id: int) -> tuple[list[float], list[bytes]]:
-    rows = session.execute(select(Frame.ts_s, Frame.hash).where(Frame.video_id == video_id).order_by(Frame.ts_s)).all()
-    return [r[0] for r in rows], [r[1] for r in rows]
+def frames_of_video(session: Session, video_id: int) -> tuple[list[float], list[bytes], list[int]]:
+    """Timestamps, hashes and regions of a video's frame hashes, in time order."""
+    rows = session.execute(
+        select(Frame.ts_s, Frame.hash, Frame.region).where(Frame.video_id == video_id).order_by(Frame.ts_s, Frame.id)
+    ).all()
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
 def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef]:
     ids = sorted(set(frame_ids))
     out: dict[int, FrameRef] = {}
     for chunk in _chunks(ids):
-        for fid, vid, ts in session.execute(select(Frame.id, Frame.video_id, Frame.ts_s).where(Frame.id.in_(chunk))):
-            out[fid] = FrameRef(vid, ts)
+        query = select(Frame.id, Frame.video_id, Frame.ts_s, Frame.region).where(Frame.id.in_(chunk))
+        for fid, vid, ts, region in session.execute(query):
+            out[fid] = FrameRef(vid, ts, region)
     return out
 
 
@@ -319,7 +325,7 @@ def add_match(
     session.add_all(
         Segment(
             match_id=match.id, a_start_s=s.q_start, a_end_s=s.q_end, b_start_s=s.r_start, b_end_s=s.r_end,
-            speed=s.speed, frames=s.frames,
+            speed=s.speed, frames=s.frames, edits=",".join(s.edits) or None,
         )  # fmt: skip
         for s in alignment.segments
     )
@@ -334,7 +340,9 @@ def list_matches(session: Session, min_score: float = 0.0, scan_id: int | None =
     segments: dict[int, list[SegmentRecord]] = defaultdict(list)
     for chunk in _chunks([m.id for m in matches]):
         for s in session.scalars(select(Segment).where(Segment.match_id.in_(chunk)).order_by(Segment.a_start_s)):
-            segments[s.match_id].append(SegmentRecord(s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s, s.speed, s.frames))
+            segments[s.match_id].append(SegmentRecord(
+                s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s, s.speed, s.frames, tuple(filter(None, (s.edits or "").split(",")))
+            ))  # fmt: skip
     return [
         MatchRecord(m.id, m.video_a_id, m.video_b_id, m.score, m.matched_s, m.scan_id, tuple(segments[m.id]))
         for m in matches
@@ -405,7 +413,7 @@ class VideoExport:
     height: int | None
     algorithm: str
     algorithm_version: int
-    frames: list[tuple[float, bytes]]
+    frames: list[tuple[float, bytes, int]]  # ts_s, hash, region
     uploads: list[UploadRecord]
 
 
@@ -422,10 +430,12 @@ def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExpor
             return
         uploads = uploads_of_videos(session, [v.id for v in videos])
         for v in videos:
-            frames = session.execute(select(Frame.ts_s, Frame.hash).where(Frame.video_id == v.id).order_by(Frame.ts_s)).all()
+            frames = session.execute(
+                select(Frame.ts_s, Frame.hash, Frame.region).where(Frame.video_id == v.id).order_by(Frame.ts_s, Frame.id)
+            ).all()
             yield VideoExport(
                 v.sha256, v.duration_s, v.fps, v.width, v.height, v.algorithm, v.algorithm_version,
-                [(ts, h) for ts, h in frames], uploads.get(v.id, []),
+                [(ts, h, region) for ts, h, region in frames], uploads.get(v.id, []),
             )  # fmt: skip
         last = videos[-1].id
 
@@ -439,5 +449,5 @@ def add_imported_video(session: Session, source: str, video: VideoExport) -> int
     )  # fmt: skip
     session.add(row)
     session.flush()
-    session.add_all(Frame(video_id=row.id, ts_s=ts, hash=h, quality=0.0) for ts, h in video.frames)
+    session.add_all(Frame(video_id=row.id, ts_s=ts, hash=h, quality=0.0, region=region) for ts, h, region in video.frames)
     return row.id

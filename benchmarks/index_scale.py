@@ -1,0 +1,193 @@
+"""Index scale benchmark: exact flat search against multi-index hashing, up to 10^7 frame hashes.
+
+For each store size it makes uniformly random 64-bit frame hashes with planted near-duplicate
+families (a root hash and 2 to 8 copies of it, each copy 0 to 5 bits away from the root, so two
+copies are up to 10 bits apart: the match radius), builds both index kinds through
+`vidtrace.index.FrameIndex` and prints, per kind:
+
+- build time and memory (bytes held by the index, also as a multiple of the raw 8-byte hashes,
+  and the growth of the process's resident memory while building);
+- search time of a 60-frame query (60 planted copies from different families, radius
+  `MAX_DISTANCE_BITS`): p50 and p95 over the repeated queries;
+- recall against exact flat search (all pairs within the radius, and those 8 to 10 bits apart),
+  and the recall of the planted pairs alone.
+
+    python benchmarks/index_scale.py            # 10^5, 10^6, 10^7 (about 3 minutes on 2 cores)
+    python benchmarks/index_scale.py --quick    # 10^5, 10^6
+    python benchmarks/index_scale.py --sizes 100000 3000000 --queries 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+
+import numpy as np
+
+from vidtrace import settings as defaults
+from vidtrace.index import APPROXIMATE_FROM_FRAMES, FLAT, MULTIHASH, FrameIndex
+
+QUERY_FRAMES = 60
+NBYTES = 8
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def flip_bits(
+    rows: np.ndarray, counts: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Each row with `counts[i]` distinct random bits flipped."""
+    bits = np.unpackbits(rows, axis=1)
+    order = rng.random(bits.shape).argsort(axis=1)
+    flips = np.zeros(bits.shape, dtype=bool)
+    np.put_along_axis(flips, order, np.arange(64)[None, :] < counts[:, None], axis=1)
+    return np.packbits(bits ^ flips, axis=1)
+
+
+def make_store(
+    n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, codes, planted positions, family of each planted position)."""
+    codes = rng.integers(0, 256, size=(n, NBYTES), dtype=np.uint8)
+    n_families = max(200, min(20_000, n // 200))
+    sizes = rng.integers(2, 9, size=n_families)
+    family = np.repeat(np.arange(n_families), sizes)
+    roots = rng.integers(0, 256, size=(n_families, NBYTES), dtype=np.uint8)
+    members = flip_bits(roots[family], rng.integers(0, 6, size=len(family)), rng)
+    planted = rng.choice(n, size=len(family), replace=False)
+    codes[planted] = members
+    ids = np.arange(1, n + 1, dtype=np.int64)  # SQL frame ids: ascending from 1
+    return ids, codes, planted, family
+
+
+def timed_build(
+    kind: str, ids: np.ndarray, codes: np.ndarray
+) -> tuple[FrameIndex, float, int]:
+    gc.collect()
+    before = rss_bytes()
+    start = time.perf_counter()
+    index = FrameIndex.build(ids, codes, kind=kind)
+    seconds = time.perf_counter() - start
+    return index, seconds, rss_bytes() - before
+
+
+def pairs(index: FrameIndex, query: np.ndarray, radius: int) -> tuple[set, float, dict]:
+    start = time.perf_counter()
+    rows, ids, dists = index.search_arrays(query, radius)
+    seconds = time.perf_counter() - start
+    found = set(zip(rows.tolist(), ids.tolist()))
+    return found, seconds, dict(zip(zip(rows.tolist(), ids.tolist()), dists.tolist()))
+
+
+def bench_size(n: int, n_queries: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    radius = defaults.MAX_DISTANCE_BITS
+    ids, codes, planted, family = make_store(n, rng)
+    queries = []
+    for _ in range(n_queries):
+        picks = rng.choice(len(planted), size=QUERY_FRAMES, replace=False)
+        queries.append(picks)
+    family_of_id = dict(zip((planted + 1).tolist(), family.tolist()))
+
+    out = []
+    exact: list[tuple[set, dict]] = []
+    for kind in (FLAT, MULTIHASH):
+        index, build_s, rss_growth = timed_build(kind, ids, codes)
+        times, hit, total, hit_far, total_far, planted_hit, planted_total = (
+            [],
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        for qn, picks in enumerate(queries):
+            query = codes[planted[picks]]
+            found, seconds, dists = pairs(index, query, radius)
+            times.append(seconds)
+            if kind == FLAT:
+                exact.append((found, dists))
+            truth, truth_d = exact[qn]
+            hit += len(found & truth)
+            total += len(truth)
+            far = {p for p in truth if truth_d[p] >= radius - 2}
+            hit_far += len(found & far)
+            total_far += len(far)
+            wanted = {
+                (row, fid)
+                for row, fid in truth
+                if family_of_id.get(fid) == family[picks[row]]
+            }
+            planted_hit += len(found & wanted)
+            planted_total += len(wanted)
+        ms = sorted(1000 * t for t in times)
+        out.append(
+            dict(
+                n=n,
+                kind=kind,
+                build_s=build_s,
+                index_mb=index.nbytes() / 1e6,
+                raw_x=index.nbytes() / (n * NBYTES),
+                rss_mb=rss_growth / 1e6,
+                p50_ms=statistics.median(ms),
+                p95_ms=ms[min(len(ms) - 1, int(0.95 * len(ms)))],
+                recall=hit / max(1, total),
+                recall_far=hit_far / max(1, total_far),
+                planted_recall=planted_hit / max(1, planted_total),
+                pairs=total,
+            )  # fmt: skip
+        )
+        del index
+        gc.collect()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10^5 and 10^6 only")
+    parser.add_argument("--sizes", type=int, nargs="*", help="store sizes (frames)")
+    parser.add_argument(
+        "--queries", type=int, default=40, help="60-frame queries per size (default 40)"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ([10**5, 10**6] if args.quick else [10**5, 10**6, 10**7])
+
+    print(f"radius {defaults.MAX_DISTANCE_BITS} bits of 64; {QUERY_FRAMES}-frame queries, {args.queries} per size; "
+          f"vidtrace switches to multihash from {APPROXIMATE_FROM_FRAMES:,} frames")  # fmt: skip
+    header = f"{'frames':>11} {'kind':<9} {'build_s':>8} {'index_MB':>9} {'x_raw':>6} {'rss_MB':>7} {'p50_ms':>8} {'p95_ms':>8} {'recall':>7} {'r@8-10':>7} {'planted':>8}"
+    print(header)
+    rows = []
+    for n in sizes:
+        for r in bench_size(n, args.queries, args.seed):
+            rows.append(r)
+            print(
+                f"{r['n']:>11,} {r['kind']:<9} {r['build_s']:>8.2f} {r['index_mb']:>9.1f} {r['raw_x']:>6.2f} {r['rss_mb']:>7.0f} "
+                f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['recall']:>7.4f} {r['recall_far']:>7.4f} {r['planted_recall']:>8.4f}",
+                flush=True,
+            )
+    by = {(r["n"], r["kind"]): r for r in rows}
+    big = max(sizes)
+    if (10**6, MULTIHASH) in by and (big, MULTIHASH) in by and big > 10**6:
+        for kind in (FLAT, MULTIHASH):
+            growth = by[(big, kind)]["p50_ms"] / by[(10**6, kind)]["p50_ms"]
+            print(
+                f"search p50 growth 10^6 -> {big:.0e} ({kind}): {growth:.1f}x for {big // 10**6}x the frames"
+            )
+    mh = by.get((big, MULTIHASH))
+    if mh and big >= 10**7:
+        print("targets at 10^7: "
+              f"p50 {mh['p50_ms']:.1f} ms (<= 50: {'met' if mh['p50_ms'] <= 50 else 'NOT met'}), "
+              f"recall {mh['recall']:.4f} (>= 0.98: {'met' if mh['recall'] >= 0.98 else 'NOT met'}), "
+              f"memory {mh['raw_x']:.2f}x raw (<= 2: {'met' if mh['raw_x'] <= 2 else 'NOT met'})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Doctor: check a store (index against SQL, files gone from disk, failed videos, interrupted
+scans) and, on request, mend what can be mended. Checking never writes; repairing takes the
+writer lock like ingest and rescan.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from vidtrace.discover import text_path
+from vidtrace.errors import InputError
+from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
+from vidtrace.index import FrameIndex
+from vidtrace.scan import match_unmatched
+from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.store import repo
+from vidtrace.store.db import Store, writer_lock
+from vidtrace.store.index_sync import synced_index
+from vidtrace.store.models import Frame, Scan, Video
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Finding:
+    """One check: `ok` or not, a one-line summary, and the items concerned."""
+
+    check: str
+    ok: bool
+    summary: str
+    items: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class DoctorReport:
+    findings: list[Finding]
+    repairs: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return all(f.ok for f in self.findings)
+
+
+def check(store: Store) -> DoctorReport:
+    """Every check, read-only."""
+    with store.session() as session:
+        findings = [_check_index(store, session), _check_missing(session), _check_failed(session), _check_scans(session)]
+        session.rollback()
+    return DoctorReport(findings)
+
+
+def repair(store: Store, settings: Settings | None = None) -> DoctorReport:
+    """Mend what can be mended, then check again; `repairs` says what was done."""
+    settings = settings or Settings()
+    done: list[str] = []
+    with writer_lock(store.location):
+        before = check(store)
+        by_check = {f.check: f for f in before.findings}
+        with store.session() as session:
+            if not by_check["scans"].ok:
+                for item in by_check["scans"].items:
+                    repo.finish_scan(session, item["scan_id"], "interrupted", {})
+                session.commit()
+                done.append(f"marked {len(by_check['scans'].items)} scan(s) left running as interrupted")
+            if not by_check["missing_files"].ok:
+                now = repo.utcnow()
+                for item in by_check["missing_files"].items:
+                    repo.update_upload(session, item["upload_id"], gone_at=now)
+                session.commit()
+                done.append(f"marked {len(by_check['missing_files'].items)} upload(s) whose file is missing as gone")
+        if not by_check["index"].ok:
+            store.location.index_path.unlink(missing_ok=True)
+            index = synced_index(store)
+            done.append(f"rebuilt the frame index from the database ({len(index)} frames)")
+        if not by_check["failed_videos"].ok:
+            done += _retry_failed(store, settings, by_check["failed_videos"].items)
+    after = check(store)
+    after.repairs = done
+    return after
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+def _check_index(store: Store, session) -> Finding:
+    wanted = repo.frame_coverage(session, HASH_ALGORITHM, HASH_VERSION)
+    loaded = FrameIndex.load(store.location.index_path)
+    if loaded is None:
+        if wanted.count == 0:
+            return Finding("index", True, "no frames stored; no index needed")
+        return Finding("index", False, f"index file missing or unreadable; the database holds {wanted.count} frames")
+    _, covered = loaded
+    if covered != wanted:
+        return Finding(
+            "index", False, f"index covers {covered.count} frames (up to id {covered.max_id}), the database holds "
+            f"{wanted.count} (up to id {wanted.max_id})",
+        )  # fmt: skip
+    return Finding("index", True, f"index covers exactly the {wanted.count} stored frames")
+
+
+def _check_missing(session) -> Finding:
+    items = [
+        {"upload_id": u.id, "video_id": u.video_id, "path": u.path, "account": u.account}
+        for u in repo.live_uploads(session)
+        if not os.path.lexists(text_path(u.path))
+    ]
+    if items:
+        return Finding("missing_files", False, f"{len(items)} upload(s) not marked gone whose file is missing", items)
+    return Finding("missing_files", True, "every live upload's file is on disk")
+
+
+def _check_failed(session) -> Finding:
+    failed = list(session.scalars(select(Video).where(Video.status == "failed").order_by(Video.id)))
+    uploads = repo.uploads_of_videos(session, [v.id for v in failed])
+    items = [
+        {"video_id": v.id, "sha256": v.sha256, "error": v.error, "paths": [u.path for u in uploads.get(v.id, [])]}
+        for v in failed
+    ]
+    if items:
+        return Finding("failed_videos", False, f"{len(items)} video(s) failed to fingerprint", items)
+    return Finding("failed_videos", True, "no failed videos")
+
+
+def _check_scans(session) -> Finding:
+    running = list(session.scalars(select(Scan).where(Scan.status == "running").order_by(Scan.id)))
+    items = [{"scan_id": s.id, "kind": s.kind, "started_at": s.started_at.isoformat()} for s in running]
+    if items:
+        return Finding("scans", False, f"{len(items)} scan(s) never finished (killed or still running)", items)
+    return Finding("scans", True, "every scan finished")
+
+
+# --- repairs ------------------------------------------------------------------------------------
+
+
+def _retry_failed(store: Store, settings: Settings, items: list[dict]) -> list[str]:
+    fixed, still = 0, []
+    with store.session() as session:
+        for item in items:
+            paths = [text_path(p) for p in item["paths"] if os.path.isfile(text_path(p))]
+            if not paths:
+                still.append(f"video {item['video_id']}: no file left to read")
+                continue
+            try:
+                fingerprint = fingerprint_file(paths[0], settings)
+            except InputError as e:
+                still.append(f"video {item['video_id']}: {e.reason}")
+                continue
+            _store_fingerprint(session, item["video_id"], fingerprint)
+            session.commit()
+            fixed += 1
+        done = [f"retried {len(items)} failed video(s): {fixed} now fingerprinted, {len(still)} still failing"]
+        done += [f"  {s}" for s in still]
+        if fixed:
+            index = synced_index(store)
+            new = match_unmatched(session, index, settings, None)
+            done.append(f"matched the retried videos: {len(new)} new match(es)")
+    return done
+
+
+def _store_fingerprint(session, video_id: int, fingerprint: VideoFingerprint) -> None:
+    """Turn a failed video into a fingerprinted one, in place (its uploads keep pointing at it)."""
+    info = fingerprint.info
+    session.execute(
+        update(Video).where(Video.id == video_id).values(
+            status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
+            height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
+            algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames, matched_at=None,
+        )
+    )  # fmt: skip
+    session.add_all(
+        Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames
+    )
+    session.flush()
