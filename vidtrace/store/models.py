@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -107,7 +108,11 @@ class Scan(Base):
 
 class Upload(Base):
     __tablename__ = "uploads"
-    __table_args__ = (UniqueConstraint("path", "account_id"),)
+    __table_args__ = (
+        UniqueConstraint("path", "account_id"),
+        Index("ix_uploads_uploaded_at", "uploaded_at"),
+        Index("ix_uploads_account_id_uploaded_at", "account_id", "uploaded_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
@@ -128,6 +133,7 @@ class Upload(Base):
 
 class Frame(Base):
     __tablename__ = "frames"
+    __table_args__ = (Index("ix_frames_video_id_ts_s", "video_id", "ts_s"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
@@ -143,6 +149,7 @@ class Match(Base):
     __table_args__ = (
         UniqueConstraint("video_a_id", "video_b_id", "algorithm_version"),
         CheckConstraint("video_a_id < video_b_id", name="ordered_pair"),
+        Index("ix_matches_score", "score"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
