@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from html import escape
 
 from vidtrace import coordinate as co
-from vidtrace.report import duration_text, iso
+from vidtrace.report import duration_text, iso, safe_text
 
 PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -41,7 +41,8 @@ class MatchView:
 
 
 def esc(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    """HTML-escaped, with control characters and bidi overrides made visible (as in tables)."""
+    return escape(safe_text(value), quote=True)
 
 
 def _timeline_svg(events: list[co.UploadEvent], colour_of: dict[str, str]) -> str:
