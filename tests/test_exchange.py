@@ -56,3 +56,12 @@ def test_import_refuses_bad_files_and_names(tmp_path):
     result = run(tmp_path / "store", "import", bad, "--source", "x")
     assert result.exit_code == 2 and "not a vidtrace fingerprint file" in result.stderr
     assert run(tmp_path / "store", "import", bad, "--source", "../etc").exit_code == 2
+
+
+def test_doctor_does_not_report_imported_uploads_as_missing_files(ingested_store, tmp_path):
+    exported = tmp_path / "fingerprints.jsonl.gz"
+    assert run(ingested_store, "export", exported).exit_code == 0
+    partner = tmp_path / "partner-store"
+    assert run(partner, "import", exported, "--source", "lab-a").exit_code == 0
+    checked = run(partner, "doctor", "--json")
+    assert checked.exit_code == 0, checked.stdout

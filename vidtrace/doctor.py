@@ -106,7 +106,7 @@ def _check_missing(session) -> Finding:
     items = [
         {"upload_id": u.id, "video_id": u.video_id, "path": u.path, "account": u.account}
         for u in repo.live_uploads(session)
-        if not os.path.lexists(text_path(u.path))
+        if not u.path.startswith(repo.IMPORT_PATH_PREFIX) and not os.path.lexists(text_path(u.path))
     ]
     if items:
         return Finding("missing_files", False, f"{len(items)} upload(s) not marked gone whose file is missing", items)

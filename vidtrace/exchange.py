@@ -135,7 +135,7 @@ def import_file(store: Store, path: Path, source: str, settings: Settings | None
                     name = os.path.basename(str(u.get("file") or f"upload-{n}"))
                     uploaded_at = parse_time(u["uploaded_at"]) if u.get("uploaded_at") else None
                     repo.add_upload(
-                        session, video_id=video_id, account_id=account, path=f"import:{source}/{video.sha256[:12]}/{n}/{name}",
+                        session, video_id=video_id, account_id=account, path=f"{repo.IMPORT_PATH_PREFIX}{source}/{video.sha256[:12]}/{n}/{name}",
                         uploaded_at=uploaded_at, uploaded_at_source="manifest" if uploaded_at else None,
                         url=u.get("url"), title=u.get("title"), file_size=0, file_mtime_ns=0, first_seen_scan=None,
                     )  # fmt: skip

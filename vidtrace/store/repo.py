@@ -17,6 +17,8 @@ from vidtrace.hashes import to_matrix
 from vidtrace.index import Coverage
 from vidtrace.store.models import Account, ClusterMerge, Frame, Match, Scan, Segment, Upload, Video
 
+#: Uploads imported from a partner's fingerprint file have paths starting with this (no file here).
+IMPORT_PATH_PREFIX = "import:"
 #: Rows per IN (...) list: well below SQLite's limit of 32766 bound parameters.
 IN_CHUNK = 900
 
