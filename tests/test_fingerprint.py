@@ -12,12 +12,12 @@ from vidtrace.fingerprint import (
     REGION_CENTRE,
     REGION_CONTENT,
     REGION_FRAME,
+    REGION_MIRROR,
     REGION_ZOOM,
     content_box,
     frame_quality,
     hash_frame,
     hash_frames,
-    mirror_codes,
 )
 from vidtrace.hashes import hamming
 
@@ -246,22 +246,28 @@ def test_content_box_keeps_a_frame_with_a_smooth_sky(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_mirror_of_the_hash_is_the_hash_of_the_mirror(seed):
+def test_the_mirrored_content_is_hashed_too_and_matches_a_flipped_copy(seed):
     image = texture(seed)
-    mirrored = mirror_codes(np.frombuffer(hash_frame(image), dtype=np.uint8)[None, :])[0].tobytes()
-    assert hamming(mirrored, hash_frame(np.ascontiguousarray(image[:, ::-1]))) <= 2
-    assert hamming(hash_frame(image), hash_frame(np.ascontiguousarray(image[:, ::-1]))) > 10
+    flipped = np.ascontiguousarray(image[:, ::-1])
+    frames = [DecodedFrame(image, k, k * 0.25) for k in range(4)]
+    flipped_frames = [DecodedFrame(flipped, k, k * 0.25) for k in range(4)]
+    hashes, _ = hash_frames(frames)
+    flipped_hashes, _ = hash_frames(flipped_frames)
+    stored_mirror = next(h.hash for h in hashes if h.region == REGION_MIRROR)
+    copy_plain = next(h.hash for h in flipped_hashes if h.region == REGION_FRAME)
+    assert hamming(stored_mirror, copy_plain) <= 2
+    assert hamming(hash_frame(image), hash_frame(flipped)) > 10
 
 
 def test_wide_frames_also_hash_their_centre_and_a_zoomed_region():
     frames = [DecodedFrame(texture(k), k, k * 0.25) for k in range(4)]
     hashes, _ = hash_frames(frames, aspect=16 / 9)
     regions = {h.region for h in hashes}
-    assert regions == {REGION_FRAME, REGION_ZOOM, REGION_CENTRE}
+    assert regions == {REGION_FRAME, REGION_ZOOM, REGION_CENTRE, REGION_MIRROR}
     square, _ = hash_frames(frames, aspect=1.0)
     assert REGION_CENTRE in {h.region for h in hash_frames(frames, aspect=9 / 16)[0]}  # its 16:9 band
     unknown, _ = hash_frames(frames)
-    assert {h.region for h in unknown} == {REGION_FRAME, REGION_ZOOM}
+    assert {h.region for h in unknown} == {REGION_FRAME, REGION_ZOOM, REGION_MIRROR}
     assert REGION_CENTRE in {h.region for h in square}
 
 

@@ -13,11 +13,10 @@ fade), and hashed. A frame gives one or two hashes, each tagged with the region 
   9:16 (or 16:9) (`REGION_CENTRE`): what a vertical re-frame of a landscape video (or the reverse)
   keeps, so that such a copy finds its source.
 
-The hash (`dct-sign`) reads a 32x32 grey image, takes its 2-D DCT and keeps the signs of the 8x8
-lowest frequencies (the DC term replaced by the next vertical frequency). Thresholding at zero
-rather than at the median (pHash) makes a horizontal mirror an exact bit operation: a mirrored
-frame's hash is the hash with every odd horizontal frequency flipped (`mirror_codes`), so mirrored
-copies are found at query time without hashing anything twice.
+Each picture is hashed with imagehash's pHash (the 8x8 lowest DCT frequencies of a 32x32 image,
+thresholded at their median). The content region is also hashed mirrored left to right
+(`REGION_MIRROR`) and stored, so a horizontally flipped re-upload matches the stored mirror of
+its source; queries search their other regions only.
 
 The pure functions (`content_box`, `frame_quality`, `hash_frame`, `hash_frames`) take numpy
 arrays; `fingerprint_file` is the one that runs the decoder.
@@ -25,11 +24,11 @@ arrays; `fingerprint_file` is the one that runs the decoder.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import imagehash
 import numpy as np
 from PIL import Image
 
@@ -44,6 +43,7 @@ REGION_FRAME = 0  # the whole frame: nothing was cropped
 REGION_CONTENT = 1  # the frame with its padding (bars, coloured or blurred background) removed
 REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape) or 16:9 (portrait)
 REGION_ZOOM = 3  # the centre of the content without a border (what a zoomed-in copy keeps)
+REGION_MIRROR = 4  # the content region mirrored left to right (stored; never used as a query)
 #: Aspect ratio (width / height) of the centre region of a landscape frame; its inverse for portrait.
 CENTRE_ASPECT = 9 / 16
 
@@ -172,39 +172,9 @@ def frame_quality(content: np.ndarray) -> float:
 # --- the hash -------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)
-def _dct_matrix(n: int) -> np.ndarray:
-    """Orthonormal DCT-II basis, one frequency per row."""
-    k = np.arange(n)[:, None]
-    i = np.arange(n)[None, :]
-    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
-    m[0] /= np.sqrt(2.0)
-    return m.astype(np.float64)
-
-
 def hash_frame(content: np.ndarray, hash_size: int = defaults.HASH_SIZE) -> bytes:
-    """dct-sign hash of a grey image (hash_size**2 bits), as raw bytes."""
-    side = 4 * hash_size
-    small = np.asarray(Image.fromarray(content).resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64)
-    basis = _dct_matrix(side)[: hash_size + 1]
-    coef = basis @ small @ basis[:hash_size].T  # (vertical frequency, horizontal frequency)
-    block = coef[:hash_size].copy()
-    block[0, 0] = coef[hash_size, 0]  # the DC term is always positive: use the next vertical frequency
-    return bits_to_bytes(block > 0)
-
-
-@functools.lru_cache(maxsize=4)
-def _mirror_mask(nbytes: int) -> np.ndarray:
-    side = int(round((nbytes * 8) ** 0.5))
-    bits = np.zeros((side, side), dtype=bool)
-    bits[:, 1::2] = True  # odd horizontal frequencies change sign under a horizontal mirror
-    return np.frombuffer(bits_to_bytes(bits), dtype=np.uint8)
-
-
-def mirror_codes(codes: np.ndarray) -> np.ndarray:
-    """Hashes of the horizontally mirrored frames, from the hashes alone ((n, nbytes) uint8)."""
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
-    return codes ^ _mirror_mask(codes.shape[1])[None, :]
+    """imagehash pHash of a grey image (hash_size**2 bits), as raw bytes."""
+    return bits_to_bytes(imagehash.phash(Image.fromarray(content), hash_size=hash_size).hash)
 
 
 # --- frames ---------------------------------------------------------------------------------
@@ -281,6 +251,7 @@ def hash_frames(
         ts = round(ts, 3)
         region = REGION_FRAME if (top, bottom, left, right) == (0, height, 0, width) else REGION_CONTENT
         hashes.append(FrameHash(ts_s=ts, hash=hash_frame(content), quality=round(quality, 2), region=region))
+        hashes.append(FrameHash(ts, hash_frame(np.ascontiguousarray(content[:, ::-1])), round(quality, 2), REGION_MIRROR))
         zoom = zoom_region(content)
         hashes.append(FrameHash(ts, hash_frame(zoom), round(frame_quality(zoom), 2), REGION_ZOOM))
         if aspect:

@@ -1,8 +1,8 @@
 """Search and align: a video's frame hashes against the index, grouped into per-video matches.
 
-Each query hash is searched as it is and mirrored (`fingerprint.mirror_codes`: a bit mask, so a
-horizontally flipped copy costs a second search, not a second decode). A hit carries the edits
-that explain it: "mirrored" when the mirrored hash matched, "padded" when exactly one side had
+Every stored video also has hashes of its mirrored content (`REGION_MIRROR`), so a horizontally
+flipped copy hits them; queries search their other hashes only. A hit carries the edits that
+explain it: "mirrored" when it landed on a mirrored hash, "padded" when exactly one side had
 padding removed, "cropped" when one side is the zoomed-in region of the other, "reframed" when one
 side is the 9:16 (16:9) centre of the other. Alignment keeps the edits most of a segment's frames
 share, plus the speed change.
@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from vidtrace.align import Alignment, FrameHit, align
-from vidtrace.fingerprint import REGION_CENTRE, REGION_CONTENT, REGION_FRAME, REGION_ZOOM, mirror_codes
+from vidtrace.fingerprint import REGION_CENTRE, REGION_CONTENT, REGION_FRAME, REGION_MIRROR, REGION_ZOOM
 from vidtrace.hashes import to_matrix
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
@@ -28,7 +28,7 @@ MIRRORED = "mirrored"
 PADDED = "padded"
 CROPPED = "cropped"
 REFRAMED = "reframed"
-_WHOLE = (REGION_FRAME, REGION_CONTENT)
+_WHOLE = (REGION_FRAME, REGION_CONTENT, REGION_MIRROR)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class VideoMatch:
 def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozenset[str]:
     """The edits that explain a hit between a query region and a reference region (None: unknown)."""
     edits = {MIRRORED} if mirrored else set()
+    if r_region == REGION_MIRROR:  # the mirrored whole content: its own padding is unknown
+        return frozenset(edits | {MIRRORED})
     pair = {q_region, r_region}
     if REGION_ZOOM in pair and len(pair) > 1:
         edits.add(CROPPED)
@@ -73,25 +75,20 @@ def find_matches(
     """
     if not hashes:
         return []
-    codes = to_matrix(list(hashes), len(hashes[0]))
-    n = len(codes)
-    rows, ids, dists = index.search_arrays(np.concatenate([codes, mirror_codes(codes)]), settings.max_distance_bits)
+    rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] != REGION_MIRROR]
+    codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
+    rows, ids, dists = index.search_arrays(codes, settings.max_distance_bits)
     refs = repo.frame_refs(session, ids.tolist())
-    # The plain hash and its mirror may both hit one frame (symmetric pictures): keep the plain one.
-    best: dict[tuple[int, int], tuple[int, bool]] = {}
-    for row, frame_id, dist in zip(rows.tolist(), ids.tolist(), dists.tolist()):
-        mirrored = row >= n
-        k = (row - n if mirrored else row, frame_id)
-        if k not in best or (dist, mirrored) < best[k]:
-            best[k] = (dist, mirrored)
     by_video: dict[int, list[FrameHit]] = defaultdict(list)
-    for (row, frame_id), (dist, mirrored) in best.items():
+    for row, frame_id, dist in zip(rows.tolist(), ids.tolist(), dists.tolist()):
         ref = refs.get(frame_id)
         if ref is None:
             continue
+        row = rows_used[row]
         q_region = regions[row] if regions is not None else None
         if not plausible(q_region, ref.region):
             continue
+        mirrored = ref.region == REGION_MIRROR
         by_video[ref.video_id].append(FrameHit(ts_s[row], ref.ts_s, dist, region_edits(q_region, ref.region, mirrored)))
     videos = repo.videos_by_id(session, by_video)
     found = []

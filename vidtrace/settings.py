@@ -29,13 +29,14 @@ DECODE_TIMEOUT_S = 600.0
 HASH_WINDOW_S = 0.5
 #: One hashed picture every this many seconds (its windows overlap by half).
 HASH_STEP_S = 0.25
-#: Hash side: 8 gives 64-bit hashes (signs of the 8x8 lowest DCT frequencies of a 32x32 image).
+#: Hash side: 8 gives 64-bit hashes (imagehash pHash: the 8x8 lowest DCT frequencies of a 32x32
+#: image against their median).
 HASH_SIZE = 8
-HASH_ALGORITHM = "dctsign64"
+HASH_ALGORITHM = "phash64"
 #: Bumped whenever frame sampling, cropping or hashing changes; a rescan re-fingerprints
-#: videos hashed with an older version. 2: sign hash (mirror as a bit mask), blurred and coloured
-#: padding removed, centre region hashed for re-framed copies.
-HASH_VERSION = 2
+#: videos hashed with an older version. 2: blurred and coloured padding removed, centre region
+#: hashed for re-framed copies. 3: imagehash pHash, mirrored content hashed and stored.
+HASH_VERSION = 3
 #: Frames whose grey-level standard deviation is below this carry no information (black,
 #: flat colour, the middle of a fade) and are not hashed (grey levels, 0-255).
 MIN_FRAME_STD = 8.0
