@@ -100,16 +100,18 @@ class Amplifier:
 
 @dataclass
 class _UnionFind:
-    parent: dict[int, int] = field(default_factory=dict)
+    """Disjoint sets of comparable items (video ids, account names); a set's root is its smallest."""
 
-    def find(self, x: int) -> int:
+    parent: dict = field(default_factory=dict)
+
+    def find(self, x):
         self.parent.setdefault(x, x)
         while self.parent[x] != x:
             self.parent[x] = self.parent[self.parent[x]]
             x = self.parent[x]
         return x
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a, b) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
@@ -264,21 +266,12 @@ def find_groups(
     by_cluster = cluster_events(events, clusters)
     links = account_links(by_cluster, window_s)
     strong = {pair: found for pair, found in links.items() if len(found) >= min_shared_clusters}
-    uf_accounts: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        uf_accounts.setdefault(a, a)
-        while uf_accounts[a] != a:
-            a = uf_accounts[a]
-        return a
-
+    accounts_uf = _UnionFind()
     for a, b in strong:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            uf_accounts[max(ra, rb)] = min(ra, rb)
+        accounts_uf.union(a, b)
     members: dict[str, list[str]] = defaultdict(list)
-    for a in list(uf_accounts):
-        members[find(a)].append(a)
+    for a in list(accounts_uf.parent):
+        members[accounts_uf.find(a)].append(a)
 
     uploads_per_account: dict[str, set[int]] = defaultdict(set)
     for e in events:
