@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidtrace import hashes
-from vidtrace.index import FLAT, MULTIHASH, Coverage, FrameIndex, Hit
+from vidtrace.index import FLAT, MULTIHASH, Coverage, FrameIndex, Hit, _as_u64, _permute_bits, train_bit_order
 
 NBITS = 64
 NBYTES = NBITS // 8
@@ -411,3 +411,38 @@ def test_load_corrupt_multihash_file_returns_none(tmp_path, garbage):
     assert FrameIndex.load(path) is not None
     path.write_bytes(garbage)
     assert FrameIndex.load(path) is None
+
+
+def test_trained_bit_order_leaves_constant_and_copied_bits_out_of_the_keys():
+    # pHash-like: bit 0 is always set (the DC term), bit 9 copies bit 8; the rest are random.
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 2**63, size=5000, dtype=np.int64).astype(np.uint64)
+    codes |= np.uint64(1 << 63)
+    bit8 = (codes >> np.uint64(55)) & np.uint64(1)
+    codes = (codes & ~np.uint64(1 << 54)) | (bit8 << np.uint64(54))
+    order = train_bit_order(codes, key_bits=12)
+    assert sorted(order.tolist()) == list(range(64))
+    keys = order[:24].tolist()
+    assert 0 not in keys
+    assert not {8, 9} <= set(keys)
+
+
+def test_bit_permutation_round_trips_and_keeps_distances():
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 2**63, size=500, dtype=np.int64).astype(np.uint64)
+    order = rng.permutation(64)
+    permuted = _permute_bits(codes, order)
+    assert (_permute_bits(permuted, np.argsort(order)) == codes).all()
+    assert (np.bitwise_count(codes[0] ^ codes) == np.bitwise_count(permuted[0] ^ permuted)).all()
+
+
+def test_multihash_takes_under_twice_the_raw_hash_bytes():
+    rng = np.random.default_rng(4)
+    n = 100_000
+    codes = rng.integers(0, 256, size=(n, NBYTES), dtype=np.uint8)
+    index = FrameIndex.build(np.arange(10**9, 10**9 + n), codes, kind=MULTIHASH)
+    assert index.nbytes() <= 2 * NBYTES * n
+    got_ids, got_codes = index.contents_u64()
+    order = np.argsort(got_ids)
+    assert (got_ids[order] == np.arange(10**9, 10**9 + n)).all()
+    assert (got_codes[order] == _as_u64(codes)).all()
