@@ -28,8 +28,9 @@ from vidtrace.hashes import to_matrix
 from vidtrace.matching import find_matches
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.store import repo
-from vidtrace.store.db import Store, writer_lock
+from vidtrace.store.db import Store, scan_lock
 from vidtrace.store.index_sync import save_index, synced_index
+from vidtrace.store.matched import MatchedVideos
 
 log = logging.getLogger(__name__)
 
@@ -111,29 +112,45 @@ def _fingerprint_job(path: str, settings: Settings) -> tuple[VideoFingerprint | 
         return None, e.reason
 
 
+def _matches_of(session, index, video_id: int, settings: Settings, among: set[int]):
+    video = repo.videos_by_id(session, [video_id])[video_id]
+    ts_s, hashes, regions = repo.frames_of_video(session, video_id)
+    return find_matches(
+        session, index, ts_s, hashes, video.duration_s or 0.0, settings,
+        accept=lambda other: other.id in among, regions=regions,
+    )  # fmt: skip
+
+
 def match_unmatched(
     session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop
 ) -> list[int]:
     """Match every not-yet-matched video against all videos matched before it; new match ids.
 
-    Each video commits with its matches, so an interrupted pass resumes where it stopped and
-    every pair is matched exactly once.
+    Writers sharing a database claim different videos and search them at once; the short last
+    step, which gives a video its place in the match order, is serialised and also searches the
+    videos that others matched meanwhile, so every pair is matched exactly once. Each video
+    commits with its matches, so an interrupted pass resumes where it stopped.
     """
     new: list[int] = []
-    todo = repo.videos_to_match(session)
-    for n, video_id in enumerate(todo, start=1):
-        progress("matching", n - 1, len(todo))
-        video = repo.videos_by_id(session, [video_id])[video_id]
-        ts_s, hashes, regions = repo.frames_of_video(session, video_id)
-        found = find_matches(
-            session, index, ts_s, hashes, video.duration_s or 0.0, settings,
-            accept=lambda other, me=video_id: other.matched and other.id != me, regions=regions,
-        )  # fmt: skip
+    total = repo.count_videos_to_match(session)
+    matched = MatchedVideos(session, index)
+    session.commit()
+    done = 0
+    while (video_id := repo.claim_video_to_match(session)) is not None:
+        progress("matching", done, max(total, done + 1))
+        matched.catch_up(session)
+        found = _matches_of(session, index, video_id, settings, set(matched.ids))
+        repo.lock_match_order(session)
+        late = matched.catch_up(session)
+        if late:
+            found += _matches_of(session, index, video_id, settings, set(late))
         for m in found:
             new.append(repo.add_match(session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id))
         repo.mark_matched(session, video_id)
+        matched.catch_up(session)  # this video, its frames now in the index
         session.commit()
-    progress("matching", len(todo), len(todo))
+        done += 1
+    progress("matching", done, done)
     return new
 
 
@@ -154,6 +171,9 @@ class _Scan:
         self.session.commit()
         self.summary = ScanSummary(scan_id=self.scan_id, kind=kind)
         self.index = synced_index(store)
+        # A server database may have other writers: short transactions (one file, one video)
+        # keep them from waiting on each other for long, or in a cycle.
+        self.shared = not store.location.is_sqlite
 
     # --- discovery --------------------------------------------------------------------------
 
@@ -224,12 +244,20 @@ class _Scan:
                 self.summary.moved_uploads += 1
                 return
         upload_id = repo.add_upload(self.session, video_id=video_id, account_id=account, first_seen_scan=self.scan_id, **values)
+        if upload_id is None:  # another writer stored it meanwhile
+            existing = repo.find_upload(self.session, path_text(c.path), account)
+            repo.update_upload(self.session, existing.id, video_id=video_id, gone_at=None, **values)
+            self.summary.unchanged_uploads += 1
+            return
         self.summary.new_uploads += 1
         self.summary.new_upload_ids.append(upload_id)
 
     def triage(self, candidates: list[Candidate]) -> dict[str, _Pending]:
         """Link files of known videos; return the new contents, keyed by SHA-256."""
         pending: dict[str, _Pending] = {}
+        if self.shared:  # every writer creates its accounts first, in one order: no deadlock
+            repo.add_accounts(self.session, {(c.platform, c.account) for c in candidates if c.account is not None})
+            self.session.commit()
         for n, c in enumerate(candidates, start=1):
             self.progress("reading files", n - 1, len(candidates))
             self.summary.files += 1
@@ -259,7 +287,7 @@ class _Scan:
             except OSError as e:
                 self.session.rollback()
                 self.fail(path, _os_reason(e))
-            if n % COMMIT_EVERY == 0:
+            if self.shared or n % COMMIT_EVERY == 0:
                 self.session.commit()
         self.session.commit()
         self.progress("reading files", len(candidates), len(candidates))
@@ -330,9 +358,9 @@ class _Scan:
         # never covers frames that a crash rolled back.
         # (videos, frames) per commit: one commit per video costs an fsync per clip on collections
         # of short clips; these bound what an interrupted run has to redo.
-        commit_videos, commit_frames = 50, 20_000
+        commit_videos, commit_frames = (1, 1) if self.shared else (50, 20_000)
         batch: list[tuple[list[int], object]] = []
-        batch_frames = 0
+        batch_frames = batch_videos = 0
 
         def commit() -> None:
             self.session.commit()
@@ -348,16 +376,20 @@ class _Scan:
                 for c, _ in item.uploads:
                     self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
                 continue
-            video_id, frame_ids = repo.add_video(self.session, sha, item.size, fingerprint, error)
+            video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
             for c, st in item.uploads:
                 self.link_upload(video_id, c, st)
-            if fingerprint is not None:
+            if created and fingerprint is not None:
                 codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
                 batch.append((frame_ids, codes))
                 batch_frames += len(frame_ids)
-            if len(batch) >= commit_videos or batch_frames >= commit_frames:
+            batch_videos += 1
+            if batch_videos >= commit_videos or batch_frames >= commit_frames:
                 commit()
-                batch_frames = 0
+                batch_frames = batch_videos = 0
+            if not created:  # another writer stored this content meanwhile (and its frames)
+                log.info("%s: stored meanwhile by another writer", item.uploads[0][0].path)
+                continue
             if fingerprint is None:
                 for c, _ in item.uploads:
                     self.fail(str(c.path), error)
@@ -446,7 +478,7 @@ def ingest(
     sources = [{"root": str(Path(r).absolute()), "manifest": None} for r in roots]
     if manifest is not None:
         sources.append({"root": None, "manifest": str(Path(manifest).absolute())})
-    with writer_lock(store.location):
+    with scan_lock(store.location):
         return _Scan(store, "ingest", sources, settings or Settings(), workers, progress, scheduler).run()
 
 
@@ -454,7 +486,7 @@ def rescan(
     store: Store, settings: Settings | None = None, workers: int = 1, progress: Progress = _noop, scheduler: str | None = None
 ) -> ScanSummary:
     """Re-walk every folder and manifest ingested before: add what is new, mark what is gone, match."""
-    with writer_lock(store.location):
+    with scan_lock(store.location):
         with store.session() as session:
             sources = repo.known_sources(session)
         if not sources:

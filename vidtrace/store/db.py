@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, func, inspect, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -30,6 +30,8 @@ INDEX_FILENAME = "frames.faiss"
 LOCK_FILENAME = "writer.lock"
 #: How long SQLite waits for another connection's write to finish (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: PostgreSQL advisory lock key held while migrating, so concurrent first runs migrate once.
+MIGRATION_LOCK = 0x76696474_6D696772  # "vidtmigr"
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class Store:
                 f"the database is at revision {current or 'none'}, this vidtrace expects {head}: run `vidtrace db upgrade`"
             )
         # Migrate under the writer lock (never while another run writes, never twice at once).
-        with writer_lock(location) if location.is_sqlite else contextlib.nullcontext():
+        with writer_lock(location) if location.is_sqlite else _server_migration_lock(engine):
             current = current_revision(engine)
             if current != head:
                 if current is None and inspect(engine).has_table("videos"):
@@ -202,6 +204,40 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _server_migration_lock(engine: Engine) -> Iterator[None]:
+    """A database-wide lock for migrations on PostgreSQL (writers on other machines see it too)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    try:
+        conn = engine.connect()
+    except OperationalError as e:
+        raise DependencyError(f"cannot reach database {_redact(str(engine.url))}: {e.orig}") from e
+    try:
+        conn.execute(select(func.pg_advisory_lock(MIGRATION_LOCK)))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
+            conn.commit()
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def scan_lock(location: StoreLocation) -> Iterator[None]:
+    """What an ingest or rescan holds while it runs.
+
+    SQLite admits one writer: the store's writer lock. A server database admits many, on one
+    machine or several: their rows are kept consistent by unique keys, upserts and row locks (see
+    `vidtrace.store.repo`), and each index file is checked against SQL when loaded, so no lock.
+    """
+    with writer_lock(location) if location.is_sqlite else contextlib.nullcontext():
+        yield
 
 
 @contextlib.contextmanager

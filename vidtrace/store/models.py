@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -69,7 +70,11 @@ class Account(Base):
 
 class Video(Base):
     __tablename__ = "videos"
-    __table_args__ = (CheckConstraint("status IN ('ok', 'failed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('ok', 'failed')", name="status"),
+        # A unique index, not a constraint: SQLite adds one without rebuilding the table.
+        Index("uq_videos_match_order", "match_order", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
@@ -87,6 +92,9 @@ class Video(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: set once the video has been matched against every video stored before it
     matched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: 1, 2, 3, ... in the order videos were matched (each against every video numbered before it);
+    #: assigned under a lock, so concurrent writers agree on which of two videos matched second
+    match_order: Mapped[int | None] = mapped_column(BigInteger)
     #: None for videos fingerprinted here; the source's name for fingerprints imported from a partner
     source: Mapped[str | None] = mapped_column(String(128), index=True)
 
@@ -110,6 +118,11 @@ class Upload(Base):
     __tablename__ = "uploads"
     __table_args__ = (
         UniqueConstraint("path", "account_id"),
+        # NULLs are distinct in a unique constraint: uploads without an account need their own.
+        Index(
+            "uq_uploads_path_without_account", "path", unique=True,
+            sqlite_where=text("account_id IS NULL"), postgresql_where=text("account_id IS NULL"),
+        ),  # fmt: skip
         Index("ix_uploads_uploaded_at", "uploaded_at"),
         Index("ix_uploads_account_id_uploaded_at", "account_id", "uploaded_at"),
     )
@@ -165,6 +178,7 @@ class Match(Base):
 
 class Segment(Base):
     __tablename__ = "segments"
+    __table_args__ = (Index("uq_segments_match_id_a_start_s_b_start_s", "match_id", "a_start_s", "b_start_s", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)

@@ -1,4 +1,11 @@
-"""Queries. Sessions go in, plain dataclasses come out; ORM rows stay inside this module."""
+"""Queries. Sessions go in, plain dataclasses come out; ORM rows stay inside this module.
+
+Several writers may share one PostgreSQL database. Rows with a natural key (accounts, videos by
+SHA-256, uploads by path and account, matches by video pair, segments) are written with
+INSERT ... ON CONFLICT, so a row another writer stored first is used, never duplicated and never
+an IntegrityError; videos waiting to be matched are claimed with FOR NO KEY UPDATE SKIP LOCKED.
+On SQLite the store's writer lock already admits one writer at a time.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vidtrace.align import Alignment
@@ -21,10 +29,21 @@ from vidtrace.store.models import Account, ClusterMerge, Frame, Match, Scan, Seg
 IMPORT_PATH_PREFIX = "import:"
 #: Rows per IN (...) list: well below SQLite's limit of 32766 bound parameters.
 IN_CHUNK = 900
+#: PostgreSQL advisory lock key under which matching writers take their place in the match order.
+MATCH_ORDER_LOCK = 0x76696474_72616365 & 0x7FFF_FFFF_FFFF_FFFF  # "vidtrace"
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _on_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _insert(session: Session, model):
+    """INSERT for the session's database, with its ON CONFLICT clauses."""
+    return (postgresql.insert if _on_postgres(session) else sqlite.insert)(model)
 
 
 def _chunks(items: Sequence, size: int = IN_CHUNK) -> Iterable[Sequence]:
@@ -121,13 +140,25 @@ def known_sources(session: Session) -> list[dict]:
 def account_id(session: Session, platform: str, handle: str | None) -> int | None:
     if handle is None:
         return None
-    found = session.scalar(select(Account.id).where(Account.platform == platform, Account.handle == handle))
+    query = select(Account.id).where(Account.platform == platform, Account.handle == handle)
+    found = session.scalar(query)
     if found is not None:
         return found
-    account = Account(platform=platform, handle=handle)
-    session.add(account)
-    session.flush()
-    return account.id
+    session.execute(_insert(session, Account).values(platform=platform, handle=handle).on_conflict_do_nothing())
+    return session.scalar(query)
+
+
+def add_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> None:
+    """Create the (platform, handle) accounts not stored yet, in sorted order.
+
+    Writers that create their accounts up front, each in the same order, never wait for each
+    other's accounts in a cycle (a deadlock) later on.
+    """
+    wanted = sorted(set(accounts))
+    for chunk in _chunks(wanted, IN_CHUNK // 2):
+        session.execute(
+            _insert(session, Account).on_conflict_do_nothing(), [{"platform": p, "handle": h} for p, h in chunk]
+        )
 
 
 def _video_record(v: Video) -> VideoRecord:
@@ -148,21 +179,33 @@ def videos_by_id(session: Session, ids: Iterable[int]) -> dict[int, VideoRecord]
     return out
 
 
+def _insert_video(session: Session, **values) -> tuple[int, bool]:
+    """(id, True) of a new video row, or (id, False) of the one another writer stored first."""
+    stmt = _insert(session, Video).values(**values).on_conflict_do_nothing(index_elements=["sha256"]).returning(Video.id)
+    video_id = session.scalar(stmt)
+    if video_id is not None:
+        return video_id, True
+    return session.scalar(select(Video.id).where(Video.sha256 == values["sha256"])), False
+
+
 def add_video(
     session: Session, sha256: str, size_bytes: int, fingerprint: VideoFingerprint | None, error: str | None = None
-) -> tuple[int, list[int]]:
-    """Store a fingerprinted video and its frames (or a failed one); returns its id and frame ids."""
+) -> tuple[int, list[int], bool]:
+    """Store a fingerprinted video and its frames (or a failed one).
+
+    Returns its id, its frame ids and True; or, when another writer stored the same content
+    first, that video's id, no frame ids and False (its frames are that writer's).
+    """
     now = utcnow()
     if fingerprint is None:
-        video = Video(
-            sha256=sha256, size_bytes=size_bytes, status="failed", error=error,
+        video_id, created = _insert_video(
+            session, sha256=sha256, size_bytes=size_bytes, status="failed", error=error,
             algorithm="", algorithm_version=0, sampled_frames=0, created_at=now,
         )  # fmt: skip
-        session.add(video)
-        session.flush()
-        return video.id, []
+        return video_id, [], created
     info = fingerprint.info
-    video = Video(
+    video_id, created = _insert_video(
+        session,
         sha256=sha256,
         size_bytes=size_bytes,
         duration_s=round(fingerprint.duration_s, 3),
@@ -176,12 +219,14 @@ def add_video(
         sampled_frames=fingerprint.sampled_frames,
         created_at=now,
     )
-    session.add(video)
-    session.flush()
-    frames = [Frame(video_id=video.id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
+    if not created:
+        return video_id, [], False
+    # Frames are written only in the transaction that created their video: the video's SHA-256
+    # key is what keeps them from being stored twice.
+    frames = [Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
     session.add_all(frames)
     session.flush()
-    return video.id, [f.id for f in frames]
+    return video_id, [f.id for f in frames], True
 
 
 def _upload_record(u: Upload, account: Account | None) -> UploadRecord:
@@ -217,11 +262,9 @@ def uploads_of_video_by_account(session: Session, video_id: int, account: int | 
     return [_upload_record(u, a) for u, a in rows]
 
 
-def add_upload(session: Session, **values) -> int:
-    upload = Upload(**values)
-    session.add(upload)
-    session.flush()
-    return upload.id
+def add_upload(session: Session, **values) -> int | None:
+    """The new upload's id; None when an upload of that path and account exists (another writer's)."""
+    return session.scalar(_insert(session, Upload).values(**values).on_conflict_do_nothing().returning(Upload.id))
 
 
 def update_upload(session: Session, upload_id: int, **values) -> None:
@@ -245,7 +288,10 @@ def uploads_of_videos(session: Session, video_ids: Iterable[int]) -> dict[int, l
 
 def live_uploads(session: Session) -> list[UploadRecord]:
     rows = session.execute(
-        select(Upload, Account).outerjoin(Account, Upload.account_id == Account.id).where(Upload.gone_at.is_(None))
+        select(Upload, Account)
+        .outerjoin(Account, Upload.account_id == Account.id)
+        .where(Upload.gone_at.is_(None))
+        .order_by(Upload.id)  # writers updating them in one order never deadlock
     )
     return [_upload_record(u, a) for u, a in rows]
 
@@ -295,24 +341,79 @@ def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef
 # --- matching -------------------------------------------------------------------------------
 
 
+_UNMATCHED = (Video.status == "ok", Video.matched_at.is_(None))
+
+
 def videos_to_match(session: Session) -> list[int]:
-    return list(session.scalars(select(Video.id).where(Video.status == "ok", Video.matched_at.is_(None)).order_by(Video.id)))
+    return list(session.scalars(select(Video.id).where(*_UNMATCHED).order_by(Video.id)))
 
 
-def mark_matched(session: Session, video_id: int) -> None:
-    session.execute(update(Video).where(Video.id == video_id).values(matched_at=utcnow()))
+def count_videos_to_match(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Video).where(*_UNMATCHED))
+
+
+def claim_video_to_match(session: Session) -> int | None:
+    """The first video waiting to be matched that no other writer holds, locked until commit.
+
+    On PostgreSQL the row is locked FOR NO KEY UPDATE SKIP LOCKED: concurrent writers each take
+    a different video, and the lock still lets others add uploads of it (their foreign keys
+    take a KEY SHARE lock). SQLite's single writer simply takes the first.
+    """
+    query = select(Video.id).where(*_UNMATCHED).order_by(Video.id).limit(1)
+    if _on_postgres(session):
+        query = query.with_for_update(skip_locked=True, key_share=True)
+    return session.scalar(query)
+
+
+def lock_match_order(session: Session) -> None:
+    """Serialise, until commit, the step that gives a video its place in the match order."""
+    if _on_postgres(session):
+        session.execute(select(func.pg_advisory_xact_lock(MATCH_ORDER_LOCK)))
+
+
+def matched_after(session: Session, order: int) -> list[tuple[int, int]]:
+    """(video id, match order) of the videos matched after `order`, in match order."""
+    rows = session.execute(
+        select(Video.id, Video.match_order).where(Video.match_order > order).order_by(Video.match_order)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def first_frame_ids(session: Session, video_ids: Iterable[int]) -> dict[int, int]:
+    """The smallest frame id of each of these videos that has frames."""
+    out: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(video_ids))):
+        query = select(Frame.video_id, func.min(Frame.id)).where(Frame.video_id.in_(chunk)).group_by(Frame.video_id)
+        out.update((v, f) for v, f in session.execute(query))
+    return out
+
+
+def frame_codes_of_videos(session: Session, video_ids: Iterable[int]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """(ids, codes) of every frame of these videos, a chunk of videos at a time."""
+    for chunk in _chunks(sorted(set(video_ids)), 100):
+        rows = session.execute(select(Frame.id, Frame.hash).where(Frame.video_id.in_(chunk)).order_by(Frame.id)).all()
+        if rows:
+            yield np.array([r[0] for r in rows], dtype=np.int64), to_matrix([r[1] for r in rows], len(rows[0][1]))
+
+
+def mark_matched(session: Session, video_id: int) -> int:
+    """Record that the video is matched, as the next in the match order (hold `lock_match_order`)."""
+    order = session.scalar(select(func.coalesce(func.max(Video.match_order), 0))) + 1
+    session.execute(update(Video).where(Video.id == video_id).values(matched_at=utcnow(), match_order=order))
+    return order
 
 
 def add_match(
     session: Session, video_a_id: int, video_b_id: int, alignment: Alignment, algorithm: str, version: int, scan_id: int | None
 ) -> int:
-    """Store a match; `alignment` is seen from video A's side (query = A). Replaces an older one."""
+    """Store a match; `alignment` is seen from video A's side (query = A).
+
+    One row per unordered pair and algorithm version: an existing one (an older scan's, or a
+    concurrent writer's) is replaced, segments included, keeping its id.
+    """
     if video_a_id > video_b_id:
         video_a_id, video_b_id, alignment = video_b_id, video_a_id, alignment.swapped()
-    session.execute(
-        delete(Match).where(Match.video_a_id == video_a_id, Match.video_b_id == video_b_id, Match.algorithm_version == version)
-    )
-    match = Match(
+    values = dict(
         video_a_id=video_a_id,
         video_b_id=video_b_id,
         score=alignment.score,
@@ -322,16 +423,23 @@ def add_match(
         scan_id=scan_id,
         created_at=utcnow(),
     )
-    session.add(match)
-    session.flush()
-    session.add_all(
-        Segment(
-            match_id=match.id, a_start_s=s.q_start, a_end_s=s.q_end, b_start_s=s.r_start, b_end_s=s.r_end,
+    stmt = _insert(session, Match).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["video_a_id", "video_b_id", "algorithm_version"],
+        set_={k: stmt.excluded[k] for k in ("score", "matched_s", "algorithm", "scan_id", "created_at")},
+    ).returning(Match.id)
+    match_id = session.scalar(stmt)
+    session.execute(delete(Segment).where(Segment.match_id == match_id))
+    segments = [
+        dict(
+            match_id=match_id, a_start_s=s.q_start, a_end_s=s.q_end, b_start_s=s.r_start, b_end_s=s.r_end,
             speed=s.speed, frames=s.frames, edits=",".join(s.edits) or None,
         )  # fmt: skip
         for s in alignment.segments
-    )
-    return match.id
+    ]
+    if segments:
+        session.execute(_insert(session, Segment).on_conflict_do_nothing(), segments)
+    return match_id
 
 
 def list_matches(session: Session, min_score: float = 0.0, scan_id: int | None = None) -> list[MatchRecord]:
@@ -444,12 +552,11 @@ def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExpor
 
 def add_imported_video(session: Session, source: str, video: VideoExport) -> int:
     """Store a partner's video fingerprint under `source`; returns its id."""
-    row = Video(
-        sha256=video.sha256, size_bytes=0, duration_s=video.duration_s, fps=video.fps, width=video.width,
+    video_id, created = _insert_video(
+        session, sha256=video.sha256, size_bytes=0, duration_s=video.duration_s, fps=video.fps, width=video.width,
         height=video.height, status="ok", algorithm=video.algorithm, algorithm_version=video.algorithm_version,
         sampled_frames=len(video.frames), created_at=utcnow(), source=source,
     )  # fmt: skip
-    session.add(row)
-    session.flush()
-    session.add_all(Frame(video_id=row.id, ts_s=ts, hash=h, quality=0.0, region=region) for ts, h, region in video.frames)
-    return row.id
+    if created:
+        session.add_all(Frame(video_id=video_id, ts_s=ts, hash=h, quality=0.0, region=region) for ts, h, region in video.frames)
+    return video_id
