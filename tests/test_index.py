@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import db_rows, fixture_clip, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vidtrace import hashes
-from vidtrace.index import FLAT, MULTIHASH, Coverage, FrameIndex, Hit, _as_u64, _permute_bits, train_bit_order
+from vidtrace.index import (
+    FLAT,
+    MULTIHASH,
+    Coverage,
+    FrameIndex,
+    Hit,
+    _as_u64,
+    _permute_bits,
+    train_bit_order,
+)
+from vidtrace.shards import SHARDED, shard_of, shard_path
+from vidtrace.store import db
 
 NBITS = 64
 NBYTES = NBITS // 8
@@ -446,3 +459,189 @@ def test_multihash_takes_under_twice_the_raw_hash_bytes():
     order = np.argsort(got_ids)
     assert (got_ids[order] == np.arange(10**9, 10**9 + n)).all()
     assert (got_codes[order] == _as_u64(codes)).all()
+
+
+# --- shards ---------------------------------------------------------------------------------
+
+
+def _shard_data(seed: int):
+    """Planted near-duplicate data with a video id per frame (frames of a video are contiguous)."""
+    ids, refs, queries = planted_data(seed, n_random=3000, n_families=80)
+    order = np.argsort(ids)
+    ids, refs = ids[order], refs[order]
+    video_ids = np.repeat(np.arange(1, len(ids) // 7 + 2), 7)[: len(ids)]
+    return ids, refs, queries, video_ids
+
+
+@pytest.mark.parametrize("kind", [FLAT, MULTIHASH])
+def test_shards_built_separately_search_like_one_index(tmp_path, kind):
+    ids, refs, queries, video_ids = _shard_data(6)
+    path = tmp_path / "frames.faiss"
+    n_shards = 3
+    for k in range(n_shards):  # each shard on its own, as separate machines would
+        mine = shard_of(video_ids, n_shards) == k
+        part = FrameIndex.build(ids[mine], refs[mine], kind=kind)
+        part.save(shard_path(path, k, n_shards), part.coverage(ALGORITHM, VERSION), {"shard": k, "shards": n_shards})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        n for k in range(n_shards) for n in (f"frames.shard-{k}-of-3.faiss", f"frames.shard-{k}-of-3.faiss.json")
+    )
+    loaded = FrameIndex.load(path)
+    assert loaded is not None
+    sharded, coverage = loaded
+    whole = FrameIndex.build(ids, refs, kind=kind)
+    assert coverage == whole.coverage(ALGORITHM, VERSION) == sharded.coverage(ALGORITHM, VERSION)
+    assert sharded.kind == SHARDED and len(sharded) == len(ids)
+    got = as_tuples(sharded.search(queries, 10))
+    expected = oracle(ids, refs, queries, 10)
+    if kind == FLAT:
+        assert got == expected == as_tuples(whole.search(queries, 10))
+    else:
+        assert len(got) == len(set(got)) and set(got) <= set(expected)
+        assert len(got) / len(expected) >= 0.98
+        assert as_tuples(sharded.search(queries, 3)) == oracle(ids, refs, queries, 3)
+
+
+def test_sharded_load_returns_none_when_a_shard_is_missing_or_misnamed(tmp_path):
+    ids, refs, _, video_ids = _shard_data(2)
+    path = tmp_path / "frames.faiss"
+    for k in range(2):
+        mine = shard_of(video_ids, 2) == k
+        part = FrameIndex.build(ids[mine], refs[mine])
+        part.save(shard_path(path, k, 2), part.coverage(ALGORITHM, VERSION), {"shard": k, "shards": 2})
+    assert FrameIndex.load(path) is not None
+    one = shard_path(path, 1, 2)
+    saved = one.read_bytes(), Path(str(one) + ".json").read_text()
+    # shard 0's files copied under shard 1's name are not shard 1
+    one.write_bytes(shard_path(path, 0, 2).read_bytes())
+    Path(str(one) + ".json").write_text(Path(str(shard_path(path, 0, 2)) + ".json").read_text())
+    assert FrameIndex.load(path) is None
+    one.write_bytes(saved[0])
+    Path(str(one) + ".json").write_text(saved[1])
+    assert FrameIndex.load(path) is not None
+    one.unlink()
+    assert FrameIndex.load(path) is None
+
+
+# --- `vidtrace index build` against a real store ----------------------------------------------
+
+
+def _store_copy(ingested_store: Path, tmp_path: Path, name: str = "store") -> Path:
+    store = tmp_path / name
+    shutil.copytree(ingested_store, store)
+    return store
+
+
+def _contents(index) -> dict[int, int]:
+    """frame id -> code (as an integer) of every frame an index (single or sharded) holds."""
+    parts = index.shards if getattr(index, "kind", None) == SHARDED else [index]
+    out = {}
+    for part in parts:
+        ids, codes = part.contents_u64()
+        out.update(zip(ids.tolist(), codes.tolist()))
+    return out
+
+
+def test_index_build_shards_then_lookup_and_doctor_agree(ingested_store, tmp_path):
+    store = _store_copy(ingested_store, tmp_path)
+    clip = fixture_clip("a_trimmed.mp4")
+    before = run(store, "lookup", clip, "--json")
+    assert before.exit_code == 0, before.stderr
+    single, _ = FrameIndex.load(store / db.INDEX_FILENAME)
+
+    built = run(store, "index", "build", "--shards", "3", "--json")
+    assert built.exit_code == 0, built.stderr
+    document = json.loads(built.stdout)
+    assert document["shards"] == 3 and [b["shard"] for b in document["built"]] == [0, 1, 2]
+    assert sum(b["frames"] for b in document["built"]) == len(single)
+    assert not (store / db.INDEX_FILENAME).exists()  # one layout per store folder
+    assert {p.name for p in store.glob("frames.shard-*-of-3.faiss")} == {f"frames.shard-{k}-of-3.faiss" for k in range(3)}
+
+    sharded, _ = FrameIndex.load(store / db.INDEX_FILENAME)
+    assert sharded.kind == SHARDED and _contents(sharded) == _contents(single)
+    after = run(store, "lookup", clip, "--json")
+    assert after.exit_code == 0, after.stderr
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    doctor = run(store, "doctor")
+    assert doctor.exit_code == 0, doctor.stdout
+
+    # A missing shard is rebuilt from the database on the next search, the others kept.
+    kept = shard_path(store / db.INDEX_FILENAME, 0, 3).stat().st_mtime_ns
+    shard_path(store / db.INDEX_FILENAME, 2, 3).unlink()
+    again = run(store, "lookup", clip, "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout) == json.loads(before.stdout)
+    assert shard_path(store / db.INDEX_FILENAME, 2, 3).exists()
+    assert shard_path(store / db.INDEX_FILENAME, 0, 3).stat().st_mtime_ns == kept
+
+    # Back to one file.
+    whole = run(store, "index", "build")
+    assert whole.exit_code == 0 and "index:" in whole.stdout
+    assert not list(store.glob("frames.shard-*")) and (store / db.INDEX_FILENAME).exists()
+
+
+def test_shards_built_on_separate_machines_from_one_database_match_what_ingest_produced(ingested_store, tmp_path):
+    shared = tmp_path / "shared.sqlite"  # the database every machine reaches
+    shutil.copy(ingested_store / "vidtrace.db", shared)
+    url = f"sqlite:///{shared}"
+    for k in range(2):
+        result = run(tmp_path / f"machine{k}", "index", "build", "--shards", "2", "--shard", str(k), db_url=url)
+        assert result.exit_code == 0, result.stderr
+        assert f"shard {k} of 2:" in result.stdout
+        assert not list((tmp_path / f"machine{k}").glob(f"frames.shard-{1 - k}-*"))
+    searcher = tmp_path / "searcher"
+    searcher.mkdir()
+    for k in range(2):
+        for f in (tmp_path / f"machine{k}").glob("frames.shard-*"):
+            shutil.copy(f, searcher / f.name)
+    sharded, coverage = FrameIndex.load(searcher / db.INDEX_FILENAME)
+    single, single_coverage = FrameIndex.load(ingested_store / db.INDEX_FILENAME)
+    assert coverage == single_coverage
+    assert _contents(sharded) == _contents(single)
+    clip = fixture_clip("a_trimmed.mp4")
+    assert json.loads(run(searcher, "lookup", clip, "--json", db_url=url).stdout) == json.loads(
+        run(ingested_store, "lookup", clip, "--json").stdout
+    )
+    assert {p.name for p in searcher.iterdir()} == {
+        n for k in range(2) for n in (f"frames.shard-{k}-of-2.faiss", f"frames.shard-{k}-of-2.faiss.json")
+    }  # nothing was rebuilt
+
+
+def test_ingest_into_a_sharded_store_keeps_every_shard_in_step(tmp_path, video_tree):
+    store = tmp_path / "store"
+    names = sorted(video_tree.iterdir())
+    first, rest = names[0], names[1:]
+    assert run(store, "ingest", first).exit_code == 0
+    assert run(store, "index", "build", "--shards", "2").exit_code == 0
+    result = run(store, "ingest", *rest)
+    assert result.exit_code == 0, result.stderr
+    assert not (store / db.INDEX_FILENAME).exists()
+    assert run(store, "doctor").exit_code == 0
+    total = db_rows(store, "select count(*) from frames")[0][0]
+    for k in range(2):
+        shard, coverage = FrameIndex.load(shard_path(store / db.INDEX_FILENAME, k, 2))
+        in_sql = db_rows(store, f"select count(*) from frames where video_id % 2 = {k}")[0][0]
+        assert coverage.count == len(shard) == in_sql
+    assert sum(len(FrameIndex.load(shard_path(store / db.INDEX_FILENAME, k, 2))[0]) for k in range(2)) == total
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--shard", "1"], "--shards"), (["--shards", "2", "--shard", "2"], "between 0 and 1"), (["--shards", "0"], "0")],
+)
+def test_index_build_usage_errors_exit_2(ingested_store, args, message):
+    result = run(ingested_store, "index", "build", *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_store_with_shards_of_two_counts_is_a_clear_error(ingested_store, tmp_path):
+    store = _store_copy(ingested_store, tmp_path)
+    assert run(store, "index", "build", "--shards", "2").exit_code == 0
+    for suffix in ("", ".json"):
+        shutil.copy(f"{shard_path(store / db.INDEX_FILENAME, 0, 2)}{suffix}", f"{shard_path(store / db.INDEX_FILENAME, 0, 3)}{suffix}")
+    result = run(store, "lookup", fixture_clip("a_trimmed.mp4"))
+    assert result.exit_code == 2
+    assert "shards for 2 and 3 shards" in result.stderr and "index build --shards" in result.stderr
+
+
+def test_index_command_has_help():
+    result = run(Path("unused"), "index", "build", "--help")
+    assert result.exit_code == 0 and "Example" in result.stdout

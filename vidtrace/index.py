@@ -281,7 +281,7 @@ class _MultiHash:
         }  # fmt: skip
 
     @classmethod
-    def from_arrays(cls, a) -> "_MultiHash":
+    def from_arrays(cls, a) -> _MultiHash:
         self = cls.__new__(cls)
         self.codes, self.ids_lo, self.ids_hi = a["codes"], a["ids_lo"], a["ids_hi"]
         self.perm2_lo, self.perm2_hi = a["perm2_lo"], a["perm2_hi"]
@@ -382,7 +382,7 @@ class FrameIndex:
     @classmethod
     def build(
         cls, ids: np.ndarray, codes: np.ndarray, kind: str | None = None, **kwargs
-    ) -> "FrameIndex":
+    ) -> FrameIndex:
         """An index over (ids, codes) in one go; `kind` None picks by size, a given kind stays."""
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         if kind is not None:
@@ -464,7 +464,7 @@ class FrameIndex:
         return Coverage(
             algorithm=algorithm,
             version=version,
-            count=int(len(ids)),
+            count=len(ids),
             max_id=int(ids.max()) if len(ids) else 0,
             id_sum=int(ids.sum()),
         )
@@ -506,8 +506,10 @@ class FrameIndex:
 
     # --- persistence ----------------------------------------------------------------------
 
-    def save(self, path: Path, coverage: Coverage) -> None:
-        """Write the index and its coverage record atomically (temporary file, then rename)."""
+    def save(self, path: Path, coverage: Coverage, record: dict | None = None) -> None:
+        """Write the index and its coverage record atomically (temporary file, then rename).
+
+        `record` adds fields to the JSON record (a shard's number, for instance)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if self._tail_len:
@@ -529,15 +531,22 @@ class FrameIndex:
             "nbits": self.nbits,
             "kind": self.kind,
             **asdict(coverage),
+            **(record or {}),
         }
+        if self._multihash is not None:
+            meta["bit_order"] = self._multihash.bit_order.tolist()
         _atomic_write(_meta_path(path), json.dumps(meta, indent=1))
 
     @classmethod
     def load(
         cls, path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
-    ) -> tuple["FrameIndex", Coverage] | None:
+    ) -> tuple[FrameIndex, Coverage] | None:
         """The saved index and its coverage, or None when missing, unreadable or inconsistent."""
         path = Path(path)
+        from vidtrace import shards  # a store may hold its index as shards instead
+
+        if shards.shard_counts(path):
+            return shards.load_sharded(path, approximate_from)
         try:
             meta = json.loads(_meta_path(path).read_text())
             if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
@@ -574,6 +583,15 @@ class FrameIndex:
         if index.coverage(coverage.algorithm, coverage.version) != coverage:
             return None  # the index file and its record were written by different runs
         return index, coverage
+
+
+def read_record(path: Path) -> dict | None:
+    """The JSON record saved beside an index file, or None when missing or unreadable."""
+    try:
+        meta = json.loads(_meta_path(Path(path)).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 def _meta_path(path: Path) -> Path:

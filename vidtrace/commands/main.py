@@ -13,6 +13,7 @@ from vidtrace import __version__, report
 from vidtrace.errors import VidtraceError
 from vidtrace.commands import network
 from vidtrace.commands.doctor import doctor
+from vidtrace.commands import index as index_commands
 from vidtrace.commands.output import ProgressLine, configure_logging, emit_json, output_options
 from vidtrace.lookup import lookup as lookup_file
 from vidtrace.scan import ScanSummary, ingest as ingest_roots, rescan as rescan_store
@@ -271,6 +272,7 @@ cli.add_command(network.report_command)
 cli.add_command(network.export_command)
 cli.add_command(network.import_command)
 cli.add_command(doctor)
+cli.add_command(index_commands.index_group)
 
 
 def main() -> None:

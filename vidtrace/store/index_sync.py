@@ -1,69 +1,240 @@
-"""Keeping the on-disk FAISS index in step with SQL (the source of truth)."""
+"""Keeping the on-disk frame index in step with SQL (the source of truth).
+
+A store holds its index either as one file (`frames.faiss`) or as shards
+(`frames.shard-K-of-N.faiss`, see `vidtrace.shards`); shard files, when present, are the
+index. Either way each file records what it covers, and a file that does not agree with SQL is
+brought up to date (frames added since it was saved) or rebuilt from SQL.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from sqlalchemy import func, literal_column, select
+from sqlalchemy.orm import Session
 
 from vidtrace import settings as defaults
-from vidtrace.index import FrameIndex
-from vidtrace.store import repo
+from vidtrace import shards as sharding
+from vidtrace.errors import UsageError
+from vidtrace.hashes import to_matrix
+from vidtrace.index import Coverage, FrameIndex
+from vidtrace.shards import ShardedIndex
 from vidtrace.store.db import Store
+from vidtrace.store.models import Frame
 
 log = logging.getLogger(__name__)
 
 ALGORITHM = defaults.HASH_ALGORITHM
 VERSION = defaults.HASH_VERSION
+#: Frames read from SQL per query while building an index (rows).
+READ_BATCH_FRAMES = 200_000
 
 
-def synced_index(store: Store, save: bool = True) -> FrameIndex:
-    """The index covering exactly the frames in SQL.
+def _shard_expr(shards: int):
+    """`video_id % shards` in SQL, the modulus written inline so that PostgreSQL sees the same
+    expression in SELECT and GROUP BY (a bound parameter in each would be two expressions)."""
+    return Frame.video_id % literal_column(str(int(shards)))
 
-    Loads the saved file when its record agrees with SQL; when SQL only has frames added after
-    it (a run that stopped before saving), adds those; otherwise rebuilds from SQL. The index
-    picks its own kind by size (exact flat search, or multi-index hashing for large stores; see
-    `vidtrace.index`). Saves the result when anything changed and `save` is set.
+
+@dataclass(frozen=True)
+class Part:
+    """Which frames one index file holds: all of them, or the frames of shard `shard` of `shards`."""
+
+    shard: int | None = None
+    shards: int | None = None
+
+    def where(self):
+        """The SQL condition selecting this part's frames (None: every frame)."""
+        return None if self.shards is None else _shard_expr(self.shards) == self.shard
+
+    def path(self, index_path: Path) -> Path:
+        return index_path if self.shards is None else sharding.shard_path(index_path, self.shard, self.shards)
+
+    def record(self) -> dict:
+        return {} if self.shards is None else {"shard": self.shard, "shards": self.shards}
+
+    def label(self) -> str:
+        return "the frame index" if self.shards is None else f"shard {self.shard} of {self.shards}"
+
+
+@dataclass(frozen=True)
+class BuiltPart:
+    """What `build_index` wrote: one file, its frame count and index kind."""
+
+    shard: int | None
+    shards: int | None
+    path: str
+    frames: int
+    kind: str
+
+
+def _coverage(session: Session, part: Part, up_to_id: int | None = None) -> Coverage:
+    """The aggregates an index file records, computed in SQL over the part's frames."""
+    query = select(func.count(Frame.id), func.coalesce(func.max(Frame.id), 0), func.coalesce(func.sum(Frame.id), 0))
+    if part.where() is not None:
+        query = query.where(part.where())
+    if up_to_id is not None:
+        query = query.where(Frame.id <= up_to_id)
+    count, max_id, id_sum = session.execute(query).one()
+    return Coverage(ALGORITHM, VERSION, count=int(count), max_id=int(max_id), id_sum=int(id_sum))
+
+
+def _codes(session: Session, part: Part, after_id: int = 0) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """(ids, codes) of the part's frames with id above `after_id`, in id order and batches."""
+    last = after_id
+    while True:
+        query = select(Frame.id, Frame.hash).where(Frame.id > last)
+        if part.where() is not None:
+            query = query.where(part.where())
+        rows = session.execute(query.order_by(Frame.id).limit(READ_BATCH_FRAMES)).all()
+        if not rows:
+            return
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        yield ids, to_matrix([r[1] for r in rows], len(rows[0][1]))
+        last = int(ids[-1])
+
+
+def _build(session: Session, part: Part) -> FrameIndex:
+    """The part's index built from SQL: flat or multihash by size (see `vidtrace.index`)."""
+    chunks = list(_codes(session, part))
+    if not chunks:
+        return FrameIndex(nbits=defaults.HASH_SIZE**2)
+    ids = np.concatenate([c[0] for c in chunks])
+    codes = np.concatenate([c[1] for c in chunks])
+    del chunks
+    return FrameIndex.build(ids, codes)
+
+
+def _synced_part(
+    session: Session, part: Part, loaded: tuple[FrameIndex, Coverage] | None, wanted: Coverage
+) -> tuple[FrameIndex, bool]:
+    """The part's index covering exactly its frames in SQL, and whether it changed.
+
+    Keeps `loaded` when its record agrees with SQL; when SQL only has frames added after it
+    (a run that stopped before saving), adds those; otherwise rebuilds from SQL.
+    """
+    if loaded is not None:
+        index, covered = loaded
+        if covered == wanted:
+            return index, False
+        if _coverage(session, part, up_to_id=covered.max_id) == covered:
+            log.info("%s misses %d frames stored since it was saved; adding them", part.label(), wanted.count - covered.count)
+            for ids, codes in _codes(session, part, after_id=covered.max_id):
+                index.add(ids, codes)
+            return index, True
+        log.info("%s does not match the database; rebuilding it", part.label())
+    else:
+        log.info("building %s from the database", part.label())
+    return _build(session, part), True
+
+
+def synced_index(store: Store, save: bool = True) -> FrameIndex | ShardedIndex:
+    """The index covering exactly the frames in SQL: one file, or every shard when the store
+    holds shard files (missing or stale shards are rebuilt from SQL, the others kept).
+
+    Saves what changed when `save` is set. Raises UsageError when the store folder holds shard
+    files of two shard counts.
     """
     path = store.location.index_path
+    counts = sharding.shard_counts(path)
+    if counts:
+        return _synced_shards(store, _one_count(counts, path), None, save)
+    part = Part()
     with store.session() as session:
-        wanted = repo.frame_coverage(session, ALGORITHM, VERSION)
-        loaded = FrameIndex.load(path)
-        changed = False
-        if loaded is not None:
-            index, covered = loaded
-            if covered == wanted:
-                return index
-            prefix = repo.frame_coverage(
-                session, ALGORITHM, VERSION, up_to_id=covered.max_id
-            )
-            if prefix == covered:
-                log.info(
-                    "index misses %d frames stored since it was saved; adding them",
-                    wanted.count - covered.count,
-                )
-                for ids, codes in repo.frame_codes(session, after_id=covered.max_id):
-                    index.add(ids, codes)
-                changed = True
-            else:
-                log.info("index file does not match the database; rebuilding it")
-                loaded = None
-        if loaded is None:
-            if path.exists():
-                log.info("rebuilding the frame index from the database")
-            parts = list(repo.frame_codes(session))
-            if parts:
-                ids = np.concatenate([p[0] for p in parts])
-                codes = np.concatenate([p[1] for p in parts])
-                del parts
-                index = FrameIndex.build(ids, codes)  # flat or multihash, by size
-            else:
-                index = FrameIndex(nbits=defaults.HASH_SIZE**2)
-            changed = True
+        index, changed = _synced_part(session, part, FrameIndex.load(path), _coverage(session, part))
     if changed and save:
         save_index(store, index)
     return index
 
 
-def save_index(store: Store, index: FrameIndex) -> None:
+def _one_count(counts: set[int], path: Path) -> int:
+    if len(counts) > 1:
+        listed = " and ".join(str(c) for c in sorted(counts))
+        raise UsageError(
+            f"{path.parent} holds index shards for {listed} shards; run `vidtrace index build --shards N` to replace them"
+        )
+    return next(iter(counts))
+
+
+def _shard_coverages(session: Session, shards: int) -> list[Coverage]:
+    """Every shard's coverage in SQL, in one grouped query."""
+    shard = _shard_expr(shards).label("shard")
+    query = select(shard, func.count(Frame.id), func.max(Frame.id), func.sum(Frame.id)).group_by(shard)
+    found = {int(k): Coverage(ALGORITHM, VERSION, int(n), int(m), int(s)) for k, n, m, s in session.execute(query)}
+    return [found.get(k, Coverage(ALGORITHM, VERSION, 0, 0, 0)) for k in range(shards)]
+
+
+def _synced_shards(store: Store, shards: int, current: ShardedIndex | None, save: bool) -> ShardedIndex:
+    path = store.location.index_path
+    indexes, coverages = [], []
+    with store.session() as session:
+        for k, wanted in enumerate(_shard_coverages(session, shards)):
+            part = Part(k, shards)
+            if current is not None and current.n_shards == shards:
+                loaded = (current.shards[k], current.coverages[k])
+            else:
+                loaded = sharding.load_shard(path, k, shards)
+            index, changed = _synced_part(session, part, loaded, wanted)
+            if changed and save:
+                index.save(part.path(path), wanted, part.record())
+            indexes.append(index)
+            coverages.append(wanted)
+    return ShardedIndex(indexes, coverages)
+
+
+def save_index(store: Store, index: FrameIndex | ShardedIndex) -> None:
+    """Save the index beside the database. A sharded index is brought up to date from SQL,
+    which knows each new frame's video and so its shard, and its changed shards are saved."""
+    if isinstance(index, ShardedIndex):
+        synced = _synced_shards(store, index.n_shards, index, save=True)
+        index.shards, index.coverages = synced.shards, synced.coverages
+        index.pending = FrameIndex(nbits=index.nbits, approximate_from=None)
+        return
     index.save(store.location.index_path, index.coverage(ALGORITHM, VERSION))
+
+
+def build_index(store: Store, shards: int | None = None, shard: int | None = None) -> list[BuiltPart]:
+    """Rebuild the index from SQL: one file, all `shards` shards, or only shard `shard`.
+
+    Each shard reads only its own videos' frames, so shards can be built on different machines
+    against the same database and their files copied into one store folder. Index files of
+    another layout in the store folder (the single file, or shards of another count) are
+    removed, so that the folder holds one layout.
+    """
+    if shard is not None and shards is None:
+        raise UsageError("--shard needs --shards (the total number of shards)")
+    if shards is not None and not 1 <= shards <= sharding.MAX_SHARDS:
+        raise UsageError(f"--shards must be between 1 and {sharding.MAX_SHARDS}, got {shards}")
+    if shard is not None and not 0 <= shard < shards:
+        raise UsageError(f"--shard must be between 0 and {shards - 1} for {shards} shards, got {shard}")
+    path = store.location.index_path
+    if shards is None:
+        parts = [Part()]
+    else:
+        parts = [Part(k, shards) for k in ([shard] if shard is not None else range(shards))]
+    built = []
+    with store.session() as session:
+        for part in parts:
+            index = _build(session, part)
+            target = part.path(path)
+            index.save(target, index.coverage(ALGORITHM, VERSION), part.record())
+            built.append(BuiltPart(part.shard, part.shards, str(target), len(index), index.kind))
+            log.info("built %s: %d frames (%s)", part.label(), len(index), index.kind)
+    _remove_other_layouts(path, shards)
+    return built
+
+
+def _remove_other_layouts(path: Path, shards: int | None) -> None:
+    """Delete index files (and records) that are not part of the layout with `shards` shards."""
+    stale = [p for (_, n), p in sharding.shard_files(path).items() if n != shards]
+    if shards is not None:
+        stale.append(path)
+    for file in stale:
+        for p in (file, file.with_name(file.name + ".json")):
+            if p.exists():
+                log.info("removing %s (another index layout)", p.name)
+                p.unlink()

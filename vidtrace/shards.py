@@ -1,0 +1,170 @@
+"""A frame index split into shards that are built and searched separately.
+
+Frames go to shard `video_id % shards`: a stable rule that SQL can evaluate, so each shard can be
+built on its own machine straight from the database (PostgreSQL, or a copy of the SQLite file)
+and the files copied into one store folder. A shard is an ordinary `FrameIndex` file whose JSON
+record also says which shard it is; its coverage is that of its own videos' frames.
+
+Each shard is the approximate index of `vidtrace.index` (multi-index hashing, its substring bits
+trained on a sample of the shard's own hashes, the order recorded with the shard) once it is
+large enough, else exact flat search. Multi-index hashing rather than FAISS `IndexBinaryIVF`,
+by measurement (benchmarks/index_scale.py): IVF keeps an 8-byte id beside every 8-byte code, so
+it alone is twice the raw hash bytes before its quantizer, and it only finds a near duplicate in
+the probed cells, so its recall at a 10-bit radius depends on `nprobe`; multihash verifies exact
+distances, finds every pair within 3 bits for certain, and stays under twice the raw bytes.
+Because every shard carries its own training, shards built at different times need not agree
+on anything but the shard count.
+
+Searching asks every shard and concatenates the hits: shards hold disjoint frames, so each
+(query row, frame) pair comes from one shard only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from vidtrace.index import (
+    APPROXIMATE_FROM_FRAMES,
+    Coverage,
+    FrameIndex,
+    Hit,
+    read_record,
+)
+
+SHARDED = "sharded"
+#: Largest shard count accepted (files in one folder).
+MAX_SHARDS = 4096
+_SHARD_NAME = re.compile(r"\.shard-(\d+)-of-(\d+)$")
+
+
+def shard_path(path: Path, shard: int, shards: int) -> Path:
+    """Where shard `shard` of `shards` of the index at `path` lives: frames.shard-0-of-4.faiss."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.shard-{shard}-of-{shards}{path.suffix}")
+
+
+def shard_files(path: Path) -> dict[tuple[int, int], Path]:
+    """Every shard index file (with its record) beside `path`, keyed by (shard, shards)."""
+    path = Path(path)
+    found = {}
+    if not path.parent.is_dir():
+        return found
+    for candidate in path.parent.glob(f"{path.stem}.shard-*-of-*{path.suffix}.json"):
+        index_file = candidate.with_suffix("")
+        match = _SHARD_NAME.search(index_file.stem) if index_file.suffix == path.suffix else None
+        if match and index_file.stem[: match.start()] == path.stem:
+            found[(int(match[1]), int(match[2]))] = index_file
+    return found
+
+
+def shard_counts(path: Path) -> set[int]:
+    """The shard counts of the shard files beside `path` (empty: the index is not sharded)."""
+    return {shards for _, shards in shard_files(path)}
+
+
+def shard_of(video_ids: np.ndarray, shards: int) -> np.ndarray:
+    """The shard of each video id (the same rule as `video_id % shards` in SQL)."""
+    return np.asarray(video_ids, dtype=np.int64) % shards
+
+
+def load_shard(
+    path: Path, shard: int, shards: int, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
+) -> tuple[FrameIndex, Coverage] | None:
+    """One saved shard and its coverage, or None when missing, unreadable or not that shard."""
+    file = shard_path(path, shard, shards)
+    record = read_record(file)
+    if record is None or record.get("shard") != shard or record.get("shards") != shards:
+        return None  # a file renamed or copied under another shard's name
+    return FrameIndex.load(file, approximate_from)
+
+
+def combined_coverage(coverages: list[Coverage]) -> Coverage:
+    """The coverage of the union of disjoint shards: counts and sums add, the max is the max."""
+    first = coverages[0]
+    return Coverage(
+        algorithm=first.algorithm,
+        version=first.version,
+        count=sum(c.count for c in coverages),
+        max_id=max(c.max_id for c in coverages),
+        id_sum=sum(c.id_sum for c in coverages),
+    )
+
+
+def load_sharded(
+    path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
+) -> tuple[ShardedIndex, Coverage] | None:
+    """Every shard beside `path` as one index, or None when the shard files are incomplete,
+    unreadable, of more than one shard count or of different hash versions."""
+    counts = shard_counts(path)
+    if len(counts) != 1:
+        return None
+    shards = counts.pop()
+    loaded = [load_shard(path, k, shards, approximate_from) for k in range(shards)]
+    if any(item is None for item in loaded):
+        return None
+    coverages = [c for _, c in loaded]
+    if len({(c.algorithm, c.version) for c in coverages}) != 1:
+        return None
+    return ShardedIndex([i for i, _ in loaded], coverages), combined_coverage(coverages)
+
+
+class ShardedIndex:
+    """Several `FrameIndex` shards searched as one; the same search interface as `FrameIndex`.
+
+    Frames added after loading (an ingest in progress) do not say which video they belong to,
+    so they wait in an exact flat index searched with the shards; saving the index files again
+    goes through SQL (`vidtrace.store.index_sync`), which puts each frame in its shard.
+    """
+
+    kind = SHARDED
+
+    def __init__(self, shards: list[FrameIndex], coverages: list[Coverage]):
+        if not shards or len(shards) != len(coverages):
+            raise ValueError("a sharded index needs one coverage per shard, and at least one shard")
+        self.shards = list(shards)
+        self.coverages = list(coverages)
+        self.nbits = shards[0].nbits
+        self.pending = FrameIndex(nbits=self.nbits, approximate_from=None)
+
+    @property
+    def n_shards(self) -> int:
+        return len(self.shards)
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.shards) + len(self.pending)
+
+    def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        self.pending.add(ids, codes)
+
+    def ids(self) -> np.ndarray:
+        return np.concatenate([s.ids() for s in self.shards] + [self.pending.ids()])
+
+    def nbytes(self) -> int:
+        return sum(s.nbytes() for s in self.shards) + self.pending.nbytes()
+
+    def coverage(self, algorithm: str, version: int) -> Coverage:
+        ids = self.ids()
+        return Coverage(
+            algorithm=algorithm,
+            version=version,
+            count=len(ids),
+            max_id=int(ids.max()) if len(ids) else 0,
+            id_sum=int(ids.sum()),
+        )
+
+    def search_arrays(
+        self, codes: np.ndarray, max_distance_bits: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query rows, frame ids, distances) from every shard, as `FrameIndex.search_arrays`."""
+        parts = [s.search_arrays(codes, max_distance_bits) for s in [*self.shards, self.pending]]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+    def search(self, codes: np.ndarray, max_distance_bits: int) -> list[Hit]:
+        rows, ids, dists = self.search_arrays(codes, max_distance_bits)
+        return [
+            Hit(query_row=int(r), frame_id=int(i), distance_bits=int(d))
+            for r, i, d in zip(rows, ids, dists)
+        ]
