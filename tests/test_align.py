@@ -12,7 +12,7 @@ from vidtrace.align import Alignment, FrameHit, align
 from vidtrace.settings import Settings
 
 S = Settings()
-STEP = S.hash_interval_s  # seconds between hashed pictures (0.25 s by default)
+STEP = S.hash_interval_s  # seconds between hashed pictures (0.125 s by default)
 EPS = 1e-3  # segment bounds are rounded to the millisecond
 
 
@@ -40,8 +40,9 @@ def close(a: float, b: float, tol: float = STEP) -> bool:
 # --- (1) a true copy ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("phase", [0.0, 0.25, -0.2])
-def test_true_copy_gives_one_segment_with_exact_bounds(phase):
+@pytest.mark.parametrize("phase_steps", [0.0, 1.0, -0.8])
+def test_true_copy_gives_one_segment_with_exact_bounds(phase_steps):
+    phase = phase_steps * STEP
     # The query (20 s) is the reference's seconds 5-25 (reference 40 s long).
     hits = copy_hits(0.0, 20.0, offset=5.0, phase=phase)
     result = align(hits, q_duration_s=20.0, r_duration_s=40.0, settings=S)
@@ -172,6 +173,18 @@ def test_two_seconds_of_black_is_not_a_copy():
     assert len(black) >= S.min_segment_frames
     hits = [FrameHit(q, q + 20.0, 0) for q in black]
     assert align(hits, 30.0, 60.0, S) is None
+
+
+def test_a_held_picture_in_the_query_is_not_evidence():
+    # Two different videos under the same large static logo: the logo-dominated query frames hit
+    # a line of reference frames, but each looks like the query's own frames for seconds around it.
+    line = copy_hits(0.0, 6.0, offset=0.2)
+    assert align(line, 6.0, 6.0, S) is not None  # the same hits from moving content are a copy
+    held = [FrameHit(h.q_ts, h.r_ts, h.distance_bits, held_s=5.5) for h in line]
+    assert align(held, 6.0, 6.0, S) is None
+    # A few held frames inside a moving copy do not break it.
+    mixed = [FrameHit(h.q_ts, h.r_ts, h.distance_bits, held_s=5.5 if 2.0 <= h.q_ts < 2.5 else 0.0) for h in line]
+    assert align(mixed, 6.0, 6.0, S) is not None
 
 
 def test_too_few_frames_is_not_a_copy():

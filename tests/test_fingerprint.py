@@ -12,9 +12,11 @@ from vidtrace.fingerprint import (
     REGION_CENTRE,
     REGION_CONTENT,
     REGION_FRAME,
+    REGION_INSET,
     REGION_MIRROR,
     REGION_ZOOM,
     content_box,
+    find_inset,
     frame_quality,
     hash_frame,
     hash_frames,
@@ -278,4 +280,61 @@ def test_pictures_are_means_over_short_windows():
     primary = [h for h in hashes if h.region == REGION_FRAME]
     assert seen == 50
     assert [h.ts_s for h in primary] == [k * defaults.HASH_STEP_S for k in range(len(primary))]
-    assert len(primary) == 9  # 0 to 2.0 s: the last window still holds the last frames
+    # up to the last instant whose window still holds the last frame (1.96 s)
+    last = max(k * defaults.HASH_STEP_S for k in range(100) if k * defaults.HASH_STEP_S - defaults.HASH_WINDOW_S / 2 <= 49 / 25)
+    assert primary[-1].ts_s == last
+
+
+# --- picture-in-picture ---------------------------------------------------------------------
+
+
+def moving(seed: int, frames: int, height: int = SIDE, width: int = SIDE, cells: int = 12) -> np.ndarray:
+    """A texture panning one pixel per picture: (frames, height, width)."""
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 255, (cells, cells * 2)).astype(np.float32)
+    wide = np.clip(cv2.resize(small, (width * 2, height), interpolation=cv2.INTER_CUBIC), 0, 255)
+    return np.stack([wide[:, k : k + width] for k in range(frames)]).astype(np.uint8)
+
+
+def with_inset(host: np.ndarray, inset: np.ndarray, top: int, left: int) -> np.ndarray:
+    out = host.copy()
+    out[:, top : top + inset.shape[1], left : left + inset.shape[2]] = inset
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("top, left, height, width", [(7, 7, 51, 51), (62, 70, 40, 50), (10, 60, 64, 48)])
+def test_find_inset_locates_a_moving_inset_to_the_pixel(seed, top, left, height, width):
+    # A detailed clip shrunk over a smooth host: texture differs across all four edges.
+    host = moving(seed, 32)
+    clip = moving(seed + 50, 32, height, width, cells=24)
+    box = find_inset(with_inset(host, clip, top, left))
+    assert box is not None
+    assert_box_close(box, (top, top + height, left, left + width), tol=1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_find_inset_ignores_plain_video_and_static_logos(seed):
+    host = moving(seed, 32)
+    assert find_inset(host) is None
+    logo = np.repeat(sharp_texture(seed)[None, :40, :40], 32, axis=0)  # a held picture, not a video
+    assert find_inset(with_inset(host, logo, 8, 8)) is None
+
+
+def test_inset_is_hashed_as_its_own_region_matching_the_clip():
+    # 3 s at 25 fps: the clip shown full frame, and shrunk into a corner over another video.
+    host = moving(1, 75)
+    clip = moving(7, 75, cells=24)
+    small = np.stack([cv2.resize(f, (52, 52), interpolation=cv2.INTER_AREA) for f in clip])
+    pip = with_inset(host, small, 8, 8)
+    pip_hashes, _ = hash_frames([DecodedFrame(f, k, k / 25) for k, f in enumerate(pip)])
+    clip_hashes, _ = hash_frames([DecodedFrame(f, k, k / 25) for k, f in enumerate(clip)])
+    insets = {h.ts_s: h.hash for h in pip_hashes if h.region == REGION_INSET}
+    whole = {h.ts_s: h.hash for h in clip_hashes if h.region == REGION_FRAME}
+    assert len(insets) >= 0.9 * len(whole)
+    distances = [hamming(insets[t], whole[t]) for t in insets if t in whole]
+    assert np.median(distances) <= defaults.MAX_DISTANCE_BITS
+    host_hashes, _ = hash_frames([DecodedFrame(f, k, k / 25) for k, f in enumerate(host)])
+    unrelated = [hamming(insets[h.ts_s], h.hash) for h in host_hashes if h.region == REGION_FRAME and h.ts_s in insets]
+    assert np.median(unrelated) > 2 * defaults.MAX_DISTANCE_BITS
+    assert not any(h.region == REGION_INSET for h in clip_hashes)

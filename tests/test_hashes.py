@@ -122,3 +122,14 @@ def test_hamming_matrix_equals_pairwise_hamming(queries, refs):
     assert got.shape == (len(queries), len(refs))
     expected = [[hashes.hamming(q, r) for r in refs] for q in queries]
     assert got.tolist() == expected
+
+
+def test_self_echo_spans_are_long_for_a_held_picture_and_short_for_moving_content():
+    rng = np.random.default_rng(3)
+    moving = rng.integers(0, 256, (40, 8), dtype=np.uint8)  # every picture different
+    held = np.repeat(moving[:1], 40, axis=0)  # one picture held for the whole stretch
+    ts = np.arange(40) * 0.125
+    assert hashes.self_echo_spans(ts, moving, 10, 2.75).max() == 0.0
+    spans = hashes.self_echo_spans(ts, held, 10, 2.75)
+    assert spans.min() >= 2.75 - 1e-9  # each frame looks like its neighbours 2.75 s either way
+    assert spans.max() <= 2 * 2.75 + 1e-9  # never beyond the window on either side

@@ -10,7 +10,9 @@ duration, never from counting isolated hits.
 
 A static picture (a title card, a studio backdrop, a held frame) matches every reference frame
 that shows it, so it cannot say *when* the two videos agree: a query frame whose hits near the
-line spread over more than `max_echo_span_s` of the reference is not evidence. A segment needs
+line spread over more than `max_echo_span_s` of the reference is not evidence, nor is a hit
+whose picture looks like its own video's frames over more than that span (`FrameHit.held_s`).
+A segment needs
 `min_segment_frames` distinctive frames over `min_segment_s`, so that two unrelated videos sharing
 an intro card or a held scene do not match.
 
@@ -50,6 +52,10 @@ class FrameHit:
     distance_bits: int
     #: edits that explain this hit (e.g. "mirrored", "padded", "cropped"), when known
     edits: frozenset[str] = field(default_factory=frozenset)
+    #: how long either picture is held in its own video (s): the span of its near duplicates
+    #: around it there. A held picture (a still, a large static logo over changing content) is
+    #: no evidence of *when* the videos agree.
+    held_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,7 @@ def _segment_from_run(
         if old is None or (hit.distance_bits, len(hit.edits), hit.r_ts) < (old.distance_bits, len(old.edits), old.r_ts):
             by_q[hit.q_ts] = hit
     chosen = sorted(by_q.values(), key=lambda h: h.q_ts)
-    distinctive = [h for h in chosen if echo_span[(h.q_ts, h.r_ts)] <= settings.max_echo_span_s]
+    distinctive = [h for h in chosen if max(echo_span[(h.q_ts, h.r_ts)], h.held_s) <= settings.max_echo_span_s]
     if len(distinctive) < settings.min_segment_frames:
         return None
     # The distinctive frames must last min_segment_s in both videos: a 2 s card matched against a

@@ -44,6 +44,7 @@ REGION_CONTENT = 1  # the frame with its padding (bars, coloured or blurred back
 REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape) or 16:9 (portrait)
 REGION_ZOOM = 3  # the centre of the content without a border (what a zoomed-in copy keeps)
 REGION_MIRROR = 4  # the content region mirrored left to right (stored; never used as a query)
+REGION_INSET = 5  # a smaller video shown over a host (picture-in-picture)
 #: Aspect ratio (width / height) of the centre region of a landscape frame; its inverse for portrait.
 CENTRE_ASPECT = 9 / 16
 
@@ -169,6 +170,129 @@ def frame_quality(content: np.ndarray) -> float:
     return float(content.std())
 
 
+# --- picture-in-picture ---------------------------------------------------------------------
+
+#: Cells per side of the grid insets are searched on (4 pixels of a 128-pixel frame).
+_INSET_GRID = 32
+
+
+def _cell_features(means: np.ndarray) -> list[np.ndarray]:
+    """Per grid cell, over a stretch of pictures: texture (mean gradient), motion (temporal spread)
+    and brightness. An inset shows another video, so it usually differs from its host in one."""
+    g = _INSET_GRID
+    k, height, width = means.shape
+
+    def cells(a: np.ndarray) -> np.ndarray:
+        return a.reshape(g, height // g, g, width // g).mean(axis=(1, 3))
+
+    gx = np.abs(np.diff(means, axis=2, append=means[:, :, -1:]))
+    gy = np.abs(np.diff(means, axis=1, append=means[:, -1:, :]))
+    return [
+        np.log1p(cells((gx + gy).mean(axis=0))),  # texture
+        np.log1p(cells(means.std(axis=0))),  # motion
+        cells(means.mean(axis=0)) / 32.0,  # brightness
+    ]
+
+
+def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cols[b, y0, y1]: mean step of `feature` across the boundary between cell columns b and b+1,
+    over rows y0..y1-1, in units of the typical step between neighbouring cells; rows[b, x0, x1]
+    the same across row boundaries."""
+    g = _INSET_GRID
+    dx = feature[:, 1:] - feature[:, :-1]
+    dy = feature[1:, :] - feature[:-1, :]
+    scale = float(np.median(np.abs(dx)) + np.median(np.abs(dy))) + 1e-6
+    sum_x = np.vstack([np.zeros((1, g - 1)), np.cumsum(dx, axis=0)]).T  # [b, y]: rows < y
+    sum_y = np.vstack([np.zeros((1, g - 1)), np.cumsum(dy.T, axis=0)]).T  # [b, x]: columns < x
+    span = np.maximum(np.arange(g + 1)[None, :] - np.arange(g + 1)[:, None], 1)
+    cols = (sum_x[:, None, :] - sum_x[:, :, None]) / span / scale
+    rows = (sum_y[:, None, :] - sum_y[:, :, None]) / span / scale
+    return cols, rows
+
+
+def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) in pixels of an inset video in a stretch of pictures, or None.
+
+    `means` is (pictures, height, width), both sides divisible by the grid. Every rectangle of
+    grid cells of the allowed size, not touching the frame's edge, is scored by its weakest side:
+    how much the cells just inside differ from those just outside, the same way round on all four
+    sides, in the feature (texture, motion, brightness) where that is largest.
+    """
+    g = _INSET_GRID
+    height, width = means.shape[1:]
+    lo = max(1, int(np.ceil(g * defaults.INSET_MIN_SHARE)))
+    hi = int(g * defaults.INSET_MAX_SHARE)
+    pairs = np.array([(a, b) for a in range(1, g) for b in range(a + lo, min(a + hi, g - 1) + 1)])
+    if len(pairs) == 0:
+        return None
+    x0, x1 = pairs[:, 0][:, None], pairs[:, 1][:, None]  # columns, as (P, 1)
+    y0, y1 = pairs[:, 0][None, :], pairs[:, 1][None, :]  # rows, as (1, Q)
+    best = np.full((len(pairs), len(pairs)), -np.inf, dtype=np.float64)
+    for feature in _cell_features(means.astype(np.float32)):
+        cols, rows = _side_contrasts(feature)
+        # inside minus outside on each side: the left boundary is between columns x0-1 and x0
+        left, right = cols[x0 - 1, y0, y1], -cols[x1 - 1, y0, y1]
+        top, bottom = rows[y0 - 1, x0, x1], -rows[y1 - 1, x0, x1]
+        weakest = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
+        weakest_negative = np.minimum(np.minimum(-left, -right), np.minimum(-top, -bottom))
+        best = np.maximum(best, np.maximum(weakest, weakest_negative))
+    p, q = np.unravel_index(int(np.argmax(best)), best.shape)
+    if best[p, q] < defaults.INSET_MIN_CONTRAST:
+        return None
+    cy, cx = height // g, width // g
+    top, bottom, left, right = int(pairs[q, 0]) * cy, int(pairs[q, 1]) * cy, int(pairs[p, 0]) * cx, int(pairs[p, 1]) * cx
+    top, bottom, left, right = _refine_box(means.astype(np.float32), (top, bottom, left, right), max(cy, cx))
+    if float(means[:, top:bottom, left:right].std(axis=0).mean()) < defaults.INSET_MIN_MOTION:
+        return None
+    return top, bottom, left, right
+
+
+def _refine_box(means: np.ndarray, box: tuple[int, int, int, int], reach: int) -> tuple[int, int, int, int]:
+    """Move each side of a grid-aligned box to the pixel line, within `reach`, across which the
+    pixel features (texture, motion, brightness) change the most between `reach` lines on either
+    side: the grid is coarser than the inset's real edge."""
+    top, bottom, left, right = box
+    gx = np.abs(np.diff(means, axis=2, append=means[:, :, -1:]))
+    gy = np.abs(np.diff(means, axis=1, append=means[:, -1:, :]))
+    features = [(gx + gy).mean(axis=0), means.std(axis=0), means.mean(axis=0)]
+    features = [f / (float(f.std()) + 1e-6) for f in features]
+
+    def best(profiles: list[np.ndarray], at: int) -> int:
+        n = len(profiles[0])
+        lo, hi = max(reach, at - reach), min(n - reach, at + reach)
+        if lo > hi:
+            return at
+        lines = np.arange(lo, hi + 1)
+        score = np.zeros(len(lines))
+        for profile in profiles:
+            sums = np.concatenate([[0.0], np.cumsum(profile)])
+            before = (sums[lines] - sums[lines - reach]) / reach
+            after = (sums[lines + reach] - sums[lines]) / reach
+            score += np.abs(after - before)
+        return int(lines[int(np.argmax(score))])
+
+    cols = [f[top:bottom].mean(axis=0) for f in features]
+    rows = [f[:, left:right].mean(axis=1) for f in features]
+    return best(rows, top), best(rows, bottom), best(cols, left), best(cols, right)
+
+
+def _inset_hashes(stretch: list[tuple[float, np.ndarray]]) -> list[FrameHash]:
+    """Hashes of the inset, when the stretch of (instant, picture) shows one."""
+    if len(stretch) < 2:
+        return []
+    box = find_inset(np.stack([m for _, m in stretch]))
+    if box is None:
+        return []
+    top, bottom, left, right = box
+    out = []
+    for ts, mean in stretch:
+        inset = mean[top:bottom, left:right]
+        quality = frame_quality(inset)
+        if quality >= defaults.MIN_FRAME_STD:
+            out.append(FrameHash(ts, hash_frame(inset), round(quality, 2), REGION_INSET))
+    return out
+
+
 # --- the hash -------------------------------------------------------------------------------
 
 
@@ -198,7 +322,8 @@ def _windows(frames: Iterable[DecodedFrame], window_s: float, step_s: float):
         last_set = key
         mean = np.mean([f.pixels for f in inside], axis=0, dtype=np.float32) if len(inside) > 1 else inside[0].pixels
         nearest = min(inside, key=lambda f: abs(f.ts_s - t))
-        return t, np.round(mean).astype(np.uint8), nearest
+        # A lone frame (sparse input: key frames only) stands at its own instant.
+        return (t if len(inside) > 1 else inside[0].ts_s), np.round(mean).astype(np.uint8), nearest
 
     for frame in frames:
         if grid is None:
@@ -241,7 +366,12 @@ def hash_frames(
             seen += 1
             yield item
 
+    stretch: list[tuple[float, np.ndarray]] = []  # pictures searched together for an inset
     for ts, mean, nearest in _windows(counted(frames), window_s, step_s):
+        if stretch and ts - stretch[0][0] >= defaults.INSET_CHUNK_S:
+            hashes.extend(_inset_hashes(stretch))
+            stretch = []
+        stretch.append((round(ts, 3), mean))
         height, width = mean.shape
         top, bottom, left, right = content_box(nearest.pixels)
         content = mean[top:bottom, left:right]
@@ -259,6 +389,8 @@ def hash_frames(
             centre = centre_region(content, content_aspect)
             if centre is not None and frame_quality(centre) >= defaults.MIN_FRAME_STD:
                 hashes.append(FrameHash(ts, hash_frame(centre), round(frame_quality(centre), 2), REGION_CENTRE))
+    hashes.extend(_inset_hashes(stretch))
+    hashes.sort(key=lambda h: (h.ts_s, h.region))
     return hashes, seen
 
 

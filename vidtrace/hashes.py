@@ -51,3 +51,22 @@ def hamming_matrix(queries: np.ndarray, refs: np.ndarray) -> np.ndarray:
     """All pairwise Hamming distances between two uint8 code matrices (brute force, the oracle)."""
     x = queries[:, None, :] ^ refs[None, :, :]
     return _POPCOUNT[x].sum(axis=2, dtype=np.int32)
+
+
+def self_echo_spans(ts_s: np.ndarray, codes: np.ndarray, max_bits: int, window_s: float) -> np.ndarray:
+    """For each hash, how long its near duplicates (within `max_bits`) in the same sequence last
+    around it: the span, within `window_s` either side, from the earliest to the latest frame
+    that looks like it. `ts_s` must be sorted. Near zero for moving content; the whole window for a
+    held picture. Costs one comparison per pair of frames closer than `window_s`."""
+    n = len(ts_s)
+    first = np.arange(n, dtype=np.int64)  # earliest near-duplicate index
+    last = np.arange(n, dtype=np.int64)
+    reach = np.searchsorted(ts_s, ts_s + window_s, side="right")  # exclusive bound of the window
+    widest = int((reach - np.arange(n)).max(initial=1))
+    for k in range(1, widest):
+        i = np.arange(n - k)
+        inside = i + k < reach[: n - k]
+        near = inside & (_POPCOUNT[codes[: n - k] ^ codes[k:]].sum(axis=1) <= max_bits)
+        last[i[near]] = np.maximum(last[i[near]], i[near] + k)
+        first[i[near] + k] = np.minimum(first[i[near] + k], i[near])
+    return ts_s[last] - ts_s[first]

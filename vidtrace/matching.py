@@ -4,22 +4,23 @@ Every stored video also has hashes of its mirrored content (`REGION_MIRROR`), so
 flipped copy hits them; queries search their other hashes only. A hit carries the edits that
 explain it: "mirrored" when it landed on a mirrored hash, "padded" when exactly one side had
 padding removed, "cropped" when one side is the zoomed-in region of the other, "reframed" when one
-side is the 9:16 (16:9) centre of the other. Alignment keeps the edits most of a segment's frames
-share, plus the speed change.
+side is the 9:16 (16:9) centre of the other, "picture in picture" when one side is an inset
+over another video. Alignment keeps the edits most of a segment's frames share, plus the speed
+change.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from vidtrace.align import Alignment, FrameHit, align
-from vidtrace.fingerprint import REGION_CENTRE, REGION_CONTENT, REGION_FRAME, REGION_MIRROR, REGION_ZOOM
-from vidtrace.hashes import to_matrix
+from vidtrace.fingerprint import REGION_CENTRE, REGION_CONTENT, REGION_FRAME, REGION_INSET, REGION_MIRROR, REGION_ZOOM
+from vidtrace.hashes import self_echo_spans, to_matrix
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
 from vidtrace.store import repo
@@ -28,6 +29,7 @@ MIRRORED = "mirrored"
 PADDED = "padded"
 CROPPED = "cropped"
 REFRAMED = "reframed"
+INSET = "picture in picture"
 _WHOLE = (REGION_FRAME, REGION_CONTENT, REGION_MIRROR)
 
 
@@ -49,14 +51,40 @@ def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozens
         edits.add(CROPPED)
     if REGION_CENTRE in pair and len(pair) > 1:
         edits.add(REFRAMED)
+    if REGION_INSET in pair and len(pair) > 1:
+        edits.add(INSET)
     if pair == {REGION_FRAME, REGION_CONTENT}:
         edits.add(PADDED)
     return frozenset(edits)
 
 
 def plausible(q_region: int | None, r_region: int) -> bool:
-    """Region pairs worth a hit: at least one side whole (a crop of one matches the other whole)."""
-    return q_region is None or q_region in _WHOLE or r_region in _WHOLE
+    """Region pairs worth a hit: at least one side whole (a crop of one matches the other whole),
+    or the same crop of both (two whole frames that differ outside it: a logo, a caption)."""
+    return q_region is None or q_region in _WHOLE or r_region in _WHOLE or q_region == r_region
+
+
+def held_spans(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings) -> np.ndarray:
+    """How long each of a video's hashes is held: the span of its near duplicates around it in
+    the same video and region (seconds; 0 for moving content)."""
+    spans = np.zeros(len(ts_s))
+    groups = np.asarray(regions if regions is not None else [0] * len(ts_s))
+    times = np.asarray(ts_s, dtype=np.float64)
+    window = settings.max_echo_span_s + settings.offset_tolerance_s
+    for region in np.unique(groups):
+        rows = np.flatnonzero(groups == region)
+        rows = rows[np.argsort(times[rows], kind="stable")]
+        spans[rows] = self_echo_spans(times[rows], codes[rows], settings.max_distance_bits, window)
+    return spans
+
+
+def _stored_held_spans(session: Session, video_id: int, settings: Settings) -> dict[tuple[float, int], float]:
+    """(ts, region) -> how long that stored picture is held in its video."""
+    ts, hashes, regions = repo.frames_of_video(session, video_id)
+    if not hashes:
+        return {}
+    spans = held_spans(ts, to_matrix(hashes, len(hashes[0])), regions, settings)
+    return {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}
 
 
 def find_matches(
@@ -77,25 +105,36 @@ def find_matches(
         return []
     rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] != REGION_MIRROR]
     codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
+    q_held = held_spans([ts_s[i] for i in rows_used], codes, [regions[i] for i in rows_used] if regions else None, settings)
     rows, ids, dists = index.search_arrays(codes, settings.max_distance_bits)
     refs = repo.frame_refs(session, ids.tolist())
-    by_video: dict[int, list[FrameHit]] = defaultdict(list)
+    by_video: dict[int, list[tuple[FrameHit, int]]] = defaultdict(list)
     for row, frame_id, dist in zip(rows.tolist(), ids.tolist(), dists.tolist()):
         ref = refs.get(frame_id)
         if ref is None:
             continue
+        held = float(q_held[row])
         row = rows_used[row]
         q_region = regions[row] if regions is not None else None
         if not plausible(q_region, ref.region):
             continue
         mirrored = ref.region == REGION_MIRROR
-        by_video[ref.video_id].append(FrameHit(ts_s[row], ref.ts_s, dist, region_edits(q_region, ref.region, mirrored)))
+        edits = region_edits(q_region, ref.region, mirrored)
+        by_video[ref.video_id].append((FrameHit(ts_s[row], ref.ts_s, dist, edits, held), ref.region))
     videos = repo.videos_by_id(session, by_video)
     found = []
-    for video_id, frame_hits in by_video.items():
+    for video_id, region_hits in by_video.items():
         video = videos.get(video_id)
         if video is None or video.status != "ok" or not accept(video):
             continue
+        if len({hit.q_ts for hit, _ in region_hits}) < settings.min_segment_frames:
+            continue  # too few to align, whatever they are
+        # The stored side's held pictures (a static logo under different content) weigh nothing
+        # either: read the candidate's frames once.
+        stored_held = _stored_held_spans(session, video_id, settings)
+        frame_hits = [
+            replace(hit, held_s=max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0))) for hit, region in region_hits
+        ]
         alignment = align(frame_hits, duration_s, video.duration_s or 0.0, settings)
         if alignment is not None:
             found.append(VideoMatch(video_id, alignment))
