@@ -2,8 +2,11 @@
 
 For each store size it makes uniformly random 64-bit frame hashes with planted near-duplicate
 families (a root hash and 2 to 8 copies of it, each copy 0 to 5 bits away from the root, so two
-copies are up to 10 bits apart: the match radius), builds both index kinds through
-`vidtrace.index.FrameIndex` and prints, per kind:
+copies are up to 10 bits apart: the match radius), builds the index kinds through
+`vidtrace.index.FrameIndex` (flat, multihash) and `vidtrace.shards.ShardedIndex` (`sharded`:
+`--shards` shards by video id modulo N, 240 frames a video, each shard flat or multihash by its
+own size, as `vidtrace index build --shards N` makes them) and, with `--ivf`, FAISS
+`IndexBinaryIVF` for comparison (trained on a sample, `--nprobe` cells probed), and prints, per kind:
 
 - build time and memory (bytes held by the index, also as a multiple of the raw 8-byte hashes,
   and the growth of the process's resident memory while building);
@@ -12,25 +15,70 @@ copies are up to 10 bits apart: the match radius), builds both index kinds throu
 - recall against exact flat search (all pairs within the radius, and those 8 to 10 bits apart),
   and the recall of the planted pairs alone.
 
-    python benchmarks/index_scale.py            # 10^5, 10^6, 10^7 (about 3 minutes on 2 cores)
+    python benchmarks/index_scale.py            # 10^5, 10^6, 10^7 (a few minutes on 2 cores)
     python benchmarks/index_scale.py --quick    # 10^5, 10^6
     python benchmarks/index_scale.py --sizes 100000 3000000 --queries 50
+    python benchmarks/index_scale.py --sizes 1000000 --ivf --nprobe 64
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import time
 
+import faiss
 import numpy as np
 
 from vidtrace import settings as defaults
 from vidtrace.index import APPROXIMATE_FROM_FRAMES, FLAT, MULTIHASH, FrameIndex
+from vidtrace.shards import SHARDED, ShardedIndex, shard_of
 
 QUERY_FRAMES = 60
 NBYTES = 8
+#: Synthetic frames per video (about a minute at 4 hashes a second): decides the shard of a frame.
+FRAMES_PER_VIDEO = 240
+IVF = "ivf"
+#: IVF cells: about 4 * sqrt(frames), the usual FAISS rule of thumb.
+IVF_CELLS_PER_SQRT = 4
+IVF_TRAIN_SAMPLE = 100_000
+
+
+class IvfIndex:
+    """FAISS IndexBinaryIVF with the search interface the benchmark uses (comparison only)."""
+
+    kind = IVF
+
+    def __init__(self, ids: np.ndarray, codes: np.ndarray, nprobe: int):
+        cells = int(IVF_CELLS_PER_SQRT * np.sqrt(len(ids)))
+        self.index = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(64), 64, cells)
+        step = max(1, len(codes) // IVF_TRAIN_SAMPLE)
+        self.index.train(codes[::step])
+        self.index.add_with_ids(codes, ids)
+        self.index.nprobe = nprobe
+        self.cells = cells
+
+    def nbytes(self) -> int:
+        # inverted lists: an 8-byte code and an 8-byte id per frame; the quantizer's centroids
+        return int(self.index.ntotal) * (NBYTES + 8) + self.cells * NBYTES
+
+    def search_arrays(self, codes: np.ndarray, max_distance_bits: int):
+        lims, distances, ids = self.index.range_search(codes, max_distance_bits + 1)
+        rows = np.repeat(np.arange(len(codes)), np.diff(lims.astype(np.int64)))
+        return rows, ids.astype(np.int64), distances.astype(np.int64)
+
+
+def build_sharded(ids: np.ndarray, codes: np.ndarray, shards: int) -> ShardedIndex:
+    """Shards built one after another from their own frames, as separate machines would."""
+    video_ids = (ids - 1) // FRAMES_PER_VIDEO + 1
+    which = shard_of(video_ids, shards)
+    parts = []
+    for k in range(shards):
+        mine = which == k
+        parts.append(FrameIndex.build(ids[mine], codes[mine]))
+    return ShardedIndex(parts, [p.coverage("bench", 1) for p in parts])
 
 
 def rss_bytes() -> int:
@@ -65,13 +113,16 @@ def make_store(
     return ids, codes, planted, family
 
 
-def timed_build(
-    kind: str, ids: np.ndarray, codes: np.ndarray
-) -> tuple[FrameIndex, float, int]:
+def timed_build(kind: str, ids: np.ndarray, codes: np.ndarray, args) -> tuple[FrameIndex, float, int]:
     gc.collect()
     before = rss_bytes()
     start = time.perf_counter()
-    index = FrameIndex.build(ids, codes, kind=kind)
+    if kind == SHARDED:
+        index = build_sharded(ids, codes, args.shards)
+    elif kind == IVF:
+        index = IvfIndex(ids, codes, args.nprobe)
+    else:
+        index = FrameIndex.build(ids, codes, kind=kind)
     seconds = time.perf_counter() - start
     return index, seconds, rss_bytes() - before
 
@@ -84,7 +135,7 @@ def pairs(index: FrameIndex, query: np.ndarray, radius: int) -> tuple[set, float
     return found, seconds, dict(zip(zip(rows.tolist(), ids.tolist()), dists.tolist()))
 
 
-def bench_size(n: int, n_queries: int, seed: int) -> list[dict]:
+def bench_size(n: int, n_queries: int, seed: int, args) -> list[dict]:
     rng = np.random.default_rng(seed)
     radius = defaults.MAX_DISTANCE_BITS
     ids, codes, planted, family = make_store(n, rng)
@@ -96,8 +147,9 @@ def bench_size(n: int, n_queries: int, seed: int) -> list[dict]:
 
     out = []
     exact: list[tuple[set, dict]] = []
-    for kind in (FLAT, MULTIHASH):
-        index, build_s, rss_growth = timed_build(kind, ids, codes)
+    kinds = [FLAT, MULTIHASH] + ([SHARDED] if args.shards else []) + ([IVF] if args.ivf else [])
+    for kind in kinds:
+        index, build_s, rss_growth = timed_build(kind, ids, codes, args)
         times, hit, total, hit_far, total_far, planted_hit, planted_total = (
             [],
             0,
@@ -128,20 +180,20 @@ def bench_size(n: int, n_queries: int, seed: int) -> list[dict]:
             planted_total += len(wanted)
         ms = sorted(1000 * t for t in times)
         out.append(
-            dict(
-                n=n,
-                kind=kind,
-                build_s=build_s,
-                index_mb=index.nbytes() / 1e6,
-                raw_x=index.nbytes() / (n * NBYTES),
-                rss_mb=rss_growth / 1e6,
-                p50_ms=statistics.median(ms),
-                p95_ms=ms[min(len(ms) - 1, int(0.95 * len(ms)))],
-                recall=hit / max(1, total),
-                recall_far=hit_far / max(1, total_far),
-                planted_recall=planted_hit / max(1, planted_total),
-                pairs=total,
-            )  # fmt: skip
+            {
+                "n": n,
+                "kind": kind,
+                "build_s": build_s,
+                "index_mb": index.nbytes() / 1e6,
+                "raw_x": index.nbytes() / (n * NBYTES),
+                "rss_mb": rss_growth / 1e6,
+                "p50_ms": statistics.median(ms),
+                "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))],
+                "recall": hit / max(1, total),
+                "recall_far": hit_far / max(1, total_far),
+                "planted_recall": planted_hit / max(1, planted_total),
+                "pairs": total,
+            }
         )
         del index
         gc.collect()
@@ -156,16 +208,20 @@ def main(argv: list[str] | None = None) -> int:
         "--queries", type=int, default=40, help="60-frame queries per size (default 40)"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shards", type=int, default=4, help="shards of the sharded kind (0: skip it; default 4)")
+    parser.add_argument("--ivf", action="store_true", help="also FAISS IndexBinaryIVF, for comparison")
+    parser.add_argument("--nprobe", type=int, default=16, help="IVF cells probed per query (default 16)")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([10**5, 10**6] if args.quick else [10**5, 10**6, 10**7])
 
     print(f"radius {defaults.MAX_DISTANCE_BITS} bits of 64; {QUERY_FRAMES}-frame queries, {args.queries} per size; "
           f"vidtrace switches to multihash from {APPROXIMATE_FROM_FRAMES:,} frames")  # fmt: skip
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores")
     header = f"{'frames':>11} {'kind':<9} {'build_s':>8} {'index_MB':>9} {'x_raw':>6} {'rss_MB':>7} {'p50_ms':>8} {'p95_ms':>8} {'recall':>7} {'r@8-10':>7} {'planted':>8}"
     print(header)
     rows = []
     for n in sizes:
-        for r in bench_size(n, args.queries, args.seed):
+        for r in bench_size(n, args.queries, args.seed, args):
             rows.append(r)
             print(
                 f"{r['n']:>11,} {r['kind']:<9} {r['build_s']:>8.2f} {r['index_mb']:>9.1f} {r['raw_x']:>6.2f} {r['rss_mb']:>7.0f} "
@@ -180,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"search p50 growth 10^6 -> {big:.0e} ({kind}): {growth:.1f}x for {big // 10**6}x the frames"
             )
+    sh = by.get((big, SHARDED))
+    if sh:
+        print(f"{args.shards} shards at {big:,}: p50 {sh['p50_ms']:.1f} ms, memory {sh['raw_x']:.2f}x raw, recall {sh['recall']:.4f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     mh = by.get((big, MULTIHASH))
     if mh and big >= 10**7:
         print("targets at 10^7: "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import db_rows, fixture_clip, run
+from conftest import MANIFEST, db_rows, fixture_clip, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -645,3 +645,20 @@ def test_store_with_shards_of_two_counts_is_a_clear_error(ingested_store, tmp_pa
 def test_index_command_has_help():
     result = run(Path("unused"), "index", "build", "--help")
     assert result.exit_code == 0 and "Example" in result.stdout
+
+
+def test_shards_built_from_postgresql_match_the_single_index(pg_url, tmp_path):
+    store = tmp_path / "ingest"
+    result = run(store, "ingest", "--manifest", MANIFEST, db_url=pg_url)
+    assert result.exit_code == 0, result.stderr
+    single, single_coverage = FrameIndex.load(store / db.INDEX_FILENAME)
+    for k in range(3):
+        built = run(tmp_path / f"machine{k}", "index", "build", "--shards", "3", "--shard", str(k), "--json", db_url=pg_url)
+        assert built.exit_code == 0, built.stderr
+        assert json.loads(built.stdout)["built"][0]["shard"] == k
+        for f in (tmp_path / f"machine{k}").glob("frames.shard-*"):
+            shutil.copy(f, store / f.name)
+    sharded, coverage = FrameIndex.load(store / db.INDEX_FILENAME)
+    assert sharded.kind == SHARDED and coverage == single_coverage
+    assert _contents(sharded) == _contents(single)
+    assert run(store, "doctor", db_url=pg_url).exit_code == 0
