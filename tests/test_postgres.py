@@ -59,3 +59,16 @@ def test_ingest_rescan_and_lookup_on_postgres(pg_url, tmp_path):
     (root / "c.mp4").unlink()
     rescan = json.loads(run(store, "rescan", "--json", db_url=pg_url).stdout)["counts"]
     assert rescan["gone_uploads"] == 1 and rescan["new_videos"] == 0
+
+
+def test_the_store_folder_lock_does_not_hold_back_writers_of_a_server_database(pg_url, tmp_path):
+    # SQLite admits one writer, so the folder's lock makes a second one wait its turn (exit 3);
+    # PostgreSQL admits many (on this machine or others), so an ingest runs while the lock is held.
+    root = tmp_path / "videos" / "alice"
+    root.mkdir(parents=True)
+    shutil.copy(fixture_clip("unrelated_c.mp4"), root / "c.mp4")
+    store = tmp_path / "store"
+    with db.writer_lock(db.StoreLocation.resolve(store, pg_url)):
+        result = run(store, "ingest", root.parent, db_url=pg_url)
+    assert result.exit_code == 0, result.stderr
+    assert _counts(pg_url)["videos"] == 1

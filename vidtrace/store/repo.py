@@ -344,10 +344,6 @@ def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef
 _UNMATCHED = (Video.status == "ok", Video.matched_at.is_(None))
 
 
-def videos_to_match(session: Session) -> list[int]:
-    return list(session.scalars(select(Video.id).where(*_UNMATCHED).order_by(Video.id)))
-
-
 def count_videos_to_match(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Video).where(*_UNMATCHED))
 
@@ -374,7 +370,9 @@ def lock_match_order(session: Session) -> None:
 def matched_after(session: Session, order: int) -> list[tuple[int, int]]:
     """(video id, match order) of the videos matched after `order`, in match order."""
     rows = session.execute(
-        select(Video.id, Video.match_order).where(Video.match_order > order).order_by(Video.match_order)
+        select(Video.id, Video.match_order)
+        .where(Video.match_order > order, Video.matched_at.is_not(None))
+        .order_by(Video.match_order)
     )
     return [(r[0], r[1]) for r in rows]
 
