@@ -4,15 +4,20 @@ Takes real videos (the fixture clips, `../shared/videos/` when present, and any 
 given on the command line) and prints, for each configuration, video-seconds fingerprinted per
 CPU-second (Python and ffmpeg together) and per wall-second, medians over `--repeat` runs:
 
-- `fingerprint`: `vidtrace.fingerprint.fingerprint_file` on every file, in-process with
-  `--workers 1`, and through a process pool of N workers (each ffmpeg on one thread, as `ingest
-  --workers N` runs them);
-- `decode-only`: the same ffmpeg command (same sampling, scaling and grey conversion) writing to
-  a null output instead of a pipe: the physical limit of fingerprinting these frames;
+- `fingerprint`: `vidtrace.fingerprint.fingerprint_file` on every file, in-process (as `ingest
+  --workers 1` runs it: ffmpeg picks its own thread count), and through process pools of N
+  workers (each ffmpeg on one decoder and one filter thread, as `ingest --workers N` runs them);
+- `decode-only`: the same ffmpeg command (same sampling, scaling and grey conversion, same
+  thread options and environment) without the per-frame time report, writing to a null output
+  instead of a pipe: the physical limit of fingerprinting these frames;
 - both again in the codec key-frame-only decode mode (`decode_mode = "keyframes"`), with its
   recall taken from `benchmarks/robustness.py` (`--recall` runs it, a few minutes per mode).
 
-Also the peak resident memory of one worker (its Python process and its ffmpeg child).
+Also the peak resident memory of one worker (its Python process and its ffmpeg child), and the
+load average before and after (CPU-time figures hold on a busy machine, wall-clock ones do not).
+
+Files go to the workers longest first (by the decode work their headers announce: duration x
+frame rate x frame size), one at a time, so that two workers finish together.
 
     python benchmarks/throughput.py                   # about 2 minutes on 2 cores
     python benchmarks/throughput.py DIR --repeat 5 --recall
@@ -34,11 +39,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from vidtrace.decode import (
+    _CHILD_ENV,
     DECODE_ALL,
     DECODE_KEYFRAMES,
+    Decoding,
+    decode,
     ffmpeg_command,
     set_decode_threads,
+    times_reporting,
 )
+from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.settings import Settings
 
@@ -75,15 +85,28 @@ def cpu_s() -> float:
 
 
 def null_command(path: Path, settings: Settings) -> list[str]:
-    """The fingerprinting ffmpeg command with the frames sent to a null output (no showinfo)."""
-    cmd = ffmpeg_command(path, settings)
+    """The fingerprinting ffmpeg command without its per-frame time report, the frames sent to a
+    null output."""
+    cmd = ffmpeg_command(path, settings, times=None)
     cmd[cmd.index("-loglevel") + 1] = "error"
-    graph = cmd.index("-filter_complex") + 1
-    cmd[graph] = cmd[graph].replace("[s2]showinfo[s3]", "[s2]null[s3]")
-    out = cmd.index("pipe:")
     cmd[cmd.index("-f") + 1] = "null"
-    cmd[out] = "-"
+    cmd[cmd.index("pipe:")] = "-"
     return cmd
+
+
+def decode_work(path: Path, settings: Settings) -> float:
+    """What the header announces: duration x frame rate x frame size (0 when unknown)."""
+    state = Decoding(path)
+    try:
+        next(iter(decode(path, settings, state)), None)
+    except InputError:
+        return 0.0
+    info = state.info
+    return (info.duration_s or 0) * (info.fps or 0) * (info.width or 0) * (info.height or 0)
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 # --- jobs (run in worker processes) ---------------------------------------------------------
@@ -106,23 +129,31 @@ def fingerprint_job(
 
 def decode_job(path: str, settings: Settings) -> tuple[float, int, tuple[float, float]]:
     subprocess.run(
-        null_command(Path(path), settings), check=True, stdin=subprocess.DEVNULL
-    )
+        null_command(Path(path), settings), check=True, stdin=subprocess.DEVNULL,
+        env={**os.environ, **_CHILD_ENV},
+    )  # fmt: skip
     return 0.0, 0, _peak_rss_mb()
 
 
-def run(job, files: list[Path], settings: Settings, workers: int) -> dict:
+#: Worker configurations: (label, worker count, ffmpeg threads; None lets ffmpeg choose).
+IN_PROCESS = "in-proc"
+POOL = "pool"
+
+
+def run(job, files: list[Path], settings: Settings, workers: int, where: str) -> dict:
     """One pass over the files; CPU of this process and every child, wall time, peak RSS."""
     start_cpu, start = cpu_s(), time.perf_counter()
     results = []
-    if workers == 1:
+    if where == IN_PROCESS:
         results = [job(str(f), settings) for f in files]
     else:
+        # map hands out one file at a time, in order: with the files longest first, no worker
+        # is left with a long file at the end while the other idles.
         with concurrent.futures.ProcessPoolExecutor(
             workers, initializer=set_decode_threads, initargs=(1,)
         ) as pool:
             results = list(
-                pool.map(job, [str(f) for f in files], [settings] * len(files))
+                pool.map(job, [str(f) for f in files], [settings] * len(files), chunksize=1)
             )
     wall = time.perf_counter() - start
     return dict(
@@ -158,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         nargs="*",
         default=[1, 2],
-        help="pool sizes to measure (default 1 2)",
+        help="process pool sizes to measure besides the in-process run (default 1 2)",
     )
     parser.add_argument(
         "--repeat",
@@ -173,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         help="each file is processed this many times per run",
     )
     parser.add_argument(
+        "--modes",
+        nargs="*",
+        default=[DECODE_ALL, DECODE_KEYFRAMES],
+        choices=[DECODE_ALL, DECODE_KEYFRAMES],
+        help="decode modes to measure (default both)",
+    )
+    parser.add_argument(
         "--recall",
         action="store_true",
         help="run benchmarks/robustness.py --quick for each decode mode",
@@ -183,22 +221,29 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print("no videos found", file=sys.stderr)
         return 1
-    files = files * args.copies
+    base = Settings.from_env()
+    work = {f: decode_work(f, base) for f in files}
+    files = sorted(files * args.copies, key=lambda f: -work[f])
+    configs = [(IN_PROCESS, 1)] + [(POOL, n) for n in args.workers]
     print(
-        f"{len(files) // args.copies} files x {args.copies}; {os.cpu_count()} cores; medians of {args.repeat} runs"
+        f"{len(files) // args.copies} files x {args.copies}; {os.cpu_count()} cores; medians of {args.repeat} runs; "
+        f"frame times via {times_reporting(base)}; {load()}"
     )
-    header = f"{'mode':<10} {'stage':<12} {'workers':>7} {'video_s':>8} {'frames':>7} {'wall_s':>7} {'cpu_s':>7} {'vs/cpu_s':>9} {'vs/wall_s':>10} {'worker_MB':>10} {'ffmpeg_MB':>10}"
+    print(
+        "in-proc: one process, ffmpeg picks its threads; pool N: N worker processes, one ffmpeg thread each"
+    )
+    header = f"{'mode':<10} {'stage':<12} {'workers':>9} {'video_s':>8} {'frames':>7} {'wall_s':>7} {'cpu_s':>7} {'vs/cpu_s':>9} {'vs/wall_s':>10} {'worker_MB':>10} {'ffmpeg_MB':>10}"
     print(header)
-    table: dict[tuple[str, str, int], dict] = {}
-    for mode in (DECODE_ALL, DECODE_KEYFRAMES):
-        settings = replace(Settings.from_env(), decode_mode=mode)
+    table: dict[tuple[str, str, str, int], dict] = {}
+    for mode in args.modes:
+        settings = replace(base, decode_mode=mode)
         video_s = None
-        for workers in args.workers:
+        for where, workers in configs:
             for stage, job in (
                 ("fingerprint", fingerprint_job),
                 ("decode-only", decode_job),
             ):
-                runs = [run(job, files, settings, workers) for _ in range(args.repeat)]
+                runs = [run(job, files, settings, workers, where) for _ in range(args.repeat)]
                 if stage == "fingerprint":
                     video_s = runs[0]["video_s"]
                 m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -206,39 +251,47 @@ def main(argv: list[str] | None = None) -> int:
                 m["frames"] = (
                     runs[0]["frames"]
                     if stage == "fingerprint"
-                    else table[(mode, "fingerprint", workers)]["frames"]
+                    else table[(mode, "fingerprint", where, workers)]["frames"]
                 )
                 m["per_cpu"], m["per_wall"] = (
                     video_s / m["cpu_s"],
                     video_s / m["wall_s"],
                 )
-                table[(mode, stage, workers)] = m
+                table[(mode, stage, where, workers)] = m
                 rss = f"{m['worker_rss_mb']:>10.0f} {m['ffmpeg_rss_mb']:>10.0f}"
-                print(f"{mode:<10} {stage:<12} {workers:>7} {video_s:>8.1f} {m['frames']:>7} {m['wall_s']:>7.2f} {m['cpu_s']:>7.2f} "
+                label = f"{where} {workers}" if where == POOL else where
+                print(f"{mode:<10} {stage:<12} {label:>9} {video_s:>8.1f} {m['frames']:>7} {m['wall_s']:>7.2f} {m['cpu_s']:>7.2f} "
                       f"{m['per_cpu']:>9.1f} {m['per_wall']:>10.1f} {rss}", flush=True)  # fmt: skip
 
     print()
-    for mode in (DECODE_ALL, DECODE_KEYFRAMES):
-        for workers in args.workers:
+    for mode in args.modes:
+        for where, workers in configs:
             fp, dec = (
-                table[(mode, "fingerprint", workers)],
-                table[(mode, "decode-only", workers)],
+                table[(mode, "fingerprint", where, workers)],
+                table[(mode, "decode-only", where, workers)],
             )
-            print(f"{mode}: fingerprint / decode-only, {workers} worker(s): CPU {fp['cpu_s'] / dec['cpu_s']:.2f}x, "
+            label = f"{workers} worker(s)" if where == POOL else "in-process"
+            print(f"{mode}: fingerprint / decode-only, {label}: CPU {fp['cpu_s'] / dec['cpu_s']:.2f}x "
+                  f"({1000 * fp['cpu_s'] / fp['video_s']:.1f} vs {1000 * dec['cpu_s'] / dec['video_s']:.1f} ms CPU per video-second), "
                   f"wall {fp['wall_s'] / dec['wall_s']:.2f}x")  # fmt: skip
         if 1 in args.workers and 2 in args.workers:
-            one, two = table[(mode, "fingerprint", 1)], table[(mode, "fingerprint", 2)]
+            one, two = table[(mode, "fingerprint", POOL, 1)], table[(mode, "fingerprint", POOL, 2)]
+            inproc = table[(mode, "fingerprint", IN_PROCESS, 1)]
             print(
-                f"{mode}: 2 workers give {two['per_wall'] / one['per_wall']:.2f}x the fingerprint throughput of 1"
+                f"{mode}: 2 workers give {two['per_wall'] / one['per_wall']:.2f}x the fingerprint wall throughput of 1 "
+                f"({two['per_wall'] / inproc['per_wall']:.2f}x that of the in-process run); "
+                f"CPU per video-second {two['cpu_s'] / one['cpu_s']:.2f}x that of 1"
             )
-    fast, full = (
-        table[(DECODE_KEYFRAMES, "fingerprint", args.workers[0])],
-        table[(DECODE_ALL, "fingerprint", args.workers[0])],
-    )
-    print(f"keyframes mode: {fast['per_cpu'] / full['per_cpu']:.1f}x the throughput per CPU-second, "
-          f"{fast['frames']} frames instead of {full['frames']}")  # fmt: skip
+    if DECODE_ALL in args.modes and DECODE_KEYFRAMES in args.modes:
+        fast, full = (
+            table[(DECODE_KEYFRAMES, "fingerprint", IN_PROCESS, 1)],
+            table[(DECODE_ALL, "fingerprint", IN_PROCESS, 1)],
+        )
+        print(f"keyframes mode: {fast['per_cpu'] / full['per_cpu']:.1f}x the throughput per CPU-second, "
+              f"{fast['frames']} frames instead of {full['frames']}")  # fmt: skip
+    print(load())
     if args.recall:
-        for mode in (DECODE_ALL, DECODE_KEYFRAMES):
+        for mode in args.modes:
             recall = robustness_recall(mode)
             print(
                 f"robustness --quick pooled recall, decode mode {mode}: {recall if recall is None else f'{recall:.3f}'}"

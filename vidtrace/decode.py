@@ -1,20 +1,27 @@
 """Decoding: a video file in, small grey frames with their timestamps out.
 
 ffmpeg (the binary shipped by imageio-ffmpeg unless the user names another) does the decoding,
-the sampling and the scaling, so Python only ever holds one small grey frame at a time. The
-`showinfo` filter reports each sampled frame's real presentation time on stderr; a reader thread
-drains stderr (so ffmpeg never blocks on a full pipe), parses the stream header for the video's
-metadata (no ffprobe needed) and hands timestamps to the generator.
+the sampling and the scaling, so Python only ever holds a few small grey frames at a time.
+
+Each sampled frame keeps its real presentation time. ffmpeg 7 and later write it, one short line
+per frame (`-stats_enc_pre`, the frame's pts in the filter graph's time base), to a pipe of its
+own that the generator reads in step with the frames; the line is written and flushed before the
+frame. Older ffmpeg builds (found by a one-off probe per binary) get the `showinfo` filter
+instead, whose per-frame report on stderr costs ffmpeg several log lines per frame and Python a
+regular expression and a queue hand-over per frame.
+
+A reader thread drains stderr (so ffmpeg never blocks on a full pipe) and parses the stream
+header for the video's metadata (no ffprobe needed).
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import queue
 import re
-import resource
 import signal
 import subprocess
 import threading
@@ -35,9 +42,9 @@ _VIDEO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (.*)")
 _SIZE = re.compile(r"(?<![\dx])(\d{1,5})x(\d{1,5})(?![\dx])")
 _FPS = re.compile(r"([\d.]+)(k?) (?:fps|tbr)")
 _SHOWINFO = re.compile(r"Parsed_showinfo.*\bpts_time:\s*(-?[\d.]+|nan)")
-#: stderr lines worth quoting in an error message
 #: stderr text ffmpeg prints when an allocation (or a thread) is refused by the memory limit
 _NO_MEMORY = re.compile(r"cannot allocate memory|out of memory|resource temporarily unavailable", re.I)
+#: stderr lines worth quoting in an error message
 _ERROR_HINT = re.compile(r"error|invalid|does not contain|no such|denied|unsupported|moov atom|matches no streams|not found", re.I)
 
 
@@ -61,15 +68,24 @@ def decode_memory_mb() -> int:
         raise DependencyError(f"VIDTRACE_DECODE_MEMORY_MB={text!r} is not a number") from e
 
 
-def _limit_child(memory_mb: int):
-    """A pre-exec hook for the ffmpeg child: cap its address space (the kernel enforces it)."""
+def _under_memory_limit(cmd: list[str], memory_mb: int) -> list[str]:
+    """`cmd` run with its address space capped (the kernel enforces it): /bin/sh sets the limit and
+    execs the command in its own process. A pre-exec hook would do the same but make Python fork
+    (copy its memory map, then fault on every page it writes) instead of vfork: about 8 ms of CPU
+    per file in a process holding numpy, SciPy and OpenCV, more in a bigger one."""
+    if not memory_mb:
+        return cmd
+    return ["/bin/sh", "-c", f'ulimit -v {memory_mb * 1024} && exec "$0" "$@"', *cmd]
 
-    def apply() -> None:
-        if memory_mb:
-            limit = memory_mb << 20
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    return apply
+def _spawn(cmd: list[str], memory_mb: int, **options) -> subprocess.Popen:
+    """Start ffmpeg (in a session of its own, see `_kill`) under the memory limit."""
+    if not os.access(cmd[0], os.X_OK):  # /bin/sh would only report it as a failed run
+        raise OSError(f"{cmd[0]} is not an executable file")
+    return subprocess.Popen(
+        _under_memory_limit(cmd, memory_mb), stdin=subprocess.DEVNULL, env={**os.environ, **_CHILD_ENV},
+        start_new_session=True, **options,
+    )  # fmt: skip
 
 
 @dataclass
@@ -140,8 +156,28 @@ def decode_mode(settings: Settings) -> str:
     return mode
 
 
-def ffmpeg_command(path: Path, settings: Settings) -> list[str]:
-    """The ffmpeg command line that samples, scales and greys `path` onto stdout as raw frames."""
+#: How ffmpeg reports each frame's presentation time (see the module's docstring).
+TIMES_PIPE = "pipe"  # -stats_enc_pre: one "pts time_base" line per frame on a pipe of its own
+TIMES_SHOWINFO = "showinfo"  # the showinfo filter's log lines on stderr (ffmpeg before 7)
+#: What ffmpeg writes on the times pipe for each frame, before the frame itself: the frame's pts
+#: in the encoder's time base, which `-enc_time_base filter` makes the filter graph's own (the
+#: default, 1/frame rate, would round the times of variable-frame-rate video).
+_TIMES_FORMAT = "{pts} {tb}"
+#: ffmpeg's "no timestamp" (AV_NOPTS_VALUE), as it prints it.
+_NO_PTS = -(1 << 63)
+#: A probe of an ffmpeg binary's features that takes longer than this counts as a failure (s).
+_PROBE_TIMEOUT_S = 20.0
+
+
+def ffmpeg_command(
+    path: Path, settings: Settings, times: str | None = TIMES_SHOWINFO, times_fd: int = 3
+) -> list[str]:  # fmt: skip
+    """The ffmpeg command line that samples, scales and greys `path` onto stdout as raw frames.
+
+    `times` says how each frame's time is reported: `TIMES_PIPE` (written to file descriptor
+    `times_fd`, which the caller passes to ffmpeg), `TIMES_SHOWINFO` (on stderr), or None (not at
+    all: the decode-only reference of benchmarks/throughput.py).
+    """
     rate = settings.sample_fps
     side = settings.frame_side_px
     # "file:" + an absolute path: a name starting with a dash or holding a colon is never read
@@ -157,17 +193,62 @@ def ffmpeg_command(path: Path, settings: Settings) -> list[str]:
     # One frame per 1/rate bucket of presentation time, always including the first frame (a
     # one-frame clip still yields a frame, which an fps filter would not), with real timestamps.
     select = f"isnan(prev_selected_t)+gt(floor(t*{rate}),floor(prev_selected_t*{rate}))"
-    graph = (
-        source.video.filter("select", select)
-        .filter("scale", side, side, flags="area")
-        .filter("format", "gray")
-        .filter("showinfo")
-    )
-    out = ffmpeg.output(graph, "pipe:", format="rawvideo", pix_fmt="gray", fps_mode="passthrough")
+    graph = source.video.filter("select", select).filter("scale", side, side, flags="area").filter("format", "gray")
+    output_options = {}
+    if times == TIMES_SHOWINFO:
+        graph = graph.filter("showinfo")
+    elif times == TIMES_PIPE:
+        output_options = {"enc_time_base": "filter", "stats_enc_pre": f"pipe:{times_fd}", "stats_enc_pre_fmt": _TIMES_FORMAT}
+    elif times is not None:
+        raise ValueError(f"unknown way of reporting frame times: {times!r}")
+    out = ffmpeg.output(graph, "pipe:", format="rawvideo", pix_fmt="gray", fps_mode="passthrough", **output_options)
     args = out.compile(cmd=ffmpeg_binary(settings))
     args[args.index(_INPUT_PLACEHOLDER)] = "file:" + os.fspath(Path(path).absolute())
-    threads = ["-filter_threads", str(_decode_threads)] if _decode_threads else []
+    # The graph is a -filter_complex one: -filter_threads alone would not bound its thread pool.
+    threads = ["-filter_threads", str(_decode_threads), "-filter_complex_threads", str(_decode_threads)] if _decode_threads else []
     return [args[0], "-nostdin", "-hide_banner", "-loglevel", "info", *threads, *args[1:]]
+
+
+def times_reporting(settings: Settings) -> str:
+    """How the configured ffmpeg can report frame times: `TIMES_PIPE` when it can, else `TIMES_SHOWINFO`."""
+    timeout_s = min(_PROBE_TIMEOUT_S, settings.decode_timeout_s)
+    return TIMES_PIPE if _writes_frame_times(ffmpeg_binary(settings), decode_memory_mb(), timeout_s) else TIMES_SHOWINFO
+
+
+@functools.lru_cache(maxsize=16)
+def _writes_frame_times(binary: str, memory_mb: int, timeout_s: float) -> bool:
+    """Whether `binary` writes each frame's pts in the filter graph's time base with -stats_enc_pre
+    (ffmpeg 7 and later): two frames of a generated clip must come out as "0 1/25" and "1 1/25"."""
+    cmd = [binary, "-nostdin", "-hide_banner", "-loglevel", "quiet", "-f", "lavfi", "-i", "color=size=16x16:rate=25:duration=0.08",
+           "-enc_time_base", "filter", "-stats_enc_pre", "pipe:1", "-stats_enc_pre_fmt", _TIMES_FORMAT, "-f", "null", "-"]  # fmt: skip
+    try:
+        proc = _spawn(cmd, memory_mb, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:
+        return False
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill(proc)  # and whatever it started, which would keep the pipe open
+        proc.communicate()
+        return False
+    supported = proc.returncode == 0 and out.split() == [b"0", b"1/25", b"1", b"1/25"]
+    log.debug("%s %s per-frame times on a pipe", binary, "writes" if supported else "does not write")
+    return supported
+
+
+def _parse_times_line(line: bytes, bases: dict[bytes, tuple[int, int]]) -> float:
+    """Seconds from a "pts num/den" line of the times pipe; nan when the frame has no time.
+    `bases` caches parsed time bases (one per stream)."""
+    try:
+        pts_text, base = line.split()
+        pts = int(pts_text)
+        if base not in bases:
+            num, den = base.split(b"/")
+            bases[base] = int(num), int(den)
+    except ValueError:
+        return float("nan")
+    num, den = bases[base]
+    return float("nan") if pts == _NO_PTS or den == 0 else pts * num / den
 
 
 def _parse_header_line(line: str, info: VideoInfo) -> None:
@@ -233,17 +314,26 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
     state = state if state is not None else Decoding(path)
     side = settings.frame_side_px
     frame_bytes = side * side
-    cmd = ffmpeg_command(path, settings)
+    times = times_reporting(settings)
     memory_mb = decode_memory_mb()
+    times_read, times_write = os.pipe() if times == TIMES_PIPE else (-1, -1)
     try:
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, **_CHILD_ENV}, preexec_fn=_limit_child(memory_mb), start_new_session=True,
-        )  # fmt: skip
-    except OSError as e:
-        raise DependencyError(f"cannot run ffmpeg ({cmd[0]}): {e}") from e
+        cmd = ffmpeg_command(path, settings, times, times_write)
+        try:
+            proc = _spawn(cmd, memory_mb, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          pass_fds=(times_write,) if times_write >= 0 else ())  # fmt: skip
+        except OSError as e:
+            raise DependencyError(f"cannot run ffmpeg ({cmd[0]}): {e}") from e
+    except BaseException:
+        if times_read >= 0:
+            os.close(times_read)
+        raise
+    finally:
+        if times_write >= 0:
+            os.close(times_write)  # ffmpeg holds the only write end: its exit ends the pipe
+    times_file = os.fdopen(times_read, "rb") if times_read >= 0 else None
 
-    timestamps: queue.Queue[float] = queue.Queue()
+    showinfo_times: queue.Queue[float] = queue.Queue()
     tail: collections.deque[str] = collections.deque(maxlen=40)
 
     out_of_memory = threading.Event()
@@ -255,9 +345,9 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
                 # Refused memory: some decoders retry the same packet forever. Stop now.
                 out_of_memory.set()
                 _kill(proc)
-            if m := _SHOWINFO.search(line):
+            if times == TIMES_SHOWINFO and (m := _SHOWINFO.search(line)):
                 value = m.group(1)
-                timestamps.put(float("nan") if value == "nan" else float(value))
+                showinfo_times.put(float("nan") if value == "nan" else float(value))
             else:
                 _parse_header_line(line, state.info)
                 tail.append(line)
@@ -276,14 +366,22 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
     try:
         index = 0
         last_ts = -1.0
+        bases: dict[bytes, tuple[int, int]] = {}
         while True:
             chunk = proc.stdout.read(frame_bytes)
             if len(chunk) < frame_bytes:
                 break
-            try:
-                ts = timestamps.get(timeout=30)
-            except queue.Empty:
-                break
+            if times_file is not None:
+                # Written and flushed before the frame: never waits on ffmpeg.
+                line = times_file.readline()
+                if not line:
+                    break
+                ts = _parse_times_line(line, bases)
+            else:
+                try:
+                    ts = showinfo_times.get(timeout=30)
+                except queue.Empty:
+                    break
             if ts != ts:  # nan: no usable time; derive from the sampling grid
                 ts = last_ts + settings.sample_interval_s if last_ts >= 0 else 0.0
             last_ts = ts
@@ -298,6 +396,8 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
             _kill(proc)
             proc.wait()
         proc.stdout.close()
+        if times_file is not None:
+            times_file.close()
         reader.join(timeout=5)
         proc.stderr.close()
 
