@@ -5,8 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidtrace.fingerprint import REGION_CENTRE, REGION_CONTENT, REGION_FRAME, REGION_INSET, REGION_MIRROR, REGION_ZOOM
-from vidtrace.matching import CROPPED, INSET, MIRRORED, PADDED, REFRAMED, plausible, held_spans, region_edits
+from vidtrace.fingerprint import (
+    REGION_CENTRE,
+    REGION_CONTENT,
+    REGION_FRAME,
+    REGION_INSET,
+    REGION_MIRROR,
+    REGION_ZOOM,
+)
+from vidtrace.matching import (
+    CROPPED,
+    INSET,
+    MIRRORED,
+    PADDED,
+    REFRAMED,
+    held_spans,
+    plausible,
+    region_edits,
+)
 from vidtrace.settings import Settings
 
 CROPS = (REGION_CENTRE, REGION_ZOOM, REGION_INSET)
@@ -47,3 +63,50 @@ def test_query_echo_is_measured_per_region():
     assert spans[n:].max() == 0.0
     # Without regions, every hash is compared with every other: the held picture still echoes.
     assert held_spans(ts + ts, codes, None, Settings())[:n].min() > Settings().max_echo_span_s
+
+
+def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatch):
+    """A stored video whose pictures are held (a static logo over different content) gives its
+    hits held_s from its own frames: find_matches aligns again with them."""
+    from vidtrace import matching
+    from vidtrace.align import Alignment, Segment
+    from vidtrace.decode import VideoInfo
+    from vidtrace.fingerprint import FrameHash, VideoFingerprint
+    from vidtrace.hashes import to_matrix
+    from vidtrace.index import FrameIndex
+    from vidtrace.store import repo
+    from vidtrace.store.db import Store, StoreLocation
+
+    rng = np.random.default_rng(11)
+    held = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+    moving = [rng.integers(0, 256, 8, dtype=np.uint8).tobytes() for _ in range(48)]
+    ts = [round(k * 0.125, 3) for k in range(48)]
+    frames = [FrameHash(t, held, 20.0, REGION_FRAME) for t in ts] + [FrameHash(t, h, 20.0, REGION_ZOOM) for t, h in zip(ts, moving)]
+    fingerprint = VideoFingerprint(VideoInfo(6.0, 25.0, 320, 240, True), frames, 150)
+    store = Store.open(StoreLocation.resolve(tmp_path / "store"), create=True)
+    with store.session() as session:
+        _, frame_ids, _ = repo.add_video(session, "a" * 64, 1, fingerprint)
+        session.commit()
+        index = FrameIndex()
+        index.add(np.array(frame_ids), to_matrix([f.hash for f in frames], 8))
+        seen: list[list] = []
+        segment = Segment(0.0, 6.0, 0.0, 6.0, 1.0, 48, 0.0)
+
+        def fake_align(hits, *args):
+            seen.append(list(hits))
+            return Alignment((segment,), 6.0, 1.0)
+
+        monkeypatch.setattr(matching, "align", fake_align)
+        # The query shows the same moving content (zoom region) and the held picture once.
+        query = [(t, h, REGION_ZOOM) for t, h in zip(ts, moving)] + [(7.0, held, REGION_FRAME)]
+        found = matching.find_matches(
+            session, index, [q[0] for q in query], [q[1] for q in query], 6.0, Settings(), regions=[q[2] for q in query]
+        )
+    store.close()
+    assert [m.video_id for m in found] == [1]
+    first, second = seen  # aligned once as found, once with the stored side's held pictures
+    limit = Settings().max_echo_span_s
+    on_held = [h for h in second if h.q_ts == 7.0]
+    assert len(on_held) == 48 and all(h.held_s > limit for h in on_held)
+    assert all(h.held_s == 0.0 for h in first if h.q_ts == 7.0)  # not held in the query
+    assert all(h.held_s == 0.0 for h in second if h.q_ts != 7.0)  # the moving zoom hits stay evidence

@@ -183,7 +183,7 @@ def _cell_features(means: np.ndarray) -> list[np.ndarray]:
     """Per grid cell, over a stretch of pictures: texture (mean gradient), motion (temporal spread)
     and brightness. An inset shows another video, so it usually differs from its host in one."""
     g = _INSET_GRID
-    k, height, width = means.shape
+    _, height, width = means.shape
 
     def cells(a: np.ndarray) -> np.ndarray:
         return a.reshape(g, height // g, g, width // g).mean(axis=(1, 3))

@@ -19,7 +19,14 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from vidtrace.align import Alignment, FrameHit, align
-from vidtrace.fingerprint import REGION_CENTRE, REGION_CONTENT, REGION_FRAME, REGION_INSET, REGION_MIRROR, REGION_ZOOM
+from vidtrace.fingerprint import (
+    REGION_CENTRE,
+    REGION_CONTENT,
+    REGION_FRAME,
+    REGION_INSET,
+    REGION_MIRROR,
+    REGION_ZOOM,
+)
 from vidtrace.hashes import self_echo_spans, to_matrix
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
@@ -129,8 +136,11 @@ def find_matches(
             continue
         if len({hit.q_ts for hit, _ in region_hits}) < settings.min_segment_frames:
             continue  # too few to align, whatever they are
+        alignment = align([hit for hit, _ in region_hits], duration_s, video.duration_s or 0.0, settings)
+        if alignment is None:
+            continue
         # The stored side's held pictures (a static logo under different content) weigh nothing
-        # either: read the candidate's frames once.
+        # either: read the frames of a candidate that aligns, and align again without them.
         stored_held = _stored_held_spans(session, video_id, settings)
         frame_hits = [
             replace(hit, held_s=max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0))) for hit, region in region_hits
