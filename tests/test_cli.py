@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 
 import pytest
 
@@ -185,6 +186,41 @@ def test_rescan_adds_new_files_marks_gone_and_recognises_moves(tmp_path):
 
     table = run(store, "rescan")
     assert table.exit_code == 0 and "0 new uploads" in table.stdout
+
+
+def test_rescan_fingerprints_again_what_an_older_hash_version_stored(tmp_path):
+    root = tmp_path / "videos"
+    (root / "alice").mkdir(parents=True)
+    (root / "bob").mkdir()
+    shutil.copy(fixture_clip("orig_a.mp4"), root / "alice" / "a.mp4")
+    shutil.copy(fixture_clip("a_trimmed.mp4"), root / "bob" / "trimmed.mp4")
+    store = tmp_path / "store"
+    assert run(store, "ingest", root).exit_code == 0
+    frames = "SELECT video_id, ts_s, hex(hash), region FROM frames ORDER BY video_id, ts_s, region"
+    before_frames = db_rows(store, frames)
+    before_matches = db_rows(store, "SELECT video_a_id, video_b_id, score FROM matches")
+    assert len(before_matches) == 1
+    # An older version's store: one video hashed differently, with the match found from it.
+    conn = sqlite3.connect(store / "vidtrace.db")
+    with conn:
+        conn.execute("UPDATE videos SET algorithm_version = algorithm_version - 1 WHERE id = 1")
+        conn.execute("UPDATE frames SET hash = zeroblob(8) WHERE video_id = 1")
+    conn.close()
+
+    result = run(store, "rescan", "--json")
+    assert result.exit_code == 0, result.stderr
+    counts = json.loads(result.stdout)["counts"]
+    assert counts["refingerprinted_videos"] == 1 and counts["new_videos"] == 0
+    assert counts["new_matches"] == 1  # found again from the new frames
+    assert db_rows(store, frames) == before_frames  # the same frames as a fresh fingerprint
+    assert db_rows(store, "SELECT video_a_id, video_b_id, score FROM matches") == before_matches
+    assert db_rows(store, "SELECT DISTINCT algorithm_version FROM videos") == db_rows(
+        store, "SELECT DISTINCT algorithm_version FROM matches"
+    )
+    again = run(store, "rescan", "--json")
+    assert json.loads(again.stdout)["counts"]["refingerprinted_videos"] == 0
+    lookup = run(store, "lookup", fixture_clip("a_trimmed.mp4"), "--json")
+    assert lookup.exit_code == 0, lookup.stderr
 
 
 def test_a_second_writer_is_refused_with_exit_3(tmp_path):

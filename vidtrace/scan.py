@@ -57,6 +57,7 @@ class ScanSummary:
     unchanged_uploads: int = 0
     gone_uploads: int = 0
     returned_uploads: int = 0
+    refingerprinted_videos: int = 0
     new_matches: list[int] = field(default_factory=list)
     new_upload_ids: list[int] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
@@ -80,6 +81,16 @@ class _Pending:
 
     size: int
     uploads: list[tuple[Candidate, os.stat_result]]
+    #: set for a stored video fingerprinted by an older hash version: fingerprint it again
+    video_id: int | None = None
+
+
+def _stale(video: repo.VideoRecord) -> bool:
+    """A video of this store hashed by another algorithm version (imported ones are their source's)."""
+    return video.status == "ok" and video.source is None and (video.algorithm, video.algorithm_version) != (
+        HASH_ALGORITHM,
+        HASH_VERSION,
+    )
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -269,7 +280,9 @@ class _Scan:
                 account = repo.account_id(self.session, c.platform, c.account)
                 existing = repo.find_upload(self.session, path, account)
                 if existing and (existing.file_size, existing.file_mtime_ns) == (st.st_size, st.st_mtime_ns):
-                    self._unchanged(existing, c, st)
+                    video = self._unchanged(existing, c, st)
+                    if _stale(video) and video.sha256 not in pending:
+                        pending[video.sha256] = _Pending(size=st.st_size, uploads=[(c, st)], video_id=video.id)
                     continue
                 sha = sha256_file(c.path)
                 video = repo.video_by_sha(self.session, sha)
@@ -277,6 +290,8 @@ class _Scan:
                     self.link_upload(video, c, st)
                     if video.status == "failed":
                         self.fail(path, f"{video.error} (recorded by an earlier scan)")
+                    elif _stale(video) and sha not in pending:
+                        pending[sha] = _Pending(size=st.st_size, uploads=[(c, st)], video_id=video.id)
                 elif sha in pending:
                     pending[sha].uploads.append((c, st))
                 else:
@@ -293,7 +308,7 @@ class _Scan:
         self.progress("reading files", len(candidates), len(candidates))
         return pending
 
-    def _unchanged(self, existing: repo.UploadRecord, c: Candidate, st: os.stat_result) -> None:
+    def _unchanged(self, existing: repo.UploadRecord, c: Candidate, st: os.stat_result) -> repo.VideoRecord:
         self.summary.unchanged_uploads += 1
         changes = {}
         if existing.gone:
@@ -309,6 +324,7 @@ class _Scan:
         video = repo.videos_by_id(self.session, [existing.video_id])[existing.video_id]
         if video.status == "failed":
             self.fail(str(c.path), f"{video.error} (recorded by an earlier scan)")
+        return video
 
     # --- fingerprinting ---------------------------------------------------------------------
 
@@ -376,6 +392,9 @@ class _Scan:
                 for c, _ in item.uploads:
                     self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
                 continue
+            if item.video_id is not None:
+                self._refingerprinted(item, fingerprint, error)
+                continue
             video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
             for c, st in item.uploads:
                 self.link_upload(video_id, c, st)
@@ -399,7 +418,21 @@ class _Scan:
                 log.warning("%s: %s", item.uploads[0][0].path, warning)
                 self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
         commit()
+        if self.summary.refingerprinted_videos:
+            # Old frames left SQL: the index is rebuilt from it (once per hash version change).
+            self.index = synced_index(self.store)
         self.progress("fingerprinting", total, total)
+
+    def _refingerprinted(self, item: _Pending, fingerprint: VideoFingerprint | None, error: str | None) -> None:
+        """Store a stored video's new fingerprint in place of its old one (kept when this fails)."""
+        path = path_text(item.uploads[0][0].path)
+        if fingerprint is None:
+            self.fail(path, f"{error}; kept its fingerprint from an older version")
+            return
+        repo.replace_fingerprint(self.session, item.video_id, fingerprint)
+        self.session.commit()
+        self.summary.refingerprinted_videos += 1
+        log.info("%s: fingerprinted again with %s v%s", path, HASH_ALGORITHM, HASH_VERSION)
 
     # --- matching ---------------------------------------------------------------------------
 

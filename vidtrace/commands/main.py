@@ -109,6 +109,8 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         f"{c['new_uploads']} new uploads, {c['moved_uploads']} moved, {c['unchanged_uploads']} unchanged, "
         f"{c['gone_uploads']} gone, {c['new_matches']} new matches, {c['failures']} failed"
     )
+    if summary.refingerprinted_videos:
+        click.echo(f"{summary.refingerprinted_videos} video(s) hashed by an older version fingerprinted again and re-matched")
     if summary.new_clusters or summary.merged_clusters:
         merged = ", ".join(f"{f} into {i}" for f, i in summary.merged_clusters) or "none"
         click.echo(f"{len(summary.new_clusters)} new content cluster(s); merged clusters: {merged}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,8 @@ class VideoRecord:
     duration_s: float | None
     matched: bool
     source: str | None = None
+    algorithm: str = ""
+    algorithm_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,9 @@ def add_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> None:
 
 
 def _video_record(v: Video) -> VideoRecord:
-    return VideoRecord(v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None, v.source)
+    return VideoRecord(
+        v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None, v.source, v.algorithm, v.algorithm_version
+    )
 
 
 def video_by_sha(session: Session, sha256: str) -> VideoRecord | None:
@@ -227,6 +231,29 @@ def add_video(
     session.add_all(frames)
     session.flush()
     return video_id, [f.id for f in frames], True
+
+
+def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
+    """Swap a video's frames for a new fingerprint (made by a newer hash version); returns the
+    new frame ids. Its matches, found with the old frames, go with them, and the video waits to be
+    matched again. Call inside the transaction that commits the new frames."""
+    involved = select(Match.id).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id))
+    session.execute(delete(Segment).where(Segment.match_id.in_(involved)))
+    session.execute(delete(Match).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id)))
+    session.execute(delete(Frame).where(Frame.video_id == video_id))
+    session.execute(
+        update(Video)
+        .where(Video.id == video_id)
+        .values(
+            duration_s=round(fingerprint.duration_s, 3), algorithm=fingerprint.algorithm,
+            algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames,
+            warning="; ".join(fingerprint.warnings) or None, matched_at=None, match_order=None,
+        )  # fmt: skip
+    )
+    frames = [Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
+    session.add_all(frames)
+    session.flush()
+    return [f.id for f in frames]
 
 
 def _upload_record(u: Upload, account: Account | None) -> UploadRecord:
