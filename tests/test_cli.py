@@ -272,3 +272,20 @@ def test_every_command_has_help_with_an_example(tmp_path, path):
     result = run(tmp_path / "store", *path, "--help")
     assert result.exit_code == 0
     assert "Example" in result.stdout
+
+
+def test_a_sqlite_database_outside_the_store_folder(tmp_path):
+    store = tmp_path / "store"
+    url = f"sqlite:///{tmp_path / 'elsewhere' / 'cases.sqlite'}"
+    (tmp_path / "elsewhere").mkdir()
+    missing = run(store, "matches", db_url=url)
+    assert missing.exit_code == 2 and "no store" in missing.stderr
+    root = tmp_path / "videos" / "alice"
+    root.mkdir(parents=True)
+    shutil.copy(fixture_clip("orig_a.mp4"), root)
+    shutil.copy(fixture_clip("a_trimmed.mp4"), root)
+    assert run(store, "ingest", root.parent, db_url=url).exit_code == 0
+    assert (tmp_path / "elsewhere" / "cases.sqlite").is_file() and not (store / "vidtrace.db").exists()
+    found = run(store, "matches", "--json", db_url=url)
+    assert found.exit_code == 0, found.stderr
+    assert len(json.loads(found.stdout)["matches"]) == 1

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, inspect, select
+from sqlalchemy import Engine, create_engine, event, func, inspect, make_url, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -63,7 +63,10 @@ class StoreLocation:
         """Whether a database is there to read (always assumed for a server database)."""
         if not self.is_sqlite:
             return True
-        return (self.root / DB_FILENAME).exists() if self.db_url.endswith(DB_FILENAME) else True
+        database = make_url(self.db_url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return True
+        return Path(database).exists()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
