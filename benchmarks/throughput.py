@@ -282,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"({two['per_wall'] / inproc['per_wall']:.2f}x that of the in-process run); "
                 f"CPU per video-second {two['cpu_s'] / one['cpu_s']:.2f}x that of 1"
             )
+            # One worker is two processes in a pipeline (ffmpeg decoding while Python hashes):
+            # it keeps more than one core busy, which bounds what more workers can add.
+            busy = one["cpu_s"] / one["wall_s"]
+            cores = os.cpu_count() or 1
+            print(
+                f"{mode}: one worker kept {busy:.2f} cores busy in this run; at that, {cores} idle cores "
+                f"allow 2 workers at most {min(2.0, cores / busy):.2f}x its throughput"
+            )
     if DECODE_ALL in args.modes and DECODE_KEYFRAMES in args.modes:
         fast, full = (
             table[(DECODE_KEYFRAMES, "fingerprint", IN_PROCESS, 1)],
