@@ -280,8 +280,8 @@ def test_pictures_are_means_over_short_windows():
     primary = [h for h in hashes if h.region == REGION_FRAME]
     assert seen == 50
     assert [h.ts_s for h in primary] == [k * defaults.HASH_STEP_S for k in range(len(primary))]
-    # up to the last instant whose window still holds the last frame (1.96 s)
-    last = max(k * defaults.HASH_STEP_S for k in range(100) if k * defaults.HASH_STEP_S - defaults.HASH_WINDOW_S / 2 <= 49 / 25)
+    # up to the last instant at or before the last frame (1.96 s)
+    last = max(k * defaults.HASH_STEP_S for k in range(100) if k * defaults.HASH_STEP_S <= 49 / 25)
     assert primary[-1].ts_s == last
 
 

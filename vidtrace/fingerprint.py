@@ -326,7 +326,8 @@ def hash_frame(content: np.ndarray, hash_size: int = defaults.HASH_SIZE) -> byte
 def _windows(frames: Iterable[DecodedFrame], window_s: float, step_s: float):
     """(ts_s, mean picture, sharpest-instant frame) every `step_s`: the mean of the frames within
     `window_s / 2` of ts_s, and the frame nearest ts_s. A grid point whose window holds the same
-    frames as the previous one (sparse input) is skipped."""
+    frames as the previous one (sparse input) is skipped, and no instant lies after the last frame
+    (a segment never ends after the video)."""
     half = window_s / 2
     pending: list[DecodedFrame] = []
     grid: float | None = None
@@ -354,7 +355,7 @@ def _windows(frames: Iterable[DecodedFrame], window_s: float, step_s: float):
             grid += step_s
             pending = [f for f in pending if f.ts_s >= grid - half]
         pending.append(frame)
-    while grid is not None and pending and grid - half <= pending[-1].ts_s:
+    while grid is not None and pending and grid <= pending[-1].ts_s + 1e-9:  # no instant after the last frame
         out = emit(grid)
         if out is not None:
             yield out
