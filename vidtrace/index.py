@@ -75,6 +75,11 @@ class Coverage:
     max_id: int
     id_sum: int
 
+    @classmethod
+    def of_ids(cls, algorithm: str, version: int, ids: np.ndarray) -> "Coverage":
+        """The coverage of an index holding frames `ids`."""
+        return cls(algorithm, version, len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()))
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -462,14 +467,7 @@ class FrameIndex:
         return len(self) * (self.nbits // 8 + 8 + 40)
 
     def coverage(self, algorithm: str, version: int) -> Coverage:
-        ids = self.ids()
-        return Coverage(
-            algorithm=algorithm,
-            version=version,
-            count=len(ids),
-            max_id=int(ids.max()) if len(ids) else 0,
-            id_sum=int(ids.sum()),
-        )
+        return Coverage.of_ids(algorithm, version, self.ids())
 
     def search_arrays(
         self, codes: np.ndarray, max_distance_bits: int

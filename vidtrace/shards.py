@@ -150,14 +150,7 @@ class ShardedIndex:
         return sum(s.nbytes() for s in self.shards) + self.pending.nbytes()
 
     def coverage(self, algorithm: str, version: int) -> Coverage:
-        ids = self.ids()
-        return Coverage(
-            algorithm=algorithm,
-            version=version,
-            count=len(ids),
-            max_id=int(ids.max()) if len(ids) else 0,
-            id_sum=int(ids.sum()),
-        )
+        return Coverage.of_ids(algorithm, version, self.ids())
 
     def search_arrays(
         self, codes: np.ndarray, max_distance_bits: int
