@@ -160,14 +160,19 @@ def test_same_file_under_two_accounts_is_one_video_two_uploads(tmp_path):
     assert (counts["new_videos"], counts["new_uploads"], counts["new_matches"]) == (1, 2, 0)
 
 
-def test_rescan_adds_new_files_marks_gone_and_recognises_moves(tmp_path):
+def ingested_tree(tmp_path, files: dict[str, str]):
+    """(root, store): fixture clips copied to root/<account>/<name> and ingested."""
     root = tmp_path / "videos"
-    (root / "alice").mkdir(parents=True)
-    (root / "bob").mkdir()
-    shutil.copy(fixture_clip("orig_a.mp4"), root / "alice" / "a.mp4")
-    shutil.copy(fixture_clip("unrelated_c.mp4"), root / "bob" / "c.mp4")
+    for target, clip in files.items():
+        (root / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(fixture_clip(clip), root / target)
     store = tmp_path / "store"
     assert run(store, "ingest", root).exit_code == 0
+    return root, store
+
+
+def test_rescan_adds_new_files_marks_gone_and_recognises_moves(tmp_path):
+    root, store = ingested_tree(tmp_path, {"alice/a.mp4": "orig_a.mp4", "bob/c.mp4": "unrelated_c.mp4"})
 
     nothing = json.loads(run(store, "rescan", "--json").stdout)["counts"]
     assert (nothing["new_uploads"], nothing["new_videos"], nothing["gone_uploads"]) == (0, 0, 0)
@@ -189,13 +194,7 @@ def test_rescan_adds_new_files_marks_gone_and_recognises_moves(tmp_path):
 
 
 def test_rescan_fingerprints_again_what_an_older_hash_version_stored(tmp_path):
-    root = tmp_path / "videos"
-    (root / "alice").mkdir(parents=True)
-    (root / "bob").mkdir()
-    shutil.copy(fixture_clip("orig_a.mp4"), root / "alice" / "a.mp4")
-    shutil.copy(fixture_clip("a_trimmed.mp4"), root / "bob" / "trimmed.mp4")
-    store = tmp_path / "store"
-    assert run(store, "ingest", root).exit_code == 0
+    _, store = ingested_tree(tmp_path, {"alice/a.mp4": "orig_a.mp4", "bob/trimmed.mp4": "a_trimmed.mp4"})
     frames = "SELECT video_id, ts_s, hex(hash), region FROM frames ORDER BY video_id, ts_s, region"
     before_frames = db_rows(store, frames)
     before_matches = db_rows(store, "SELECT video_a_id, video_b_id, score FROM matches")
