@@ -12,9 +12,8 @@ A static picture (a title card, a studio backdrop, a held frame) matches every r
 that shows it, so it cannot say *when* the two videos agree: a query frame whose hits near the
 line spread over more than `max_echo_span_s` of the reference is not evidence, nor is a hit
 whose picture looks like its own video's frames over more than that span (`FrameHit.held_s`).
-A segment needs
-`min_segment_frames` distinctive frames over `min_segment_s`, so that two unrelated videos sharing
-an intro card or a held scene do not match.
+A segment needs `min_segment_frames` distinctive frames over `min_segment_s`, so that two
+unrelated videos sharing an intro card or a held scene do not match.
 
 Hits may carry the edits that explain them (a mirrored hash, a padded or cropped region); a
 segment reports those shared by most of its frames, and the speed change when there is one.
