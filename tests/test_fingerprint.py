@@ -338,3 +338,13 @@ def test_inset_is_hashed_as_its_own_region_matching_the_clip():
     unrelated = [hamming(insets[h.ts_s], h.hash) for h in host_hashes if h.region == REGION_FRAME and h.ts_s in insets]
     assert np.median(unrelated) > 2 * defaults.MAX_DISTANCE_BITS
     assert not any(h.region == REGION_INSET for h in clip_hashes)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 127, 128])
+@pytest.mark.parametrize("seed", range(3))
+def test_percentile_by_partial_sort_equals_numpy(n, seed):
+    from vidtrace.fingerprint import _percentile
+
+    values = np.random.default_rng(seed).random(n).astype(np.float32)
+    for q in (0, 50, 90, 100):
+        assert _percentile(values, q) == pytest.approx(float(np.percentile(values, q)), abs=1e-6)
