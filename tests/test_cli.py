@@ -222,6 +222,29 @@ def test_rescan_fingerprints_again_what_an_older_hash_version_stored(tmp_path):
     assert lookup.exit_code == 0, lookup.stderr
 
 
+def test_a_stale_fingerprint_is_kept_when_the_file_no_longer_decodes(tmp_path):
+    root, store = ingested_tree(tmp_path, {"alice/a.mp4": "orig_a.mp4"})
+    conn = sqlite3.connect(store / "vidtrace.db")
+    with conn:
+        conn.execute("UPDATE videos SET algorithm_version = algorithm_version - 1")
+    conn.close()
+    frames = "SELECT video_id, ts_s, hex(hash), region FROM frames ORDER BY id"
+    before = db_rows(store, frames)
+    # The same size and modification time (so the upload looks unchanged), unreadable content.
+    clip = root / "alice" / "a.mp4"
+    st = clip.stat()
+    clip.write_bytes(b"\0" * st.st_size)
+    os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    result = run(store, "rescan", "--json")
+    assert result.exit_code == 1  # something failed
+    document = json.loads(result.stdout)
+    assert document["counts"]["refingerprinted_videos"] == 0
+    (failure,) = document["failures"]
+    assert failure["path"].endswith("a.mp4") and "kept its fingerprint from an older version" in failure["reason"]
+    assert db_rows(store, frames) == before  # nothing stored is lost
+
+
 def test_a_second_writer_is_refused_with_exit_3(tmp_path):
     store = tmp_path / "store"
     root = tmp_path / "videos" / "alice"
