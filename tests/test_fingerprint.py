@@ -289,11 +289,11 @@ def test_pictures_are_means_over_short_windows():
 
 
 def moving(seed: int, frames: int, height: int = SIDE, width: int = SIDE, cells: int = 12) -> np.ndarray:
-    """A texture panning one pixel per picture: (frames, height, width)."""
+    """A texture panning one pixel per picture (back to the start after `width`): (frames, height, width)."""
     rng = np.random.default_rng(seed)
     small = rng.uniform(0, 255, (cells, cells * 2)).astype(np.float32)
     wide = np.clip(cv2.resize(small, (width * 2, height), interpolation=cv2.INTER_CUBIC), 0, 255)
-    return np.stack([wide[:, k : k + width] for k in range(frames)]).astype(np.uint8)
+    return np.stack([wide[:, k % width : k % width + width] for k in range(frames)]).astype(np.uint8)
 
 
 def with_inset(host: np.ndarray, inset: np.ndarray, top: int, left: int) -> np.ndarray:
@@ -348,3 +348,15 @@ def test_percentile_by_partial_sort_equals_numpy(n, seed):
     values = np.random.default_rng(seed).random(n).astype(np.float32)
     for q in (0, 50, 90, 100):
         assert _percentile(values, q) == pytest.approx(float(np.percentile(values, q)), abs=1e-6)
+
+
+def test_the_last_short_stretch_of_a_pip_video_still_gets_its_inset():
+    # A full 8 s stretch, then 0.2 s: too short alone, it is searched with what came before.
+    frames = round((defaults.INSET_CHUNK_S + 0.2) * 25)
+    host = moving(1, frames)
+    small = np.stack([cv2.resize(f, (52, 52), interpolation=cv2.INTER_AREA) for f in moving(7, frames, cells=24)])
+    pip = with_inset(host, small, 8, 8)
+    hashes, _ = hash_frames([DecodedFrame(f, k, k / 25) for k, f in enumerate(pip)])
+    inset_times = [h.ts_s for h in hashes if h.region == REGION_INSET]
+    assert min(inset_times) == 0.0
+    assert max(inset_times) > defaults.INSET_CHUNK_S

@@ -295,12 +295,19 @@ def _refine_box(means: np.ndarray, box: tuple[int, int, int, int], reach: int) -
     return best(rows, top), best(rows, bottom), best(cols, left), best(cols, right)
 
 
-def _inset_hashes(stretch: list[tuple[float, np.ndarray]]) -> list[FrameHash]:
-    """Hashes of the inset, when the stretch of (instant, picture) shows one."""
-    if len(stretch) < 2:
+def _inset_hashes(
+    stretch: list[tuple[float, np.ndarray]], before: list[tuple[float, np.ndarray]] = ()
+) -> list[FrameHash]:
+    """Hashes of the inset, when the stretch of (instant, picture) shows one. A stretch shorter
+    than half `INSET_CHUNK_S` (a video's last seconds) is searched with the pictures `before` it."""
+    if stretch and before and stretch[-1][0] - stretch[0][0] < defaults.INSET_CHUNK_S / 2:
+        searched = [*before[len(stretch) :], *stretch]  # one stretch's worth, ending with this one
+    else:
+        searched = stretch
+    if len(searched) < 2:
         return []
     # Texture, motion and brightness over a stretch are as clear from every other picture.
-    box = find_inset(np.stack([m for _, m in stretch[::2]]))
+    box = find_inset(np.stack([m for _, m in searched[::2]]))
     if box is None:
         return []
     top, bottom, left, right = box
@@ -396,12 +403,13 @@ def hash_frames(
             yield item
 
     stretch: list[tuple[float, np.ndarray]] = []  # pictures searched together for an inset
+    previous: list[tuple[float, np.ndarray]] = []  # the stretch before it
     box, box_ts = (0, 0, 0, 0), float("-inf")
     extras_ts = float("-inf")  # when the mirrored, zoomed and centre regions were last hashed
     for ts, mean, nearest in _windows(counted(frames), window_s, step_s):
         if stretch and ts - stretch[0][0] >= defaults.INSET_CHUNK_S:
             hashes.extend(_inset_hashes(stretch))
-            stretch = []
+            stretch, previous = [], stretch
         stretch.append((round(ts, 3), mean))
         height, width = mean.shape
         if ts - box_ts >= CONTENT_BOX_EVERY_S - 1e-6:  # padding changes at cuts, not in between
@@ -425,7 +433,7 @@ def hash_frames(
             centre = centre_region(content, content_aspect)
             if centre is not None and frame_quality(centre) >= defaults.MIN_FRAME_STD:
                 hashes.append(FrameHash(ts, hash_frame(centre), round(frame_quality(centre), 2), REGION_CENTRE))
-    hashes.extend(_inset_hashes(stretch))
+    hashes.extend(_inset_hashes(stretch, previous))
     hashes.sort(key=lambda h: (h.ts_s, h.region))
     return hashes, seen
 
