@@ -146,14 +146,25 @@ def consistency_problems(url: str) -> list[str]:
         engine.dispose()
 
 
-def index_covers_sql(store: Path, url: str) -> None:
+def index_covers_sql(store: Path, url: str, others_wrote_after: bool = False) -> None:
+    """The saved index holds exactly SQL's frames; or, when other writers went on storing after
+    this store's run saved it, none that SQL lacks, and it is brought up to date when opened."""
     loaded = FrameIndex.load(store / db.INDEX_FILENAME)
     assert loaded is not None, "index file missing or unreadable after a completed run"
     engine = create_engine(url)
     with engine.connect() as conn:
         sql_ids = sorted(conn.execute(select(Frame.id)).scalars())
     engine.dispose()
-    assert sorted(loaded[0].ids().tolist()) == sql_ids
+    saved = sorted(loaded[0].ids().tolist())
+    if not others_wrote_after:
+        assert saved == sql_ids
+        return
+    assert set(saved) <= set(sql_ids)
+    opened = db.Store.open(db.StoreLocation.resolve(store, db_url=url), create=False)
+    try:
+        assert sorted(synced_index(opened, save=False).ids().tolist()) == sql_ids
+    finally:
+        opened.close()
 
 
 # --- two ingests of overlapping folders at once -------------------------------------------------
@@ -222,7 +233,9 @@ def test_two_ingests_of_overlapping_folders_at_once_store_what_one_ingest_of_the
 
     got = snapshot(pg_url)
     assert_same_content(got, want)
-    index_covers_sql(store_a, pg_url)
+    # Each writer saves its index when it ends; the other may store frames after that.
+    for store in {store_a, store_b}:
+        index_covers_sql(store, pg_url, others_wrote_after=True)
     import json
 
     counts = [json.loads(out)["counts"] for out, _ in outputs]
@@ -268,7 +281,8 @@ def test_claims_skip_videos_other_writers_hold(pg_url):
         claimed = [repo.claim_video_to_match(s) for s in sessions]
         assert claimed == ids[:3]  # each skips the rows the others hold
         sessions[0].rollback()  # gave up without matching: the video is free again
-        assert repo.claim_video_to_match(Session(engine)) == ids[0]
+        with Session(engine) as probe:  # closed at once: its claim must not outlive it
+            assert repo.claim_video_to_match(probe) == ids[0]
         repo.lock_match_order(sessions[1])
         assert repo.mark_matched(sessions[1], claimed[1]) == 1
         sessions[1].commit()
