@@ -9,18 +9,18 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from vidtrace.discover import text_path
 from vidtrace.errors import InputError
-from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
+from vidtrace.fingerprint import fingerprint_file
 from vidtrace.index import FrameIndex
 from vidtrace.scan import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock
 from vidtrace.store.index_sync import synced_index
-from vidtrace.store.models import Frame, Scan, Video
+from vidtrace.store.models import Scan, Video
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def _retry_failed(store: Store, settings: Settings, items: list[dict]) -> list[s
             except InputError as e:
                 still.append(f"video {item['video_id']}: {e.reason}")
                 continue
-            _store_fingerprint(session, item["video_id"], fingerprint)
+            repo.replace_fingerprint(session, item["video_id"], fingerprint)
             session.commit()
             fixed += 1
         done = [f"retried {len(items)} failed video(s): {fixed} now fingerprinted, {len(still)} still failing"]
@@ -159,19 +159,3 @@ def _retry_failed(store: Store, settings: Settings, items: list[dict]) -> list[s
             new = match_unmatched(session, index, settings, None)
             done.append(f"matched the retried videos: {len(new)} new match(es)")
     return done
-
-
-def _store_fingerprint(session, video_id: int, fingerprint: VideoFingerprint) -> None:
-    """Turn a failed video into a fingerprinted one, in place (its uploads keep pointing at it)."""
-    info = fingerprint.info
-    session.execute(
-        update(Video).where(Video.id == video_id).values(
-            status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
-            height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
-            algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames, matched_at=None,
-        )
-    )  # fmt: skip
-    session.add_all(
-        Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames
-    )
-    session.flush()

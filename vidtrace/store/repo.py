@@ -227,33 +227,37 @@ def add_video(
         return video_id, [], False
     # Frames are written only in the transaction that created their video: the video's SHA-256
     # key is what keeps them from being stored twice.
-    frames = [Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
-    session.add_all(frames)
-    session.flush()
-    return video_id, [f.id for f in frames], True
+    return video_id, _add_frames(session, video_id, fingerprint), True
 
 
-def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
-    """Swap a video's frames for a new fingerprint (made by a newer hash version); returns the
-    new frame ids. Its matches, found with the old frames, go with them, and the video waits to be
-    matched again. Call inside the transaction that commits the new frames."""
-    involved = select(Match.id).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id))
-    session.execute(delete(Segment).where(Segment.match_id.in_(involved)))
-    session.execute(delete(Match).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id)))
-    session.execute(delete(Frame).where(Frame.video_id == video_id))
-    session.execute(
-        update(Video)
-        .where(Video.id == video_id)
-        .values(
-            duration_s=round(fingerprint.duration_s, 3), algorithm=fingerprint.algorithm,
-            algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames,
-            warning="; ".join(fingerprint.warnings) or None, matched_at=None, match_order=None,
-        )  # fmt: skip
-    )
+def _add_frames(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
     frames = [Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
     session.add_all(frames)
     session.flush()
     return [f.id for f in frames]
+
+
+def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
+    """Give a stored video a new fingerprint, in place (its uploads keep pointing at it): a failed
+    video retried, or one hashed by an older version. Returns the new frame ids. Its old frames
+    and the matches found with them go, and the video waits to be matched again. Call inside the
+    transaction that commits the new frames."""
+    involved = select(Match.id).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id))
+    session.execute(delete(Segment).where(Segment.match_id.in_(involved)))
+    session.execute(delete(Match).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id)))
+    session.execute(delete(Frame).where(Frame.video_id == video_id))
+    info = fingerprint.info
+    session.execute(
+        update(Video)
+        .where(Video.id == video_id)
+        .values(
+            status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
+            height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
+            algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames, matched_at=None,
+            match_order=None,
+        )  # fmt: skip
+    )
+    return _add_frames(session, video_id, fingerprint)
 
 
 def _upload_record(u: Upload, account: Account | None) -> UploadRecord:
