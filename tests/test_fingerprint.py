@@ -1,10 +1,15 @@
-"""Fingerprinting on synthetic frames: border cropping, flat-frame detection, perceptual hashes."""
+"""Fingerprinting on synthetic frames and fixture clips: border cropping, flat-frame detection,
+perceptual hashes, insets."""
 
 from __future__ import annotations
 
+import subprocess
+
 import cv2
+import imageio_ffmpeg
 import numpy as np
 import pytest
+from conftest import FIXTURE_VIDEOS
 
 from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
@@ -17,11 +22,13 @@ from vidtrace.fingerprint import (
     REGION_ZOOM,
     content_box,
     find_inset,
+    fingerprint_file,
     frame_quality,
     hash_frame,
     hash_frames,
 )
 from vidtrace.hashes import hamming
+from vidtrace.settings import Settings
 
 SIDE = defaults.FRAME_SIDE_PX  # 128
 SEEDS = range(6)
@@ -360,3 +367,20 @@ def test_the_last_short_stretch_of_a_pip_video_still_gets_its_inset():
     inset_times = [h.ts_s for h in hashes if h.region == REGION_INSET]
     assert min(inset_times) == 0.0
     assert max(inset_times) > defaults.INSET_CHUNK_S
+
+
+def test_inset_of_a_lookalike_video_is_found_by_its_finer_detail(tmp_path):
+    # Two runs of the same game of life (other seeds): their texture, motion and brightness are
+    # alike, so only the shrunk copy's finer detail sets the inset apart from its host.
+    clip, host = FIXTURE_VIDEOS / "news_hub" / "orig_b.mp4", FIXTURE_VIDEOS / "garden_club" / "unrelated_c.mp4"
+    pip = tmp_path / "pip.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(host), "-i", str(clip), "-filter_complex",
+         "[1:v]scale=128:-2[pip];[0:v][pip]overlay=W*0.05:H*0.05:shortest=1", "-t", "8",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-threads", "1", "-preset", "ultrafast", str(pip)],
+        check=True,
+    )  # fmt: skip
+    insets = {h.ts_s: h.hash for h in fingerprint_file(pip, Settings()).frames if h.region == REGION_INSET}
+    whole = {h.ts_s: h.hash for h in fingerprint_file(clip, Settings()).frames if h.region == REGION_FRAME}
+    assert len(insets) >= 0.9 * len([t for t in whole if t <= max(insets, default=0)]) > 40
+    assert np.median([hamming(insets[t], whole[t]) for t in insets if t in whole]) <= defaults.MAX_DISTANCE_BITS

@@ -193,34 +193,54 @@ def frame_quality(content: np.ndarray) -> float:
 _INSET_GRID = 32
 
 
-def _cell_features(means: np.ndarray) -> list[np.ndarray]:
-    """Per grid cell, over a stretch of pictures: texture (mean gradient), motion (temporal spread)
-    and brightness. An inset shows another video, so it usually differs from its host in one."""
+def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel, over a stretch of pictures: the mean step to the next pixel (texture), the
+    mean step to the pixel `_COARSE_STEP` away, and the temporal spread (motion)."""
+
+    def mean_steps(by: int) -> np.ndarray:
+        across = np.abs(means[:, :, by:] - means[:, :, :-by]).mean(axis=0)
+        down = np.abs(means[:, by:, :] - means[:, :-by, :]).mean(axis=0)
+        return np.pad(across, ((0, 0), (0, by)), mode="edge") + np.pad(down, ((0, by), (0, 0)), mode="edge")
+
+    return mean_steps(1), mean_steps(_COARSE_STEP), means.std(axis=0)
+
+
+#: Detail scale compares steps to the next pixel with steps this many pixels away.
+_COARSE_STEP = 3
+
+
+def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, brightness: np.ndarray) -> list[np.ndarray]:
+    """Per grid cell, from the per-pixel maps of a stretch: texture (mean gradient), motion
+    (temporal spread), brightness and detail scale. An inset shows another video, so it usually
+    differs from its host in one of them; shrunk to fit, its detail is finer than the host's even
+    when the two videos look alike. Detail scale is read over 8 pixels around each cell, as a
+    host's own pattern would otherwise show through the grid."""
     g = _INSET_GRID
-    _, height, width = means.shape
+    height, width = fine.shape
 
     def cells(a: np.ndarray) -> np.ndarray:
         return a.reshape(g, height // g, g, width // g).mean(axis=(1, 3))
 
-    gx = np.abs(np.diff(means, axis=2, append=means[:, :, -1:]))
-    gy = np.abs(np.diff(means, axis=1, append=means[:, -1:, :]))
     return [
-        np.log1p(cells((gx + gy).mean(axis=0))),  # texture
-        np.log1p(cells(means.std(axis=0))),  # motion
-        cells(means.mean(axis=0)) / 32.0,  # brightness
+        np.log1p(cells(fine)),  # texture
+        np.log1p(cells(motion)),  # motion
+        cells(brightness) / 32.0,  # brightness
+        np.log((cells(cv2.blur(fine, (8, 8))) + 1.0) / (cells(cv2.blur(coarse, (8, 8))) + 1.0)),  # near 0: fine
     ]
 
 
 def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cols[b, y0, y1]: mean step of `feature` across the boundary between cell columns b and b+1,
-    over rows y0..y1-1, in units of the typical step between neighbouring cells; rows[b, x0, x1]
-    the same across row boundaries."""
+    """cols[c, y0, y1]: mean step of `feature` from cell column c-1 to c+1, over rows y0..y1-1, in
+    units of the typical such step; rows[c, x0, x1] the same from cell row c-1 to c+1. An inset's
+    edge lies somewhere in cell c, rarely on the grid: the step across it is whole only between
+    the cells either side. Cells on the frame's edge have no step (0)."""
     g = _INSET_GRID
-    dx = feature[:, 1:] - feature[:, :-1]
-    dy = feature[1:, :] - feature[:-1, :]
+    dx = feature[:, 2:] - feature[:, :-2]  # [y, c - 1]
+    dy = feature[2:, :] - feature[:-2, :]  # [c - 1, x]
     scale = float(np.median(np.abs(dx)) + np.median(np.abs(dy))) + 1e-6
-    sum_x = np.vstack([np.zeros((1, g - 1)), np.cumsum(dx, axis=0)]).T  # [b, y]: rows < y
-    sum_y = np.vstack([np.zeros((1, g - 1)), np.cumsum(dy.T, axis=0)]).T  # [b, x]: columns < x
+    edge = np.zeros((1, g + 1))
+    sum_x = np.vstack([edge, np.vstack([np.zeros((1, g - 2)), np.cumsum(dx, axis=0)]).T, edge])  # [c, y]: rows < y
+    sum_y = np.vstack([edge, np.vstack([np.zeros((1, g - 2)), np.cumsum(dy.T, axis=0)]).T, edge])  # [c, x]
     span = np.maximum(np.arange(g + 1)[None, :] - np.arange(g + 1)[:, None], 1)
     cols = (sum_x[:, None, :] - sum_x[:, :, None]) / span / scale
     rows = (sum_y[:, None, :] - sum_y[:, :, None]) / span / scale
@@ -233,7 +253,7 @@ def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     `means` is (pictures, height, width), both sides divisible by the grid. Every rectangle of
     grid cells of the allowed size, not touching the frame's edge, is scored by its weakest side:
     how much the cells just inside differ from those just outside, the same way round on all four
-    sides, in the feature (texture, motion, brightness) where that is largest.
+    sides, in the feature (texture, motion, brightness, detail scale) where that is largest.
     """
     g = _INSET_GRID
     height, width = means.shape[1:]
@@ -243,50 +263,54 @@ def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     if len(pairs) == 0:
         return None
     start, end = pairs[:, 0], pairs[:, 1]  # a rectangle is (column pair p, row pair q)
+    means = means.astype(np.float32)
+    fine, coarse, motion = _detail_maps(means)
+    brightness = means.mean(axis=0)
     best = np.full((len(pairs), len(pairs)), -np.inf, dtype=np.float32)
-    for feature in _cell_features(means.astype(np.float32)):
+    for feature in _cell_features(fine, coarse, motion, brightness):
         cols, rows = _side_contrasts(feature)
-        # Every boundary against every span of the other axis, then rows of that per rectangle:
-        # inside minus outside on each side (the left boundary lies between columns x0-1 and x0).
-        col_spans = cols[:, start, end].astype(np.float32)  # [boundary, row pair]
-        row_spans = rows[:, start, end].astype(np.float32).T  # [column pair, boundary]
-        left, right = col_spans[start - 1], -col_spans[end - 1]  # [column pair, row pair]
-        top, bottom = row_spans[:, start - 1], -row_spans[:, end - 1]
+        # Every edge cell against every span of the other axis, then rows of that per rectangle:
+        # inside minus outside on each side (the left edge lies in column x0-1, the right in x1).
+        col_spans = cols[:, start, end].astype(np.float32)  # [edge cell, row pair]
+        row_spans = rows[:, start, end].astype(np.float32).T  # [column pair, edge cell]
+        left, right = col_spans[start - 1], -col_spans[end]  # [column pair, row pair]
+        top, bottom = row_spans[:, start - 1], -row_spans[:, end]
         weakest = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
         weakest_negative = -np.maximum(np.maximum(left, right), np.maximum(top, bottom))
         np.maximum(best, np.maximum(weakest, weakest_negative), out=best)
     p, q = np.unravel_index(int(np.argmax(best)), best.shape)
     if best[p, q] < defaults.INSET_MIN_CONTRAST:
         return None
+    # The edges lie in cells x0-1 and x1 (y0-1 and y1): start from those cells' middles.
     cy, cx = height // g, width // g
-    top, bottom, left, right = int(pairs[q, 0]) * cy, int(pairs[q, 1]) * cy, int(pairs[p, 0]) * cx, int(pairs[p, 1]) * cx
-    top, bottom, left, right = _refine_box(means.astype(np.float32), (top, bottom, left, right), max(cy, cx))
-    if float(means[:, top:bottom, left:right].std(axis=0).mean()) < defaults.INSET_MIN_MOTION:
+    y0, y1, x0, x1 = (int(v) for v in (pairs[q, 0], pairs[q, 1], pairs[p, 0], pairs[p, 1]))
+    box = (y0 * cy - cy // 2, y1 * cy + cy // 2, x0 * cx - cx // 2, x1 * cx + cx // 2)
+    top, bottom, left, right = _refine_box([fine, motion, brightness], box, max(cy, cx), max(cy, cx))
+    if float(motion[top:bottom, left:right].mean()) < defaults.INSET_MIN_MOTION:
         return None
     return top, bottom, left, right
 
 
-def _refine_box(means: np.ndarray, box: tuple[int, int, int, int], reach: int) -> tuple[int, int, int, int]:
-    """Move each side of a grid-aligned box to the pixel line, within `reach`, across which the
-    pixel features (texture, motion, brightness) change the most between `reach` lines on either
-    side: the grid is coarser than the inset's real edge."""
+def _refine_box(
+    features: list[np.ndarray], box: tuple[int, int, int, int], reach: int, window: int
+) -> tuple[int, int, int, int]:
+    """Move each side of a grid-aligned box, by up to `reach` pixels, to the line across which the
+    per-pixel `features` change the most between `window` lines on either side: the grid is
+    coarser than the inset's real edge, and its edge cells are only partly inset."""
     top, bottom, left, right = box
-    gx = np.abs(np.diff(means, axis=2, append=means[:, :, -1:]))
-    gy = np.abs(np.diff(means, axis=1, append=means[:, -1:, :]))
-    features = [(gx + gy).mean(axis=0), means.std(axis=0), means.mean(axis=0)]
     features = [f / (float(f.std()) + 1e-6) for f in features]
 
     def best(profiles: list[np.ndarray], at: int) -> int:
         n = len(profiles[0])
-        lo, hi = max(reach, at - reach), min(n - reach, at + reach)
+        lo, hi = max(window, at - reach), min(n - window, at + reach)
         if lo > hi:
             return at
         lines = np.arange(lo, hi + 1)
         score = np.zeros(len(lines))
         for profile in profiles:
             sums = np.concatenate([[0.0], np.cumsum(profile)])
-            before = (sums[lines] - sums[lines - reach]) / reach
-            after = (sums[lines + reach] - sums[lines]) / reach
+            before = (sums[lines] - sums[lines - window]) / window
+            after = (sums[lines + window] - sums[lines]) / window
             score += np.abs(after - before)
         return int(lines[int(np.argmax(score))])
 
