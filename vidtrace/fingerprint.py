@@ -39,6 +39,10 @@ from vidtrace.errors import InputError
 from vidtrace.hashes import bits_to_bytes
 from vidtrace.settings import Settings
 
+# OpenCV's own threads cost more CPU than they save on 128-pixel pictures; videos are decoded
+# and hashed in parallel by worker processes instead.
+cv2.setNumThreads(1)
+
 #: What part of the frame a hash covers (stored with each frame hash).
 REGION_FRAME = 0  # the whole frame: nothing was cropped
 REGION_CONTENT = 1  # the frame with its padding (bars, coloured or blurred background) removed
@@ -137,9 +141,12 @@ def content_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
     Padding is a uniform bar (black, grey or any flat colour) or a blurred background.
     """
     height, width = pixels.shape
+    pixels = np.ascontiguousarray(pixels)
     img = pixels.astype(np.float32)
-    row_std, row_mean = img.std(axis=1), img.mean(axis=1)
-    col_std, col_mean = img.std(axis=0), img.mean(axis=0)
+    squares = img * img
+    row_mean, col_mean = cv2.reduce(img, 1, cv2.REDUCE_AVG).ravel(), cv2.reduce(img, 0, cv2.REDUCE_AVG).ravel()
+    row_std = np.sqrt(np.maximum(cv2.reduce(squares, 1, cv2.REDUCE_AVG).ravel() - row_mean**2, 0.0))
+    col_std = np.sqrt(np.maximum(cv2.reduce(squares, 0, cv2.REDUCE_AVG).ravel() - col_mean**2, 0.0))
     max_rows = int(height * defaults.MAX_BORDER_SHARE)
     max_cols = int(width * defaults.MAX_BORDER_SHARE)
     top = _border_depth(row_std, row_mean, max_rows)
@@ -147,9 +154,12 @@ def content_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
     left = _border_depth(col_std, col_mean, max_cols)
     right = _border_depth(col_std[::-1], col_mean[::-1], max_cols)
     # Detail per line: mean absolute difference to the next pixel, across and along.
-    detail = np.abs(np.diff(img, axis=1))[:-1, :] + np.abs(np.diff(img, axis=0))[:, :-1]
-    soft_top, soft_bottom = _soft_depths(detail.mean(axis=1), max_rows)
-    soft_left, soft_right = _soft_depths(detail.mean(axis=0), max_cols)
+    corner = pixels[:-1, :-1]
+    detail = cv2.add(cv2.absdiff(pixels[:-1, 1:], corner), cv2.absdiff(pixels[1:, :-1], corner), dtype=cv2.CV_16U)
+    row_detail = cv2.reduce(detail, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
+    col_detail = cv2.reduce(detail, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
+    soft_top, soft_bottom = _soft_depths(row_detail, max_rows)
+    soft_left, soft_right = _soft_depths(col_detail, max_cols)
     top, bottom = max(top, soft_top), max(bottom, soft_bottom)
     left, right = max(left, soft_left), max(right, soft_right)
     return top, height - bottom, left, width - right
@@ -328,10 +338,12 @@ def _inset_hashes(
         searched = [*before[len(stretch) :], *stretch]  # one stretch's worth, ending with this one
     else:
         searched = stretch
-    if len(searched) < 2:
+    # Texture, motion, brightness and detail over a stretch are as clear from 16 pictures spread
+    # over it (each the mean of its 0.5 s window: every fourth of a whole stretch still covers it).
+    sampled = searched[:: max(1, len(searched) // 16)]
+    if len(sampled) < 2:
         return []
-    # Texture, motion and brightness over a stretch are as clear from every other picture.
-    box = find_inset(np.stack([m for _, m in searched[::2]]))
+    box = find_inset(np.stack([m for _, m in sampled]))
     if box is None:
         return []
     top, bottom, left, right = box
@@ -380,7 +392,13 @@ def _windows(frames: Iterable[DecodedFrame], window_s: float, step_s: float):
         if not inside or key == last_set:
             return None
         last_set = key
-        mean = np.mean([f.pixels for f in inside], axis=0, dtype=np.float32) if len(inside) > 1 else inside[0].pixels
+        if len(inside) > 1:
+            total = inside[0].pixels.astype(np.uint16)  # the sum of up to 257 frames
+            for f in inside[1:]:
+                total += f.pixels
+            mean = total.astype(np.float32) / len(inside)
+        else:
+            mean = inside[0].pixels
         nearest = min(inside, key=lambda f: abs(f.ts_s - t))
         # A lone frame (sparse input: key frames only) stands at its own instant.
         return (t if len(inside) > 1 else inside[0].ts_s), np.round(mean).astype(np.uint8), nearest
