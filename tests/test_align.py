@@ -187,6 +187,22 @@ def test_a_held_picture_in_the_query_is_not_evidence():
     assert align(mixed, 6.0, 6.0, S) is not None
 
 
+@pytest.mark.parametrize("changes, matches", [(0, False), (1, False), (2, False), (3, True), (5, True)])
+def test_held_pictures_are_evidence_when_enough_changes_between_them_line_up(changes, matches):
+    # A slideshow: every picture is held, but the slides change at the same instants in both
+    # videos. A shared title card, or a card at each end, gives one or two such changes.
+    slide_changes = [6.0 * (k + 1) for k in range(changes)]
+    hits = [
+        FrameHit(h.q_ts, h.r_ts, h.distance_bits, held_s=5.5,
+                 change_s=next((c for c in slide_changes if abs(c - h.q_ts) <= STEP), None))
+        for h in copy_hits(0.0, 36.0, offset=0.0)
+    ]  # fmt: skip
+    result = align(hits, 36.0, 36.0, S)
+    assert (result is not None) == matches
+    if matches:
+        assert result.matched_s > 35
+
+
 def test_too_few_frames_is_not_a_copy():
     # Long enough in time, but fewer than min_segment_frames samples.
     hits = [FrameHit(q, q + 4.0, 0) for q in (0.0, 2.5, 5.0)]

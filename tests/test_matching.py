@@ -19,6 +19,7 @@ from vidtrace.matching import (
     MIRRORED,
     PADDED,
     REFRAMED,
+    held_changes,
     held_spans,
     plausible,
     region_edits,
@@ -63,6 +64,43 @@ def test_query_echo_is_measured_per_region():
     assert spans[n:].max() == 0.0
     # Without regions, every hash is compared with every other: the held picture still echoes.
     assert held_spans(ts + ts, codes, None, Settings())[:n].min() > Settings().max_echo_span_s
+
+
+def _slideshow_codes(slides: int, hold_s: float, seed: int = 3) -> tuple[list[float], np.ndarray]:
+    """Whole-picture codes of a slideshow every 0.125 s: each slide held `hold_s`, different slides
+    32 bits apart on average; the two pictures across each change are blends (half the bits)."""
+    rng = np.random.default_rng(seed)
+    looks = rng.integers(0, 256, (slides, 8), dtype=np.uint8)
+    per = round(hold_s / 0.125)
+    ts, codes = [], []
+    for k in range(slides * per):
+        slide = k // per
+        code = looks[slide].copy()
+        if slide > 0 and k % per < 2:  # mean pictures straddling the change
+            code[:4] = looks[slide - 1][:4]
+        ts.append(k * 0.125)
+        codes.append(code)
+    return ts, np.array(codes)
+
+
+def test_held_changes_are_the_slide_changes_of_a_slideshow():
+    ts, codes = _slideshow_codes(slides=5, hold_s=4.0)
+    changes = held_changes(ts, codes, [REGION_FRAME] * len(ts), Settings())
+    assert len(changes) == 4
+    assert np.abs(changes - np.array([4.0, 8.0, 12.0, 16.0])).max() <= 0.25
+
+
+def test_moving_content_and_a_single_card_have_no_held_changes():
+    rng = np.random.default_rng(9)
+    ts = [k * 0.125 for k in range(160)]
+    moving = rng.integers(0, 256, (160, 8), dtype=np.uint8)
+    assert len(held_changes(ts, moving, None, Settings())) == 0
+    # 3 s of a card, then moving content: the content after it is not held.
+    card = np.concatenate([np.repeat(moving[:1], 24, axis=0), moving[24:]])
+    assert len(held_changes(ts, card, None, Settings())) == 0
+    # Pictures of other regions (a zoomed crop) do not count as whole pictures.
+    slide_ts, slides = _slideshow_codes(slides=5, hold_s=4.0)
+    assert len(held_changes(slide_ts, slides, [REGION_ZOOM] * len(slide_ts), Settings())) == 0
 
 
 def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatch):

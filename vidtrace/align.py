@@ -55,6 +55,10 @@ class FrameHit:
     #: around it there. A held picture (a still, a large static logo over changing content) is
     #: no evidence of *when* the videos agree.
     held_s: float = 0.0
+    #: the query's change between two held pictures (a slide change) this hit lies at, when the
+    #: reference changes there too (once its frames are read; before, the query's alone). Held
+    #: pictures are evidence where `min_held_changes` such changes line up (a slideshow).
+    change_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,8 @@ def _segment_from_run(
             by_q[hit.q_ts] = hit
     chosen = sorted(by_q.values(), key=lambda h: h.q_ts)
     distinctive = [h for h in chosen if max(echo_span[(h.q_ts, h.r_ts)], h.held_s) <= settings.max_echo_span_s]
+    if len({h.change_s for h in run if h.change_s is not None}) >= settings.min_held_changes:
+        distinctive = chosen  # held pictures whose changes line up in both videos: a slideshow
     if len(distinctive) < settings.min_segment_frames:
         return None
     # The distinctive frames must last min_segment_s in both videos: a 2 s card matched against a

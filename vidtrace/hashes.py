@@ -47,6 +47,11 @@ def hamming(a: bytes, b: bytes) -> int:
     return int(_POPCOUNT[x].sum())
 
 
+def hamming_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance between each row of `a` and the same row of `b` (uint8 code matrices)."""
+    return _POPCOUNT[a ^ b].sum(axis=1, dtype=np.int32)
+
+
 def hamming_matrix(queries: np.ndarray, refs: np.ndarray) -> np.ndarray:
     """All pairwise Hamming distances between two uint8 code matrices (brute force, the oracle)."""
     x = queries[:, None, :] ^ refs[None, :, :]
@@ -58,6 +63,15 @@ def self_echo_spans(ts_s: np.ndarray, codes: np.ndarray, max_bits: int, window_s
     around it: the span, within `window_s` either side, from the earliest to the latest frame
     that looks like it. `ts_s` must be sorted. Near zero for moving content; the whole window for a
     held picture. Costs one comparison per pair of frames closer than `window_s`."""
+    first, last = self_echo_extents(ts_s, codes, max_bits, window_s)
+    return ts_s[last] - ts_s[first]
+
+
+def self_echo_extents(
+    ts_s: np.ndarray, codes: np.ndarray, max_bits: int, window_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indexes of each hash's earliest and latest near duplicate within `window_s` either side
+    (its own index when it has none); see `self_echo_spans`."""
     n = len(ts_s)
     first = np.arange(n, dtype=np.int64)  # earliest near-duplicate index
     last = np.arange(n, dtype=np.int64)
@@ -69,4 +83,4 @@ def self_echo_spans(ts_s: np.ndarray, codes: np.ndarray, max_bits: int, window_s
         near = inside & (_POPCOUNT[codes[: n - k] ^ codes[k:]].sum(axis=1) <= max_bits)
         last[i[near]] = np.maximum(last[i[near]], i[near] + k)
         first[i[near] + k] = np.minimum(first[i[near] + k], i[near])
-    return ts_s[last] - ts_s[first]
+    return first, last

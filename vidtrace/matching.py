@@ -27,7 +27,7 @@ from vidtrace.fingerprint import (
     REGION_MIRROR,
     REGION_ZOOM,
 )
-from vidtrace.hashes import self_echo_spans, to_matrix
+from vidtrace.hashes import hamming_rows, self_echo_extents, self_echo_spans, to_matrix
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
 from vidtrace.store import repo
@@ -85,13 +85,59 @@ def held_spans(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] 
     return spans
 
 
-def _stored_held_spans(session: Session, video_id: int, settings: Settings) -> dict[tuple[float, int], float]:
-    """(ts, region) -> how long that stored picture is held in its video."""
+def held_changes(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings) -> np.ndarray:
+    """Instants where a video changes from one held picture to another (a slideshow's slide
+    changes), in seconds, sorted. At such an instant the whole pictures `_CHANGE_REACH_S` before
+    and after are both held over `max_echo_span_s`, differ by more than `max_distance_bits`, and
+    their near duplicates stay on their own side of it (give or take the pictures that blend the
+    two): content drifting under a static logo has no such instant. A run of them is one change,
+    at its middle."""
+    times = np.asarray(ts_s, dtype=np.float64)
+    whole = np.arange(len(times)) if regions is None else np.flatnonzero(np.isin(np.asarray(regions), _PRIMARY))
+    if len(whole) < 3:
+        return np.zeros(0)
+    whole = whole[np.argsort(times[whole], kind="stable")]
+    t, c = times[whole], codes[whole]
+    window = settings.max_echo_span_s + settings.offset_tolerance_s
+    first, last = self_echo_extents(t, c, settings.max_distance_bits, window)
+    held = t[last] - t[first] > settings.max_echo_span_s
+    slack = settings.hash_interval_s / 2
+    before = np.clip(np.searchsorted(t, t - _CHANGE_REACH_S - slack), 0, len(t) - 1)
+    after = np.clip(np.searchsorted(t, t + _CHANGE_REACH_S - slack), 0, len(t) - 1)
+    present = (np.abs(t[before] - t + _CHANGE_REACH_S) <= slack) & (np.abs(t[after] - t - _CHANGE_REACH_S) <= slack)
+    apart = hamming_rows(c[before], c[after]) > settings.max_distance_bits
+    blend = _CHANGE_REACH_S / 2 + slack  # a picture is the mean of frames within half the reach of it
+    separate = (t[last[before]] <= t + blend) & (t[first[after]] >= t - blend)
+    at = present & held[before] & held[after] & apart & separate
+    edges = np.diff(np.concatenate([[0], at.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    return (t[starts] + t[stops]) / 2
+
+
+def _change_marks(ts_s: Sequence[float], changes: np.ndarray, tolerance_s: float) -> list[float | None]:
+    """For each instant, the change within `tolerance_s` of it (the nearest), or None."""
+    out: list[float | None] = []
+    for t in ts_s:
+        k = int(np.searchsorted(changes, t))
+        near = [float(changes[j]) for j in (k - 1, k) if 0 <= j < len(changes) and abs(changes[j] - t) <= tolerance_s]
+        out.append(min(near, key=lambda c: abs(c - t)) if near else None)
+    return out
+
+
+#: A change between held pictures is read between the whole pictures this long before and after
+#: an instant: each picture is the mean of this much video, so they hold no frame in common.
+_CHANGE_REACH_S = 0.5
+_PRIMARY = (REGION_FRAME, REGION_CONTENT)
+
+
+def _stored_holds(session: Session, video_id: int, settings: Settings) -> tuple[dict[tuple[float, int], float], np.ndarray]:
+    """(ts, region) -> how long that stored picture is held in its video; and its held changes."""
     ts, hashes, regions = repo.frames_of_video(session, video_id)
     if not hashes:
-        return {}
-    spans = held_spans(ts, to_matrix(hashes, len(hashes[0])), regions, settings)
-    return {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}
+        return {}, np.zeros(0)
+    codes = to_matrix(hashes, len(hashes[0]))
+    spans = held_spans(ts, codes, regions, settings)
+    return {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}, held_changes(ts, codes, regions, settings)
 
 
 def find_matches(
@@ -112,7 +158,10 @@ def find_matches(
         return []
     rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] != REGION_MIRROR]
     codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
-    q_held = held_spans([ts_s[i] for i in rows_used], codes, [regions[i] for i in rows_used] if regions else None, settings)
+    used_regions = [regions[i] for i in rows_used] if regions else None
+    q_held = held_spans([ts_s[i] for i in rows_used], codes, used_regions, settings)
+    q_changes = held_changes([ts_s[i] for i in rows_used], codes, used_regions, settings)
+    q_marks = _change_marks([ts_s[i] for i in rows_used], q_changes, settings.hash_interval_s * 1.5)
     rows, ids, dists = index.search_arrays(codes, settings.max_distance_bits)
     refs = repo.frame_refs(session, ids.tolist())
     by_video: dict[int, list[tuple[FrameHit, int]]] = defaultdict(list)
@@ -120,14 +169,14 @@ def find_matches(
         ref = refs.get(frame_id)
         if ref is None:
             continue
-        held = float(q_held[row])
+        held, change = float(q_held[row]), q_marks[row]
         row = rows_used[row]
         q_region = regions[row] if regions is not None else None
         if not plausible(q_region, ref.region):
             continue
         mirrored = ref.region == REGION_MIRROR
         edits = region_edits(q_region, ref.region, mirrored)
-        by_video[ref.video_id].append((FrameHit(ts_s[row], ref.ts_s, dist, edits, held), ref.region))
+        by_video[ref.video_id].append((FrameHit(ts_s[row], ref.ts_s, dist, edits, held, change), ref.region))
     videos = repo.videos_by_id(session, by_video)
     found = []
     for video_id, region_hits in by_video.items():
@@ -140,11 +189,17 @@ def find_matches(
         if alignment is None:
             continue
         # The stored side's held pictures (a static logo under different content) weigh nothing
-        # either: read the frames of a candidate that aligns, and align again without them.
-        stored_held = _stored_held_spans(session, video_id, settings)
+        # either, and a change between held pictures must be one in both videos: read the frames
+        # of a candidate that aligns, and align again with both sides' holds.
+        stored_held, stored_changes = _stored_holds(session, video_id, settings)
+        r_marks = _change_marks([hit.r_ts for hit, _ in region_hits], stored_changes, settings.hash_interval_s * 1.5)
         frame_hits = [
-            replace(hit, held_s=max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0))) for hit, region in region_hits
-        ]
+            replace(
+                hit, held_s=max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0)),
+                change_s=hit.change_s if r_mark is not None else None,
+            )
+            for (hit, region), r_mark in zip(region_hits, r_marks)
+        ]  # fmt: skip
         alignment = align(frame_hits, duration_s, video.duration_s or 0.0, settings)
         if alignment is not None:
             found.append(VideoMatch(video_id, alignment))

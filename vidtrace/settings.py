@@ -102,6 +102,10 @@ SPEED_MARGIN_FRAMES = 2.0
 #: A query frame whose hits spread over more than this much of the reference (a static card or
 #: scene matching all of its frames) says nothing about when the videos agree (s).
 MAX_ECHO_SPAN_S = 2.0
+#: ...unless this many changes between held pictures (slides, stills) line up in both videos: a
+#: slideshow's slide changes do, where a shared title card, a closing card or a static logo over
+#: other content gives at most two.
+MIN_HELD_CHANGES = 3
 #: Matches scoring below this are not stored (share of the shorter video covered, 0-1).
 MIN_SCORE = 0.0
 
@@ -123,6 +127,7 @@ class Settings:
     speed_step: float = SPEED_STEP
     speed_margin_frames: float = SPEED_MARGIN_FRAMES
     max_echo_span_s: float = MAX_ECHO_SPAN_S
+    min_held_changes: int = MIN_HELD_CHANGES
     ffmpeg_binary: str | None = field(default=None)
     decode_mode: str = "all"  # "all" frames, or "keyframes": codec key frames only (fast; see decode.DECODE_MODES)
 
