@@ -3,9 +3,10 @@
 Takes source videos (the project's fixture originals, `../shared/videos/` when present, and any
 file or folder given on the command line), makes edited copies of each with ffmpeg in a
 temporary folder (re-encodes, rescales, crops, padding, mirror, overlays, colour shifts, speed
-changes, trims, intros, compilations, picture-in-picture, noise, rotation), adds negatives
-(different contents sharing an intro card, a logo, a static scene or black frames; very short
-clips), ingests everything into a temporary store through `vidtrace.scan.ingest` and prints:
+changes, trims, intros, compilations, picture-in-picture, noise, rotation), makes a slideshow of
+each source (its frames held for seconds, all slideshows with the same timing) with a re-encoded
+copy, adds negatives (different contents sharing an intro card, a logo, a static scene or black
+frames; very short clips), ingests everything into a temporary store through `vidtrace.scan.ingest` and prints:
 
 - recall per edit (the copy matched with its source), pooled recall, precision over pairs of
   different contents, and a sweep over the match score threshold;
@@ -125,6 +126,37 @@ def find_sources(paths: list[str], use_defaults: bool, quick: bool) -> list[tupl
         for f in files:
             found.append((re.sub(r"\W+", "_", f.stem), f, []))
     return found
+
+
+# --- slideshows ------------------------------------------------------------------------------
+
+#: Slideshow sources are named this + the source's name: frames of the source `SLIDE_EVERY_S`
+#: apart, each held `SLIDE_HOLD_S`, at most `MAX_SLIDES` of them (all with the same timing, so the
+#: slideshows of different sources change slides at the same instants: a negative too).
+SLIDES = "slides_"
+SLIDE_EVERY_S = 1
+SLIDE_HOLD_S = 4
+MAX_SLIDES = 6
+
+
+def make_slideshow(name: str, src: Path, dur: float, videos: Path, reuse: bool) -> Clip | None:
+    """A slideshow of the source's frames, as a source of its own (it shows the source's pictures)."""
+    count = min(MAX_SLIDES, int(dur // SLIDE_EVERY_S))
+    if count < 3:
+        return None
+    target = videos / "source" / f"{SLIDES}{name}.mp4"
+    if not (reuse and target.is_file()):
+        ffmpeg("-i", str(src), "-vf",
+               f"select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{SLIDE_EVERY_S})',setpts=N*{SLIDE_HOLD_S}/TB,fps=25",
+               "-frames:v", str(count * SLIDE_HOLD_S * 25), *ENC, str(target))  # fmt: skip
+    return Clip(f"{SLIDES}{name}", "source", frozenset({f"{SLIDES}{name}", name}), [], target)
+
+
+def slideshow_copy(slides: Clip) -> tuple[Clip, list[str]]:
+    """The slideshow re-encoded at 360p, a little brighter: it must match the slideshow, whole."""
+    dur = probe(slides.path)[0]
+    clip = Clip(f"{slides.name}__slideshow", "slideshow", slides.contents, [Expected(slides.name, 0.0, dur, 0.0, dur)])
+    return clip, ["-i", str(slides.path), "-vf", "scale=-2:360,eq=brightness=0.05", *ENC]
 
 
 # --- the edits ------------------------------------------------------------------------------
@@ -480,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
             clips.append(Clip(name, "source", frozenset({name}), [], target))
             for copy in copies:
                 jobs.append((Clip(f"{name}__real_{copy.stem}", "real_copy", frozenset({name})), ["-i", str(copy), *ENC]))
+        for name, src, dur, *_ in list(sources):
+            slides = make_slideshow(name, src, dur, videos, args.reuse)
+            if slides is not None:
+                clips.append(slides)
+                jobs.append(slideshow_copy(slides))
         for i, (name, src, dur, w, h) in enumerate(sources):
             o = sources[(i + 1) % len(sources)]
             jobs += make_variants(name, src, dur, w, h, (o[0], o[1], o[2]), args.quick)
@@ -490,7 +527,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)  # fmt: skip
 
         # 2. fingerprinting cost, in this process, on the sources and two rescaled copies of each
-        cost_set = [c for c in clips if c.kind in ("source", "downscale_360p", "upscale_1080p", "mirror")]
+        cost_set = [
+            c for c in clips
+            if c.kind in ("source", "downscale_360p", "upscale_1080p", "mirror") and not c.name.startswith(SLIDES)
+        ]  # fmt: skip
         cpu_per_s, wall_per_s, cost_video_s = fingerprint_cost(cost_set, settings)
         other_cpu_per_s = other_version_cost(args.cost_against, cost_set) if args.cost_against else None
 
