@@ -114,8 +114,12 @@ def held_changes(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int
     return (t[starts] + t[stops]) / 2
 
 
-def _change_marks(ts_s: Sequence[float], changes: np.ndarray, tolerance_s: float) -> list[float | None]:
-    """For each instant, the change within `tolerance_s` of it (the nearest), or None."""
+def _change_marks(ts_s: Sequence[float], changes: np.ndarray, settings: Settings) -> list[float | None]:
+    """For each instant, the change within a picture and a half of it (the nearest), or None: two
+    copies' pictures of one change may lie a picture apart."""
+    if len(changes) == 0:
+        return [None] * len(ts_s)
+    tolerance_s = 1.5 * settings.hash_interval_s
     out: list[float | None] = []
     for t in ts_s:
         k = int(np.searchsorted(changes, t))
@@ -130,14 +134,19 @@ _CHANGE_REACH_S = 0.5
 _PRIMARY = (REGION_FRAME, REGION_CONTENT)
 
 
-def _stored_holds(session: Session, video_id: int, settings: Settings) -> tuple[dict[tuple[float, int], float], np.ndarray]:
-    """(ts, region) -> how long that stored picture is held in its video; and its held changes."""
+def _stored_holds(
+    session: Session, video_id: int, settings: Settings, changes: bool
+) -> tuple[dict[tuple[float, int], float], np.ndarray]:
+    """(ts, region) -> how long that stored picture is held in its video; and, when `changes`,
+    its held changes (else none: they only count where the query has some)."""
     ts, hashes, regions = repo.frames_of_video(session, video_id)
     if not hashes:
         return {}, np.zeros(0)
     codes = to_matrix(hashes, len(hashes[0]))
     spans = held_spans(ts, codes, regions, settings)
-    return {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}, held_changes(ts, codes, regions, settings)
+    held = {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}
+    found = changes and bool((spans > settings.max_echo_span_s).any())
+    return held, held_changes(ts, codes, regions, settings) if found else np.zeros(0)
 
 
 def find_matches(
@@ -160,8 +169,10 @@ def find_matches(
     codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
     used_regions = [regions[i] for i in rows_used] if regions else None
     q_held = held_spans([ts_s[i] for i in rows_used], codes, used_regions, settings)
-    q_changes = held_changes([ts_s[i] for i in rows_used], codes, used_regions, settings)
-    q_marks = _change_marks([ts_s[i] for i in rows_used], q_changes, settings.hash_interval_s * 1.5)
+    # A change between held pictures needs held pictures: most videos have none to look for.
+    held_any = bool((q_held > settings.max_echo_span_s).any())
+    q_changes = held_changes([ts_s[i] for i in rows_used], codes, used_regions, settings) if held_any else np.zeros(0)
+    q_marks = _change_marks([ts_s[i] for i in rows_used], q_changes, settings)
     rows, ids, dists = index.search_arrays(codes, settings.max_distance_bits)
     refs = repo.frame_refs(session, ids.tolist())
     by_video: dict[int, list[tuple[FrameHit, int]]] = defaultdict(list)
@@ -191,8 +202,8 @@ def find_matches(
         # The stored side's held pictures (a static logo under different content) weigh nothing
         # either, and a change between held pictures must be one in both videos: read the frames
         # of a candidate that aligns, and align again with both sides' holds.
-        stored_held, stored_changes = _stored_holds(session, video_id, settings)
-        r_marks = _change_marks([hit.r_ts for hit, _ in region_hits], stored_changes, settings.hash_interval_s * 1.5)
+        stored_held, stored_changes = _stored_holds(session, video_id, settings, changes=len(q_changes) > 0)
+        r_marks = _change_marks([hit.r_ts for hit, _ in region_hits], stored_changes, settings)
         frame_hits = [
             replace(
                 hit, held_s=max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0)),
