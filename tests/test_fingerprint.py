@@ -384,3 +384,13 @@ def test_inset_of_a_lookalike_video_is_found_by_its_finer_detail(tmp_path):
     whole = {h.ts_s: h.hash for h in fingerprint_file(clip, Settings()).frames if h.region == REGION_FRAME}
     assert len(insets) >= 0.9 * len([t for t in whole if t <= max(insets, default=0)]) > 40
     assert np.median([hamming(insets[t], whole[t]) for t in insets if t in whole]) <= defaults.MAX_DISTANCE_BITS
+
+
+def test_window_means_of_many_frames_do_not_overflow():
+    # 600 frames a second: each 0.5 s window sums 300 white frames, past what 16 bits hold.
+    from vidtrace.fingerprint import _windows
+
+    frames = [DecodedFrame(np.full((8, 8), 255, np.uint8), k, k / 600) for k in range(600)]
+    means = [mean for _, mean, _ in _windows(frames, 0.5, 0.125)]
+    assert len(means) == 8
+    assert all(int(m.min()) == 255 for m in means)

@@ -393,7 +393,8 @@ def _windows(frames: Iterable[DecodedFrame], window_s: float, step_s: float):
             return None
         last_set = key
         if len(inside) > 1:
-            total = inside[0].pixels.astype(np.uint16)  # the sum of up to 257 frames
+            # uint16 holds the sum of up to 257 frames (a 0.5 s window at up to 514 fps)
+            total = inside[0].pixels.astype(np.uint16 if len(inside) <= 257 else np.uint32)
             for f in inside[1:]:
                 total += f.pixels
             mean = total.astype(np.float32) / len(inside)
