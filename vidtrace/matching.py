@@ -119,13 +119,12 @@ def _change_marks(ts_s: Sequence[float], changes: np.ndarray, settings: Settings
     copies' pictures of one change may lie a picture apart."""
     if len(changes) == 0:
         return [None] * len(ts_s)
-    tolerance_s = 1.5 * settings.hash_interval_s
-    out: list[float | None] = []
-    for t in ts_s:
-        k = int(np.searchsorted(changes, t))
-        near = [float(changes[j]) for j in (k - 1, k) if 0 <= j < len(changes) and abs(changes[j] - t) <= tolerance_s]
-        out.append(min(near, key=lambda c: abs(c - t)) if near else None)
-    return out
+    t = np.asarray(ts_s, dtype=np.float64)
+    k = np.searchsorted(changes, t)
+    before, after = changes[np.clip(k - 1, 0, len(changes) - 1)], changes[np.clip(k, 0, len(changes) - 1)]
+    nearest = np.where(np.abs(before - t) <= np.abs(after - t), before, after)
+    close = np.abs(nearest - t) <= 1.5 * settings.hash_interval_s
+    return [float(c) if ok else None for c, ok in zip(nearest.tolist(), close.tolist())]
 
 
 #: A change between held pictures is read between the whole pictures this long before and after
