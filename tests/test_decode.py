@@ -213,3 +213,30 @@ def test_frames_and_times_stay_in_step_on_a_long_run(clips):
     settings = Settings(decode_timeout_s=60)
     times, _, state = _decode(clips["jitter.mkv"], dec.TIMES_PIPE, replace(settings, sample_fps=100.0))
     assert len(times) > 100 and state.warnings == [] and times == sorted(times)
+
+
+def test_the_frame_size_is_known_when_the_first_frame_arrives(tmp_path, monkeypatch):
+    # The input's description is read from stderr by another thread: slow it down, and the first
+    # frame must still wait for it (fingerprinting reads the display aspect right then).
+    import time
+
+    parse = dec._parse_header_line
+
+    def slow(line, info):
+        if dec._VIDEO_STREAM.search(line):
+            time.sleep(0.5)
+        parse(line, info)
+
+    monkeypatch.setattr(dec, "_parse_header_line", slow)
+    path = tmp_path / "clip.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    state = dec.Decoding(path)
+    frames = dec.decode(path, Settings(), state)
+    next(frames)
+    assert (state.info.width, state.info.height) == (320, 180)
+    assert state.info.duration_s == pytest.approx(1.0, abs=0.1)
+    frames.close()

@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _VIDEO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (.*)")
+#: The input's description (duration, streams, frame size) is over once ffmpeg describes its output.
+_HEADER_END = re.compile(r"^(Output #0|Stream mapping:)")
+#: How long the first frame waits for the input's description to be read from stderr (s): it is
+#: written before any frame, so this is only ever reached when it never comes.
+_HEADER_WAIT_S = 10.0
 _SIZE = re.compile(r"(?<![\dx])(\d{1,5})x(\d{1,5})(?![\dx])")
 _FPS = re.compile(r"([\d.]+)(k?) (?:fps|tbr)")
 _SHOWINFO = re.compile(r"Parsed_showinfo.*\bpts_time:\s*(-?[\d.]+|nan)")
@@ -337,8 +342,15 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
     tail: collections.deque[str] = collections.deque(maxlen=40)
 
     out_of_memory = threading.Event()
+    header_read = threading.Event()  # state.info is complete: the frames may be handed out
 
     def read_stderr() -> None:
+        try:
+            _read_stderr()
+        finally:
+            header_read.set()
+
+    def _read_stderr() -> None:
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
             if memory_mb and not out_of_memory.is_set() and _NO_MEMORY.search(line):
@@ -349,7 +361,10 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
                 value = m.group(1)
                 showinfo_times.put(float("nan") if value == "nan" else float(value))
             else:
-                _parse_header_line(line, state.info)
+                if not header_read.is_set():
+                    _parse_header_line(line, state.info)
+                    if _HEADER_END.match(line):
+                        header_read.set()
                 tail.append(line)
 
     reader = threading.Thread(target=read_stderr, daemon=True)
@@ -386,6 +401,10 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
                 ts = last_ts + settings.sample_interval_s if last_ts >= 0 else 0.0
             last_ts = ts
             pixels = np.frombuffer(chunk, dtype=np.uint8).reshape(side, side)
+            if index == 0:
+                # The frame size and duration in state.info come from stderr, read by another
+                # thread: callers read them once the first frame is here.
+                header_read.wait(_HEADER_WAIT_S)
             state.frames_read += 1
             yield DecodedFrame(pixels=pixels, index=index, ts_s=ts)
             index += 1
