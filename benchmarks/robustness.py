@@ -6,7 +6,8 @@ temporary folder (re-encodes, rescales, crops, padding, mirror, overlays, colour
 changes, trims, intros, compilations, picture-in-picture, noise, rotation), makes a slideshow of
 each source (its frames held for seconds, all slideshows with the same timing) with a re-encoded
 copy, adds negatives (different contents sharing an intro card, a logo, a static scene or black
-frames; very short clips), ingests everything into a temporary store through `vidtrace.scan.ingest` and prints:
+frames; very short clips), ingests everything into a temporary store through
+`vidtrace.scan.ingest` and prints:
 
 - recall per edit (the copy matched with its source), pooled recall, precision over pairs of
   different contents, and a sweep over the match score threshold;
