@@ -166,12 +166,13 @@ def find_matches(
         return []
     rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] != REGION_MIRROR]
     codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
+    used_ts = [ts_s[i] for i in rows_used]
     used_regions = [regions[i] for i in rows_used] if regions else None
-    q_held = held_spans([ts_s[i] for i in rows_used], codes, used_regions, settings)
+    q_held = held_spans(used_ts, codes, used_regions, settings)
     # A change between held pictures needs held pictures: most videos have none to look for.
     held_any = bool((q_held > settings.max_echo_span_s).any())
-    q_changes = held_changes([ts_s[i] for i in rows_used], codes, used_regions, settings) if held_any else np.zeros(0)
-    q_marks = _change_marks([ts_s[i] for i in rows_used], q_changes, settings)
+    q_changes = held_changes(used_ts, codes, used_regions, settings) if held_any else np.zeros(0)
+    q_marks = _change_marks(used_ts, q_changes, settings)
     rows, ids, dists = index.search_arrays(codes, settings.max_distance_bits)
     refs = repo.frame_refs(session, ids.tolist())
     by_video: dict[int, list[tuple[FrameHit, int]]] = defaultdict(list)
