@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import numbers
 import os
 import re
 from typing import Iterable, Sequence
@@ -140,11 +141,29 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (or a formula's start):
+#: `=HYPERLINK(...)`, `+cmd|' /C calc'!A0`, `@SUM(...)`, and tab or carriage return before them.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet runs as a formula (the OWASP rule: a text cell starting with
+    `=`, `+`, `-`, `@`, tab or carriage return gets a leading single quote). Numbers are kept as
+    they are, so -1.5 stays a number; None is an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, numbers.Real):  # int, float, bool and their numpy kinds
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def to_csv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """CSV text: a header row, then the rows, every cell through `csv_cell`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(headers)
-    writer.writerows(["" if c is None else c for c in row] for row in rows)
+    writer.writerow([csv_cell(h) for h in headers])
+    writer.writerows([csv_cell(c) for c in row] for row in rows)
     return out.getvalue()
 
 
