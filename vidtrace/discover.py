@@ -11,12 +11,15 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from vidtrace.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 #: Files with these extensions are taken as videos when walking a folder. Anything a manifest
 #: names is tried whatever its extension.
@@ -102,24 +105,51 @@ def is_video_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
 
 
-def walk_root(root: Path) -> Iterator[Candidate]:
+def walk_root(root: Path, problems: list[Problem] | None = None) -> Iterator[Candidate]:
     """Every video file under `root`, in a stable order; the first folder level names the account.
 
     Symbolic links to folders are not followed (no loops); hidden files and folders are skipped.
-    Files directly in `root` have no account.
+    Files directly in `root` have no account. A link that leads outside `root` (to a file or a
+    folder) is skipped and reported: appended to `problems` when given, else logged as an error.
     """
     root = Path(root).absolute()
+    real_root = root.resolve()
+
+    def outside(link: Path, kind: str) -> None:
+        problem = Problem(path_text(link), f"a link to a {kind} outside {path_text(root)} ({path_text(os.path.realpath(link))}); skipped")
+        if problems is None:
+            log.error("%s: %s", problem.where, problem.reason)
+        else:
+            problems.append(problem)
+
     for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        for d in sorted(dirs):
+            if not d.startswith(".") and (here / d).is_symlink() and not _inside(here / d, real_root):
+                outside(here / d, "folder")
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel = Path(folder).relative_to(root)
+        rel = here.relative_to(root)
         account = path_text(rel.parts[0]) if rel.parts else None  # folder names may not be UTF-8
         for name in sorted(files):
-            if not name.startswith(".") and is_video_name(name):
-                yield Candidate(path=Path(folder) / name, account=account)
+            if name.startswith(".") or not is_video_name(name):
+                continue
+            path = here / name
+            if path.is_symlink() and not _inside(path, real_root):
+                outside(path, "file")
+                continue
+            yield Candidate(path=path, account=account)
+
+
+def _inside(path: Path, real_base: Path) -> bool:
+    """Whether `path`, every link on the way followed, is inside the folder `real_base` (resolved)."""
+    return Path(os.path.realpath(path)).is_relative_to(real_base)
 
 
 def parse_time(text: str) -> dt.datetime:
-    """ISO 8601 to an aware UTC datetime; a time without a zone is taken as UTC."""
+    """ISO 8601 to an aware UTC datetime; a time without a zone is taken as UTC.
+
+    Raises ValueError for text that is no ISO 8601 time and OverflowError for a time that
+    leaves the representable range once in UTC (such as 0001-01-01T00:00:00+01:00)."""
     value = dt.datetime.fromisoformat(text.strip())
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
@@ -183,23 +213,38 @@ def read_manifest(path: Path) -> tuple[list[Candidate], list[Problem]]:
     return candidates, problems
 
 
+def _text_problem(key: str, value: str) -> str | None:
+    """Why a manifest field cannot be stored as text, or None."""
+    if len(value) > MAX_FIELD_CHARS:
+        return f"{key} longer than {MAX_FIELD_CHARS} characters"
+    if "\x00" in value:
+        return f"{key} contains a NUL byte"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{key} is not valid Unicode text (a lone surrogate)"
+    return None
+
+
 def _candidate(row: dict, base: Path) -> tuple[str | None, Candidate | None]:
     values = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
     for key in REQUIRED_COLUMNS:
         if not values[key]:
             return f"missing {key}", None
     for key, value in values.items():
-        if len(value) > MAX_FIELD_CHARS:
-            return f"{key} longer than {MAX_FIELD_CHARS} characters", None
-    if "\x00" in values["path"]:
-        return "path contains a NUL byte", None
+        if (problem := _text_problem(key, value)) is not None:
+            return problem, None
     full = Path(os.path.normpath(base / values["path"]))
     if not full.is_relative_to(base):
         return f"path {values['path']!r} points outside the manifest's folder", None
+    if not _inside(full, base):
+        return f"path {values['path']!r} is a link to {os.path.realpath(full)!r}, outside the manifest's folder", None
     uploaded_at = None
     if values["uploaded_at"]:
         try:
             uploaded_at = parse_time(values["uploaded_at"])
+        except OverflowError:
+            return f"uploaded_at {values['uploaded_at']!r} is out of range (before year 1 or after 9999 in UTC)", None
         except ValueError:
             return f"uploaded_at {values['uploaded_at']!r} is not an ISO 8601 time", None
     return None, Candidate(
