@@ -162,6 +162,9 @@ def export_command(ctx, file, no_metadata):
 def import_command(ctx, file, source):
     """Load a partner's fingerprint file as a named source and match it against the store.
 
+    Every record is checked (types, ranges, durations against frame times); a bad one is
+    reported as FILE:LINE and skipped, the others imported, and the command exits 1.
+
     \b
     Example:
       vidtrace import partner.jsonl.gz --source lab-b
@@ -169,7 +172,12 @@ def import_command(ctx, file, source):
     from vidtrace.exchange import import_file
 
     summary = import_file(ctx.obj.open(create=True), file, source)
+    for problem in summary.problems:
+        click.echo(report.safe_text(problem), err=True)
+    skipped = f"; {len(summary.problems)} bad record(s) skipped" if summary.problems else ""
     click.echo(
         f"imported {summary.videos} video(s) from {report.safe_text(source)} ({summary.already_known} already known); "
-        f"{len(summary.new_matches)} new match(es)"
+        f"{len(summary.new_matches)} new match(es){skipped}"
     )
+    if summary.problems:
+        ctx.exit(1)
