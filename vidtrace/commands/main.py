@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from vidtrace import __version__, report
 from vidtrace.errors import VidtraceError
@@ -48,14 +49,25 @@ class VidtraceGroup(click.Group):
         try:
             return super().invoke(ctx)
         except VidtraceError as e:
-            verbose = ctx.obj.verbose if isinstance(ctx.obj, Options) else 0
-            if verbose >= 2:
-                log.exception("traceback")
-            click.echo(f"Error: {report.safe_text(e)}", err=True)
-            ctx.exit(e.exit_code)
+            self._fail(ctx, e)
+        except DBAPIError as e:  # the database failed mid-command (corrupt file, full disk, lost server)
+            self._fail(ctx, db.database_error(_database_url(ctx), e))
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+
+    @staticmethod
+    def _fail(ctx: click.Context, e: VidtraceError):
+        verbose = ctx.obj.verbose if isinstance(ctx.obj, Options) else 0
+        if verbose >= 2:
+            log.exception("traceback")
+        click.echo(f"Error: {report.safe_text(e)}", err=True)
+        ctx.exit(e.exit_code)
+
+
+def _database_url(ctx: click.Context) -> str:
+    opts = ctx.obj if isinstance(ctx.obj, Options) else Options(None, None, 0, False)
+    return opts.location.db_url
 
 
 @click.group(cls=VidtraceGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,11 +16,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, func, inspect, make_url, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from vidtrace.errors import DependencyError, StoreBusyError, UsageError
+from vidtrace.errors import DependencyError, StoreBusyError, UsageError, VidtraceError
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +118,45 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+#: What SQLite says of a file that is not (or no longer) a database.
+_SQLITE_CORRUPT = ("file is not a database", "malformed", "file is encrypted", "not a database")
+_DISK_FULL = ("database or disk is full", "no space left on device", "disk full")
+
+
+class StoreCorruptError(DependencyError):
+    """The store's SQLite file cannot be read as a database."""
+
+
+def database_error(url: str, error: DBAPIError) -> VidtraceError:
+    """The library error (exit 3) for a database failure, with what to do about it.
+
+    A corrupt SQLite file, a full disk and a lost or unreachable server each get their own
+    one-line message; anything else is reported with the database's own words.
+    """
+    orig = error.orig if error.orig is not None else error
+    lines = str(orig).strip().splitlines()
+    detail = lines[0] if lines else type(orig).__name__
+    text = detail.lower()
+    sqlite = url.startswith("sqlite")
+    if sqlite and any(s in text for s in _SQLITE_CORRUPT):
+        database = make_url(url).database or url
+        return StoreCorruptError(
+            f"{database} is not a readable SQLite database ({detail}); "
+            "restore it from a backup or move it away and re-ingest"
+        )
+    if any(s in text for s in _DISK_FULL):
+        return DependencyError(f"the database {_redact(url)} cannot write: the disk is full ({detail})")
+    if isinstance(error, OperationalError) or error.connection_invalidated:
+        return DependencyError(f"cannot reach database {_redact(url)} (lost or refused): {detail}")
+    return DependencyError(f"database {_redact(url)} failed: {detail}")
+
+
 def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as e:
-        raise DependencyError(f"cannot reach database {_redact(str(engine.url))}: {e.orig}") from e
+    except DBAPIError as e:
+        raise database_error(str(engine.url), e) from e
 
 
 def _transactional_sqlite(engine: Engine) -> Engine:
@@ -151,8 +184,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     migrating = _transactional_sqlite(engine) if engine.dialect.name == "sqlite" else engine
     try:
         command.upgrade(alembic_config(migrating), revision)
-    except OperationalError as e:
-        raise DependencyError(f"cannot migrate database {_redact(str(engine.url))}: {e.orig}") from e
+    except DBAPIError as e:
+        raise database_error(str(engine.url), e) from e
     finally:
         if migrating is not engine:
             migrating.dispose()
