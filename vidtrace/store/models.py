@@ -97,6 +97,25 @@ class Video(Base):
     match_order: Mapped[int | None] = mapped_column(BigInteger)
     #: None for videos fingerprinted here; the source's name for fingerprints imported from a partner
     source: Mapped[str | None] = mapped_column(String(128), index=True)
+    #: why the video was marked matched without being matched (its hits exceeded the memory budget)
+    unmatched_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SoundPrint(Base):
+    """A video's soundtrack fingerprint (`vidtrace.sound`): one row per video, no values when the
+    video has no audio stream (so a rescan knows it was looked for)."""
+
+    __tablename__ = "sound_prints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(32))
+    algorithm_version: Mapped[int] = mapped_column(Integer)
+    #: seconds between consecutive values
+    step_s: Mapped[float] = mapped_column(Float)
+    value_count: Mapped[int] = mapped_column(Integer)
+    #: the values, little-endian uint32 each
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Scan(Base):
@@ -174,6 +193,11 @@ class Match(Base):
     algorithm_version: Mapped[int] = mapped_column(Integer)
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: the signals whose segments align, comma-separated: "pictures", "sound", "pictures,sound"
+    signals: Mapped[str] = mapped_column(String(64), server_default="pictures")
+    #: "copy" when the pictures align (the segments are theirs); "same soundtrack" when only the
+    #: sound does (a dub, a voice-over reused on other pictures: related content, not a copy)
+    kind: Mapped[str] = mapped_column(String(32), server_default="copy")
 
 
 class Segment(Base):
