@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import re
+import resource
 import signal
 import subprocess
 import threading
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _VIDEO_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (.*)")
+#: "Input #0, png_pipe, from 'file:...':": the demuxer's names
+_INPUT_FORMAT = re.compile(r"^Input #0, (.+?), from ")
+#: A stream that is a picture attached to the file (an audio file's cover art)
+_ATTACHED_PICTURE = re.compile(r"\(attached pic\)\s*$")
 #: The input's description (duration, streams, frame size) is over once ffmpeg describes its output.
 _HEADER_END = re.compile(r"^(Output #0|Stream mapping:)")
 #: How long the first frame waits for the input's description to be read from stderr (s): it is
@@ -49,6 +54,8 @@ _FPS = re.compile(r"([\d.]+)(k?) (?:fps|tbr)")
 _SHOWINFO = re.compile(r"Parsed_showinfo.*\bpts_time:\s*(-?[\d.]+|nan)")
 #: stderr text ffmpeg prints when an allocation (or a thread) is refused by the memory limit
 _NO_MEMORY = re.compile(r"cannot allocate memory|out of memory|resource temporarily unavailable", re.I)
+#: What /bin/sh says when it cannot set the memory limit (ffmpeg never ran)
+_LIMIT_REFUSED = re.compile(r"\bulimit: .*(error|cannot|not permitted|invalid)", re.I)
 #: stderr lines worth quoting in an error message
 _ERROR_HINT = re.compile(r"error|invalid|does not contain|no such|denied|unsupported|moov atom|matches no streams|not found", re.I)
 
@@ -73,12 +80,47 @@ def decode_memory_mb() -> int:
         raise DependencyError(f"VIDTRACE_DECODE_MEMORY_MB={text!r} is not a number") from e
 
 
+#: Below this address-space limit (MiB) ffmpeg cannot decode even a small clip (the bundled
+#: static binary maps about 100 MiB before reading a byte); a process held under a lower hard
+#: limit is an environment fault, not a bad file.
+MIN_DECODE_MEMORY_MB = 256
+
+
+def _hard_limit_mb() -> int | None:
+    """This process's hard address-space limit (MiB), which no child can raise; None: unlimited."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    return None if hard == resource.RLIM_INFINITY else hard // (1024 * 1024)
+
+
+def effective_memory_mb(memory_mb: int) -> int:
+    """The limit ffmpeg runs under: `memory_mb`, or this process's hard limit when that is lower
+    (a child can lower a limit, never raise it past the hard one). 0: no limit.
+
+    Raises DependencyError when the hard limit leaves ffmpeg too little to decode anything.
+    """
+    hard = _hard_limit_mb()
+    if hard is None:
+        return memory_mb
+    if hard < MIN_DECODE_MEMORY_MB:
+        raise DependencyError(
+            f"this process may use at most {hard} MiB of address space (ulimit -v); decoding needs at least "
+            f"{MIN_DECODE_MEMORY_MB} MiB: raise the limit"
+        )
+    return min(memory_mb, hard) if memory_mb else 0
+
+
 def _under_memory_limit(cmd: list[str], memory_mb: int) -> list[str]:
     """`cmd` run with its address space capped (the kernel enforces it): /bin/sh sets the limit and
     execs the command in its own process. A pre-exec hook would do the same but make Python fork
     (copy its memory map, then fault on every page it writes) instead of vfork: about 8 ms of CPU
-    per file in a process holding numpy, SciPy and OpenCV, more in a bigger one."""
+    per file in a process holding numpy, SciPy and OpenCV, more in a bigger one.
+
+    The limit is never above this process's hard limit, which the shell could not set; ffmpeg
+    then already runs under the hard limit."""
     if not memory_mb:
+        return cmd
+    hard = _hard_limit_mb()
+    if hard is not None and memory_mb >= hard:
         return cmd
     return ["/bin/sh", "-c", f'ulimit -v {memory_mb * 1024} && exec "$0" "$@"', *cmd]
 
@@ -93,6 +135,10 @@ def _spawn(cmd: list[str], memory_mb: int, **options) -> subprocess.Popen:
     )  # fmt: skip
 
 
+#: Why an image, or an audio file whose only picture is its cover art, is not stored as a video.
+NO_MOVING_PICTURE = "no moving picture (a single image)"
+
+
 @dataclass
 class VideoInfo:
     """What the stream header says about a video. Any field may be unknown (None)."""
@@ -102,6 +148,8 @@ class VideoInfo:
     width: int | None = None
     height: int | None = None
     has_video: bool = False
+    #: the video stream is one picture: an image file, or an audio file's cover art
+    still_picture: bool = False
 
 
 @dataclass
@@ -217,7 +265,8 @@ def ffmpeg_command(
 def times_reporting(settings: Settings) -> str:
     """How the configured ffmpeg can report frame times: `TIMES_PIPE` when it can, else `TIMES_SHOWINFO`."""
     timeout_s = min(_PROBE_TIMEOUT_S, settings.decode_timeout_s)
-    return TIMES_PIPE if _writes_frame_times(ffmpeg_binary(settings), decode_memory_mb(), timeout_s) else TIMES_SHOWINFO
+    memory_mb = effective_memory_mb(decode_memory_mb())
+    return TIMES_PIPE if _writes_frame_times(ffmpeg_binary(settings), memory_mb, timeout_s) else TIMES_SHOWINFO
 
 
 @functools.lru_cache(maxsize=16)
@@ -257,16 +306,25 @@ def _parse_times_line(line: bytes, bases: dict[bytes, tuple[int, int]]) -> float
 
 
 def _parse_header_line(line: str, info: VideoInfo) -> None:
-    if info.duration_s is None and (m := _DURATION.search(line)):
+    if (m := _INPUT_FORMAT.match(line)) and _is_image_format(m.group(1)):
+        info.still_picture = True
+    elif info.duration_s is None and (m := _DURATION.search(line)):
         h, mnt, s = m.groups()
         info.duration_s = int(h) * 3600 + int(mnt) * 60 + float(s)
     elif not info.has_video and (m := _VIDEO_STREAM.search(line)):
         info.has_video = True
         details = m.group(1)
+        if _ATTACHED_PICTURE.search(details):
+            info.still_picture = True
         if size := _SIZE.search(details):
             info.width, info.height = int(size.group(1)), int(size.group(2))
         if fps := _FPS.search(details):
             info.fps = float(fps.group(1)) * (1000 if fps.group(2) else 1)
+
+
+def _is_image_format(names: str) -> bool:
+    """Whether ffmpeg read the input with an image demuxer (image2, png_pipe, jpeg_pipe, ...)."""
+    return any(n.strip() in ("image2", "image2pipe") or n.strip().endswith("_pipe") for n in names.split(","))
 
 
 def _strip_prefix(line: str) -> str:
@@ -320,7 +378,7 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
     side = settings.frame_side_px
     frame_bytes = side * side
     times = times_reporting(settings)
-    memory_mb = decode_memory_mb()
+    memory_mb = effective_memory_mb(decode_memory_mb())
     times_read, times_write = os.pipe() if times == TIMES_PIPE else (-1, -1)
     try:
         cmd = ffmpeg_command(path, settings, times, times_write)
@@ -421,6 +479,9 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
         proc.stderr.close()
 
     lines = list(tail)
+    refused = next((ln for ln in lines if _LIMIT_REFUSED.search(ln)), None)
+    if refused is not None and state.frames_read == 0:
+        raise DependencyError(f"cannot run ffmpeg under the {memory_mb} MiB memory limit: {_strip_prefix(refused)[:200]}")
     if timed_out.is_set():
         message = f"decoding took longer than {settings.decode_timeout_s:g} s and was stopped"
         if state.frames_read == 0:
@@ -433,6 +494,8 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
         state.warnings.append(f"decoded in part: {reason}")
     elif state.frames_read == 0:
         raise InputError(path, "no video stream (audio only?)" if not state.info.has_video else "no frames could be decoded")
+    elif state.frames_read == 1 and state.info.still_picture:
+        raise InputError(path, NO_MOVING_PICTURE)
     else:
         damage = [ln for ln in lines if _ERROR_HINT.search(ln)]
         if damage:
