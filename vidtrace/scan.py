@@ -1,7 +1,7 @@
 """Ingest and rescan: discover uploads, fingerprint new videos, store them, match them.
 
-Every step commits as it goes, so a run that dies leaves whole videos behind (a video and its
-frames are written in one transaction) and the next run carries on where it stopped:
+Every step commits as it goes, so a run that dies leaves whole videos behind (a video, its
+frames and its sound print are written in one transaction) and the next run carries on where it stopped:
 fingerprinted videos are known by their SHA-256, and a video is matched against everything
 stored before it exactly once (`videos.matched_at`).
 """
@@ -19,14 +19,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vidtrace import networks
+from vidtrace import networks, signals
 from vidtrace.distributed import run_on_cluster
 from vidtrace.discover import Candidate, path_text, read_manifest, text_path, walk_root
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.hashes import to_matrix
-from vidtrace.matching import find_matches
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
+from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
 from vidtrace.store import repo
 from vidtrace.store.db import Store, scan_lock
 from vidtrace.store.index_sync import save_index, synced_index
@@ -86,11 +87,22 @@ class _Pending:
 
 
 def _stale(video: repo.VideoRecord) -> bool:
-    """A video of this store hashed by another algorithm version (imported ones are their source's)."""
-    return video.status == "ok" and video.source is None and (video.algorithm, video.algorithm_version) != (
-        HASH_ALGORITHM,
-        HASH_VERSION,
+    """A video of this store hashed by another algorithm version, or whose sound print is missing
+    or of another version (imported ones are their source's)."""
+    return (
+        video.status == "ok"
+        and video.source is None
+        and ((video.algorithm, video.algorithm_version) != (HASH_ALGORITHM, HASH_VERSION) or video.sound != (SOUND_ALGORITHM, SOUND_VERSION))
     )
+
+
+@dataclass
+class Fingerprints:
+    """What the fingerprint job makes of one file: its frame hashes and its sound print (None:
+    no soundtrack)."""
+
+    pictures: VideoFingerprint
+    sound: SoundPrint | None
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -115,33 +127,46 @@ def _changed_since(c: Candidate, st: os.stat_result) -> bool:
     return (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _fingerprint_job(path: str, settings: Settings) -> tuple[VideoFingerprint | None, str | None]:
-    """Runs in a worker process: a fingerprint, or the reason there is none."""
+def _fingerprint_job(path: str, settings: Settings) -> tuple[Fingerprints | None, str | None]:
+    """Runs in a worker process: the file's fingerprints, or the reason there are none. A file
+    whose audio fails to decode keeps its pictures, with the reason as a warning."""
     try:
-        return fingerprint_file(Path(path), settings), None
+        pictures = fingerprint_file(Path(path), settings)
     except InputError as e:
         return None, e.reason
+    sound, problem = signals.sound_or_warning(Path(path), settings)
+    if problem:
+        pictures.warnings.append(problem)
+    return Fingerprints(pictures, sound), None
 
 
-def _matches_of(session, index, video_id: int, settings: Settings, among: set[int]):
+def _matches_of(session, indexes: dict, video_id: int, settings: Settings, among: set[int]) -> list[signals.SignalMatch]:
     video = repo.videos_by_id(session, [video_id])[video_id]
-    ts_s, hashes, regions = repo.frames_of_video(session, video_id)
-    return find_matches(
-        session, index, ts_s, hashes, video.duration_s or 0.0, settings,
-        accept=lambda other: other.id in among, regions=regions,
-    )  # fmt: skip
+    queries = {s.name: s.stored_query(session, video_id) for s in signals.SIGNALS}
+    return signals.match_video(session, indexes, queries, video.duration_s or 0.0, settings, accept=lambda other: other.id in among)
+
+
+def _budget_reason(e: Exception) -> str:
+    return f"not matched: {e}" if str(e) else "not matched: its hits exceed the memory budget of matching"
 
 
 def match_unmatched(
-    session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop
-) -> list[int]:
+    session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop,
+    sound_index: SoundIndex | None = None, warnings: list[Failure] | None = None,
+) -> list[int]:  # fmt: skip
     """Match every not-yet-matched video against all videos matched before it; new match ids.
 
-    Writers sharing a database claim different videos and search them at once; the short last
-    step, which gives a video its place in the match order, is serialised and also searches the
-    videos that others matched meanwhile, so every pair is matched exactly once. Each video
-    commits with its matches, so an interrupted pass resumes where it stopped.
+    Every signal is searched (`vidtrace.signals`): `index` is the frame index, `sound_index` the
+    sound index (built from SQL when not given). Writers sharing a database claim different
+    videos and search them at once; the short last step, which gives a video its place in the
+    match order, is serialised and also searches the videos that others matched meanwhile, so
+    every pair is matched exactly once. Each video commits with its matches, so an interrupted
+    pass resumes where it stopped. A video whose hits exceed the memory budget of matching is
+    marked matched without matches, with the reason (stored, and added to `warnings`).
     """
+    if sound_index is None:
+        sound_index, _ = synced_sound(session, None)
+    indexes = {signals.PICTURES: index, signals.SOUND: sound_index}
     new: list[int] = []
     total = repo.count_videos_to_match(session)
     matched = MatchedVideos(session, index)
@@ -150,19 +175,42 @@ def match_unmatched(
     while (video_id := repo.claim_video_to_match(session)) is not None:
         progress("matching", done, max(total, done + 1))
         matched.catch_up(session)
-        found = _matches_of(session, index, video_id, settings, set(matched.ids))
-        repo.lock_match_order(session)
-        late = matched.catch_up(session)
-        if late:
-            found += _matches_of(session, index, video_id, settings, set(late))
+        sound_catch_up(session, sound_index, matched.ids)
+        try:
+            found = _matches_of(session, indexes, video_id, settings, set(matched.ids))
+            repo.lock_match_order(session)
+            late = matched.catch_up(session)
+            if late:
+                sound_catch_up(session, sound_index, set(late))
+                found += _matches_of(session, indexes, video_id, settings, set(late))
+        except signals.MatchBudgetExceeded as e:  # raised while searching: nothing written yet
+            repo.lock_match_order(session)
+            reason = _budget_reason(e)
+            log.warning("video %d: %s", video_id, reason)
+            if warnings is not None:
+                warnings.append(Failure(_video_label(session, video_id), reason))
+            repo.mark_unmatched(session, video_id, reason)
+            matched.catch_up(session)
+            session.commit()
+            done += 1
+            continue
         for m in found:
-            new.append(repo.add_match(session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id))
+            new.append(repo.add_match(
+                session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id, m.signals, m.kind
+            ))  # fmt: skip
         repo.mark_matched(session, video_id)
         matched.catch_up(session)  # this video, its frames now in the index
+        sound_catch_up(session, sound_index, {video_id})
         session.commit()
         done += 1
     progress("matching", done, done)
     return new
+
+
+def _video_label(session, video_id: int) -> str:
+    """A video's first upload's path (what a warning names), else `video N`."""
+    uploads = repo.uploads_of_videos(session, [video_id]).get(video_id)
+    return uploads[0].path if uploads else f"video {video_id}"
 
 
 class _Scan:
@@ -182,6 +230,8 @@ class _Scan:
         self.session.commit()
         self.summary = ScanSummary(scan_id=self.scan_id, kind=kind)
         self.index = synced_index(store)
+        with store.session() as session:
+            self.sound_index, _ = synced_sound(session, SoundIndex.load(sound_index_path(store)))
         # A server database may have other writers: short transactions (one file, one video)
         # keep them from waiting on each other for long, or in a cycle.
         self.shared = not store.location.is_sqlite
@@ -376,15 +426,20 @@ class _Scan:
         # of short clips; these bound what an interrupted run has to redo.
         commit_videos, commit_frames = (1, 1) if self.shared else (50, 20_000)
         batch: list[tuple[list[int], object]] = []
+        sound_batch: list[tuple[int, int, SoundPrint | None]] = []
         batch_frames = batch_videos = 0
 
         def commit() -> None:
             self.session.commit()
             for frame_ids, codes in batch:
                 self.index.add(frame_ids, codes)
+            for print_id, video_id, sound in sound_batch:
+                if sound is not None:
+                    self.sound_index.add(print_id, video_id, sound.values)
             batch.clear()
+            sound_batch.clear()
 
-        for n, (sha, fingerprint, error) in enumerate(self._results(pending), start=1):
+        for n, (sha, found, error) in enumerate(self._results(pending), start=1):
             self.progress("fingerprinting", n - 1, total)
             item = pending[sha]
             if _changed_since(*item.uploads[0]):
@@ -393,14 +448,17 @@ class _Scan:
                     self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
                 continue
             if item.video_id is not None:
-                self._refingerprinted(item, fingerprint, error)
+                self._refingerprinted(item, found, error)
                 continue
+            fingerprint = found.pictures if found is not None else None
             video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
             for c, st in item.uploads:
                 self.link_upload(video_id, c, st)
             if created and fingerprint is not None:
+                print_id = self._store_sound(video_id, found.sound)
                 codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
                 batch.append((frame_ids, codes))
+                sound_batch.append((print_id, video_id, found.sound))
                 batch_frames += len(frame_ids)
             batch_videos += 1
             if batch_videos >= commit_videos or batch_frames >= commit_frames:
@@ -419,25 +477,36 @@ class _Scan:
                 self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
         commit()
         if self.summary.refingerprinted_videos:
-            # Old frames left SQL: the index is rebuilt from it (once per hash version change).
+            # Old frames and prints left SQL: the indexes are rebuilt from it (once per version change).
             self.index = synced_index(self.store)
+            self.sound_index, _ = synced_sound(self.session, None)
+            self.session.rollback()
         self.progress("fingerprinting", total, total)
 
-    def _refingerprinted(self, item: _Pending, fingerprint: VideoFingerprint | None, error: str | None) -> None:
-        """Store a stored video's new fingerprint in place of its old one (kept when this fails)."""
+    def _store_sound(self, video_id: int, sound: SoundPrint | None) -> int:
+        """Store a video's sound print (None: no soundtrack) in the transaction of its frames."""
+        return repo.set_sound_print(self.session, video_id, sound, SOUND_ALGORITHM, SOUND_VERSION, SOUND_STEP_S)
+
+    def _refingerprinted(self, item: _Pending, found: Fingerprints | None, error: str | None) -> None:
+        """Store a stored video's new fingerprints in place of its old ones (kept when this fails)."""
         path = path_text(item.uploads[0][0].path)
-        if fingerprint is None:
+        if found is None:
             self.fail(path, f"{error}; kept its fingerprint from an older version")
             return
-        repo.replace_fingerprint(self.session, item.video_id, fingerprint)
+        repo.replace_fingerprint(self.session, item.video_id, found.pictures)
+        self._store_sound(item.video_id, found.sound)
         self.session.commit()
+        for warning in found.pictures.warnings:
+            self.summary.warnings.append(Failure(path, warning))
         self.summary.refingerprinted_videos += 1
         log.info("%s: fingerprinted again with %s v%s", path, HASH_ALGORITHM, HASH_VERSION)
 
     # --- matching ---------------------------------------------------------------------------
 
     def match_new(self) -> None:
-        self.summary.new_matches += match_unmatched(self.session, self.index, self.settings, self.scan_id, self.progress)
+        self.summary.new_matches += match_unmatched(
+            self.session, self.index, self.settings, self.scan_id, self.progress, self.sound_index, self.summary.warnings
+        )  # fmt: skip
 
     # --- gone files -------------------------------------------------------------------------
 
@@ -451,6 +520,12 @@ class _Scan:
                 repo.update_upload(self.session, upload.id, gone_at=now)
                 self.summary.gone_uploads += 1
         self.session.commit()
+
+    def _save_sound_index(self) -> None:
+        """Save the sound index as SQL has it (prints of videos a crash rolled back never enter)."""
+        index, _ = synced_sound(self.session, self.sound_index)
+        self.session.rollback()
+        index.save(sound_index_path(self.store))
 
     # --- the whole run ----------------------------------------------------------------------
 
@@ -481,6 +556,7 @@ class _Scan:
         finally:
             self.session.rollback()
             save_index(self.store, self.index)
+            self._save_sound_index()
             failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
             repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
             self.session.commit()

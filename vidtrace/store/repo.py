@@ -23,7 +23,8 @@ from vidtrace.align import Alignment
 from vidtrace.fingerprint import VideoFingerprint
 from vidtrace.hashes import to_matrix
 from vidtrace.index import Coverage
-from vidtrace.store.models import Account, ClusterMerge, Frame, Match, Scan, Segment, Upload, Video
+from vidtrace.sound import SoundPrint as SoundValues
+from vidtrace.store.models import Account, ClusterMerge, Frame, Match, Scan, Segment, SoundPrint, Upload, Video
 
 #: Uploads imported from a partner's fingerprint file have paths starting with this (no file here).
 IMPORT_PATH_PREFIX = "import:"
@@ -65,6 +66,9 @@ class VideoRecord:
     source: str | None = None
     algorithm: str = ""
     algorithm_version: int = 0
+    #: (algorithm, version) of its sound print; None when none was computed
+    sound: tuple[str, int] | None = None
+    unmatched_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class MatchRecord:
     matched_s: float
     scan_id: int | None
     segments: tuple[SegmentRecord, ...]
+    signals: tuple[str, ...] = ("pictures",)  # the signals that align: pictures, sound
+    kind: str = "copy"  # "copy", or "same soundtrack" when only the sound aligns
 
 
 @dataclass(frozen=True)
@@ -163,23 +169,28 @@ def add_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> None:
         )
 
 
-def _video_record(v: Video) -> VideoRecord:
+def _video_record(v: Video, sound_algorithm: str | None = None, sound_version: int | None = None) -> VideoRecord:
     return VideoRecord(
-        v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None, v.source, v.algorithm, v.algorithm_version
-    )
+        v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None, v.source, v.algorithm, v.algorithm_version,
+        None if sound_algorithm is None else (sound_algorithm, sound_version), v.unmatched_reason,
+    )  # fmt: skip
+
+
+def _videos_with_sound():
+    return select(Video, SoundPrint.algorithm, SoundPrint.algorithm_version).outerjoin(SoundPrint, SoundPrint.video_id == Video.id)
 
 
 def video_by_sha(session: Session, sha256: str) -> VideoRecord | None:
-    v = session.scalar(select(Video).where(Video.sha256 == sha256))
-    return _video_record(v) if v else None
+    row = session.execute(_videos_with_sound().where(Video.sha256 == sha256)).first()
+    return _video_record(*row) if row else None
 
 
 def videos_by_id(session: Session, ids: Iterable[int]) -> dict[int, VideoRecord]:
     ids = sorted(set(ids))
     out: dict[int, VideoRecord] = {}
     for chunk in _chunks(ids):
-        for v in session.scalars(select(Video).where(Video.id.in_(chunk))):
-            out[v.id] = _video_record(v)
+        for v, algorithm, version in session.execute(_videos_with_sound().where(Video.id.in_(chunk))):
+            out[v.id] = _video_record(v, algorithm, version)
     return out
 
 
@@ -254,7 +265,7 @@ def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFinge
             status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
             height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
             algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames, matched_at=None,
-            match_order=None,
+            match_order=None, unmatched_reason=None,
         )  # fmt: skip
     )
     return _add_frames(session, video_id, fingerprint)
@@ -369,6 +380,73 @@ def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef
     return out
 
 
+# --- sound prints ---------------------------------------------------------------------------
+
+
+def set_sound_print(session: Session, video_id: int, sound: SoundValues | None, algorithm: str, version: int, step_s: float) -> int:
+    """Store (or replace) a video's sound print; None stores that it has no soundtrack. Its row id."""
+    session.execute(delete(SoundPrint).where(SoundPrint.video_id == video_id))
+    row = SoundPrint(
+        video_id=video_id, algorithm=algorithm, algorithm_version=version, step_s=step_s,
+        value_count=0 if sound is None else len(sound), data=b"" if sound is None else sound.to_bytes(),
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def sound_print_of_video(session: Session, video_id: int) -> SoundValues | None:
+    """A video's sound print; None when it has none (no soundtrack, or not computed)."""
+    row = session.execute(
+        select(SoundPrint.algorithm, SoundPrint.algorithm_version, SoundPrint.step_s, SoundPrint.data).where(
+            SoundPrint.video_id == video_id, SoundPrint.value_count > 0
+        )
+    ).first()
+    if row is None:
+        return None
+    algorithm, version, step_s, data = row
+    return SoundValues.from_bytes(data, algorithm, version, step_s)
+
+
+def sound_coverage(session: Session, algorithm: str, version: int, up_to_id: int | None = None) -> Coverage:
+    """Count, largest and sum of the ids of the sound prints with values (what a sound index records)."""
+    query = select(
+        func.count(SoundPrint.id), func.coalesce(func.max(SoundPrint.id), 0), func.coalesce(func.sum(SoundPrint.id), 0)
+    ).where(SoundPrint.value_count > 0)
+    if up_to_id is not None:
+        query = query.where(SoundPrint.id <= up_to_id)
+    count, max_id, id_sum = session.execute(query).one()
+    return Coverage(algorithm=algorithm, version=version, count=int(count), max_id=int(max_id), id_sum=int(id_sum))
+
+
+def sound_rows(
+    session: Session, after_id: int = 0, video_ids: Iterable[int] | None = None, batch: int = 2_000
+) -> Iterable[tuple[int, int, np.ndarray]]:
+    """(print id, video id, values) of the sound prints with values, in id order: those with id
+    above `after_id`, or those of `video_ids`."""
+    if video_ids is not None:
+        for chunk in _chunks(sorted(set(video_ids))):
+            query = select(SoundPrint.id, SoundPrint.video_id, SoundPrint.data).where(
+                SoundPrint.video_id.in_(chunk), SoundPrint.value_count > 0
+            )
+            for pid, vid, data in session.execute(query.order_by(SoundPrint.id)):
+                yield pid, vid, SoundValues.from_bytes(data).values
+        return
+    last = after_id
+    while True:
+        rows = session.execute(
+            select(SoundPrint.id, SoundPrint.video_id, SoundPrint.data)
+            .where(SoundPrint.id > last, SoundPrint.value_count > 0)
+            .order_by(SoundPrint.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        for pid, vid, data in rows:
+            yield pid, vid, SoundValues.from_bytes(data).values
+        last = rows[-1][0]
+
+
 # --- matching -------------------------------------------------------------------------------
 
 
@@ -432,10 +510,18 @@ def mark_matched(session: Session, video_id: int) -> int:
     return order
 
 
+def mark_unmatched(session: Session, video_id: int, reason: str) -> int:
+    """Mark a video matched without matches, recording why (hold `lock_match_order`)."""
+    session.execute(update(Video).where(Video.id == video_id).values(unmatched_reason=reason))
+    return mark_matched(session, video_id)
+
+
 def add_match(
-    session: Session, video_a_id: int, video_b_id: int, alignment: Alignment, algorithm: str, version: int, scan_id: int | None
-) -> int:
-    """Store a match; `alignment` is seen from video A's side (query = A).
+    session: Session, video_a_id: int, video_b_id: int, alignment: Alignment, algorithm: str, version: int, scan_id: int | None,
+    signals: Sequence[str] = ("pictures",), kind: str = "copy",
+) -> int:  # fmt: skip
+    """Store a match; `alignment` is seen from video A's side (query = A). `signals` say which
+    signals align, `kind` what the match is ("copy", or "same soundtrack" when only sound aligns).
 
     One row per unordered pair and algorithm version: an existing one (an older scan's, or a
     concurrent writer's) is replaced, segments included, keeping its id.
@@ -451,11 +537,13 @@ def add_match(
         algorithm_version=version,
         scan_id=scan_id,
         created_at=utcnow(),
+        signals=",".join(signals),
+        kind=kind,
     )
     stmt = _insert(session, Match).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["video_a_id", "video_b_id", "algorithm_version"],
-        set_={k: stmt.excluded[k] for k in ("score", "matched_s", "algorithm", "scan_id", "created_at")},
+        set_={k: stmt.excluded[k] for k in ("score", "matched_s", "algorithm", "scan_id", "created_at", "signals", "kind")},
     ).returning(Match.id)
     match_id = session.scalar(stmt)
     session.execute(delete(Segment).where(Segment.match_id == match_id))
@@ -483,7 +571,10 @@ def list_matches(session: Session, min_score: float = 0.0, scan_id: int | None =
                 s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s, s.speed, s.frames, tuple(filter(None, (s.edits or "").split(",")))
             ))  # fmt: skip
     return [
-        MatchRecord(m.id, m.video_a_id, m.video_b_id, m.score, m.matched_s, m.scan_id, tuple(segments[m.id]))
+        MatchRecord(
+            m.id, m.video_a_id, m.video_b_id, m.score, m.matched_s, m.scan_id, tuple(segments[m.id]),
+            tuple(filter(None, (m.signals or "pictures").split(","))), m.kind or "copy",
+        )  # fmt: skip
         for m in matches
     ]
 
@@ -492,7 +583,7 @@ def table_counts(session: Session) -> dict[str, int]:
     """Row counts of every table (used to prove read-only commands write nothing)."""
     return {
         model.__tablename__: session.scalar(select(func.count()).select_from(model))
-        for model in (Account, Video, Upload, Frame, Match, Segment, Scan)
+        for model in (Account, Video, Upload, Frame, Match, Segment, Scan, SoundPrint)
     }
 
 
@@ -505,10 +596,11 @@ class MatchLink:
     video_b_id: int
     score: float
     scan_id: int | None
+    kind: str = "copy"
 
 
 def match_links(session: Session) -> list[MatchLink]:
-    rows = session.execute(select(Match.video_a_id, Match.video_b_id, Match.score, Match.scan_id).order_by(Match.id))
+    rows = session.execute(select(Match.video_a_id, Match.video_b_id, Match.score, Match.scan_id, Match.kind).order_by(Match.id))
     return [MatchLink(*r) for r in rows]
 
 

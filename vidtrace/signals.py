@@ -1,0 +1,207 @@
+"""Signal types behind one interface, and the one place their matches are combined.
+
+A signal type fingerprints a file, keeps an index of its values beside the store, and searches
+and aligns a query against the stored videos. Pictures (frame hashes) and sound (Chromaprint
+values) are the two types; a third is one more class here and one more module of its own.
+
+A stored video found by any signal is one match, which records the signals that align. Pictures
+come first: when they align the match is a copy and its segments are theirs. When only the sound
+aligns the match is "same soundtrack" (a dub, a voice-over reused on other pictures), with the
+sound's segments: related content, not a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from vidtrace import sound
+from vidtrace.align import Alignment
+from vidtrace.errors import InputError
+from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
+from vidtrace.matching import VideoMatch, find_matches
+from vidtrace.settings import Settings
+from vidtrace.sound_index import SoundIndex, synced_sound_index
+from vidtrace.store import repo
+from vidtrace.store.db import Store
+from vidtrace.store.index_sync import synced_index
+
+try:
+    from vidtrace.matching import MatchBudgetExceeded
+except ImportError:  # a matching module without a memory budget never raises it
+
+    class MatchBudgetExceeded(Exception):  # type: ignore[no-redef]
+        """A video's hits exceed the memory budget of matching."""
+
+
+PICTURES = "pictures"
+SOUND = "sound"
+COPY = "copy"
+SAME_SOUNDTRACK = "same soundtrack"
+#: What `lookup` reports for a file whose SHA-256 is stored: that very video.
+IDENTICAL_FILE = "identical file"
+
+Accept = Callable[[repo.VideoRecord], bool]
+
+
+class SignalType(Protocol):
+    """One kind of evidence that two videos hold the same content."""
+
+    #: stable name, stored in `matches.signals`
+    name: str
+    #: the kind of a match resting on this signal without the signals listed before it
+    kind_alone: str
+
+    def fingerprint(self, path: Path, settings: Settings) -> Any:
+        """The file's fingerprint for this signal (None when the file has nothing of it)."""
+
+    def open_index(self, store: Store) -> Any:
+        """The store's index of this signal's values, in step with SQL."""
+
+    def stored_query(self, session: Session, video_id: int) -> Any:
+        """A stored video's fingerprint as a query (None when it has none)."""
+
+    def search(
+        self, session: Session, index: Any, query: Any, duration_s: float, settings: Settings, accept: Accept
+    ) -> list[VideoMatch]:
+        """Stored videos whose values align with the query's, best first."""
+
+
+@dataclass(frozen=True)
+class PictureQuery:
+    ts_s: Sequence[float]
+    hashes: Sequence[bytes]
+    regions: Sequence[int] | None
+
+
+class Pictures:
+    """Frame hashes (`vidtrace.fingerprint`), the frame index, `vidtrace.matching`."""
+
+    name = PICTURES
+    kind_alone = COPY
+
+    def fingerprint(self, path: Path, settings: Settings) -> VideoFingerprint:
+        return fingerprint_file(path, settings)
+
+    def open_index(self, store: Store):
+        return synced_index(store)
+
+    @staticmethod
+    def query_of(fingerprint: VideoFingerprint) -> PictureQuery:
+        frames = fingerprint.frames
+        return PictureQuery([f.ts_s for f in frames], [f.hash for f in frames], [f.region for f in frames])
+
+    def stored_query(self, session: Session, video_id: int) -> PictureQuery:
+        return PictureQuery(*repo.frames_of_video(session, video_id))
+
+    def search(self, session, index, query: PictureQuery, duration_s, settings, accept) -> list[VideoMatch]:
+        return find_matches(session, index, query.ts_s, query.hashes, duration_s, settings, accept=accept, regions=query.regions)
+
+
+class Sound:
+    """Chromaprint values (`vidtrace.sound`), the sound index (`vidtrace.sound_index`)."""
+
+    name = SOUND
+    kind_alone = SAME_SOUNDTRACK
+
+    def fingerprint(self, path: Path, settings: Settings) -> sound.SoundPrint | None:
+        return sound.sound_print(path, settings)
+
+    def open_index(self, store: Store) -> SoundIndex:
+        return synced_sound_index(store)
+
+    def stored_query(self, session: Session, video_id: int) -> sound.SoundPrint | None:
+        return repo.sound_print_of_video(session, video_id)
+
+    def search(self, session, index: SoundIndex, query: sound.SoundPrint | None, duration_s, settings, accept) -> list[VideoMatch]:
+        if query is None or len(query) < sound.SOUND_MIN_SEGMENT_VALUES:
+            return []
+        # A held value (silence, a hum) is no evidence: it is not searched at all, so that the
+        # silent stretches of a store never flood a query with hits.
+        held = sound.held_spans(query.values, query.step_s, settings) > sound.sound_settings(settings).max_echo_span_s
+        rows_used = np.flatnonzero(~held)
+        rows, video_ids, positions, dists = index.search(query.values[rows_used], sound.SOUND_MAX_DISTANCE_BITS)
+        rows = rows_used[rows]
+        videos = repo.videos_by_id(session, np.unique(video_ids).tolist())
+        found = []
+        for video_id in np.unique(video_ids).tolist():
+            video = videos.get(video_id)
+            if video is None or video.status != "ok" or not accept(video):
+                continue
+            mine = video_ids == video_id
+            if len(np.unique(rows[mine])) < sound.SOUND_MIN_SEGMENT_VALUES:
+                continue
+            stored = repo.sound_print_of_video(session, video_id)
+            if stored is None:
+                continue
+            alignment = sound.align_values(
+                query.values, duration_s, stored.values, video.duration_s or len(stored) * stored.step_s,
+                (rows[mine], positions[mine], dists[mine]), settings, query.step_s,
+            )  # fmt: skip
+            if alignment is not None:
+                found.append(VideoMatch(video_id, alignment))
+        found.sort(key=lambda m: (-m.alignment.score, -m.alignment.matched_s, m.video_id))
+        return found
+
+
+#: Every signal type, the one that decides a copy first.
+SIGNALS: tuple[SignalType, ...] = (Pictures(), Sound())
+
+
+@dataclass(frozen=True)
+class SignalMatch:
+    """The query matches stored video `video_id`; segments seen from the query."""
+
+    video_id: int
+    alignment: Alignment
+    signals: tuple[str, ...]  # the signals that align, in `SIGNALS` order
+    kind: str  # COPY, SAME_SOUNDTRACK (or IDENTICAL_FILE in lookup)
+
+
+def merge(found: dict[str, list[VideoMatch]], signals: Sequence[SignalType] = SIGNALS) -> list[SignalMatch]:
+    """One match per stored video from each signal's matches: the first signal (in `signals`
+    order) that aligns gives the segments and the kind; every signal that aligns is listed."""
+    by_video: dict[int, dict[str, Alignment]] = {}
+    for signal in signals:
+        for m in found.get(signal.name, []):
+            by_video.setdefault(m.video_id, {})[signal.name] = m.alignment
+    out = []
+    for video_id, alignments in by_video.items():
+        first = next(s for s in signals if s.name in alignments)
+        names = tuple(s.name for s in signals if s.name in alignments)
+        out.append(SignalMatch(video_id, alignments[first.name], names, first.kind_alone))
+    out.sort(key=lambda m: (m.kind != COPY, -m.alignment.score, -m.alignment.matched_s, m.video_id))
+    return out
+
+
+def match_video(
+    session: Session, indexes: dict[str, Any], queries: dict[str, Any], duration_s: float, settings: Settings,
+    accept: Accept = lambda video: True, signals: Sequence[SignalType] = SIGNALS,
+) -> list[SignalMatch]:  # fmt: skip
+    """Every signal's search for one video, merged per stored video (copies first, best first).
+
+    Raises MatchBudgetExceeded when the pictures' hits exceed the memory budget of matching.
+    """
+    found = {
+        s.name: s.search(session, indexes[s.name], queries.get(s.name), duration_s, settings, accept)
+        for s in signals
+        if s.name in indexes
+    }
+    return merge(found, signals)
+
+
+def open_indexes(store: Store, signals: Sequence[SignalType] = SIGNALS) -> dict[str, Any]:
+    return {s.name: s.open_index(store) for s in signals}
+
+
+def sound_or_warning(path: Path, settings: Settings) -> tuple[sound.SoundPrint | None, str | None]:
+    """The file's sound print, or None and why when ffmpeg failed on its audio (the pictures may
+    still be fine: the video keeps them, with the reason as a warning)."""
+    try:
+        return sound.sound_print(path, settings), None
+    except InputError as e:
+        return None, e.reason

@@ -1,0 +1,219 @@
+"""The soundtrack as a fingerprint: Chromaprint values from the bundled ffmpeg.
+
+ffmpeg's `chromaprint` muxer turns the first audio stream into raw Chromaprint values: one
+32-bit value every 4096/3 samples at 11025 Hz (`SOUND_STEP_S`, about 8 a second), each
+summing the chroma (the 12 pitch classes) of about two seconds of sound from its instant on.
+A re-encoded soundtrack keeps most bits of each value; unrelated sound differs in about half.
+
+The values are a second signal beside the frame hashes: they find a dub (other pictures over the
+same soundtrack) and confirm a copy. A file without an audio stream has no sound print (None, not
+an error); digital silence and a constant tone give one value over and over, which the
+held-picture rule of alignment treats like a still (no evidence of *when*).
+
+ffmpeg runs in its own process, under the same memory limit and timeout as picture decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from vidtrace.align import Alignment, FrameHit, align
+from vidtrace.decode import _kill, _spawn, decode_memory_mb, ffmpeg_binary
+from vidtrace.errors import DependencyError, InputError
+from vidtrace.hashes import self_echo_spans
+from vidtrace.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Name and version of the sound print; a new version means a rescan computes prints again.
+SOUND_ALGORITHM = "chromaprint1"
+SOUND_VERSION = 1
+#: Chromaprint's analysis rate, frame length and step (algorithm 1, its default "TEST2").
+_RATE_HZ = 11025
+_FRAME_SAMPLES = 4096
+#: Seconds between consecutive values (a third of a 4096-sample frame at 11025 Hz).
+SOUND_STEP_S = _FRAME_SAMPLES / 3 / _RATE_HZ
+#: Bytes per value (little-endian uint32 on the pipe; rows of 4 bytes in the index).
+VALUE_BYTES = 4
+#: stderr text of ffmpeg when the file has no audio stream to map.
+_NO_AUDIO = re.compile(r"matches no streams|does not contain any stream|Output file.*does not contain", re.I)
+
+
+@dataclass(frozen=True)
+class SoundPrint:
+    """A soundtrack's Chromaprint values; value i covers the sound from `i * step_s` on."""
+
+    values: np.ndarray  # uint32
+    algorithm: str = SOUND_ALGORITHM
+    version: int = SOUND_VERSION
+    step_s: float = SOUND_STEP_S
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def ts_s(self) -> np.ndarray:
+        return np.arange(len(self.values), dtype=np.float64) * self.step_s
+
+    def to_bytes(self) -> bytes:
+        return np.asarray(self.values, dtype="<u4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, algorithm: str = SOUND_ALGORITHM, version: int = SOUND_VERSION, step_s: float = SOUND_STEP_S) -> "SoundPrint":
+        return cls(np.frombuffer(raw, dtype="<u4").astype(np.uint32), algorithm, version, step_s)
+
+
+def value_rows(values: np.ndarray) -> np.ndarray:
+    """uint32 values as (n, 4) uint8 rows, most significant byte first (FAISS binary, d=32)."""
+    return np.ascontiguousarray(np.asarray(values, dtype=">u4")).view(np.uint8).reshape(-1, VALUE_BYTES)
+
+
+def sound_command(path: Path, settings: Settings) -> list[str]:
+    """The ffmpeg command writing the raw Chromaprint values of `path`'s first audio stream to stdout."""
+    return [
+        ffmpeg_binary(settings), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
+        "-i", "file:" + str(Path(path).absolute()), "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
+        "-f", "chromaprint", "-fp_format", "raw", "-algorithm", "1", "pipe:1",
+    ]  # fmt: skip
+
+
+def sound_print(path: Path, settings: Settings) -> SoundPrint | None:
+    """The soundtrack's Chromaprint values; None when the file has no audio stream.
+
+    Raises InputError when ffmpeg fails on the audio (the caller may still use the pictures),
+    DependencyError when ffmpeg cannot run.
+    """
+    cmd = sound_command(path, settings)
+    memory_mb = decode_memory_mb()
+    try:
+        proc = _spawn(cmd, memory_mb, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        raise DependencyError(f"cannot run ffmpeg ({cmd[0]}): {e}") from e
+    timed_out = threading.Event()
+
+    def kill_on_timeout() -> None:
+        timed_out.set()
+        _kill(proc)
+
+    watchdog = threading.Timer(settings.decode_timeout_s, kill_on_timeout)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        out, err = proc.communicate()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            _kill(proc)
+            proc.wait()
+    text = err.decode("utf-8", "replace")
+    if timed_out.is_set():
+        raise InputError(path, f"sound print took longer than {settings.decode_timeout_s:g} s and was stopped")
+    if proc.returncode != 0:
+        if _NO_AUDIO.search(text):
+            return None
+        if proc.returncode < 0 or (memory_mb and re.search(r"cannot allocate memory|out of memory", text, re.I)):
+            raise InputError(path, f"sound print stopped (ffmpeg exit {proc.returncode}, memory limit {memory_mb} MiB)")
+        detail = text.strip().splitlines()[-1:] or ["no output"]
+        raise InputError(path, f"sound print failed: {detail[0][:200]}")
+    usable = len(out) - len(out) % VALUE_BYTES
+    return SoundPrint(np.frombuffer(out[:usable], dtype="<u4").astype(np.uint32))
+
+
+def brute_distances(queries: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """All pairwise Hamming distances between two arrays of uint32 values (the oracle)."""
+    x = np.asarray(queries, dtype=np.uint32)[:, None] ^ np.asarray(values, dtype=np.uint32)[None, :]
+    return np.bitwise_count(x).astype(np.int32)
+
+
+# --- alignment of sound hits (pure) ------------------------------------------------------------
+
+#: Two values are near duplicates when they differ in at most this many of their 32 bits. A
+#: re-encoded soundtrack (AAC 48-64 kbit/s) keeps values within 0-2 bits, a trimmed one (another
+#: phase) within 0-1, a tempo change of 10% (pitch kept) within 6 for 95% of values; unrelated
+#: speech comes within 6 bits of a value about once in 10,000 comparisons.
+SOUND_MAX_DISTANCE_BITS = 6
+#: A sound segment needs this many aligned values (1.5 s of values, about 8 a second): values
+#: overlap (each sums two seconds of sound), so a few neighbouring hits are one coincidence.
+SOUND_MIN_SEGMENT_VALUES = 12
+#: ...lasting at least this long in both soundtracks (s).
+SOUND_MIN_SEGMENT_S = 3.0
+#: Hits of one pair whose offsets differ by at most this belong to one alignment (s): values
+#: come every 0.124 s and a copy's are at most half a step out of phase.
+SOUND_OFFSET_TOLERANCE_S = 0.5
+
+
+def sound_settings(settings: Settings) -> Settings:
+    """The alignment settings for sound: the picture settings with the sound thresholds."""
+    return replace(
+        settings,
+        max_distance_bits=SOUND_MAX_DISTANCE_BITS,
+        min_segment_frames=SOUND_MIN_SEGMENT_VALUES,
+        min_segment_s=SOUND_MIN_SEGMENT_S,
+        offset_tolerance_s=SOUND_OFFSET_TOLERANCE_S,
+        min_held_changes=_NEVER,
+    )
+
+
+#: Held values have no slide changes: the slideshow rule of alignment never applies to sound.
+_NEVER = 1 << 30
+
+
+def held_spans(values: np.ndarray, step_s: float, settings: Settings) -> np.ndarray:
+    """How long each value is held in its own soundtrack (s): silence, a hum or a held tone repeats
+    one value, which says nothing about *when* two soundtracks agree."""
+    ts = np.arange(len(values), dtype=np.float64) * step_s
+    s = sound_settings(settings)
+    return self_echo_spans(ts, value_rows(values), s.max_distance_bits, s.max_echo_span_s + s.offset_tolerance_s)
+
+
+def align_values(
+    q_values: np.ndarray, q_duration_s: float, r_values: np.ndarray, r_duration_s: float, hits: tuple[np.ndarray, np.ndarray, np.ndarray],
+    settings: Settings, step_s: float = SOUND_STEP_S,
+) -> Alignment | None:  # fmt: skip
+    """Segments where two soundtracks agree, from hits (query rows, reference rows, distances)."""
+    rows, positions, dists = hits
+    if len(set(rows.tolist())) < SOUND_MIN_SEGMENT_VALUES:
+        return None
+    q_held, r_held = held_spans(q_values, step_s, settings), held_spans(r_values, step_s, settings)
+    frame_hits = [
+        FrameHit(q * step_s, p * step_s, d, held_s=max(float(q_held[q]), float(r_held[p])))
+        for q, p, d in zip(rows.tolist(), positions.tolist(), dists.tolist())
+    ]
+    found = align(frame_hits, q_duration_s, r_duration_s, sound_settings(settings))
+    return None if found is None else _covering(found, q_duration_s, r_duration_s, step_s)
+
+
+#: Each value sums this much sound from its instant on (16 frames of 4096 samples a third apart):
+#: a soundtrack's last values cover its last two seconds.
+VALUE_SPAN_S = 15 * SOUND_STEP_S + _FRAME_SAMPLES / _RATE_HZ
+
+
+def _covering(found: Alignment, q_duration_s: float, r_duration_s: float, step_s: float) -> Alignment:
+    """The alignment with each segment's end moved to the end of the sound its last value sums."""
+    extra = VALUE_SPAN_S - step_s
+    segments = []
+    for s in found.segments:
+        grow = max(0.0, min(extra, q_duration_s - s.q_end, (r_duration_s - s.r_end) / s.speed))
+        segments.append(replace(s, q_end=round(s.q_end + grow, 3), r_end=round(s.r_end + grow * s.speed, 3)))
+    matched = 0.0
+    end = float("-inf")
+    for s in sorted(segments, key=lambda s: s.q_start):
+        if s.q_end > end:
+            matched += s.q_end - max(s.q_start, end)
+            end = s.q_end
+    shorter = max(min(q_duration_s, r_duration_s), step_s)
+    return Alignment(tuple(segments), round(matched, 3), round(min(1.0, max(found.score, matched / shorter)), 4))
+
+
+def brute_hits(q_values: np.ndarray, r_values: np.ndarray, max_bits: int = SOUND_MAX_DISTANCE_BITS):
+    """(query rows, reference rows, distances) of value pairs within `max_bits` (brute force)."""
+    d = brute_distances(q_values, r_values)
+    rows, positions = np.nonzero(d <= max_bits)
+    return rows, positions, d[rows, positions]
