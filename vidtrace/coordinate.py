@@ -6,6 +6,9 @@ Pure: plain values in and out.
   (a re-encode, a crop, a trimmed sub-clip). Those links are merged (union-find). A partial match
   (a compilation that contains a stretch of A and a stretch of B) does not merge A and B: the
   compilation joins both clusters as an extra member instead.
+- Related content. A match of another kind than a copy ("same soundtrack": the sound of one
+  video over other pictures, a dub or a reused voice-over) never merges clusters nor adds
+  members: it relates two clusters (`related_clusters`), shown beside them.
 - Events. Each upload with a posting time is an event (account, time, cluster) for every
   cluster its video belongs to.
 - Links. Two accounts that post the same cluster within the window are linked for that cluster;
@@ -27,6 +30,8 @@ from typing import Iterable, Sequence
 
 #: A match covering at least this share of the shorter video makes the two one content.
 SAME_CONTENT_MIN_SCORE = 0.8
+#: The kind of match that makes content clusters; any other kind only relates them.
+COPY = "copy"
 #: Window used when there are too few re-posts to estimate one from the data (seconds).
 FALLBACK_WINDOW_S = 3600.0
 #: The data-driven window needs this many clusters with re-posts.
@@ -50,6 +55,16 @@ class MatchEdge:
     video_a: int
     video_b: int
     score: float
+    kind: str = COPY  # "copy", or "same soundtrack" (related content, never merged)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Clusters `cluster_a` < `cluster_b` hold related content (`kind`: "same soundtrack")."""
+
+    cluster_a: int
+    cluster_b: int
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +144,7 @@ def build_clusters(
     uf = _UnionFind()
     for v in video_ids:
         uf.find(v)
-    matches = list(matches)
+    matches = [m for m in matches if m.kind == COPY]
     for m in matches:
         uf.find(m.video_a)
         uf.find(m.video_b)
@@ -155,6 +170,20 @@ def build_clusters(
         Cluster(id=min(members), core=tuple(sorted(members)), partial=tuple(sorted(partial[root])))
         for root, members in sorted(core.items())
     ]
+
+
+def related_clusters(clusters: Sequence[Cluster], matches: Iterable[MatchEdge]) -> list[Relation]:
+    """Pairs of clusters joined by matches that are not copies (each kind once per pair), sorted.
+    A compilation's or excerpt's partial memberships do not relate clusters: its core does."""
+    core_of = {v: c.id for c in clusters for v in c.core}
+    found = set()
+    for m in matches:
+        if m.kind == COPY:
+            continue
+        a, b = core_of.get(m.video_a), core_of.get(m.video_b)
+        if a is not None and b is not None and a != b:
+            found.add((min(a, b), max(a, b), m.kind))
+    return [Relation(a, b, kind) for a, b, kind in sorted(found)]
 
 
 def cluster_changes(before: Sequence[Cluster], after: Sequence[Cluster]) -> tuple[list[int], list[tuple[int, int]]]:

@@ -13,8 +13,10 @@ from vidtrace.store import repo
 from vidtrace.store.db import Store
 from vidtrace.thumbnails import grab_jpeg
 
-#: Matches shown with stills in the report, best first.
+#: Copies shown with stills in the report, best first.
 REPORT_MAX_MATCHES = 40
+#: Matches of related content (same soundtrack) shown with stills, best first.
+REPORT_MAX_RELATED = 20
 
 
 def _live_path(uploads: list[repo.UploadRecord]) -> str | None:
@@ -27,7 +29,10 @@ def write_report(store: Store, path: Path, settings: Settings | None = None, win
     with store.session() as session:
         counts = repo.table_counts(session)
         snap = networks.snapshot(session, window_s)
-        matches = repo.list_matches(session)[:REPORT_MAX_MATCHES]
+        # The best copies, then the best matches of related content (same soundtrack).
+        found = repo.list_matches(session)
+        matches = [m for m in found if m.kind == "copy"][:REPORT_MAX_MATCHES]
+        matches += [m for m in found if m.kind != "copy"][:REPORT_MAX_RELATED]
         uploads = repo.uploads_of_videos(session, {v for m in matches for v in (m.video_a_id, m.video_b_id)})
     views = []
     for m in matches:
@@ -48,6 +53,8 @@ def write_report(store: Store, path: Path, settings: Settings | None = None, win
                 segments=[(s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s) for s in m.segments],
                 a_still=a_still,
                 b_still=b_still,
+                kind=m.kind,
+                signals=m.signals,
             )
         )
     html = html_report.render("vidtrace report", repo.utcnow(), counts, snap, views)

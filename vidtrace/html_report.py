@@ -38,6 +38,8 @@ class MatchView:
     segments: list[tuple[float, float, float, float]]
     a_still: bytes | None = None
     b_still: bytes | None = None
+    kind: str = "copy"  # or "same soundtrack": related content, shown apart from copies
+    signals: tuple[str, ...] = ("pictures",)
 
 
 def esc(value: object) -> str:
@@ -127,6 +129,7 @@ def render(
         ("accounts", counts.get("accounts", 0)),
         ("matches", counts.get("matches", 0)),
         ("content clusters", len(snapshot.clusters)),
+        ("related clusters (same soundtrack)", len(snapshot.related)),
         ("coordinated groups", len(groups)),
         ("co-posting window", f"{duration_text(snapshot.window_s)} ({snapshot.window_source})"),
     ]
@@ -164,21 +167,39 @@ def render(
         zero = events[0]
         out.append(
             f"<h3>Cluster {c.id}</h3><p>{len(c.core)} video(s), {len(c.partial)} compilation(s) or excerpt(s); first posted "
-            f"by <b>{esc(zero.account)}</b> at {esc(iso(zero.uploaded_at))}.</p>"
+            f"by <b>{esc(zero.account)}</b> at {esc(iso(zero.uploaded_at))}.{_related_text(c.id, snapshot.related)}</p>"
         )
         out.append(_timeline_svg(events, colour_of))
 
-    out.append("<h2>Matched frames</h2>")
-    if not matches:
-        out.append("<p>No matches stored.</p>")
-    for m in matches:
-        segs = "; ".join(f"{a0:.1f}-{a1:.1f} s = {b0:.1f}-{b1:.1f} s" for a0, a1, b0, b1 in m.segments)
-        out.append(f"<div><p><b>{esc(m.a_label)}</b> and <b>{esc(m.b_label)}</b>: score {m.score:.2f}, "
-                   f"{m.matched_s:.1f} s matched ({esc(segs)})</p><div class='pair'>")
-        if m.segments:
-            a0, a1, b0, b1 = m.segments[0]
-            out.append(_img(m.a_still, f"{m.a_label} at {(a0 + a1) / 2:.1f} s"))
-            out.append(_img(m.b_still, f"{m.b_label} at {(b0 + b1) / 2:.1f} s"))
-        out.append("</div></div>")
+    copies = [m for m in matches if m.kind == co.COPY]
+    related = [m for m in matches if m.kind != co.COPY]
+    out.append("<h2 id='copies'>Matched frames</h2>")
+    if not copies:
+        out.append("<p>No copies stored.</p>")
+    out += [_match_html(m) for m in copies]
+    if related:
+        out.append("<h2 id='related'>Same soundtrack (related content)</h2><p class='muted'>The same sound over other "
+                   "pictures: a dub, or a voice-over reused on new footage. Related to each other, not copies; "
+                   "content clusters keep them apart.</p>")
+        out += [_match_html(m) for m in related]
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _related_text(cluster: int, relations: list[co.Relation]) -> str:
+    others = [(r.cluster_b if r.cluster_a == cluster else r.cluster_a, r.kind) for r in relations if cluster in (r.cluster_a, r.cluster_b)]
+    if not others:
+        return ""
+    return " Related: " + esc(", ".join(f"cluster {c} ({kind})" for c, kind in others)) + "."
+
+
+def _match_html(m: MatchView) -> str:
+    segs = "; ".join(f"{a0:.1f}-{a1:.1f} s = {b0:.1f}-{b1:.1f} s" for a0, a1, b0, b1 in m.segments)
+    parts = [f"<div class='match'><p><b>{esc(m.a_label)}</b> and <b>{esc(m.b_label)}</b>: {esc(m.kind)}, score {m.score:.2f}, "
+             f"{m.matched_s:.1f} s matched by {esc(' and '.join(m.signals))} ({esc(segs)})</p><div class='pair'>"]
+    if m.segments:
+        a0, a1, b0, b1 = m.segments[0]
+        parts.append(_img(m.a_still, f"{m.a_label} at {(a0 + a1) / 2:.1f} s"))
+        parts.append(_img(m.b_still, f"{m.b_label} at {(b0 + b1) / 2:.1f} s"))
+    parts.append("</div></div>")
+    return "".join(parts)

@@ -1,45 +1,91 @@
-"""Lookup: where else does this clip appear? Read-only: the database is never written."""
+"""Lookup: where else does this clip appear? Read-only: the database is never written.
+
+Identity comes before any signal: a file whose SHA-256 is stored is that video, reported first at
+score 1.0 as an "identical file", whatever its content (a still, silence, a clip too short to
+align) and even when it no longer decodes. Then every signal's matches (`vidtrace.signals`):
+copies first, then videos sharing only the soundtrack.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidtrace import signals as sig
+from vidtrace.align import Alignment, Segment
 from vidtrace.errors import InputError
-from vidtrace.fingerprint import fingerprint_file
-from vidtrace.matching import VideoMatch, find_matches
+from vidtrace.scan import sha256_file
 from vidtrace.settings import Settings
 from vidtrace.store import repo
 from vidtrace.store.db import Store
-from vidtrace.store.index_sync import synced_index
+
+
+@dataclass(frozen=True)
+class LookupMatch:
+    """Stored video `video_id` matches the query; segments seen from the query."""
+
+    video_id: int
+    alignment: Alignment
+    signals: tuple[str, ...] = (sig.PICTURES,)
+    kind: str = sig.COPY  # "identical file", "copy" or "same soundtrack"
 
 
 @dataclass(frozen=True)
 class LookupResult:
     path: str
     duration_s: float
-    matches: list[VideoMatch]
+    matches: list[LookupMatch]
     uploads: dict[int, list[repo.UploadRecord]]
     sources: dict[int, str | None]  # None: fingerprinted here; else the partner source it was imported from
 
 
+def _identical(video: repo.VideoRecord) -> LookupMatch:
+    """The whole stored video as the query's match: the same bytes, so the same time line."""
+    duration = float(video.duration_s or 0.0)
+    whole = Segment(0.0, duration, 0.0, duration, 1.0, 0, 0.0)
+    return LookupMatch(video.id, Alignment((whole,), duration, 1.0), (), sig.IDENTICAL_FILE)
+
+
 def lookup(store: Store, path: Path, settings: Settings | None = None, top: int | None = None) -> LookupResult:
-    """Stored videos sharing segments with the file at `path` (ingested or not), best first."""
+    """Stored videos sharing segments with the file at `path` (ingested or not), best first: the
+    stored video with the same bytes, then copies, then videos with the same soundtrack."""
     settings = settings or Settings()
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "not found or not a file")
-    fingerprint = fingerprint_file(path, settings)
-    # The index file is derived data: rebuilding it when missing or stale is allowed here.
-    index = synced_index(store)
+    try:
+        sha = sha256_file(path)
+    except OSError as e:
+        raise InputError(path, (e.strerror or str(e)).lower()) from e
     with store.session() as session:
-        matches = find_matches(
-            session, index, [f.ts_s for f in fingerprint.frames], [f.hash for f in fingerprint.frames],
-            fingerprint.duration_s, settings, regions=[f.region for f in fingerprint.frames],
-        )  # fmt: skip
-        if top is not None:
-            matches = matches[:top]
-        uploads = repo.uploads_of_videos(session, [m.video_id for m in matches])
-        sources = {v.id: v.source for v in repo.videos_by_id(session, [m.video_id for m in matches]).values()}
+        same = repo.video_by_sha(session, sha)
         session.rollback()
-    return LookupResult(str(path), fingerprint.duration_s, matches, dict(uploads), sources)
+    queries: dict = {}
+    try:
+        fingerprint = sig.Pictures().fingerprint(path, settings)
+    except InputError:
+        if same is None:
+            raise
+        fingerprint = None  # the stored video is the answer, whether or not the file decodes
+    found: list[LookupMatch] = [_identical(same)] if same is not None else []
+    duration_s = fingerprint.duration_s if fingerprint is not None else float(same.duration_s or 0.0)
+    if fingerprint is not None:
+        queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
+        queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
+        # The indexes are derived data: rebuilding them when missing or stale is allowed here.
+        indexes = sig.open_indexes(store)
+        with store.session() as session:
+            others = sig.match_video(
+                session, indexes, queries, duration_s, settings,
+                accept=lambda video: same is None or video.id != same.id,
+            )  # fmt: skip
+            session.rollback()
+        found += [LookupMatch(m.video_id, m.alignment, m.signals, m.kind) for m in others]
+    if top is not None:
+        found = found[:top]
+    with store.session() as session:
+        ids = [m.video_id for m in found]
+        uploads = repo.uploads_of_videos(session, ids)
+        sources = {v.id: v.source for v in repo.videos_by_id(session, ids).values()}
+        session.rollback()
+    return LookupResult(str(path), duration_s, found, dict(uploads), sources)

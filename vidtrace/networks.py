@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,8 @@ class Snapshot:
     groups: list[co.Group]
     amplifiers: list[co.Amplifier]
     uploads: dict[int, repo.UploadRecord]  # upload id -> upload, for the events
+    #: clusters of related content (same soundtrack over other pictures), never merged
+    related: list[co.Relation] = field(default_factory=list)
 
 
 def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
@@ -29,9 +31,13 @@ def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
     return {u.id: f"{u.platform}:{u.account}" if u.platform else u.account for u in uploads}
 
 
-def clusters(session: Session) -> list[co.Cluster]:
-    edges = [co.MatchEdge(m.video_a_id, m.video_b_id, m.score) for m in repo.match_links(session)]
-    return co.build_clusters(repo.ok_video_ids(session), edges)
+def _edges(session: Session) -> list[co.MatchEdge]:
+    return [co.MatchEdge(m.video_a_id, m.video_b_id, m.score, m.kind) for m in repo.match_links(session)]
+
+
+def clusters(session: Session, edges: list[co.MatchEdge] | None = None) -> list[co.Cluster]:
+    """Content clusters: copies merge, other kinds of match (same soundtrack) do not."""
+    return co.build_clusters(repo.ok_video_ids(session), _edges(session) if edges is None else edges)
 
 
 def snapshot(
@@ -42,7 +48,8 @@ def snapshot(
     include_file_times: bool = False,
 ) -> Snapshot:
     """Clusters, events, the window, the coordinated groups and the amplifiers of the store now."""
-    found = clusters(session)
+    edges = _edges(session)
+    found = clusters(session, edges)
     uploads = repo.dated_uploads(session, include_file_times)
     names = _account_names(uploads)
     events = [co.UploadEvent(u.id, u.video_id, names[u.id], u.uploaded_at, u.path) for u in uploads]
@@ -59,6 +66,7 @@ def snapshot(
         groups=groups,
         amplifiers=co.amplifiers(events, found),
         uploads={u.id: u for u in uploads},
+        related=co.related_clusters(found, edges),
     )
 
 

@@ -13,6 +13,7 @@ import io
 import numbers
 import os
 import re
+from dataclasses import replace
 from typing import Iterable, Sequence
 
 from vidtrace.lookup import LookupResult
@@ -53,6 +54,8 @@ def match_json(m: MatchRecord, uploads: dict[int, list[UploadRecord]]) -> dict:
         "b": {"video_id": m.video_b_id, "uploads": [upload_json(u) for u in uploads.get(m.video_b_id, [])]},
         "score": m.score,
         "matched_s": m.matched_s,
+        "kind": m.kind,
+        "signals": list(m.signals),
         "segments": [
             {
                 "a_start": s.a_start_s, "a_end": s.a_end_s, "b_start": s.b_start_s, "b_end": s.b_end_s,
@@ -77,6 +80,8 @@ def lookup_json(result: LookupResult) -> dict:
                 "uploads": [upload_json(u) for u in result.uploads.get(m.video_id, [])],
                 "score": m.alignment.score,
                 "matched_s": m.alignment.matched_s,
+                "kind": m.kind,
+                "signals": list(m.signals),
                 "segments": [
                     {
                         "query_start": s.q_start, "query_end": s.q_end, "ref_start": s.r_start, "ref_end": s.r_end,
@@ -167,21 +172,50 @@ def to_csv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return out.getvalue()
 
 
-MATCH_HEADERS = ("score", "matched_s", "video_a", "video_b", "segments_a=b")
-MATCH_CSV_HEADERS = ("match_id", "video_a_id", "video_b_id", "score", "matched_s", "a_start", "a_end", "b_start", "b_end", "speed", "edits", "a_accounts", "b_accounts")
+MATCH_HEADERS = ("score", "matched_s", "kind", "signals", "video_a", "video_b", "segments_a=b")
+MATCH_CSV_HEADERS = ("match_id", "video_a_id", "video_b_id", "score", "matched_s", "a_start", "a_end", "b_start", "b_end", "speed", "edits", "a_accounts", "b_accounts", "kind", "signals")
+#: Kinds in the order tables list them: copies, then related content.
+KIND_ORDER = ("identical file", "copy", "same soundtrack")
+
+
+def _kind_rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+def by_kind(matches: Sequence[MatchRecord]) -> list[MatchRecord]:
+    """Copies first, then matches of other kinds (same soundtrack), each in their given order."""
+    return sorted(matches, key=lambda m: _kind_rank(m.kind))
+
+
+def signals_text(signals: Sequence[str]) -> str:
+    return "+".join(signals) or "-"
 
 
 def match_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[UploadRecord]]) -> list[tuple]:
+    """Table rows, copies first: matches of another kind (same soundtrack) are listed after them."""
     return [
         (
             f"{m.score:.2f}",
             f"{m.matched_s:.1f}",
+            m.kind,
+            signals_text(m.signals),
             upload_label(uploads.get(m.video_a_id, []), m.video_a_id),
             upload_label(uploads.get(m.video_b_id, []), m.video_b_id),
             ", ".join(segment_text(s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s, s.speed, s.edits) for s in m.segments),
         )
-        for m in matches
+        for m in by_kind(matches)
     ]
+
+
+def match_tables(matches: Sequence[MatchRecord], uploads: dict[int, list[UploadRecord]]) -> str:
+    """The copies' table, then, under a heading of their own, the matches of related content."""
+    copies = [m for m in matches if m.kind == "copy"]
+    related = [m for m in matches if m.kind != "copy"]
+    out = table(MATCH_HEADERS, match_rows(copies, uploads)) if copies else ""
+    if related:
+        out += ("\n" if out else "") + "Related content (same soundtrack over other pictures; not copies):\n"
+        out += table(MATCH_HEADERS, match_rows(related, uploads))
+    return out
 
 
 def _accounts(uploads: Sequence[UploadRecord]) -> str:
@@ -193,14 +227,15 @@ def match_csv_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[Uploa
         (
             m.id, m.video_a_id, m.video_b_id, m.score, m.matched_s, s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s,
             s.speed, "+".join(s.edits), _accounts(uploads.get(m.video_a_id, [])), _accounts(uploads.get(m.video_b_id, [])),
+            m.kind, signals_text(m.signals),
         )  # fmt: skip
         for m in matches
         for s in m.segments
     ]
 
 
-LOOKUP_HEADERS = ("rank", "score", "matched_s", "video", "account", "uploaded_at", "path", "segments_query=ref")
-LOOKUP_CSV_HEADERS = ("rank", "video_id", "score", "matched_s", "account", "uploaded_at", "uploaded_at_source", "path", "query_start", "query_end", "ref_start", "ref_end", "speed")
+LOOKUP_HEADERS = ("rank", "score", "matched_s", "kind", "signals", "video", "account", "uploaded_at", "path", "segments_query=ref")
+LOOKUP_CSV_HEADERS = ("rank", "video_id", "score", "matched_s", "account", "uploaded_at", "uploaded_at_source", "path", "query_start", "query_end", "ref_start", "ref_end", "speed", "kind", "signals")
 
 
 def shown_path(path: str, base: str | None) -> str:
@@ -211,6 +246,7 @@ def shown_path(path: str, base: str | None) -> str:
 
 
 def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
+    """Table rows in the result's order: the identical file, copies, then same soundtrack."""
     rows = []
     for rank, m in enumerate(result.matches, start=1):
         segments = ", ".join(segment_text(s.q_start, s.q_end, s.r_start, s.r_end, s.speed, s.edits) for s in m.alignment.segments)
@@ -221,6 +257,8 @@ def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
                     rank if first else "",
                     f"{m.alignment.score:.2f}" if first else "",
                     f"{m.alignment.matched_s:.1f}" if first else "",
+                    m.kind if first else "",
+                    signals_text(m.signals) if first else "",
                     (f"#{m.video_id}" + (f" [{result.sources[m.video_id]}]" if result.sources.get(m.video_id) else ""))
                     if first
                     else "",
@@ -233,11 +271,24 @@ def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
     return rows
 
 
+def lookup_tables(result: LookupResult, base: str | None = None) -> str:
+    """The identical file and copies, then, under a heading of their own, the related content."""
+    near = [m for m in result.matches if m.kind in ("identical file", "copy")]
+    far = [m for m in result.matches if m.kind not in ("identical file", "copy")]
+    out = table(LOOKUP_HEADERS, lookup_rows(replace(result, matches=near), base)) if near else ""
+    if far:
+        out += ("\n" if out else "") + "Related content (same soundtrack over other pictures; not copies):\n"
+        rows = lookup_rows(replace(result, matches=far), base)
+        rows = [((str(int(r[0]) + len(near)),) + r[1:]) if r[0] != "" else r for r in rows]  # ranks go on
+        out += table(LOOKUP_HEADERS, rows)
+    return out
+
+
 def lookup_csv_rows(result: LookupResult) -> list[tuple]:
     return [
         (
             rank, m.video_id, m.alignment.score, m.alignment.matched_s, u.account, iso(u.uploaded_at),
-            u.uploaded_at_source, u.path, s.q_start, s.q_end, s.r_start, s.r_end, s.speed,
+            u.uploaded_at_source, u.path, s.q_start, s.q_end, s.r_start, s.r_end, s.speed, m.kind, signals_text(m.signals),
         )  # fmt: skip
         for rank, m in enumerate(result.matches, start=1)
         for u in result.uploads.get(m.video_id, [])
@@ -256,6 +307,10 @@ def clusters_json(snapshot, merges: Sequence[tuple[int, int, int]]) -> dict:
     from vidtrace.coordinate import clusters_by_video
 
     membership = clusters_by_video(snapshot.clusters)
+    related: dict[int, list[dict]] = {}
+    for r in snapshot.related:
+        related.setdefault(r.cluster_a, []).append({"cluster": r.cluster_b, "kind": r.kind})
+        related.setdefault(r.cluster_b, []).append({"cluster": r.cluster_a, "kind": r.kind})
     by_cluster: dict[int, list] = {c.id: [] for c in snapshot.clusters}
     for e in snapshot.events:
         for c in membership.get(e.video_id, []):
@@ -276,12 +331,13 @@ def clusters_json(snapshot, merges: Sequence[tuple[int, int, int]]) -> dict:
                 "accounts": sorted({e.account for e in events}),
                 "patient_zero": event_json(zero) if zero else None,
                 "merged_from": [f for _, f, into in merges if into == c.id],
+                "related": related.get(c.id, []),
             }
         )
     return {"clusters": out}
 
 
-CLUSTER_HEADERS = ("cluster", "videos", "partial", "uploads", "accounts", "first_upload", "first_account")
+CLUSTER_HEADERS = ("cluster", "videos", "partial", "uploads", "accounts", "first_upload", "first_account", "related")
 
 
 def cluster_rows(document: dict) -> list[tuple]:
@@ -294,6 +350,7 @@ def cluster_rows(document: dict) -> list[tuple]:
             len(c["accounts"]),
             c["patient_zero"]["uploaded_at"] if c["patient_zero"] else "",
             c["patient_zero"]["account"] if c["patient_zero"] else "",
+            ", ".join(f"{r['cluster']} ({r['kind']})" for r in c.get("related", [])),
         )
         for c in document["clusters"]
     ]
