@@ -19,6 +19,8 @@ from vidtrace.index import (
     Coverage,
     FrameIndex,
     Hit,
+    add_digests,
+    frame_digest,
     _as_u64,
     _permute_bits,
     train_bit_order,
@@ -166,16 +168,32 @@ def test_nbits_must_be_whole_bytes():
         FrameIndex(nbits=60)
 
 
-def test_coverage_describes_the_ids():
+def test_coverage_describes_the_ids_and_hashes():
     index = FrameIndex(nbits=NBITS)
-    index.add(np.array([5, 900]), np.zeros((2, NBYTES), dtype=np.uint8))
-    index.add(np.array([42]), np.ones((1, NBYTES), dtype=np.uint8))
+    ids = np.array([5, 900, 42])
+    codes = np.vstack([np.zeros((2, NBYTES), dtype=np.uint8), np.ones((1, NBYTES), dtype=np.uint8)])
+    index.add(ids[:2], codes[:2])
+    index.add(ids[2:], codes[2:])
     assert index.coverage(ALGORITHM, VERSION) == Coverage(
-        ALGORITHM, VERSION, count=3, max_id=900, id_sum=947
+        ALGORITHM, VERSION, count=3, max_id=900, id_sum=947, digest=frame_digest(ids, codes)
     )
     assert FrameIndex(nbits=NBITS).coverage(ALGORITHM, VERSION) == Coverage(
-        ALGORITHM, VERSION, 0, 0, 0
+        ALGORITHM, VERSION, 0, 0, 0, 0
     )
+
+
+def test_digest_ignores_order_but_not_which_id_holds_which_hash():
+    rng = np.random.default_rng(3)
+    ids = np.arange(1, 1001)
+    codes = rng.integers(0, 256, (1000, NBYTES), dtype=np.uint8)
+    order = rng.permutation(1000)
+    assert frame_digest(ids, codes) == frame_digest(ids[order], codes[order])
+    assert frame_digest(ids, codes) != frame_digest(ids, codes[order])  # the same hashes on other ids
+    swapped = codes.copy()
+    swapped[[10, 11]] = swapped[[11, 10]]
+    assert frame_digest(ids, codes) != frame_digest(ids, swapped)
+    halves = add_digests(frame_digest(ids[:300], codes[:300]), frame_digest(ids[300:], codes[300:]))
+    assert halves == frame_digest(ids, codes)  # frames added later extend the digest
 
 
 # --- persistence ----------------------------------------------------------------------------
@@ -283,7 +301,7 @@ def test_load_other_format_returns_none(tmp_path):
     assert FrameIndex.load(path) is None
 
 
-@pytest.mark.parametrize("field", ["count", "max_id", "id_sum"])
+@pytest.mark.parametrize("field", ["count", "max_id", "id_sum", "digest"])
 def test_load_returns_none_when_record_disagrees_with_index(tmp_path, field):
     path, *_ = _saved(tmp_path)
     meta_path = Path(str(path) + ".json")

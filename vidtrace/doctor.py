@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from vidtrace.discover import text_path
 from vidtrace.errors import InputError
@@ -19,7 +19,7 @@ from vidtrace.scan import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock
-from vidtrace.store.index_sync import synced_index
+from vidtrace.store.index_sync import sql_coverage, synced_index
 from vidtrace.store.models import Scan, Video
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,18 @@ def repair(store: Store, settings: Settings | None = None) -> DoctorReport:
 
 
 def _check_index(store: Store, session) -> Finding:
-    wanted = repo.frame_coverage(session, HASH_ALGORITHM, HASH_VERSION)
+    wanted = sql_coverage(session)
     loaded = FrameIndex.load(store.location.index_path)
     if loaded is None:
         if wanted.count == 0:
             return Finding("index", True, "no frames stored; no index needed")
         return Finding("index", False, f"index file missing or unreadable; the database holds {wanted.count} frames")
     _, covered = loaded
+    if covered.counts() == wanted.counts() and covered.digest != wanted.digest:
+        return Finding(
+            "index", False, f"index holds {covered.count} frames with the database's ids but other hashes "
+            "(an index of another store, or stale)",
+        )  # fmt: skip
     if covered != wanted:
         return Finding(
             "index", False, f"index covers {covered.count} frames (up to id {covered.max_id}), the database holds "
@@ -126,10 +131,16 @@ def _check_failed(session) -> Finding:
 
 
 def _check_scans(session) -> Finding:
+    """Scans left running. One that started before a later scan finished was killed and its work
+    resumed by that scan (every scan carries on where the store stands): no longer a problem."""
+    last_finished = session.scalar(select(func.max(Scan.id)).where(Scan.status != "running")) or 0
     running = list(session.scalars(select(Scan).where(Scan.status == "running").order_by(Scan.id)))
-    items = [{"scan_id": s.id, "kind": s.kind, "started_at": s.started_at.isoformat()} for s in running]
+    healed = [s for s in running if s.id < last_finished]
+    items = [{"scan_id": s.id, "kind": s.kind, "started_at": s.started_at.isoformat()} for s in running if s.id > last_finished]
     if items:
         return Finding("scans", False, f"{len(items)} scan(s) never finished (killed or still running)", items)
+    if healed:
+        return Finding("scans", True, f"every scan finished or was resumed by a later one ({len(healed)} stopped early)")
     return Finding("scans", True, "every scan finished")
 
 

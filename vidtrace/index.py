@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,9 +36,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from vidtrace.errors import DependencyError
+
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 2  # 2: packed ids and positions, trained bit order
+INDEX_FORMAT = 3  # 2: packed ids and positions, trained bit order; 3: a digest of ids and hashes
 FLAT = "flat"
 MULTIHASH = "multihash"
 
@@ -67,18 +70,66 @@ MULTIHASH_MIN_TAIL = 65_536
 
 @dataclass(frozen=True)
 class Coverage:
-    """What an index holds, comparable with the same aggregates computed in SQL."""
+    """What an index holds, comparable with the same aggregates computed in SQL.
+
+    `digest` identifies the contents: the sum (mod 2**64) of a 64-bit mix of each frame's id and
+    hash (`frame_digest`). Count, largest id and id sum alone agree between two stores of the
+    same files ingested in another order; the digest does not. A sum, so it grows with each
+    frame added and shards' digests add up. 0 for an index that keeps no hashes of its own.
+    """
 
     algorithm: str
     version: int
     count: int
     max_id: int
     id_sum: int
+    digest: int = 0
 
     @classmethod
-    def of_ids(cls, algorithm: str, version: int, ids: np.ndarray) -> "Coverage":
-        """The coverage of an index holding frames `ids`."""
-        return cls(algorithm, version, len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()))
+    def of_contents(cls, algorithm: str, version: int, ids: np.ndarray, codes: np.ndarray) -> "Coverage":
+        """The coverage of an index holding frames `ids` with hashes `codes` ((n, bytes) uint8)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return cls(
+            algorithm, version, len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), frame_digest(ids, codes)
+        )  # fmt: skip
+
+    def counts(self) -> tuple[int, int, int]:
+        """(count, largest id, id sum): what SQL gives without reading the hashes."""
+        return self.count, self.max_id, self.id_sum
+
+
+# splitmix64's constants: a cheap mix in which every input bit changes about half the output bits.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * _MIX_1
+    x = (x ^ (x >> np.uint64(27))) * _MIX_2
+    return x ^ (x >> np.uint64(31))
+
+
+def frame_digest(ids: np.ndarray, codes: np.ndarray) -> int:
+    """Sum (mod 2**64) over frames of mix(id, hash): the same set of (id, hash) pairs gives the
+    same digest in any order; a hash moved to another id changes it. `codes` are (n, bytes) uint8
+    rows, hashed as big-endian 64-bit words (zero-padded)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) == 0:
+        return 0
+    codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(len(ids), -1)
+    if codes.shape[1] % 8:
+        codes = np.pad(codes, ((0, 0), (0, 8 - codes.shape[1] % 8)))
+    words = codes.view(">u8").astype(np.uint64)
+    x = ids.astype(np.uint64) * _GOLDEN
+    for k in range(words.shape[1]):
+        x = _mix64(x ^ words[:, k])
+    return int(np.sum(x, dtype=np.uint64))
+
+
+def add_digests(*digests: int) -> int:
+    """The digest of the union of disjoint sets of frames."""
+    return sum(digests) % (1 << 64)
 
 
 @dataclass(frozen=True)
@@ -454,6 +505,14 @@ class FrameIndex:
         ids = np.concatenate([self._multihash.all_ids(), *self._tail_ids])
         return ids, np.concatenate([self._multihash.all_codes(), *self._tail_codes])
 
+    def contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, codes as (n, bytes) uint8 rows) of every indexed frame, in one order."""
+        if self._multihash is None:
+            flat = faiss.downcast_IndexBinary(self._index.index)
+            return self.ids(), faiss.vector_to_array(flat.xb).reshape(-1, self.nbits // 8)
+        ids, codes = self.contents_u64()
+        return ids, _as_rows(codes)
+
     def ids(self) -> np.ndarray:
         if self._multihash is not None:
             return np.concatenate([self._multihash.all_ids(), *self._tail_ids])
@@ -467,7 +526,7 @@ class FrameIndex:
         return len(self) * (self.nbits // 8 + 8 + 40)
 
     def coverage(self, algorithm: str, version: int) -> Coverage:
-        return Coverage.of_ids(algorithm, version, self.ids())
+        return Coverage.of_contents(algorithm, version, *self.contents())
 
     def search_arrays(
         self, codes: np.ndarray, max_distance_bits: int
@@ -511,9 +570,32 @@ class FrameIndex:
 
         `record` adds fields to the JSON record (a shard's number, for instance)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if self._tail_len:
             self._to_multihash(*self.contents_u64())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._write(path)
+        except (OSError, RuntimeError) as e:  # FAISS reports a failed write as RuntimeError
+            raise DependencyError(
+                f"cannot save the frame index {path}: {_write_failure(e)}; the database is intact and the index "
+                "is rebuilt from it on the next run once the disk has room"
+            ) from e
+        meta = {
+            "format": INDEX_FORMAT,
+            "nbits": self.nbits,
+            "kind": self.kind,
+            **asdict(coverage),
+            **(record or {}),
+        }
+        if self._multihash is not None:
+            meta["bit_order"] = self._multihash.bit_order.tolist()
+        try:
+            _atomic_write(_meta_path(path), json.dumps(meta, indent=1))
+        except OSError as e:
+            raise DependencyError(f"cannot save the frame index record {_meta_path(path)}: {_write_failure(e)}") from e
+
+    def _write(self, path: Path) -> None:
+        """The index file, written to a temporary file beside it and renamed over it."""
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
         os.close(fd)
         try:
@@ -526,16 +608,6 @@ class FrameIndex:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        meta = {
-            "format": INDEX_FORMAT,
-            "nbits": self.nbits,
-            "kind": self.kind,
-            **asdict(coverage),
-            **(record or {}),
-        }
-        if self._multihash is not None:
-            meta["bit_order"] = self._multihash.bit_order.tolist()
-        _atomic_write(_meta_path(path), json.dumps(meta, indent=1))
 
     @classmethod
     def load(
@@ -559,6 +631,7 @@ class FrameIndex:
                 count=int(meta["count"]),
                 max_id=int(meta["max_id"]),
                 id_sum=int(meta["id_sum"]),
+                digest=int(meta["digest"]),
             )
             index = cls(nbits=nbits, approximate_from=approximate_from)
             if kind == MULTIHASH:
@@ -600,6 +673,19 @@ def _meta_path(path: Path) -> Path:
 
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".meta-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_failure(error: Exception) -> str:
+    """A short reason for a failed write: the OS's words ('No space left on device')."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    text = str(error)
+    found = re.search(r"\(([^()]*)\)\s*$", text)  # FAISS ends its message with strerror in brackets
+    return found.group(1) if found else text.splitlines()[-1][-200:]

@@ -35,6 +35,7 @@ from vidtrace.index import (
     Coverage,
     FrameIndex,
     Hit,
+    add_digests,
     read_record,
 )
 
@@ -86,7 +87,7 @@ def load_shard(
 
 
 def combined_coverage(coverages: list[Coverage]) -> Coverage:
-    """The coverage of the union of disjoint shards: counts and sums add, the max is the max."""
+    """The coverage of the union of disjoint shards: counts, sums and digests add, the max is the max."""
     first = coverages[0]
     return Coverage(
         algorithm=first.algorithm,
@@ -94,6 +95,7 @@ def combined_coverage(coverages: list[Coverage]) -> Coverage:
         count=sum(c.count for c in coverages),
         max_id=max(c.max_id for c in coverages),
         id_sum=sum(c.id_sum for c in coverages),
+        digest=add_digests(*(c.digest for c in coverages)),
     )
 
 
@@ -150,7 +152,8 @@ class ShardedIndex:
         return sum(s.nbytes() for s in self.shards) + self.pending.nbytes()
 
     def coverage(self, algorithm: str, version: int) -> Coverage:
-        return Coverage.of_ids(algorithm, version, self.ids())
+        parts = [s.contents() for s in [*self.shards, self.pending]]
+        return Coverage.of_contents(algorithm, version, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
     def search_arrays(
         self, codes: np.ndarray, max_distance_bits: int

@@ -2,8 +2,11 @@
 
 A store holds its index either as one file (`frames.faiss`) or as shards
 (`frames.shard-K-of-N.faiss`, see `vidtrace.shards`); shard files, when present, are the
-index. Either way each file records what it covers, and a file that does not agree with SQL is
-brought up to date (frames added since it was saved) or rebuilt from SQL.
+index. Either way each file records what it covers (counts, id sums, and a digest of every
+frame's id and hash, so that the index of another store of the same files, ingested in another
+order, is told apart), and a file that does not agree with SQL is brought up to date (frames
+added since it was saved) or rebuilt from SQL. Checking costs one read of the frames' ids and
+hashes.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
 from vidtrace import settings as defaults
 from vidtrace import shards as sharding
 from vidtrace.errors import UsageError
 from vidtrace.hashes import to_matrix
-from vidtrace.index import Coverage, FrameIndex
+from vidtrace.index import Coverage, FrameIndex, add_digests, frame_digest
 from vidtrace.shards import ShardedIndex
 from vidtrace.store.db import Store
 from vidtrace.store.models import Frame
@@ -72,30 +75,53 @@ class BuiltPart:
     kind: str
 
 
-def _coverage(session: Session, part: Part, up_to_id: int | None = None) -> Coverage:
-    """The aggregates an index file records, computed in SQL over the part's frames."""
-    query = select(func.count(Frame.id), func.coalesce(func.max(Frame.id), 0), func.coalesce(func.sum(Frame.id), 0))
-    if part.where() is not None:
-        query = query.where(part.where())
-    if up_to_id is not None:
-        query = query.where(Frame.id <= up_to_id)
-    count, max_id, id_sum = session.execute(query).one()
-    return Coverage(ALGORITHM, VERSION, count=int(count), max_id=int(max_id), id_sum=int(id_sum))
+def _rows(session: Session, where=None, after_id: int = 0, columns=()) -> Iterable[list]:
+    """Frames with id above `after_id` (and matching `where`), in id order and batches of rows
+    (id, hash, *columns)."""
+    last = after_id
+    while True:
+        query = select(Frame.id, Frame.hash, *columns).where(Frame.id > last)
+        if where is not None:
+            query = query.where(where)
+        rows = session.execute(query.order_by(Frame.id).limit(READ_BATCH_FRAMES)).all()
+        if not rows:
+            return
+        yield rows
+        last = int(rows[-1][0])
 
 
 def _codes(session: Session, part: Part, after_id: int = 0) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """(ids, codes) of the part's frames with id above `after_id`, in id order and batches."""
-    last = after_id
-    while True:
-        query = select(Frame.id, Frame.hash).where(Frame.id > last)
-        if part.where() is not None:
-            query = query.where(part.where())
-        rows = session.execute(query.order_by(Frame.id).limit(READ_BATCH_FRAMES)).all()
-        if not rows:
-            return
+    for rows in _rows(session, part.where(), after_id):
+        yield np.array([r[0] for r in rows], dtype=np.int64), to_matrix([r[1] for r in rows], len(rows[0][1]))
+
+
+def sql_coverages(session: Session, shards: int | None = None) -> list[Coverage]:
+    """What SQL holds, as index files record it (counts, id sums and the digest of ids and
+    hashes): for all frames, or for each of `shards` shards. One pass over the frames."""
+    n = shards or 1
+    count = [0] * n
+    max_id = [0] * n
+    id_sum = [0] * n
+    digest = [0] * n
+    columns = (Frame.video_id,) if shards else ()
+    for rows in _rows(session, columns=columns):
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        yield ids, to_matrix([r[1] for r in rows], len(rows[0][1]))
-        last = int(ids[-1])
+        codes = to_matrix([r[1] for r in rows], len(rows[0][1]))
+        which = sharding.shard_of(np.array([r[2] for r in rows]), shards) if shards else np.zeros(len(ids), np.int64)
+        for k in np.unique(which):
+            mine = which == k
+            k = int(k)
+            count[k] += int(mine.sum())
+            max_id[k] = max(max_id[k], int(ids[mine].max()))
+            id_sum[k] += int(ids[mine].sum())
+            digest[k] = add_digests(digest[k], frame_digest(ids[mine], codes[mine]))
+    return [Coverage(ALGORITHM, VERSION, count[k], max_id[k], id_sum[k], digest[k]) for k in range(n)]
+
+
+def sql_coverage(session: Session) -> Coverage:
+    """What SQL holds of all frames (see `sql_coverages`)."""
+    return sql_coverages(session)[0]
 
 
 def _build(session: Session, part: Part) -> FrameIndex:
@@ -112,21 +138,29 @@ def _build(session: Session, part: Part) -> FrameIndex:
 def _synced_part(
     session: Session, part: Part, loaded: tuple[FrameIndex, Coverage] | None, wanted: Coverage
 ) -> tuple[FrameIndex, bool]:
-    """The part's index covering exactly its frames in SQL, and whether it changed.
+    """The part's index covering exactly its frames in SQL (`wanted`), and whether it changed.
 
-    Keeps `loaded` when its record agrees with SQL; when SQL only has frames added after it
-    (a run that stopped before saving), adds those; otherwise rebuilds from SQL.
+    Keeps `loaded` when its record agrees with SQL, digest included; when SQL only has frames
+    added after it (a run that stopped before saving), adds those, once the frames it holds are
+    shown to be SQL's (the record plus the new frames make up `wanted`); otherwise (another
+    store's index, or a stale one) rebuilds from SQL.
     """
     if loaded is not None:
         index, covered = loaded
         if covered == wanted:
             return index, False
-        if _coverage(session, part, up_to_id=covered.max_id) == covered:
-            log.info("%s misses %d frames stored since it was saved; adding them", part.label(), wanted.count - covered.count)
-            for ids, codes in _codes(session, part, after_id=covered.max_id):
-                index.add(ids, codes)
-            return index, True
-        log.info("%s does not match the database; rebuilding it", part.label())
+        if (covered.algorithm, covered.version) == (wanted.algorithm, wanted.version) and covered.max_id <= wanted.max_id:
+            new = list(_codes(session, part, after_id=covered.max_id))
+            count = covered.count + sum(len(ids) for ids, _ in new)
+            id_sum = covered.id_sum + sum(int(ids.sum()) for ids, _ in new)
+            digest = add_digests(covered.digest, *(frame_digest(ids, codes) for ids, codes in new))
+            if (count, id_sum, digest) == (wanted.count, wanted.id_sum, wanted.digest):
+                log.info("%s misses %d frames stored since it was saved; adding them", part.label(), count - covered.count)
+                for ids, codes in new:
+                    index.add(ids, codes)
+                return index, True
+            del new
+        log.info("%s does not hold this database's frames; rebuilding it", part.label())
     else:
         log.info("building %s from the database", part.label())
     return _build(session, part), True
@@ -145,7 +179,7 @@ def synced_index(store: Store, save: bool = True) -> FrameIndex | ShardedIndex:
         return _synced_shards(store, _one_count(counts, path), None, save)
     part = Part()
     with store.session() as session:
-        index, changed = _synced_part(session, part, FrameIndex.load(path), _coverage(session, part))
+        index, changed = _synced_part(session, part, FrameIndex.load(path), sql_coverage(session))
     if changed and save:
         save_index(store, index)
     return index
@@ -160,19 +194,11 @@ def _one_count(counts: set[int], path: Path) -> int:
     return next(iter(counts))
 
 
-def _shard_coverages(session: Session, shards: int) -> list[Coverage]:
-    """Every shard's coverage in SQL, in one grouped query."""
-    shard = _shard_expr(shards).label("shard")
-    query = select(shard, func.count(Frame.id), func.max(Frame.id), func.sum(Frame.id)).group_by(shard)
-    found = {int(k): Coverage(ALGORITHM, VERSION, int(n), int(m), int(s)) for k, n, m, s in session.execute(query)}
-    return [found.get(k, Coverage(ALGORITHM, VERSION, 0, 0, 0)) for k in range(shards)]
-
-
 def _synced_shards(store: Store, shards: int, current: ShardedIndex | None, save: bool) -> ShardedIndex:
     path = store.location.index_path
     indexes, coverages = [], []
     with store.session() as session:
-        for k, wanted in enumerate(_shard_coverages(session, shards)):
+        for k, wanted in enumerate(sql_coverages(session, shards)):
             part = Part(k, shards)
             if current is not None and current.n_shards == shards:
                 loaded = (current.shards[k], current.coverages[k])
