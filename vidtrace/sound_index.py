@@ -72,7 +72,7 @@ class SoundIndex:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty, empty
         lims, dists, ids = self._index.range_search(value_rows(values), max_bits + 1)  # strictly below the radius
-        rows = np.repeat(np.arange(len(values), dtype=np.int64), np.diff(lims))
+        rows = np.repeat(np.arange(len(values), dtype=np.int64), np.diff(lims.astype(np.int64)))
         ids = ids.astype(np.int64)
         return rows, ids >> POSITION_BITS, ids & _POSITION_MASK, dists.astype(np.int64)
 
