@@ -19,6 +19,7 @@ belongs to its named source; its uploads get the path `import:<source>/<sha256 p
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import json
 import math
@@ -141,6 +142,7 @@ def _new_file(path: Path):
     """A binary file that becomes `path` (atomically, replacing it) when the block ends without
     an error, and leaves nothing behind otherwise."""
     folder = path.parent
+    _remove_stale_partials(path)
     try:
         fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o644)
         if not os.path.isdir("/proc/self/fd"):
@@ -170,6 +172,30 @@ def _new_file(path: Path):
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+_PARTIAL_PID = re.compile(r"\.(\d+)-[0-9a-f]+\.partial$")
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove the hidden partial files of `path` that a killed export left: `.NAME.partial`, and
+    `.NAME.PID-XXXX.partial` whose process is gone."""
+    for partial in path.parent.glob(f".{glob.escape(path.name)}.*partial"):
+        match = _PARTIAL_PID.search(partial.name)
+        if match and int(match.group(1)) != os.getpid() and _alive(int(match.group(1))):
+            continue
+        if match or partial.name == f".{path.name}.partial":
+            partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _link_open_file(fd: int, target: Path) -> None:
