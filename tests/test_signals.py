@@ -1,0 +1,223 @@
+"""Signals combined: identity first in lookup, copies by pictures, "same soundtrack" by sound alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_VIDEOS, SHARED_VIDEOS, db_rows, fixture_clip, run
+from test_sound import MELODY, ffmpeg
+from vidtrace import signals
+from vidtrace.align import Alignment, Segment
+from vidtrace.matching import VideoMatch
+from vidtrace.scan import sha256_file
+
+
+def _alignment(score: float) -> Alignment:
+    return Alignment((Segment(0.0, 10.0, 0.0, 10.0, 1.0, 40, 1.0),), 10.0, score)
+
+
+def test_merge_lists_every_signal_and_takes_pictures_first():
+    pictures = [VideoMatch(1, _alignment(0.9)), VideoMatch(2, _alignment(0.5))]
+    sound = [VideoMatch(2, _alignment(1.0)), VideoMatch(3, _alignment(0.8))]
+    merged = signals.merge({signals.PICTURES: pictures, signals.SOUND: sound})
+    assert [(m.video_id, m.signals, m.kind) for m in merged] == [
+        (1, ("pictures",), "copy"),
+        (2, ("pictures", "sound"), "copy"),
+        (3, ("sound",), "same soundtrack"),
+    ]
+    both = next(m for m in merged if m.video_id == 2)
+    assert both.alignment.score == 0.5  # a copy's segments are the pictures'
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def test_a_byte_copy_of_any_stored_fixture_comes_first_at_one(ingested_store, tmp_path):
+    clips = sorted(FIXTURE_VIDEOS.rglob("*.mp4"))
+    assert len(clips) == 6
+    for clip in clips:
+        copy = tmp_path / f"copy-of-{clip.name}"
+        shutil.copyfile(clip, copy)
+        (video_id,) = db_rows(ingested_store, f"SELECT id FROM videos WHERE sha256 = '{sha256_file(clip)}'")[0]
+        result = run(ingested_store, "lookup", copy, "--json")
+        assert result.exit_code == 0, result.stderr
+        matches = json.loads(result.stdout)["matches"]
+        first = matches[0]
+        assert (first["video_id"], first["score"], first["kind"]) == (video_id, 1.0, "identical file"), clip.name
+        assert [m["video_id"] for m in matches].count(video_id) == 1, clip.name
+        table = run(ingested_store, "lookup", copy)
+        assert table.stdout.splitlines()[2].split()[:4] == ["1", "1.00", str(round(first["matched_s"], 1)), "identical"]
+
+
+def test_a_stored_file_that_no_longer_decodes_is_still_found_by_identity(tmp_path):
+    root = tmp_path / "videos" / "alice"
+    root.mkdir(parents=True)
+    shutil.copy(fixture_clip("orig_b.mp4"), root / "b.mp4")
+    store = tmp_path / "store"
+    assert run(store, "ingest", root.parent).exit_code == 0
+    junk = root / "junk.mp4"
+    junk.write_bytes(b"\x00" * 5000)  # stored as failed: not a video
+    assert run(store, "ingest", root.parent).exit_code == 1
+    copy = tmp_path / "again.mp4"
+    shutil.copy(junk, copy)
+    result = run(store, "lookup", copy, "--json")
+    assert result.exit_code == 0, result.stderr
+    (match,) = json.loads(result.stdout)["matches"]
+    assert match["kind"] == "identical file" and match["score"] == 1.0
+
+
+# --- sound as a second signal ---------------------------------------------------------------
+
+
+def _with_sound(pictures: Path, out: Path, seconds: float, *audio: str) -> Path:
+    """The pictures of `pictures` (stream copy) with `seconds` of the test tune as their sound."""
+    ffmpeg("-i", str(pictures), "-f", "lavfi", "-i", MELODY, "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+           "-t", str(seconds), *audio, "-c:a", "aac", "-b:a", "96k", str(out))  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def dub_tree(tmp_path_factory) -> Path:
+    """voiced: A's pictures with a tune; dub: C's pictures with the same tune; silent: voiced
+    re-encoded without sound; copy: voiced re-encoded with its sound."""
+    root = tmp_path_factory.mktemp("dubs") / "videos"
+    for account in ("news", "dubber", "muter", "copier"):
+        (root / account).mkdir(parents=True)
+    voiced = _with_sound(fixture_clip("orig_a.mp4"), root / "news" / "voiced.mp4", 20)
+    _with_sound(fixture_clip("unrelated_c.mp4"), root / "dubber" / "dub.mp4", 15, "-b:a", "64k")
+    ffmpeg("-i", str(voiced), "-an", "-c:v", "libx264", "-crf", "30", "-pix_fmt", "yuv420p", str(root / "muter" / "silent.mp4"))
+    ffmpeg("-i", str(voiced), "-c:v", "libx264", "-crf", "28", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+           str(root / "copier" / "copy.mp4"))  # fmt: skip
+    return root
+
+
+@pytest.fixture(scope="module")
+def dub_store(dub_tree, tmp_path_factory) -> Path:
+    store = tmp_path_factory.mktemp("dub-store") / "store"
+    result = run(store, "ingest", dub_tree)
+    assert result.exit_code == 0, result.stderr
+    return store
+
+
+def _pairs(store: Path) -> dict[frozenset, dict]:
+    result = run(store, "matches", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = {}
+    for m in json.loads(result.stdout)["matches"]:
+        names = frozenset(Path(side["uploads"][0]["path"]).stem for side in (m["a"], m["b"]))
+        out[names] = m
+    return out
+
+
+def test_a_dub_is_same_soundtrack_and_a_silent_copy_still_matches_by_pictures(dub_store):
+    pairs = _pairs(dub_store)
+    kinds = {tuple(sorted(k)): (m["kind"], m["signals"]) for k, m in pairs.items()}
+    assert kinds == {
+        ("dub", "voiced"): ("same soundtrack", ["sound"]),
+        ("copy", "dub"): ("same soundtrack", ["sound"]),
+        ("silent", "voiced"): ("copy", ["pictures"]),
+        ("copy", "voiced"): ("copy", ["pictures", "sound"]),
+        ("copy", "silent"): ("copy", ["pictures"]),
+    }
+    dub = pairs[frozenset({"dub", "voiced"})]
+    (seg,) = dub["segments"]
+    assert dub["score"] > 0.9 and seg["speed"] == 1.0
+    assert abs(seg["a_start"] - seg["b_start"]) < 0.3  # the dub's sound is the tune's first 15 s
+    table = run(dub_store, "matches").stdout.splitlines()
+    kinds_in_order = [line.split()[2] for line in table[1:]]
+    assert kinds_in_order == ["copy"] * 3 + ["same"] * 2  # copies listed first, related content after
+
+
+def test_same_soundtrack_relates_clusters_without_merging_them(dub_store):
+    result = run(dub_store, "clusters", "--json", "--file-times")
+    assert result.exit_code == 0, result.stderr
+    clusters = json.loads(result.stdout)["clusters"]
+    by_name = {Path(u["path"]).stem: c for c in clusters for u in c["uploads"]}
+    copies, dub = by_name["voiced"], by_name["dub"]
+    assert by_name["silent"]["id"] == by_name["copy"]["id"] == copies["id"] != dub["id"]
+    assert dub["related"] == [{"cluster": copies["id"], "kind": "same soundtrack"}]
+    assert copies["related"] == [{"cluster": dub["id"], "kind": "same soundtrack"}]
+    report = dub_store.parent / "report.html"
+    assert run(dub_store, "report", "--html", report).exit_code == 0
+    html = report.read_text()
+    assert "Same soundtrack (related content)" in html
+    assert html.index("id='copies'") < html.index("id='related'")
+
+
+def test_lookup_of_a_new_dub_finds_the_soundtrack_apart_from_copies(dub_store, tmp_path):
+    new_dub = _with_sound(fixture_clip("orig_b.mp4"), tmp_path / "new_dub.mp4", 20, "-b:a", "48k", "-ar", "48000")
+    result = run(dub_store, "lookup", new_dub, "--json")
+    assert result.exit_code == 0, result.stderr
+    found = {Path(m["uploads"][0]["path"]).stem: m for m in json.loads(result.stdout)["matches"]}
+    assert set(found) == {"voiced", "copy", "dub"}
+    assert {m["kind"] for m in found.values()} == {"same soundtrack"}
+    assert {tuple(m["signals"]) for m in found.values()} == {("sound",)}
+
+
+def test_rescan_computes_a_missing_sound_print(dub_store, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(dub_store, store)
+    (voiced,) = db_rows(store, "SELECT video_id FROM uploads WHERE path LIKE '%voiced.mp4'")[0]
+    before = db_rows(store, f"SELECT value_count FROM sound_prints WHERE video_id = {voiced}")
+    conn = sqlite3.connect(store / "vidtrace.db")
+    conn.execute(f"DELETE FROM sound_prints WHERE video_id = {voiced}")
+    conn.commit()
+    conn.close()
+    result = run(store, "rescan", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["counts"]["refingerprinted_videos"] == 1
+    assert db_rows(store, f"SELECT value_count FROM sound_prints WHERE video_id = {voiced}") == before
+    assert before[0][0] > 100
+    # no audio is stored as a print without values, not looked for again
+    assert db_rows(store, "SELECT value_count FROM sound_prints JOIN uploads USING (video_id) WHERE path LIKE '%silent.mp4'") == [(0,)]
+    assert {tuple(sorted(k)): m["kind"] for k, m in _pairs(store).items()} == {
+        tuple(sorted(k)): m["kind"] for k, m in _pairs(dub_store).items()
+    }
+
+
+def test_a_video_over_the_matching_budget_is_marked_matched_with_a_warning(tmp_path, monkeypatch):
+    root = tmp_path / "videos" / "alice"
+    root.mkdir(parents=True)
+    for name in ("orig_a.mp4", "a_trimmed.mp4"):
+        shutil.copy(fixture_clip(name), root / name)
+
+    def over_budget(*args, **kwargs):
+        raise signals.MatchBudgetExceeded("its frame hits exceed the matching memory budget")
+
+    monkeypatch.setattr(signals, "find_matches", over_budget)
+    store = tmp_path / "store"
+    result = run(store, "ingest", root.parent, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["counts"]["warnings"] == 2 and summary["counts"]["new_matches"] == 0
+    assert all("memory budget" in w["reason"] for w in summary["warnings"])
+    rows = db_rows(store, "SELECT unmatched_reason, matched_at IS NOT NULL FROM videos")
+    assert len(rows) == 2 and all(reason and "memory budget" in reason and matched for reason, matched in rows)
+
+
+# --- the real talking-head clips (optional) -------------------------------------------------
+
+TALKING = SHARED_VIDEOS / "talking-heads"
+
+
+@pytest.mark.skipif(not (TALKING / "d6.mp4").is_file(), reason="real talking-head clips not present")
+def test_real_clip_dubbed_over_other_pictures_is_same_soundtrack(tmp_path):
+    root = tmp_path / "videos"
+    (root / "speaker").mkdir(parents=True)
+    (root / "dubber").mkdir()
+    shutil.copy(TALKING / "d10.mp4", root / "speaker" / "d10.mp4")
+    # d12's pictures (7.3 s) carrying d10's sound from 2 s on, re-encoded at 64 kbit/s
+    ffmpeg("-i", str(TALKING / "d12.mp4"), "-ss", "2", "-i", str(TALKING / "d10.mp4"), "-map", "0:v", "-map", "1:a",
+           "-c:v", "copy", "-c:a", "aac", "-b:a", "64k", "-shortest", str(root / "dubber" / "dub.mp4"))  # fmt: skip
+    store = tmp_path / "store"
+    assert run(store, "ingest", root).exit_code == 0
+    (match,) = json.loads(run(store, "matches", "--json").stdout)["matches"]
+    assert (match["kind"], match["signals"]) == ("same soundtrack", ["sound"])
+    seg = match["segments"][0]
+    d10_side, dub_side = ("a", "b") if "d10" in match["a"]["uploads"][0]["path"] else ("b", "a")
+    assert seg[f"{d10_side}_start"] - seg[f"{dub_side}_start"] == pytest.approx(2.0, abs=0.3)
