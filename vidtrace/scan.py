@@ -170,12 +170,12 @@ def match_unmatched(
     new: list[int] = []
     total = repo.count_videos_to_match(session)
     matched = MatchedVideos(session, index)
+    sound_catch_up(session, sound_index, matched.ids)  # then only the videos matched since
     session.commit()
     done = 0
     while (video_id := repo.claim_video_to_match(session)) is not None:
         progress("matching", done, max(total, done + 1))
-        matched.catch_up(session)
-        sound_catch_up(session, sound_index, matched.ids)
+        sound_catch_up(session, sound_index, set(matched.catch_up(session)))
         try:
             found = _matches_of(session, indexes, video_id, settings, set(matched.ids))
             repo.lock_match_order(session)
@@ -190,7 +190,7 @@ def match_unmatched(
             if warnings is not None:
                 warnings.append(Failure(_video_label(session, video_id), reason))
             repo.mark_unmatched(session, video_id, reason)
-            matched.catch_up(session)
+            sound_catch_up(session, sound_index, set(matched.catch_up(session)))
             session.commit()
             done += 1
             continue
@@ -199,8 +199,8 @@ def match_unmatched(
                 session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id, m.signals, m.kind
             ))  # fmt: skip
         repo.mark_matched(session, video_id)
-        matched.catch_up(session)  # this video, its frames now in the index
-        sound_catch_up(session, sound_index, {video_id})
+        # this video, its frames and sound now in the indexes
+        sound_catch_up(session, sound_index, set(matched.catch_up(session)))
         session.commit()
         done += 1
     progress("matching", done, done)
