@@ -163,11 +163,11 @@ def run(job, files: list[Path], settings: Settings, workers: int, where: str) ->
 
 
 def robustness_recall(mode: str) -> float | None:
-    """Pooled recall of benchmarks/robustness.py --quick with the given decode mode."""
+    """Pooled recall of benchmarks/robustness.py --quick (moving content) with the given decode mode."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
         env = {**os.environ, "VIDTRACE_DECODE_MODE": mode}
-        done = subprocess.run([sys.executable, str(HERE / "robustness.py"), "--quick", "--json", str(out)], env=env,
+        done = subprocess.run([sys.executable, str(HERE / "robustness.py"), "--quick", "--class", "moving", "--json", str(out)], env=env,
                               capture_output=True, text=True)  # fmt: skip
         if done.returncode != 0 or not out.exists():
             print(
