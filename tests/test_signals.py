@@ -133,6 +133,18 @@ def test_a_dub_is_same_soundtrack_and_a_silent_copy_still_matches_by_pictures(du
     assert kinds_in_order == ["copy"] * 3 + ["same"] * 2  # copies listed first, related content after
 
 
+def test_postgres_stores_the_same_kinds_and_signals(dub_tree, dub_store, pg_url, tmp_path):
+    store = tmp_path / "pg-store"
+    result = run(store, "ingest", dub_tree, db_url=pg_url)
+    assert result.exit_code == 0, result.stderr
+    assert (store / "sounds.faiss").is_file()
+    matches = json.loads(run(store, "matches", "--json", db_url=pg_url).stdout)["matches"]
+    names = lambda m: tuple(sorted(Path(side["uploads"][0]["path"]).stem for side in (m["a"], m["b"])))  # noqa: E731
+    on_pg = {names(m): (m["kind"], m["signals"]) for m in matches}
+    on_sqlite = {tuple(sorted(k)): (m["kind"], m["signals"]) for k, m in _pairs(dub_store).items()}
+    assert on_pg == on_sqlite
+
+
 def test_same_soundtrack_relates_clusters_without_merging_them(dub_store):
     result = run(dub_store, "clusters", "--json", "--file-times")
     assert result.exit_code == 0, result.stderr
