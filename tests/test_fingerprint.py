@@ -14,6 +14,9 @@ from conftest import FIXTURE_VIDEOS
 from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import (
+    MOTION_REGIONS,
+    REGION_MOTION,
+    REGION_MOTION_CENTRE,
     REGION_CENTRE,
     REGION_CONTENT,
     REGION_FRAME,
@@ -272,11 +275,13 @@ def test_wide_frames_also_hash_their_centre_and_a_zoomed_region():
     frames = [DecodedFrame(texture(k), k, k * 0.25) for k in range(4)]
     hashes, _ = hash_frames(frames, aspect=16 / 9)
     regions = {h.region for h in hashes}
-    assert regions == {REGION_FRAME, REGION_ZOOM, REGION_CENTRE, REGION_MIRROR}
+    assert regions - set(MOTION_REGIONS) == {REGION_FRAME, REGION_ZOOM, REGION_CENTRE, REGION_MIRROR}
+    assert REGION_MOTION_CENTRE in regions  # the pictures change: so does the centre of the change
     square, _ = hash_frames(frames, aspect=1.0)
     assert REGION_CENTRE in {h.region for h in hash_frames(frames, aspect=9 / 16)[0]}  # its 16:9 band
     unknown, _ = hash_frames(frames)
-    assert {h.region for h in unknown} == {REGION_FRAME, REGION_ZOOM, REGION_MIRROR}
+    assert {h.region for h in unknown} - set(MOTION_REGIONS) == {REGION_FRAME, REGION_ZOOM, REGION_MIRROR}
+    assert REGION_MOTION_CENTRE not in {h.region for h in unknown}
     assert REGION_CENTRE in {h.region for h in square}
 
 
@@ -394,3 +399,52 @@ def test_window_means_of_many_frames_do_not_overflow():
     means = [mean for _, mean, _ in _windows(frames, 0.5, 0.125)]
     assert len(means) == 8
     assert all(int(m.min()) == 255 for m in means)
+
+
+# --- the change between pictures (talking heads before a still backdrop) ----------------------
+
+
+def _talking(seed: int, motion_seed: int, seconds: float = 6.0, fps: float = 15.0, caption: bool = False, gain: float = 1.0):
+    """A still backdrop with a 'face' (a soft bright disc) that moves and changes size in a
+    pattern of its own; optionally a static caption bar over it and a brightness change."""
+    backdrop = texture(seed).astype(np.float32) * 0.6
+    rng = np.random.default_rng(motion_seed)
+    path = np.cumsum(rng.normal(0, 5.0, (int(seconds * 2) + 2, 3)), axis=0)  # a new pose every 0.5 s
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
+    frames = []
+    for k in range(int(seconds * fps)):
+        t = k / fps
+        i, f = int(t * 2), t * 2 - int(t * 2)
+        cy, cx, r = (1 - f) * path[i] + f * path[i + 1]
+        disc = 120.0 * np.exp(-(((yy - 64 - cy) ** 2 + (xx - 64 - cx) ** 2) / (2 * (18 + r / 2) ** 2)))
+        picture = (backdrop + disc) * gain
+        if caption:
+            picture[114:126, 8:120] = 20.0
+        frames.append(DecodedFrame(np.clip(picture, 0, 255).astype(np.uint8), k, t))
+    return frames
+
+
+def _motion(hashes):
+    return {h.ts_s: h.hash for h in hashes if h.region == REGION_MOTION}
+
+
+def test_a_still_picture_has_no_change_to_hash():
+    frames = [DecodedFrame(texture(3), k, k / 15) for k in range(60)]
+    hashes, _ = hash_frames(frames)
+    assert hashes and not {h.region for h in hashes} & set(MOTION_REGIONS)
+
+
+def test_the_change_of_a_talking_head_matches_its_captioned_copy_and_not_another_talk():
+    original, _ = hash_frames(_talking(5, 1))
+    copy, _ = hash_frames(_talking(5, 1, caption=True, gain=0.85))
+    other, _ = hash_frames(_talking(5, 2))  # same backdrop, same framing, other movements
+    a, b, c = _motion(original), _motion(copy), _motion(other)
+    common = sorted(set(a) & set(b))
+    assert len(common) >= 15
+    close = [hamming(a[t], b[t]) for t in common]
+    assert np.median(close) <= 4
+    # The whole pictures of the talk hardly change: all within the match distance of each other.
+    whole = [h.hash for h in original if h.region == REGION_FRAME]
+    assert max(hamming(whole[0], h) for h in whole) <= 10
+    apart = [hamming(a[t], c[t]) for t in sorted(set(a) & set(c))]
+    assert np.median(apart) > 14

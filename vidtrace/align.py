@@ -42,6 +42,14 @@ CLOSE_SLACK_BITS = 2
 MAX_LINE_RMS_S = 0.3
 #: Speeds closer to 1 than this are reported as 1 (no speed change).
 SPEED_SNAP = 0.02
+#: Localised held pictures (`FrameHit.localised`) make a segment when at least this share of the
+#: query instants over their span, among those with any hit in the reference, are localised on
+#: the segment's line. A copy of a talking head keeps 0.6 to 0.9 of them on the line; two
+#: stretches of one recording (same face, same room, other words) put their closest hits at
+#: unrelated moments, a fifth or less of them on any one line.
+MIN_LOCALISED_SHARE = 0.5
+#: ...within this of the line (s): two hashed pictures; a copy's own pictures lie within half of one.
+LOCALISED_TOLERANCE_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,14 @@ class FrameHit:
     #: reference changes there too (once its frames are read; before, the query's alone). Held
     #: pictures are evidence where `min_held_changes` such changes line up (a slideshow).
     change_s: float | None = None
+    #: whether the query picture's closest hits in the reference lie within `max_echo_span_s`:
+    #: held in its own video (a talking head before a still backdrop), it still points at one
+    #: moment of the reference. Such hits are evidence where most of a stretch's pictures agree.
+    localised: bool = False
+    #: the query picture's region (`fingerprint.REGION_*`): a query instant has one picture per
+    #: region, each with hits of its own; a held whole picture's echoes say nothing of the
+    #: change region's hits at the same instant.
+    q_region: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,12 +156,17 @@ def _best_line(
     q = np.array([h.q_ts for h in hits])
     r = np.array([h.r_ts for h in hits])
     d = np.array([h.distance_bits for h in hits])
-    _, inverse = np.unique(q, return_inverse=True)
-    best_d = np.full(inverse.max() + 1, np.iinfo(np.int64).max)
+    # Each query picture (instant and region) shares its weight among its closest hits; the
+    # pictures of one instant share that instant's weight of 1.
+    pictures, inverse = np.unique(np.stack([q, [h.q_region for h in hits]], axis=1), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    best_d = np.full(len(pictures), np.iinfo(np.int64).max)
     np.minimum.at(best_d, inverse, d)
     close = d <= best_d[inverse] + CLOSE_SLACK_BITS
     counts = np.bincount(inverse, weights=close)
-    weight = np.where(close, 1.0 / counts[inverse], 0.0)
+    _, instant_of_picture = np.unique(pictures[:, 0], return_inverse=True)
+    per_instant = np.bincount(instant_of_picture.ravel())[instant_of_picture.ravel()]
+    weight = np.where(close, 1.0 / (counts[inverse] * per_instant[inverse]), 0.0)
     found: list[tuple[float, float, list[int]]] = []
     base = 0.0
     for speed in speeds:
@@ -214,29 +235,64 @@ def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> floa
     return min(limit, max(1 / limit, slope))
 
 
+def _lasts(distinctive: list[FrameHit], speed: float, settings: Settings) -> bool:
+    """Enough distinctive frames, lasting `min_segment_s` in both videos: a 2 s card matched
+    against a 3 s card along a slanted line lasts 3 s in one video only."""
+    if len(distinctive) < settings.min_segment_frames:
+        return False
+    interval_s = settings.hash_interval_s
+    if distinctive[-1].q_ts + interval_s - distinctive[0].q_ts < settings.min_segment_s:
+        return False
+    r_times = [h.r_ts for h in distinctive]
+    return max(r_times) - min(r_times) + interval_s * speed >= settings.min_segment_s
+
+
+def _localised_evidence(
+    chosen: list[FrameHit], distinctive: list[FrameHit], hit_times: np.ndarray, speed: float, settings: Settings
+) -> list[FrameHit]:
+    """The distinctive frames plus the localised held ones that lie tightly on one line, when
+    those are most of the query instants (with hits in the reference) over their span; else the
+    distinctive alone. Held pictures of two stretches of one recording find close hits at
+    moments of their own, a few on any band of the line but not on the line itself."""
+    local = [h for h in chosen if h.localised]
+    if len(local) < settings.min_segment_frames:
+        return distinctive
+    offset = median(h.r_ts - speed * h.q_ts for h in local)
+    tight = [h for h in local if abs(h.r_ts - speed * h.q_ts - offset) <= LOCALISED_TOLERANCE_S]
+    if len(tight) < settings.min_segment_frames:
+        return distinctive
+    start, stop = tight[0].q_ts, tight[-1].q_ts
+    instants = int(np.searchsorted(hit_times, stop, side="right") - np.searchsorted(hit_times, start, side="left"))
+    if len(tight) < MIN_LOCALISED_SHARE * instants:
+        return distinctive
+    strong = {id(h) for h in distinctive}
+    return [h for h in chosen if id(h) in strong or any(h is t for t in tight)]
+
+
 def _segment_from_run(
-    run: list[FrameHit], speed: float, echo_span: dict[tuple[float, float], float], q_duration_s: float,
-    r_duration_s: float, settings: Settings,
+    run: list[FrameHit], speed: float, echo_span: dict[tuple[float, int, float], float], q_duration_s: float,
+    r_duration_s: float, settings: Settings, hit_times: np.ndarray,
 ) -> Segment | None:  # fmt: skip
     interval_s = settings.hash_interval_s
     # One hit per query instant: the closest frame, the plainest explanation on a tie.
-    by_q: dict[float, FrameHit] = {}
+    # One hit per query instant: a distinctive one when there is one, then the closest frame,
+    # the plainest explanation on a tie.
+    def strong(h: FrameHit) -> bool:
+        return max(echo_span[(h.q_ts, h.q_region, h.r_ts)], h.held_s) <= settings.max_echo_span_s
+
+    by_q: dict[float, tuple[tuple, FrameHit]] = {}
     for hit in run:
+        rank = (not strong(hit), hit.distance_bits, len(hit.edits), hit.r_ts)
         old = by_q.get(hit.q_ts)
-        if old is None or (hit.distance_bits, len(hit.edits), hit.r_ts) < (old.distance_bits, len(old.edits), old.r_ts):
-            by_q[hit.q_ts] = hit
-    chosen = sorted(by_q.values(), key=lambda h: h.q_ts)
-    distinctive = [h for h in chosen if max(echo_span[(h.q_ts, h.r_ts)], h.held_s) <= settings.max_echo_span_s]
+        if old is None or rank < old[0]:
+            by_q[hit.q_ts] = (rank, hit)
+    chosen = sorted((h for _, h in by_q.values()), key=lambda h: h.q_ts)
+    distinctive = [h for h in chosen if strong(h)]
     if len({h.change_s for h in run if h.change_s is not None}) >= settings.min_held_changes:
         distinctive = chosen  # held pictures whose changes line up in both videos: a slideshow
-    if len(distinctive) < settings.min_segment_frames:
-        return None
-    # The distinctive frames must last min_segment_s in both videos: a 2 s card matched against a
-    # 3 s card along a slanted line lasts 3 s in one video only.
-    if distinctive[-1].q_ts + interval_s - distinctive[0].q_ts < settings.min_segment_s:
-        return None
-    r_times = [h.r_ts for h in distinctive]
-    if max(r_times) - min(r_times) + interval_s * speed < settings.min_segment_s:
+    elif not _lasts(distinctive, speed, settings):
+        distinctive = _localised_evidence(chosen, distinctive, hit_times, speed, settings)
+    if not _lasts(distinctive, speed, settings):
         return None
     speed = _fit_speed(chosen, speed, settings)
     if abs(speed - 1.0) < SPEED_SNAP:
@@ -271,17 +327,18 @@ def _segment_from_run(
     )
 
 
-def _echo_spans(hits: Sequence[FrameHit], window_s: float) -> dict[tuple[float, float], float]:
-    """For each (q_ts, r_ts): how far the query frame's hits spread within `window_s` of r_ts."""
-    by_q: dict[float, list[float]] = defaultdict(list)
+def _echo_spans(hits: Sequence[FrameHit], window_s: float) -> dict[tuple[float, int, float], float]:
+    """For each (q_ts, q_region, r_ts): how far that query picture's hits spread within
+    `window_s` of r_ts."""
+    by_q: dict[tuple[float, int], list[float]] = defaultdict(list)
     for h in hits:
-        by_q[h.q_ts].append(h.r_ts)
-    spans: dict[tuple[float, float], float] = {}
-    for q, rs in by_q.items():
+        by_q[(h.q_ts, h.q_region)].append(h.r_ts)
+    spans: dict[tuple[float, int, float], float] = {}
+    for (q, region), rs in by_q.items():
         rs.sort()
         for r in rs:
             lo, hi = bisect_left(rs, r - window_s), bisect_right(rs, r + window_s)
-            spans[(q, r)] = rs[hi - 1] - rs[lo]
+            spans[(q, region, r)] = rs[hi - 1] - rs[lo]
     return spans
 
 
@@ -303,6 +360,7 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
     """Segments where the two videos show the same thing, or None when nothing lasts long enough."""
     remaining = sorted(hits, key=lambda h: (h.q_ts, h.r_ts, h.distance_bits, sorted(h.edits)))
     echo_span = _echo_spans(remaining, settings.max_echo_span_s + settings.offset_tolerance_s)
+    hit_times = np.unique(np.array([h.q_ts for h in remaining], dtype=np.float64))
     speeds = candidate_speeds(settings)
     candidates: list[Segment] = []
     while remaining:
@@ -315,7 +373,7 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
         taken = set(picked)
         remaining = [h for i, h in enumerate(remaining) if i not in taken]
         for run in _runs(window, settings.max_gap_s):
-            segment = _segment_from_run(run, speed, echo_span, q_duration_s, r_duration_s, settings)
+            segment = _segment_from_run(run, speed, echo_span, q_duration_s, r_duration_s, settings, hit_times)
             if segment is not None and segment.frames >= settings.min_segment_frames and segment.duration_s >= settings.min_segment_s:
                 candidates.append(segment)
 

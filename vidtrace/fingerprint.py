@@ -50,6 +50,32 @@ REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape) or 16:9 (
 REGION_ZOOM = 3  # the centre of the content without a border (what a zoomed-in copy keeps)
 REGION_MIRROR = 4  # the content region mirrored left to right (stored; never used as a query)
 REGION_INSET = 5  # a smaller video shown over a host (picture-in-picture)
+#: How the content changed over the last `MOTION_LAG_S` (the mean picture at an instant minus
+#: the one before it): a still backdrop, a static logo or caption cancel out, and what moves (a
+#: face, a mouth, a hand, a slide change) is all that is left.
+REGION_MOTION = 6
+REGION_MOTION_MIRROR = 7  # the same, mirrored left to right (stored; never used as a query)
+REGION_MOTION_ZOOM = 8  # the change without a border of `MOTION_ZOOM_SHARE` of each side
+REGION_MOTION_CENTRE = 9  # the change in the centre region (see REGION_CENTRE)
+#: The largest region number (imported fingerprints are checked against it).
+REGION_LAST = REGION_MOTION_CENTRE
+#: The change regions, and the picture regions each one stands for.
+MOTION_REGIONS = {
+    REGION_MOTION: REGION_CONTENT,
+    REGION_MOTION_MIRROR: REGION_MIRROR,
+    REGION_MOTION_ZOOM: REGION_ZOOM,
+    REGION_MOTION_CENTRE: REGION_CENTRE,
+}
+#: The change is read between pictures this far apart (s): they share no frame (each is the
+#: mean of `HASH_WINDOW_S`), and half a second of talking moves a face, a mouth or a hand.
+MOTION_LAG_S = 0.5
+#: A change whose grey-level standard deviation is below this is encoding noise, not motion.
+MIN_MOTION_STD = 2.0
+#: The change picture is scaled to this standard deviation before hashing (grey levels around 128).
+MOTION_CONTRAST = 40.0
+#: The zoomed change region leaves out this share of each side: copies cropped by 10 to 20% on
+#: every side (a re-poster's crop, kept at its smaller size) keep it.
+MOTION_ZOOM_SHARE = 0.15
 #: The padding is found again at most this often (s): finding it costs more than a hash.
 CONTENT_BOX_EVERY_S = 0.25
 #: The mirrored, zoomed and centre regions are hashed at most this often (s). The whole picture
@@ -184,11 +210,12 @@ def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
     return content[start : start + keep, :]
 
 
-def zoom_region(content: np.ndarray) -> np.ndarray:
-    """The content without a border of `ZOOM_BORDER_SHARE` of each side."""
+def zoom_region(content: np.ndarray, share: float | None = None) -> np.ndarray:
+    """The content without a border of `share` (default `ZOOM_BORDER_SHARE`) of each side."""
     height, width = content.shape
-    dy = int(round(height * defaults.ZOOM_BORDER_SHARE))
-    dx = int(round(width * defaults.ZOOM_BORDER_SHARE))
+    share = defaults.ZOOM_BORDER_SHARE if share is None else share
+    dy = int(round(height * share))
+    dx = int(round(width * share))
     return content[dy : height - dy, dx : width - dx] if height > 2 * dy and width > 2 * dx else content
 
 
@@ -372,6 +399,36 @@ def hash_frame(content: np.ndarray, hash_size: int = defaults.HASH_SIZE) -> byte
     return bits_to_bytes(imagehash.phash(Image.fromarray(content), hash_size=hash_size).hash)
 
 
+# --- change between pictures ---------------------------------------------------------------
+
+
+def motion_hashes(
+    ts: float, mean: np.ndarray, before: np.ndarray, box: tuple[int, int, int, int], aspect: float | None
+) -> list[FrameHash]:
+    """Hashes of how the content changed from `before` to `mean` (both whole pictures, `box` the
+    content): the change itself, mirrored, without a border, and its centre region; none when
+    nothing moved beyond encoding noise. The change is scaled to one contrast, so a copy made
+    darker or paler changes the same way."""
+    top, bottom, left, right = box
+    change = mean[top:bottom, left:right].astype(np.float32) - before[top:bottom, left:right].astype(np.float32)
+    spread = frame_quality(change)
+    if spread < MIN_MOTION_STD:
+        return []
+    picture = np.clip(change * (MOTION_CONTRAST / spread) + 128.0, 0, 255).astype(np.uint8)
+    quality = round(spread, 2)
+    out = [
+        FrameHash(ts, hash_frame(picture), quality, REGION_MOTION),
+        FrameHash(ts, hash_frame(np.ascontiguousarray(picture[:, ::-1])), quality, REGION_MOTION_MIRROR),
+        FrameHash(ts, hash_frame(zoom_region(picture, MOTION_ZOOM_SHARE)), quality, REGION_MOTION_ZOOM),
+    ]
+    if aspect:
+        height, width = mean.shape
+        centre = centre_region(picture, aspect * ((right - left) / width) / ((bottom - top) / height))
+        if centre is not None:
+            out.append(FrameHash(ts, hash_frame(centre), quality, REGION_MOTION_CENTRE))
+    return out
+
+
 # --- frames ---------------------------------------------------------------------------------
 
 
@@ -449,7 +506,12 @@ def hash_frames(
     previous: list[tuple[float, np.ndarray]] = []  # the stretch before it
     box, box_ts = (0, 0, 0, 0), float("-inf")
     extras_ts = float("-inf")  # when the mirrored, zoomed and centre regions were last hashed
+    recent: list[tuple[float, np.ndarray]] = []  # pictures of the last MOTION_LAG_S, for changes
+    motion_ts = float("-inf")  # when the change regions were last hashed
     for ts, mean, nearest in _windows(counted(frames), window_s, step_s):
+        recent = [(t, m) for t, m in recent if t >= ts - MOTION_LAG_S - step_s / 2]
+        before = recent[0][1] if recent and abs(recent[0][0] - (ts - MOTION_LAG_S)) <= step_s / 2 else None
+        recent.append((ts, mean))
         if stretch and ts - stretch[0][0] >= defaults.INSET_CHUNK_S:
             hashes.extend(_inset_hashes(stretch))
             stretch, previous = [], stretch
@@ -459,6 +521,9 @@ def hash_frames(
             box, box_ts = content_box(nearest.pixels), ts
         top, bottom, left, right = box
         content = mean[top:bottom, left:right]
+        if before is not None and ts - motion_ts >= EXTRA_REGIONS_EVERY_S - 1e-6:
+            motion_ts = ts
+            hashes.extend(motion_hashes(round(ts, 3), mean, before, box, aspect))
         quality = frame_quality(content)
         if quality < defaults.MIN_FRAME_STD:
             continue

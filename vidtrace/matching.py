@@ -12,7 +12,7 @@ change.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -20,11 +20,15 @@ from sqlalchemy.orm import Session
 
 from vidtrace.align import Alignment, FrameHit, align
 from vidtrace.fingerprint import (
+    MOTION_REGIONS,
     REGION_CENTRE,
     REGION_CONTENT,
     REGION_FRAME,
     REGION_INSET,
+    REGION_LAST,
     REGION_MIRROR,
+    REGION_MOTION,
+    REGION_MOTION_MIRROR,
     REGION_ZOOM,
 )
 from vidtrace.hashes import hamming_rows, self_echo_extents, self_echo_spans, to_matrix
@@ -38,6 +42,8 @@ CROPPED = "cropped"
 REFRAMED = "reframed"
 INSET = "picture in picture"
 _WHOLE = (REGION_FRAME, REGION_CONTENT, REGION_MIRROR)
+#: Stored only, never searched: a flipped copy's own pictures find them.
+_STORED_ONLY = (REGION_MIRROR, REGION_MOTION_MIRROR)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,11 @@ class VideoMatch:
 
 
 def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozenset[str]:
-    """The edits that explain a hit between a query region and a reference region (None: unknown)."""
+    """The edits that explain a hit between a query region and a reference region (None: unknown).
+    A change region explains what its picture region would."""
+    if r_region in MOTION_REGIONS:
+        q_region = MOTION_REGIONS.get(q_region, q_region) if q_region is not None else None
+        r_region = MOTION_REGIONS[r_region]
     edits = {MIRRORED} if mirrored else set()
     if r_region == REGION_MIRROR:  # the mirrored whole content: its own padding is unknown
         return frozenset(edits | {MIRRORED})
@@ -67,8 +77,15 @@ def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozens
 
 def plausible(q_region: int | None, r_region: int) -> bool:
     """Region pairs worth a hit: at least one side whole (a crop of one matches the other whole),
-    or the same crop of both (two whole frames that differ outside it: a logo, a caption)."""
-    return q_region is None or q_region in _WHOLE or r_region in _WHOLE or q_region == r_region
+    or the same crop of both (two whole frames that differ outside it: a logo, a caption). A
+    change between pictures only ever matches a change, by the same rule."""
+    if q_region is None:
+        return True
+    if (q_region in MOTION_REGIONS) != (r_region in MOTION_REGIONS):
+        return False
+    if q_region in MOTION_REGIONS:
+        q_region, r_region = MOTION_REGIONS[q_region], MOTION_REGIONS[r_region]
+    return q_region in _WHOLE or r_region in _WHOLE or q_region == r_region
 
 
 def held_spans(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings) -> np.ndarray:
@@ -148,6 +165,190 @@ def _stored_holds(
     return held, held_changes(ts, codes, regions, settings) if found else np.zeros(0)
 
 
+class MatchBudgetExceeded(Exception):
+    """A video's hits exceed what matching may hold in memory: it is left unmatched, with why."""
+
+
+#: A query picture's hits in one stored video are kept whole up to this many: about 3 s of that
+#: video's hashes of every region. Beyond, the picture is held there (a still, a backdrop) and its
+#: hits say nothing of when the videos agree: only its closest hits are kept when they lie within
+#: `max_echo_span_s` (a talking head's pose that recurs nowhere else), else none (or a sample
+#: spread over the stretch, when the query has held changes: a slideshow aligns on them).
+MAX_HITS_PER_PICTURE = 64
+#: Hits kept over all stored videos for one query, after the per-picture cap: about 30 MB of
+#: hits. A query with more (hours of one held picture against many stored copies of it) is left
+#: unmatched with a reason instead of exhausting the machine.
+MAX_KEPT_HITS = 2_000_000
+#: Query pictures searched together: the index answers them at once; their hits are reduced
+#: before the next ones are searched, so a still video's hits never pile up.
+SEARCH_CHUNK_ROWS = 256
+#: A picture's close hits in a stored video (within this many bits of its closest) are localised
+#: when they span at most `max_echo_span_s`: the picture is held in its own video at the match
+#: distance, yet only one moment of the other video shows it this closely.
+LOCAL_SLACK_BITS = 1
+
+
+def _plausible_table() -> np.ndarray:
+    n = REGION_LAST + 1
+    return np.array([[plausible(q, r) for r in range(n)] for q in range(n)], dtype=bool)
+
+
+_PLAUSIBLE = _plausible_table()
+
+
+def reduce_hits(
+    groups: np.ndarray, r_ts: np.ndarray, dists: np.ndarray, max_span_s: float, cap: int, spread: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which hits to keep, and whether each kept hit's picture is localised in its stored video.
+
+    `groups` numbers each (query picture, stored video) pair. A group of at most `cap` hits is
+    kept whole. A larger one keeps its close hits (within `LOCAL_SLACK_BITS` of its best) when
+    they span at most `max_span_s`, else nothing, or, with `spread`, at most `cap` hits spread
+    evenly over the stored times. Pure: arrays in, (kept indices, localised flags) out.
+    """
+    if len(groups) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    order = np.lexsort((r_ts, groups))
+    g, r, d = groups[order], r_ts[order], dists[order]
+    starts = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+    sizes = np.diff(np.append(starts, len(g)))
+    member = np.repeat(np.arange(len(starts)), sizes)
+    best = np.minimum.reduceat(d, starts)
+    close = d <= best[member] + LOCAL_SLACK_BITS
+    lo = np.minimum.reduceat(np.where(close, r, np.inf), starts)
+    hi = np.maximum.reduceat(np.where(close, r, -np.inf), starts)
+    localised = (hi - lo) <= max_span_s
+    small = sizes[member] <= cap
+    keep = small | (localised[member] & close)
+    if spread:
+        position = np.arange(len(g)) - starts[member]
+        step = np.maximum(1, -(-sizes // cap))
+        keep |= ~small & ~localised[member] & (position % step[member] == 0)
+    kept = np.flatnonzero(keep)
+    return order[kept], localised[member[kept]]
+
+
+@dataclass
+class _Hits:
+    """One stored video's kept hits, as arrays (query row, stored time and region, bits, localised)."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    r_ts: list[np.ndarray] = field(default_factory=list)
+    r_regions: list[np.ndarray] = field(default_factory=list)
+    dists: list[np.ndarray] = field(default_factory=list)
+    localised: list[np.ndarray] = field(default_factory=list)
+
+    def joined(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.concatenate(parts) for parts in (self.rows, self.r_ts, self.r_regions, self.dists, self.localised))
+
+
+class _FrameTable:
+    """Stored frames met so far (id -> video, time, region), as sorted arrays: a still video's
+    hits name the same frames over and over, and millions of ids are looked up at once."""
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.videos = np.zeros(0, dtype=np.int64)
+        self.ts = np.zeros(0, dtype=np.float64)
+        self.regions = np.zeros(0, dtype=np.int64)
+
+    def lookup(self, session: Session, ids: np.ndarray) -> np.ndarray:
+        """Positions of `ids` in the table (-1: no such frame in SQL), reading the new ones."""
+        wanted = np.unique(ids)
+        at = np.searchsorted(self.ids, wanted)
+        new = wanted[(at >= len(self.ids)) | (self.ids[np.minimum(at, len(self.ids) - 1)] != wanted)] if len(self.ids) else wanted
+        if len(new):
+            refs = repo.frame_refs(session, new.tolist())
+            fids = np.array(list(refs), dtype=np.int64)
+            self.ids = np.concatenate([self.ids, fids])
+            self.videos = np.concatenate([self.videos, np.array([r.video_id for r in refs.values()], dtype=np.int64)])
+            self.ts = np.concatenate([self.ts, np.array([r.ts_s for r in refs.values()], dtype=np.float64)])
+            self.regions = np.concatenate([self.regions, np.array([r.region for r in refs.values()], dtype=np.int64)])
+            order = np.argsort(self.ids, kind="stable")
+            self.ids, self.videos, self.ts, self.regions = self.ids[order], self.videos[order], self.ts[order], self.regions[order]
+        at = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        return np.where((len(self.ids) > 0) & (self.ids[at] == ids), at, -1) if len(self.ids) else np.full(len(ids), -1)
+
+
+#: The number of pictures searched at once grows while their hits stay under this, and shrinks
+#: when they pass it.
+_CHUNK_HITS = 1_000_000
+
+
+def _search(
+    session: Session, index: FrameIndex, codes: np.ndarray, regions: np.ndarray, settings: Settings,
+    accept: Callable[[repo.VideoRecord], bool], spread: bool,
+) -> tuple[dict[int, _Hits], dict[int, repo.VideoRecord]]:  # fmt: skip
+    """The query's hits per accepted stored video, reduced per picture (`reduce_hits`) as they come.
+
+    Pictures with the same hash and region are searched once: a still video's thousands of
+    identical pictures cost one search, and their hits are only multiplied out once reduced.
+    """
+    keyed = np.concatenate([regions.astype(np.uint8)[:, None], codes], axis=1)
+    unique, inverse = np.unique(keyed, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    rows_of = np.argsort(inverse, kind="stable")
+    row_counts = np.bincount(inverse, minlength=len(unique))
+    first_row = np.cumsum(row_counts) - row_counts
+    table = _FrameTable()
+    videos: dict[int, repo.VideoRecord] = {}
+    accepted: set[int] = set()
+    judged: set[int] = set()
+    found: dict[int, _Hits] = defaultdict(_Hits)
+    kept_total = 0
+    start, size = 0, SEARCH_CHUNK_ROWS
+    while start < len(unique):
+        chunk = unique[start : start + size]
+        u_rows, ids, dists = index.search_arrays(np.ascontiguousarray(chunk[:, 1:]), settings.max_distance_bits)
+        chunk_start, start = start, start + len(chunk)
+        size = max(8, size // 2) if len(ids) > _CHUNK_HITS else min(4096, size * 2) if len(ids) < _CHUNK_HITS // 8 else size
+        if len(ids) == 0:
+            continue
+        at = table.lookup(session, ids.astype(np.int64))
+        known = at >= 0
+        u_rows, dists, at = u_rows[known], dists[known], at[known]
+        vids = table.videos[at]
+        new_vids = [v for v in np.unique(vids).tolist() if v not in judged]
+        videos.update(repo.videos_by_id(session, new_vids))
+        for v in new_vids:
+            judged.add(v)
+            video = videos.get(v)
+            if video is not None and video.status == "ok" and accept(video):
+                accepted.add(v)
+        r_regions = table.regions[at]
+        ok = np.isin(vids, np.fromiter(accepted, dtype=np.int64, count=len(accepted)))
+        ok &= _PLAUSIBLE[chunk[u_rows, 0].astype(np.int64), r_regions]
+        u_rows, dists, at, vids, r_regions = u_rows[ok], dists[ok].astype(np.int64), at[ok], vids[ok], r_regions[ok]
+        if len(at) == 0:
+            continue
+        r_ts = table.ts[at]
+        _, video_number = np.unique(vids, return_inverse=True)
+        groups = u_rows.astype(np.int64) * (int(video_number.max()) + 1) + video_number.ravel()
+        kept, localised = reduce_hits(groups, r_ts, dists, settings.max_echo_span_s, MAX_HITS_PER_PICTURE, spread)
+        u = u_rows[kept].astype(np.int64) + chunk_start
+        # Every query row with this picture's hash and region gets its hits.
+        times = row_counts[u]
+        kept_total += int(times.sum())
+        if kept_total > MAX_KEPT_HITS:
+            raise MatchBudgetExceeded(
+                f"more than {MAX_KEPT_HITS:,} frame hits after collapsing held pictures; left unmatched"
+            )
+        hit_of = np.repeat(np.arange(len(kept)), times)
+        offsets = np.arange(len(hit_of)) - np.repeat(np.cumsum(times) - times, times)
+        rows = rows_of[first_row[u][hit_of] + offsets]
+        pick = kept[hit_of]
+        kept_vids = vids[pick]
+        for v in np.unique(kept_vids).tolist():
+            mine = kept_vids == v
+            h = found[v]
+            h.rows.append(rows[mine])
+            h.r_ts.append(r_ts[pick][mine])
+            h.r_regions.append(r_regions[pick][mine])
+            h.dists.append(dists[pick][mine])
+            h.localised.append(localised[hit_of][mine])
+    return found, videos
+
+
 def find_matches(
     session: Session,
     index: FrameIndex,
@@ -160,42 +361,40 @@ def find_matches(
 ) -> list[VideoMatch]:
     """Stored videos that share aligned segments with the query's frames, best first.
 
-    `regions` are the query hashes' regions (`fingerprint.REGION_*`), when known.
+    `regions` are the query hashes' regions (`fingerprint.REGION_*`), when known. Raises
+    `MatchBudgetExceeded` when the hits, held pictures collapsed, exceed `MAX_KEPT_HITS`.
     """
     if not hashes:
         return []
-    rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] != REGION_MIRROR]
+    rows_used = np.array([i for i in range(len(hashes)) if regions is None or regions[i] not in _STORED_ONLY], dtype=np.int64)
+    if len(rows_used) == 0:
+        return []
     codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
-    used_ts = [ts_s[i] for i in rows_used]
-    used_regions = [regions[i] for i in rows_used] if regions else None
+    used_ts = [float(ts_s[i]) for i in rows_used]
+    used_regions = [int(regions[i]) for i in rows_used] if regions is not None else None
     q_held = held_spans(used_ts, codes, used_regions, settings)
     # A change between held pictures needs held pictures: most videos have none to look for.
     held_any = bool((q_held > settings.max_echo_span_s).any())
     q_changes = held_changes(used_ts, codes, used_regions, settings) if held_any else np.zeros(0)
     q_marks = _change_marks(used_ts, q_changes, settings)
-    rows, ids, dists = index.search_arrays(codes, settings.max_distance_bits)
-    refs = repo.frame_refs(session, ids.tolist())
-    by_video: dict[int, list[tuple[FrameHit, int]]] = defaultdict(list)
-    for row, frame_id, dist in zip(rows.tolist(), ids.tolist(), dists.tolist()):
-        ref = refs.get(frame_id)
-        if ref is None:
-            continue
-        held, change = float(q_held[row]), q_marks[row]
-        row = rows_used[row]
-        q_region = regions[row] if regions is not None else None
-        if not plausible(q_region, ref.region):
-            continue
-        mirrored = ref.region == REGION_MIRROR
-        edits = region_edits(q_region, ref.region, mirrored)
-        by_video[ref.video_id].append((FrameHit(ts_s[row], ref.ts_s, dist, edits, held, change), ref.region))
-    videos = repo.videos_by_id(session, by_video)
+    q_regions = np.asarray(used_regions if used_regions is not None else [REGION_FRAME] * len(rows_used))
+    hits, videos = _search(session, index, codes, q_regions, settings, accept, spread=len(q_changes) > 0)
     found = []
-    for video_id, region_hits in by_video.items():
-        video = videos.get(video_id)
-        if video is None or video.status != "ok" or not accept(video):
-            continue
-        if len({hit.q_ts for hit, _ in region_hits}) < settings.min_segment_frames:
+    for video_id, arrays in hits.items():
+        rows, r_ts, r_regions, dists, localised = arrays.joined()
+        if len(np.unique(rows)) < settings.min_segment_frames:
             continue  # too few to align, whatever they are
+        video = videos[video_id]
+        region_hits = [
+            (
+                FrameHit(
+                    used_ts[row], r, dist, region_edits(used_regions[row] if used_regions else None, region, region in _STORED_ONLY),
+                    float(q_held[row]), q_marks[row], local, int(q_regions[row]),
+                ),
+                region,
+            )
+            for row, r, region, dist, local in zip(rows.tolist(), r_ts.tolist(), r_regions.tolist(), dists.tolist(), localised.tolist())
+        ]  # fmt: skip
         alignment = align([hit for hit, _ in region_hits], duration_s, video.duration_s or 0.0, settings)
         if alignment is None:
             continue
@@ -216,3 +415,4 @@ def find_matches(
             found.append(VideoMatch(video_id, alignment))
     found.sort(key=lambda m: (-m.alignment.score, -m.alignment.matched_s, m.video_id))
     return found
+

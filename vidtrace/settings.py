@@ -40,8 +40,9 @@ HASH_ALGORITHM = "phash64"
 #: videos hashed with an older version. 2: blurred and coloured padding removed, centre region
 #: hashed for re-framed copies. 3: imagehash pHash, mirrored content hashed and stored. 4: one
 #: picture every 0.125 s, inset pictures (picture-in-picture) hashed. 5: insets also found by
-#: their finer detail.
-HASH_VERSION = 5
+#: their finer detail. 6: the change between pictures half a second apart hashed too (still
+#: backdrops, talking heads).
+HASH_VERSION = 6
 #: Frames whose grey-level standard deviation is below this carry no information (black,
 #: flat colour, the middle of a fade) and are not hashed (grey levels, 0-255).
 MIN_FRAME_STD = 8.0
