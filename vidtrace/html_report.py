@@ -187,7 +187,9 @@ def render(
 
 
 def _related_text(cluster: int, relations: list[co.Relation]) -> str:
-    others = [(r.cluster_b if r.cluster_a == cluster else r.cluster_a, r.kind) for r in relations if cluster in (r.cluster_a, r.cluster_b)]
+    others = [
+        (r.cluster_b if r.cluster_a == cluster else r.cluster_a, r.kind) for r in relations if cluster in (r.cluster_a, r.cluster_b)
+    ]
     if not others:
         return ""
     return " Related: " + esc(", ".join(f"cluster {c} ({kind})" for c, kind in others)) + "."

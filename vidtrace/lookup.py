@@ -72,8 +72,9 @@ def lookup(store: Store, path: Path, settings: Settings | None = None, top: int 
     if fingerprint is not None:
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
         queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
-        # The indexes are derived data: rebuilding them when missing or stale is allowed here.
-        indexes = sig.open_indexes(store)
+        # The frame index is derived data: rebuilding and saving it when missing or stale is
+        # allowed here. The sound index, built from SQL in a moment, is not written by a lookup.
+        indexes = sig.open_indexes(store, saved=(sig.PICTURES,))
         with store.session() as session:
             others = sig.match_video(
                 session, indexes, queries, duration_s, settings,

@@ -89,10 +89,11 @@ class _Pending:
 def _stale(video: repo.VideoRecord) -> bool:
     """A video of this store hashed by another algorithm version, or whose sound print is missing
     or of another version (imported ones are their source's)."""
-    return (
-        video.status == "ok"
-        and video.source is None
-        and ((video.algorithm, video.algorithm_version) != (HASH_ALGORITHM, HASH_VERSION) or video.sound != (SOUND_ALGORITHM, SOUND_VERSION))
+    if video.status != "ok" or video.source is not None:
+        return False
+    return (video.algorithm, video.algorithm_version) != (HASH_ALGORITHM, HASH_VERSION) or video.sound != (
+        SOUND_ALGORITHM,
+        SOUND_VERSION,
     )
 
 

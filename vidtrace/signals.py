@@ -59,8 +59,9 @@ class SignalType(Protocol):
     def fingerprint(self, path: Path, settings: Settings) -> Any:
         """The file's fingerprint for this signal (None when the file has nothing of it)."""
 
-    def open_index(self, store: Store) -> Any:
-        """The store's index of this signal's values, in step with SQL."""
+    def open_index(self, store: Store, save: bool = True) -> Any:
+        """The store's index of this signal's values, in step with SQL (saved when it had to
+        change, if `save`)."""
 
     def stored_query(self, session: Session, video_id: int) -> Any:
         """A stored video's fingerprint as a query (None when it has none)."""
@@ -87,8 +88,8 @@ class Pictures:
     def fingerprint(self, path: Path, settings: Settings) -> VideoFingerprint:
         return fingerprint_file(path, settings)
 
-    def open_index(self, store: Store):
-        return synced_index(store)
+    def open_index(self, store: Store, save: bool = True):
+        return synced_index(store, save=save)
 
     @staticmethod
     def query_of(fingerprint: VideoFingerprint) -> PictureQuery:
@@ -111,8 +112,8 @@ class Sound:
     def fingerprint(self, path: Path, settings: Settings) -> sound.SoundPrint | None:
         return sound.sound_print(path, settings)
 
-    def open_index(self, store: Store) -> SoundIndex:
-        return synced_sound_index(store)
+    def open_index(self, store: Store, save: bool = True) -> SoundIndex:
+        return synced_sound_index(store, save=save)
 
     def stored_query(self, session: Session, video_id: int) -> sound.SoundPrint | None:
         return repo.sound_print_of_video(session, video_id)
@@ -194,8 +195,9 @@ def match_video(
     return merge(found, signals)
 
 
-def open_indexes(store: Store, signals: Sequence[SignalType] = SIGNALS) -> dict[str, Any]:
-    return {s.name: s.open_index(store) for s in signals}
+def open_indexes(store: Store, signals: Sequence[SignalType] = SIGNALS, saved: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every signal's index; those named in `saved` (default: all) are saved when they changed."""
+    return {s.name: s.open_index(store, save=saved is None or s.name in saved) for s in signals}
 
 
 def sound_or_warning(path: Path, settings: Settings) -> tuple[sound.SoundPrint | None, str | None]:

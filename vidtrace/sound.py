@@ -7,9 +7,10 @@ A re-encoded soundtrack keeps most bits of each value; unrelated sound differs i
 
 The values are a second signal beside the frame hashes: they find a dub (other pictures over the
 same soundtrack) and confirm a copy. A tempo change that keeps the pitch (ffmpeg's `atempo`, 0.9x
-to 1.1x) still aligns; one that shifts the pitch with the speed moves every chroma bin and does not. A file without an audio stream has no sound print (None, not
-an error); digital silence and a constant tone give one value over and over, which the
-held-picture rule of alignment treats like a still (no evidence of *when*).
+to 1.1x) still aligns; one that shifts the pitch with the speed moves every chroma bin and does
+not. A file without an audio stream has no sound print (None, not an error); digital silence and
+a constant tone give one value over and over, which the held-picture rule of alignment treats
+like a still (no evidence of *when*).
 
 ffmpeg runs in its own process, under the same memory limit and timeout as picture decoding.
 """
@@ -67,7 +68,9 @@ class SoundPrint:
         return np.asarray(self.values, dtype="<u4").tobytes()
 
     @classmethod
-    def from_bytes(cls, raw: bytes, algorithm: str = SOUND_ALGORITHM, version: int = SOUND_VERSION, step_s: float = SOUND_STEP_S) -> "SoundPrint":
+    def from_bytes(
+        cls, raw: bytes, algorithm: str = SOUND_ALGORITHM, version: int = SOUND_VERSION, step_s: float = SOUND_STEP_S
+    ) -> "SoundPrint":
         return cls(np.frombuffer(raw, dtype="<u4").astype(np.uint32), algorithm, version, step_s)
 
 
@@ -180,8 +183,8 @@ def held_spans(values: np.ndarray, step_s: float, settings: Settings) -> np.ndar
 
 
 def align_values(
-    q_values: np.ndarray, q_duration_s: float, r_values: np.ndarray, r_duration_s: float, hits: tuple[np.ndarray, np.ndarray, np.ndarray],
-    settings: Settings, step_s: float = SOUND_STEP_S,
+    q_values: np.ndarray, q_duration_s: float, r_values: np.ndarray, r_duration_s: float,
+    hits: tuple[np.ndarray, np.ndarray, np.ndarray], settings: Settings, step_s: float = SOUND_STEP_S,
 ) -> Alignment | None:  # fmt: skip
     """Segments where two soundtracks agree, from hits (query rows, reference rows, distances)."""
     rows, positions, dists = hits
