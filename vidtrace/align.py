@@ -42,14 +42,7 @@ CLOSE_SLACK_BITS = 2
 MAX_LINE_RMS_S = 0.3
 #: Speeds closer to 1 than this are reported as 1 (no speed change).
 SPEED_SNAP = 0.02
-#: Localised held pictures (`FrameHit.localised`) make a segment when at least this share of the
-#: query instants over their span, among those with any hit in the reference, are localised on
-#: the segment's line. A copy of a talking head keeps 0.6 to 0.9 of them on the line; two
-#: stretches of one recording (same face, same room, other words) put their closest hits at
-#: unrelated moments, a fifth or less of them on any one line.
-MIN_LOCALISED_SHARE = 0.5
-#: ...within this of the line (s): two hashed pictures; a copy's own pictures lie within half of one.
-LOCALISED_TOLERANCE_S = 0.25
+
 
 
 @dataclass(frozen=True)
@@ -67,10 +60,6 @@ class FrameHit:
     #: reference changes there too (once its frames are read; before, the query's alone). Held
     #: pictures are evidence where `min_held_changes` such changes line up (a slideshow).
     change_s: float | None = None
-    #: whether the query picture's closest hits in the reference lie within `max_echo_span_s`:
-    #: held in its own video (a talking head before a still backdrop), it still points at one
-    #: moment of the reference. Such hits are evidence where most of a stretch's pictures agree.
-    localised: bool = False
     #: the query picture's region (`fingerprint.REGION_*`): a query instant has one picture per
     #: region, each with hits of its own; a held whole picture's echoes say nothing of the
     #: change region's hits at the same instant.
@@ -247,31 +236,9 @@ def _lasts(distinctive: list[FrameHit], speed: float, settings: Settings) -> boo
     return max(r_times) - min(r_times) + interval_s * speed >= settings.min_segment_s
 
 
-def _localised_evidence(
-    chosen: list[FrameHit], distinctive: list[FrameHit], hit_times: np.ndarray, speed: float, settings: Settings
-) -> list[FrameHit]:
-    """The distinctive frames plus the localised held ones that lie tightly on one line, when
-    those are most of the query instants (with hits in the reference) over their span; else the
-    distinctive alone. Held pictures of two stretches of one recording find close hits at
-    moments of their own, a few on any band of the line but not on the line itself."""
-    local = [h for h in chosen if h.localised]
-    if len(local) < settings.min_segment_frames:
-        return distinctive
-    offset = median(h.r_ts - speed * h.q_ts for h in local)
-    tight = [h for h in local if abs(h.r_ts - speed * h.q_ts - offset) <= LOCALISED_TOLERANCE_S]
-    if len(tight) < settings.min_segment_frames:
-        return distinctive
-    start, stop = tight[0].q_ts, tight[-1].q_ts
-    instants = int(np.searchsorted(hit_times, stop, side="right") - np.searchsorted(hit_times, start, side="left"))
-    if len(tight) < MIN_LOCALISED_SHARE * instants:
-        return distinctive
-    strong = {id(h) for h in distinctive}
-    return [h for h in chosen if id(h) in strong or any(h is t for t in tight)]
-
-
 def _segment_from_run(
     run: list[FrameHit], speed: float, echo_span: dict[tuple[float, int, float], float], q_duration_s: float,
-    r_duration_s: float, settings: Settings, hit_times: np.ndarray,
+    r_duration_s: float, settings: Settings,
 ) -> Segment | None:  # fmt: skip
     interval_s = settings.hash_interval_s
     # One hit per query instant: the closest frame, the plainest explanation on a tie.
@@ -290,8 +257,6 @@ def _segment_from_run(
     distinctive = [h for h in chosen if strong(h)]
     if len({h.change_s for h in run if h.change_s is not None}) >= settings.min_held_changes:
         distinctive = chosen  # held pictures whose changes line up in both videos: a slideshow
-    elif not _lasts(distinctive, speed, settings):
-        distinctive = _localised_evidence(chosen, distinctive, hit_times, speed, settings)
     if not _lasts(distinctive, speed, settings):
         return None
     speed = _fit_speed(chosen, speed, settings)
@@ -360,7 +325,6 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
     """Segments where the two videos show the same thing, or None when nothing lasts long enough."""
     remaining = sorted(hits, key=lambda h: (h.q_ts, h.r_ts, h.distance_bits, sorted(h.edits)))
     echo_span = _echo_spans(remaining, settings.max_echo_span_s + settings.offset_tolerance_s)
-    hit_times = np.unique(np.array([h.q_ts for h in remaining], dtype=np.float64))
     speeds = candidate_speeds(settings)
     candidates: list[Segment] = []
     while remaining:
@@ -373,7 +337,7 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
         taken = set(picked)
         remaining = [h for i, h in enumerate(remaining) if i not in taken]
         for run in _runs(window, settings.max_gap_s):
-            segment = _segment_from_run(run, speed, echo_span, q_duration_s, r_duration_s, settings, hit_times)
+            segment = _segment_from_run(run, speed, echo_span, q_duration_s, r_duration_s, settings)
             if segment is not None and segment.frames >= settings.min_segment_frames and segment.duration_s >= settings.min_segment_s:
                 candidates.append(segment)
 

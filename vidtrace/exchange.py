@@ -33,7 +33,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from vidtrace.discover import parse_time
 from vidtrace.errors import DependencyError, UsageError
-from vidtrace.fingerprint import REGION_FRAME, REGION_INSET
+from vidtrace.fingerprint import REGION_FRAME, REGION_LAST
 from vidtrace.hashes import from_hex, to_hex
 from vidtrace.report import iso
 from vidtrace.scan import match_unmatched
@@ -57,7 +57,8 @@ MAX_DURATION_S = 7 * 86400.0
 #: covers the half second after its instant); a shorter one is refused, since it would inflate
 #: every score computed against the video (matched seconds over the shorter duration).
 DURATION_SLACK_S = HASH_WINDOW_S
-#: Most frames a second of video can carry: a hash every 0.125 s in each of 6 regions is 48.
+#: Most frames a second of video can carry: 44 (the whole picture and an inset every 0.125 s,
+#: seven other regions every 0.25 s), with room to spare.
 MAX_FRAMES_PER_S = 64
 MAX_FPS = 1000.0
 MAX_SIDE_PX = 65_535
@@ -294,7 +295,7 @@ def _video(record) -> repo.VideoExport:
         ts = _number(f[0], f"frames[{n}] time", 0.0, MAX_DURATION_S)
         if not isinstance(f[1], str) or not _HEX_HASH.fullmatch(f[1]):
             raise BadRecord(f"frames[{n}] hash must be {2 * HASH_BYTES} hex digits ({HASH_BYTES * 8} bits)")
-        region = _whole(f[2], f"frames[{n}] region", REGION_FRAME, REGION_INSET) if len(f) > 2 else REGION_FRAME
+        region = _whole(f[2], f"frames[{n}] region", REGION_FRAME, REGION_LAST) if len(f) > 2 else REGION_FRAME
         frames.append((ts, from_hex(f[1]), region))
     last_ts = max(ts for ts, _, _ in frames)
     duration = record.get("duration_s")

@@ -27,7 +27,6 @@ from vidtrace.fingerprint import (
     REGION_INSET,
     REGION_LAST,
     REGION_MIRROR,
-    REGION_MOTION,
     REGION_MOTION_MIRROR,
     REGION_ZOOM,
 )
@@ -169,11 +168,10 @@ class MatchBudgetExceeded(Exception):
     """A video's hits exceed what matching may hold in memory: it is left unmatched, with why."""
 
 
-#: A query picture's hits in one stored video are kept whole up to this many: about 3 s of that
-#: video's hashes of every region. Beyond, the picture is held there (a still, a backdrop) and its
-#: hits say nothing of when the videos agree: only its closest hits are kept when they lie within
-#: `max_echo_span_s` (a talking head's pose that recurs nowhere else), else none (or a sample
-#: spread over the stretch, when the query has held changes: a slideshow aligns on them).
+#: A query picture's hits in one stored video are kept up to this many: about 3 s of that video's
+#: hashes of every region. Beyond, the picture is held there (a still, a backdrop) and its hits
+#: say nothing of when the videos agree: none are kept, or a sample spread over the stretch when
+#: the query has held changes (a slideshow aligns on them).
 MAX_HITS_PER_PICTURE = 64
 #: Hits kept over all stored videos for one query, after the per-picture cap: about 30 MB of
 #: hits. A query with more (hours of one held picture against many stored copies of it) is left
@@ -182,12 +180,6 @@ MAX_KEPT_HITS = 2_000_000
 #: Query pictures searched together: the index answers them at once; their hits are reduced
 #: before the next ones are searched, so a still video's hits never pile up.
 SEARCH_CHUNK_ROWS = 256
-#: A picture's close hits in a stored video (within this many bits of its closest) are localised
-#: when they span at most `max_echo_span_s`: the picture is held in its own video at the match
-#: distance, yet only one moment of the other video shows it this closely.
-LOCAL_SLACK_BITS = 1
-
-
 def _plausible_table() -> np.ndarray:
     n = REGION_LAST + 1
     return np.array([[plausible(q, r) for r in range(n)] for q in range(n)], dtype=bool)
@@ -196,50 +188,36 @@ def _plausible_table() -> np.ndarray:
 _PLAUSIBLE = _plausible_table()
 
 
-def reduce_hits(
-    groups: np.ndarray, r_ts: np.ndarray, dists: np.ndarray, max_span_s: float, cap: int, spread: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which hits to keep, and whether each kept hit's picture is localised in its stored video.
-
-    `groups` numbers each (query picture, stored video) pair. A group of at most `cap` hits is
-    kept whole. A larger one keeps its close hits (within `LOCAL_SLACK_BITS` of its best) when
-    they span at most `max_span_s`, else nothing, or, with `spread`, at most `cap` hits spread
-    evenly over the stored times. Pure: arrays in, (kept indices, localised flags) out.
-    """
+def reduce_hits(groups: np.ndarray, r_ts: np.ndarray, cap: int, spread: bool) -> np.ndarray:
+    """Indices of the hits to keep. `groups` numbers each (query picture, stored video) pair: a
+    group of at most `cap` hits is kept whole; a larger one is dropped or, with `spread`, thinned
+    to at most `cap` hits spread evenly over the stored times. Pure: arrays in, indices out."""
     if len(groups) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=np.int64)
     order = np.lexsort((r_ts, groups))
-    g, r, d = groups[order], r_ts[order], dists[order]
+    g = groups[order]
     starts = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
     sizes = np.diff(np.append(starts, len(g)))
     member = np.repeat(np.arange(len(starts)), sizes)
-    best = np.minimum.reduceat(d, starts)
-    close = d <= best[member] + LOCAL_SLACK_BITS
-    lo = np.minimum.reduceat(np.where(close, r, np.inf), starts)
-    hi = np.maximum.reduceat(np.where(close, r, -np.inf), starts)
-    localised = (hi - lo) <= max_span_s
-    small = sizes[member] <= cap
-    keep = small | (localised[member] & close)
+    keep = sizes[member] <= cap
     if spread:
         position = np.arange(len(g)) - starts[member]
         step = np.maximum(1, -(-sizes // cap))
-        keep |= ~small & ~localised[member] & (position % step[member] == 0)
-    kept = np.flatnonzero(keep)
-    return order[kept], localised[member[kept]]
+        keep |= position % step[member] == 0
+    return order[np.flatnonzero(keep)]
 
 
 @dataclass
 class _Hits:
-    """One stored video's kept hits, as arrays (query row, stored time and region, bits, localised)."""
+    """One stored video's kept hits, as arrays (query row, stored time and region, bits)."""
 
     rows: list[np.ndarray] = field(default_factory=list)
     r_ts: list[np.ndarray] = field(default_factory=list)
     r_regions: list[np.ndarray] = field(default_factory=list)
     dists: list[np.ndarray] = field(default_factory=list)
-    localised: list[np.ndarray] = field(default_factory=list)
 
     def joined(self) -> tuple[np.ndarray, ...]:
-        return tuple(np.concatenate(parts) for parts in (self.rows, self.r_ts, self.r_regions, self.dists, self.localised))
+        return tuple(np.concatenate(parts) for parts in (self.rows, self.r_ts, self.r_regions, self.dists))
 
 
 class _FrameTable:
@@ -324,7 +302,7 @@ def _search(
         r_ts = table.ts[at]
         _, video_number = np.unique(vids, return_inverse=True)
         groups = u_rows.astype(np.int64) * (int(video_number.max()) + 1) + video_number.ravel()
-        kept, localised = reduce_hits(groups, r_ts, dists, settings.max_echo_span_s, MAX_HITS_PER_PICTURE, spread)
+        kept = reduce_hits(groups, r_ts, MAX_HITS_PER_PICTURE, spread)
         u = u_rows[kept].astype(np.int64) + chunk_start
         # Every query row with this picture's hash and region gets its hits.
         times = row_counts[u]
@@ -345,7 +323,6 @@ def _search(
             h.r_ts.append(r_ts[pick][mine])
             h.r_regions.append(r_regions[pick][mine])
             h.dists.append(dists[pick][mine])
-            h.localised.append(localised[hit_of][mine])
     return found, videos
 
 
@@ -381,7 +358,7 @@ def find_matches(
     hits, videos = _search(session, index, codes, q_regions, settings, accept, spread=len(q_changes) > 0)
     found = []
     for video_id, arrays in hits.items():
-        rows, r_ts, r_regions, dists, localised = arrays.joined()
+        rows, r_ts, r_regions, dists = arrays.joined()
         if len(np.unique(rows)) < settings.min_segment_frames:
             continue  # too few to align, whatever they are
         video = videos[video_id]
@@ -389,11 +366,11 @@ def find_matches(
             (
                 FrameHit(
                     used_ts[row], r, dist, region_edits(used_regions[row] if used_regions else None, region, region in _STORED_ONLY),
-                    float(q_held[row]), q_marks[row], local, int(q_regions[row]),
+                    float(q_held[row]), q_marks[row], int(q_regions[row]),
                 ),
                 region,
             )
-            for row, r, region, dist, local in zip(rows.tolist(), r_ts.tolist(), r_regions.tolist(), dists.tolist(), localised.tolist())
+            for row, r, region, dist in zip(rows.tolist(), r_ts.tolist(), r_regions.tolist(), dists.tolist())
         ]  # fmt: skip
         alignment = align([hit for hit, _ in region_hits], duration_s, video.duration_s or 0.0, settings)
         if alignment is None:
