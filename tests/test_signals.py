@@ -133,6 +133,28 @@ def test_a_dub_is_same_soundtrack_and_a_silent_copy_still_matches_by_pictures(du
     assert kinds_in_order == ["copy"] * 3 + ["same"] * 2  # copies listed first, related content after
 
 
+def test_tables_put_same_soundtrack_under_a_heading_of_its_own(dub_store, dub_tree):
+    from vidtrace import report
+    from vidtrace.lookup import lookup
+    from vidtrace.store import db, repo
+
+    store = db.Store.open(db.StoreLocation.resolve(dub_store), create=False)
+    try:
+        with store.session() as session:
+            found = repo.list_matches(session)
+            uploads = repo.uploads_of_videos(session, {v for m in found for v in (m.video_a_id, m.video_b_id)})
+        text = report.match_tables(found, uploads)
+        copies, related = text.split("Related content (same soundtrack over other pictures; not copies):\n")
+        assert copies.count(" copy ") == 3 and "same soundtrack" not in copies
+        assert related.count("same soundtrack") == 2 and " copy " not in related.replace("copy.mp4", "")
+        result = lookup(store, dub_tree / "dubber" / "dub.mp4")
+        near, far = report.lookup_tables(result).split("Related content")
+        assert [line.split()[0] for line in near.splitlines()[1:] if line.strip()] == ["1"] and "identical file" in near
+        assert [line.split()[0] for line in far.splitlines()[2:] if line[:1].isdigit()] == ["2", "3"]
+    finally:
+        store.close()
+
+
 def test_postgres_stores_the_same_kinds_and_signals(dub_tree, dub_store, pg_url, tmp_path):
     store = tmp_path / "pg-store"
     result = run(store, "ingest", dub_tree, db_url=pg_url)
