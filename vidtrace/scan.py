@@ -148,7 +148,7 @@ def _matches_of(session, indexes: dict, video_id: int, settings: Settings, among
 
 
 def _budget_reason(e: Exception) -> str:
-    return f"not matched: {e}" if str(e) else "not matched: its hits exceed the memory budget of matching"
+    return str(e) or "its hits exceed the memory budget of matching; left unmatched"
 
 
 def match_unmatched(

@@ -23,20 +23,12 @@ from vidtrace import sound
 from vidtrace.align import Alignment
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
-from vidtrace.matching import VideoMatch, find_matches
+from vidtrace.matching import MatchBudgetExceeded, VideoMatch, find_matches
 from vidtrace.settings import Settings
 from vidtrace.sound_index import SoundIndex, synced_sound_index
 from vidtrace.store import repo
 from vidtrace.store.db import Store
 from vidtrace.store.index_sync import synced_index
-
-try:
-    from vidtrace.matching import MatchBudgetExceeded
-except ImportError:  # a matching module without a memory budget never raises it
-
-    class MatchBudgetExceeded(Exception):  # type: ignore[no-redef]
-        """A video's hits exceed the memory budget of matching."""
-
 
 PICTURES = "pictures"
 SOUND = "sound"
