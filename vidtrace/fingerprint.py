@@ -161,10 +161,13 @@ def _soft_depths(sharpness: np.ndarray, limit: int) -> tuple[int, int]:
     return start, end
 
 
-def content_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
+def content_box(pixels: np.ndarray, aspect: float | None = None) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the frame's content, padding on any side removed.
 
-    Padding is a uniform bar (black, grey or any flat colour) or a blurred background.
+    Padding is a uniform bar (black, grey or any flat colour) or a blurred background. With the
+    frame's display aspect (width / height), a clip laid over a blurred copy of itself is also
+    found by its seams (`_seam_depths`) when the canvas is portrait (or landscape) and the clip
+    between the seams has a common shape.
     """
     height, width = pixels.shape
     pixels = np.ascontiguousarray(pixels)
@@ -186,9 +189,64 @@ def content_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
     col_detail = cv2.reduce(detail, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
     soft_top, soft_bottom = _soft_depths(row_detail, max_rows)
     soft_left, soft_right = _soft_depths(col_detail, max_cols)
-    top, bottom = max(top, soft_top), max(bottom, soft_bottom)
-    left, right = max(left, soft_left), max(right, soft_right)
+    seam_top = seam_bottom = seam_left = seam_right = 0
+    if aspect and aspect < 1:
+        seam_top, seam_bottom = _seam_depths(cv2.absdiff(pixels[1:, :], pixels[:-1, :]), row_detail, max_rows)
+        if not _common_shape(aspect * height / max(1, height - seam_top - seam_bottom)):
+            seam_top = seam_bottom = 0
+    elif aspect and aspect > 1:
+        seam_left, seam_right = _seam_depths(cv2.absdiff(pixels[:, 1:], pixels[:, :-1]).T, col_detail, max_cols)
+        if not _common_shape(aspect * (width - seam_left - seam_right) / width):
+            seam_left = seam_right = 0
+    top, bottom = max(top, soft_top, seam_top), max(bottom, soft_bottom, seam_bottom)
+    left, right = max(left, soft_left, seam_left), max(right, soft_right, seam_right)
     return top, height - bottom, left, width - right
+
+
+#: Shapes (width / height) of the clips re-posters lay over a blurred copy of themselves...
+COMMON_SHAPES = (1.0, 4 / 3, 3 / 4, 5 / 4, 4 / 5, 16 / 9, 9 / 16)
+#: ...within this share.
+SHAPE_TOLERANCE = 0.05
+
+
+def _common_shape(shape: float) -> bool:
+    return any(abs(shape / common - 1) <= SHAPE_TOLERANCE for common in COMMON_SHAPES)
+
+
+#: A seam is a line across which the picture steps by at least this many times the frame's
+#: typical step between neighbouring lines...
+SEAM_RATIO = 4.0
+#: ...with a step of at least `SEAM_STEP` grey levels at this share of its pixels or more.
+SEAM_SHARE = 0.3
+SEAM_STEP = 6
+#: ...and the padding outside the seams has at most this share of the clip's detail (blurred).
+SEAM_SOFTNESS = 0.75
+
+
+def _seam_depths(steps: np.ndarray, detail: np.ndarray, limit: int) -> tuple[int, int]:
+    """Depths of padding cut off by two seams, one near each end, equally deep, with less detail
+    outside them than between them (0, 0 when there are none). `steps[i]` is the absolute step
+    between lines i and i+1, `detail` each line's detail. A clip laid over a blurred, enlarged
+    copy of itself has a sharp edge along each side of it, across the whole frame, even where
+    the blur keeps too much detail to tell padding by sharpness alone (a face blurred behind
+    itself); a sharp pattern's own lines have as much detail on both sides."""
+    n = steps.shape[0] + 1
+    mean_step = cv2.reduce(steps, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
+    wide = cv2.reduce((steps >= SEAM_STEP).astype(np.uint8), 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
+    typical = float(np.median(mean_step)) + 1.0
+    seams = np.flatnonzero((mean_step >= SEAM_RATIO * typical) & (wide >= SEAM_SHARE)) + 1  # depth from the start
+    starts = seams[(seams >= n * defaults.MIN_BLUR_SHARE) & (seams <= limit)]
+    ends = n - seams[(n - seams >= n * defaults.MIN_BLUR_SHARE) & (n - seams <= limit)]
+    best, depths = 0.0, (0, 0)
+    for start in starts.tolist():
+        for end in ends.tolist():
+            strength = float(mean_step[start - 1] + mean_step[n - end - 1])
+            if abs(start - end) > n * defaults.BLUR_ASYMMETRY or strength <= best:
+                continue
+            outside = (float(detail[: start - 1].sum()) + float(detail[n - end + 1 :].sum())) / max(1, start + end - 2)
+            if outside < SEAM_SOFTNESS * float(detail[start + 1 : n - end - 1].mean()):
+                best, depths = strength, (start, end)
+    return depths
 
 
 def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
@@ -518,7 +576,7 @@ def hash_frames(
         stretch.append((round(ts, 3), mean))
         height, width = mean.shape
         if ts - box_ts >= CONTENT_BOX_EVERY_S - 1e-6:  # padding changes at cuts, not in between
-            box, box_ts = content_box(nearest.pixels), ts
+            box, box_ts = content_box(nearest.pixels, aspect), ts
         top, bottom, left, right = box
         content = mean[top:bottom, left:right]
         if before is not None and ts - motion_ts >= EXTRA_REGIONS_EVERY_S - 1e-6:
