@@ -69,6 +69,9 @@ MOTION_REGIONS = {
 #: The change is read between pictures this far apart (s): they share no frame (each is the
 #: mean of `HASH_WINDOW_S`), and half a second of talking moves a face, a mouth or a hand.
 MOTION_LAG_S = 0.5
+#: The change is hashed this often (s): as often as the whole picture, so that a short excerpt
+#: (a 3 s head or tail of a talk) still has enough changes to align.
+MOTION_EVERY_S = 0.125
 #: A change whose grey-level standard deviation is below this is encoding noise, not motion.
 MIN_MOTION_STD = 2.0
 #: The change picture is scaled to this standard deviation before hashing (grey levels around 128).
@@ -579,7 +582,7 @@ def hash_frames(
             box, box_ts = content_box(nearest.pixels, aspect), ts
         top, bottom, left, right = box
         content = mean[top:bottom, left:right]
-        if before is not None and ts - motion_ts >= EXTRA_REGIONS_EVERY_S - 1e-6:
+        if before is not None and ts - motion_ts >= MOTION_EVERY_S - 1e-6:
             motion_ts = ts
             hashes.extend(motion_hashes(round(ts, 3), mean, before, box, aspect))
         quality = frame_quality(content)
