@@ -83,3 +83,24 @@ def test_hits_of_a_held_picture_are_capped_per_stored_video():
     held = np.sort(r_ts[spread[spread >= 3]])
     assert 32 <= len(held) <= 64  # thinned, not dropped: a slideshow aligns on them
     assert held[0] == 0.0 and held[-1] >= 60.0  # spread over the whole stretch
+
+
+def test_a_video_over_the_hit_budget_is_left_unmatched_and_doctor_says_why(tmp_path, monkeypatch):
+    from tests.conftest import fixture_clip, run
+    from vidtrace import matching
+
+    root = tmp_path / "videos" / "alice"
+    root.mkdir(parents=True)
+    for name in ("orig_a.mp4", "a_reencoded.mp4", "unrelated_c.mp4"):
+        shutil.copy(fixture_clip(name), root / name)
+    monkeypatch.setattr(matching, "MAX_KEPT_HITS", 200)  # a re-encode of orig_a has thousands of hits
+    store = tmp_path / "store"
+    result = run(store, "ingest", root.parent)
+    assert result.exit_code == 0, result.stderr
+    assert "left unmatched" in result.stderr
+    left = db_rows(store, "SELECT count(*) FROM videos WHERE unmatched_reason LIKE '%frame hits%' AND matched_at IS NOT NULL")
+    assert left == [(1,)]  # stored and marked, so it never blocks later work
+    doctor = run(store, "doctor")
+    assert doctor.exit_code == 1
+    assert "FAIL  unmatched_videos: 1 video(s) left unmatched" in doctor.stdout
+    assert "a_reencoded.mp4" in doctor.stdout or "orig_a.mp4" in doctor.stdout

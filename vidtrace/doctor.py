@@ -48,7 +48,10 @@ class DoctorReport:
 def check(store: Store) -> DoctorReport:
     """Every check, read-only."""
     with store.session() as session:
-        findings = [_check_index(store, session), _check_missing(session), _check_failed(session), _check_scans(session)]
+        findings = [
+            _check_index(store, session), _check_missing(session), _check_failed(session), _check_unmatched(session),
+            _check_scans(session),
+        ]  # fmt: skip
         session.rollback()
     return DoctorReport(findings)
 
@@ -128,6 +131,19 @@ def _check_failed(session) -> Finding:
     if items:
         return Finding("failed_videos", False, f"{len(items)} video(s) failed to fingerprint", items)
     return Finding("failed_videos", True, "no failed videos")
+
+
+def _check_unmatched(session) -> Finding:
+    """Videos left unmatched with a reason (their hits exceeded the matching memory budget): they
+    are stored and searchable, but no match of theirs was looked for."""
+    left = list(session.scalars(select(Video).where(Video.unmatched_reason.is_not(None)).order_by(Video.id)))
+    uploads = repo.uploads_of_videos(session, [v.id for v in left])
+    items = [
+        {"video_id": v.id, "reason": v.unmatched_reason, "paths": [u.path for u in uploads.get(v.id, [])]} for v in left
+    ]
+    if items:
+        return Finding("unmatched_videos", False, f"{len(items)} video(s) left unmatched (see each reason)", items)
+    return Finding("unmatched_videos", True, "every fingerprinted video was matched")
 
 
 def _check_scans(session) -> Finding:
