@@ -13,10 +13,16 @@ Pure: plain values in and out.
   cluster its video belongs to.
 - Links. Two accounts that post the same cluster within the window are linked for that cluster;
   a link's weight is the number of distinct clusters they co-posted. One coincidence is not
-  coordination (viral clips are re-posted by strangers within the hour): a group needs links
-  of weight at least `min_shared_clusters`.
-- Groups. Connected components of the links that are strong enough, with at least
-  `min_accounts` accounts, ranked by a score (see `group_score`).
+  coordination (viral clips are re-posted by strangers within the hour): a link needs a weight of
+  at least `min_shared_clusters`. At scale, chance alone gives many such links (popular content
+  is posted by thousands of accounts), so each pair's co-posts are also compared with what a null
+  model of ordinary posting expects (`vidtrace.chance`), and a link is kept only when that is
+  unlikely by chance, with the false discovery rate controlled over every pair tested. The test
+  applies once at least `chance.MIN_PAIRS_FOR_TEST` pairs co-posted within the window; on fewer,
+  the minimum weight alone decides.
+- Groups. Connected components of the links kept, with at least `min_accounts` accounts,
+  ranked by a score (see `group_score`), each with the co-posts its accounts share and those
+  chance would give them.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from dataclasses import dataclass, field
 from statistics import median, pstdev
 from typing import Iterable, Sequence
 
+import numpy as np
+
+from vidtrace import chance
+
 #: A match covering at least this share of the shorter video makes the two one content.
 SAME_CONTENT_MIN_SCORE = 0.8
 #: The kind of match that makes content clusters; any other kind only relates them.
@@ -36,9 +46,8 @@ COPY = "copy"
 FALLBACK_WINDOW_S = 3600.0
 #: The data-driven window needs this many clusters with re-posts.
 MIN_CLUSTERS_FOR_ESTIMATE = 10
-#: The estimated window is this quantile of the delays between a cluster's first upload and its
-#: re-posts (CooRnet estimates its coordination interval the same way).
-WINDOW_QUANTILE = 0.1
+#: ... and at least this many pairs of posts co-posted beyond what chance gives.
+MIN_EXCESS_PAIRS_FOR_ESTIMATE = 10
 #: Estimated windows are clamped to this range (seconds).
 WINDOW_RANGE_S = (60.0, 6 * 3600.0)
 #: Accounts must co-post at least this many distinct clusters to be linked.
@@ -102,6 +111,30 @@ class Group:
     evidence: tuple[Evidence, ...]
     median_gap_s: float
     coordinated_share: float
+    #: co-posts within the window summed over every pair of the group's accounts (distinct
+    #: contents per pair), and what the null model of ordinary posting expects of them by chance
+    observed_coposts: int = 0
+    expected_coposts: float = 0.0
+    #: the Poisson tail of the observed co-posts given the expected ones (pairs are not
+    #: independent: a figure for the analyst, not the test that kept the links)
+    chance_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class LinkTest:
+    """How links were kept: pairs tested, links kept, and whether the chance test applied."""
+
+    pairs_tested: int
+    links_kept: int
+    applied: bool
+    fdr: float
+    rule: str
+
+
+@dataclass(frozen=True)
+class Coordination:
+    groups: list[Group]
+    link_test: LinkTest
 
 
 @dataclass(frozen=True)
@@ -206,33 +239,35 @@ def clusters_by_video(clusters: Sequence[Cluster]) -> dict[int, list[int]]:
     return out
 
 
-def _quantile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+def _timestamps(events: Sequence[UploadEvent]) -> np.ndarray:
+    return np.array([e.uploaded_at.timestamp() for e in events], dtype=float)
 
 
 def estimate_window_s(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> tuple[float, str]:
-    """The co-posting window from the data, or the fallback; with a note of how it was chosen."""
-    membership = clusters_by_video(clusters)
-    times: dict[int, list[dt.datetime]] = defaultdict(list)
-    for e in events:
-        for c in membership.get(e.video_id, []):
-            times[c].append(e.uploaded_at)
-    delays = []
-    reposted = 0
-    for stamps in times.values():
-        if len(stamps) < 2:
-            continue
-        reposted += 1
-        first = min(stamps)
-        delays += [(t - first).total_seconds() for t in stamps if t != first]
-    if reposted < MIN_CLUSTERS_FOR_ESTIMATE or not delays:
+    """The co-posting window from the data, or the fallback; with a note of how it was chosen.
+
+    The window is the smallest gap that holds `chance.EXCESS_SHARE` of the co-posting beyond what
+    ordinary posting gives by chance (`chance.estimate_window`): content posted all day long by
+    many accounts is what chance gives, so it does not stretch the window.
+    """
+    by_cluster = cluster_events(events, clusters)
+    times = [_timestamps(evs) for evs in by_cluster.values() if len(evs) >= 2]
+    reposted = len(times)
+    if reposted < MIN_CLUSTERS_FOR_ESTIMATE:
         return FALLBACK_WINDOW_S, f"fixed fallback ({reposted} clusters with re-posts; {MIN_CLUSTERS_FOR_ESTIMATE} needed to estimate)"
+    kappa = chance.time_of_day_factor(_timestamps(events))
+    found = chance.estimate_window(times, kappa)
+    if found.window_s is None or found.excess_pairs < MIN_EXCESS_PAIRS_FOR_ESTIMATE:
+        return FALLBACK_WINDOW_S, (
+            f"fixed fallback ({found.excess_pairs:.0f} co-posted pairs of posts beyond chance over {reposted} clusters; "
+            f"{MIN_EXCESS_PAIRS_FOR_ESTIMATE} needed to estimate)"
+        )
     low, high = WINDOW_RANGE_S
-    window = min(high, max(low, _quantile(delays, WINDOW_QUANTILE)))
-    return window, f"estimated: {WINDOW_QUANTILE:.0%} quantile of re-post delays over {reposted} clusters"
+    window = min(high, max(low, found.window_s))
+    return window, (
+        f"estimated: holds {chance.EXCESS_SHARE:.0%} of the co-posting beyond chance "
+        f"({found.excess_pairs:.0f} pairs of posts over {reposted} clusters)"
+    )
 
 
 def cluster_events(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> dict[int, list[UploadEvent]]:
@@ -246,20 +281,60 @@ def cluster_events(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -
     return by_cluster
 
 
+@dataclass(frozen=True)
+class _Coposts:
+    """One row per (pair of accounts, cluster) co-posted within the window: account indices
+    a < b, the cluster and the smallest gap between their posts of it (seconds)."""
+
+    names: list[str]  # account index -> name
+    a: np.ndarray
+    b: np.ndarray
+    cluster: np.ndarray
+    gap_s: np.ndarray
+
+
+def _coposts(by_cluster: dict[int, list[UploadEvent]], window_s: float, names: list[str], index: dict[str, int]) -> _Coposts:
+    parts_a, parts_b, parts_c, parts_g = [], [], [], []
+    for cluster, evs in by_cluster.items():
+        if len(evs) < 2:
+            continue
+        t = _timestamps(evs)
+        acc = np.array([index[e.account] for e in evs], dtype=np.int64)
+        n = np.searchsorted(t, t + window_s, side="right") - np.arange(len(t)) - 1
+        total = int(n.sum())
+        if total == 0:
+            continue
+        i = np.repeat(np.arange(len(t)), n)
+        j = i + 1 + np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+        ai, aj = acc[i], acc[j]
+        other = ai != aj
+        parts_a.append(np.minimum(ai, aj)[other])
+        parts_b.append(np.maximum(ai, aj)[other])
+        parts_g.append((t[j] - t[i])[other])
+        parts_c.append(np.full(int(other.sum()), cluster, dtype=np.int64))
+    if not parts_a:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Coposts(names, empty, empty, empty, np.zeros(0))
+    a, b, c, g = (np.concatenate(p) for p in (parts_a, parts_b, parts_c, parts_g))
+    order = np.lexsort((g, c, b, a))
+    a, b, c, g = a[order], b[order], c[order], g[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (c[1:] != c[:-1])
+    return _Coposts(names, a[first], b[first], c[first], g[first])
+
+
+def _account_index(events: Sequence[UploadEvent]) -> tuple[list[str], dict[str, int]]:
+    names = sorted({e.account for e in events})
+    return names, {name: k for k, name in enumerate(names)}
+
+
 def account_links(by_cluster: dict[int, list[UploadEvent]], window_s: float) -> dict[tuple[str, str], dict[int, float]]:
     """(account, account) -> {cluster: smallest gap between their posts of it, seconds}."""
+    names, index = _account_index([e for evs in by_cluster.values() for e in evs])
+    found = _coposts(by_cluster, window_s, names, index)
     links: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for cluster, evs in by_cluster.items():
-        lo = 0
-        for hi, later in enumerate(evs):
-            while (later.uploaded_at - evs[lo].uploaded_at).total_seconds() > window_s:
-                lo += 1
-            for earlier in evs[lo:hi]:
-                if earlier.account == later.account:
-                    continue
-                key = tuple(sorted((earlier.account, later.account)))
-                gap = (later.uploaded_at - earlier.uploaded_at).total_seconds()
-                links[key][cluster] = min(gap, links[key].get(cluster, gap))
+    for a, b, c, g in zip(found.a.tolist(), found.b.tolist(), found.cluster.tolist(), found.gap_s.tolist()):
+        links[(names[a], names[b])][c] = g
     return links
 
 
@@ -290,11 +365,69 @@ def find_groups(
     window_s: float,
     min_accounts: int = MIN_ACCOUNTS,
     min_shared_clusters: int = MIN_SHARED_CLUSTERS,
+    fdr: float = chance.FDR,
 ) -> list[Group]:
     """Groups of accounts that repeatedly post the same contents within `window_s`, best first."""
+    return coordinate(events, clusters, window_s, min_accounts, min_shared_clusters, fdr).groups
+
+
+def _null_model(by_cluster: dict[int, list[UploadEvent]], index: dict[str, int], window_s: float) -> chance.NullModel:
+    posts = {
+        c: (np.array([index[e.account] for e in evs], dtype=np.int64), _timestamps(evs)) for c, evs in by_cluster.items()
+    }
+    all_times = np.concatenate([t for _, t in posts.values()]) if posts else np.zeros(0)
+    return chance.NullModel(posts, len(index), window_s, chance.time_of_day_factor(all_times))
+
+
+def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: int, fdr: float) -> tuple[np.ndarray, LinkTest, dict]:
+    """Per pair (a, b) that co-posted: kept or not, and the rule applied; also pair -> (observed, expected)."""
+    starts = np.flatnonzero(np.r_[True, (found.a[1:] != found.a[:-1]) | (found.b[1:] != found.b[:-1])]) if len(found.a) else np.zeros(0, dtype=np.int64)
+    observed = np.diff(np.r_[starts, len(found.a)])
+    pa, pb = found.a[starts], found.b[starts]
+    expected = model.expected(pa, pb)
+    floor = observed >= min_shared_clusters
+    applied = len(starts) >= chance.MIN_PAIRS_FOR_TEST
+    if applied:
+        adjusted = chance.fdr_adjusted(chance.copost_pvalues(observed, expected))
+        keep = floor & (adjusted <= fdr)
+        rule = (
+            f"co-posts beyond chance at a false discovery rate of {fdr:g} over {len(starts)} account pairs tested "
+            f"(Poisson tail, Benjamini-Hochberg), and at least {min_shared_clusters} distinct clusters"
+        )
+    else:
+        keep = floor
+        rule = (
+            f"at least {min_shared_clusters} distinct clusters; no chance test on {len(starts)} account pair(s) "
+            f"({chance.MIN_PAIRS_FOR_TEST} needed)"
+        )
+    test = LinkTest(int(len(starts)), int(keep.sum()), applied, fdr, rule)
+    return keep, test, {"starts": starts, "observed": observed, "expected": expected}
+
+
+def coordinate(
+    events: Sequence[UploadEvent],
+    clusters: Sequence[Cluster],
+    window_s: float,
+    min_accounts: int = MIN_ACCOUNTS,
+    min_shared_clusters: int = MIN_SHARED_CLUSTERS,
+    fdr: float = chance.FDR,
+) -> Coordination:
+    """Groups of accounts that repeatedly post the same contents within `window_s` more often than
+    chance gives, best first; with how their links were tested."""
     by_cluster = cluster_events(events, clusters)
-    links = account_links(by_cluster, window_s)
-    strong = {pair: found for pair, found in links.items() if len(found) >= min_shared_clusters}
+    names, index = _account_index(events)
+    found = _coposts(by_cluster, window_s, names, index)
+    model = _null_model(by_cluster, index, window_s)
+    keep, test, per_pair = _test_links(found, model, min_shared_clusters, fdr)
+    starts, observed = per_pair["starts"], per_pair["observed"]
+    ends = np.r_[starts[1:], len(found.a)] if len(starts) else starts
+    strong: dict[tuple[str, str], dict[int, float]] = {}
+    for k in np.flatnonzero(keep).tolist():
+        lo, hi = int(starts[k]), int(ends[k])
+        pair = (names[int(found.a[lo])], names[int(found.b[lo])])
+        strong[pair] = dict(zip(found.cluster[lo:hi].tolist(), found.gap_s[lo:hi].tolist()))
+    observed_of = dict(zip(zip(found.a[starts].tolist(), found.b[starts].tolist()), observed.tolist()))
+
     accounts_uf = _UnionFind()
     for a, b in strong:
         accounts_uf.union(a, b)
@@ -306,18 +439,22 @@ def find_groups(
     for e in events:
         uploads_per_account[e.account].add(e.upload_id)
 
+    linked_to: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for pair in strong:
+        linked_to[pair[0]].append(pair)
+
     groups = []
     for accounts in members.values():
         if len(accounts) < min_accounts:
             continue
-        accounts_set = set(accounts)
-        pairs = {p: f for p, f in strong.items() if p[0] in accounts_set}
-        shared = sorted({c for found in pairs.values() for c in found})
-        gaps = [g for found in pairs.values() for g in found.values()]
+        accounts = sorted(accounts)
+        pairs = {p: strong[p] for a in accounts for p in linked_to[a]}
+        shared = sorted({c for found_c in pairs.values() for c in found_c})
+        gaps = [g for found_c in pairs.values() for g in found_c.values()]
         evidence = []
         coordinated_uploads: set[int] = set()
         for c in shared:
-            linked = {a for p, found in pairs.items() if c in found for a in p}
+            linked = {a for p, found_c in pairs.items() if c in found_c for a in p}
             for burst in _bursts([e for e in by_cluster[c] if e.account in linked], window_s):
                 coordinated_uploads |= {e.upload_id for e in burst}
                 span = (burst[-1].uploaded_at - burst[0].uploaded_at).total_seconds()
@@ -325,18 +462,26 @@ def find_groups(
         total = set().union(*(uploads_per_account[a] for a in accounts))
         share = len(coordinated_uploads) / len(total) if total else 0.0
         med = median(gaps) if gaps else 0.0
+        ids = [index[a] for a in accounts]
+        ia = np.array([x for n, x in enumerate(ids) for _ in ids[n + 1 :]], dtype=np.int64)
+        ib = np.array([y for n, _ in enumerate(ids) for y in ids[n + 1 :]], dtype=np.int64)
+        obs = sum(observed_of.get((x, y), 0) for x, y in zip(ia.tolist(), ib.tolist()))
+        expected = float(model.expected(ia, ib).sum())
         groups.append(
             Group(
-                accounts=tuple(sorted(accounts)),
+                accounts=tuple(accounts),
                 score=group_score(len(shared), med, window_s, share, len(accounts)),
                 clusters=tuple(shared),
                 evidence=tuple(evidence),
                 median_gap_s=round(med, 1),
                 coordinated_share=round(share, 3),
+                observed_coposts=int(obs),
+                expected_coposts=round(expected, 3),
+                chance_p=float(f"{float(chance.copost_pvalues(np.array([obs]), np.array([expected]))[0]):.3g}"),
             )
         )
     groups.sort(key=lambda g: (-g.score, g.accounts))
-    return groups
+    return Coordination(groups, test)
 
 
 def amplifiers(events: Sequence[UploadEvent], clusters: Sequence[Cluster], min_clusters: int = 2) -> list[Amplifier]:

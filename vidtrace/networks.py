@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from vidtrace import chance
 from vidtrace import coordinate as co
 from vidtrace.store import repo
 
@@ -21,6 +22,8 @@ class Snapshot:
     uploads: dict[int, repo.UploadRecord]  # upload id -> upload, for the events
     #: clusters of related content (same soundtrack over other pictures), never merged
     related: list[co.Relation] = field(default_factory=list)
+    #: how the groups' links were kept (pairs tested, the chance test and its rule)
+    link_test: co.LinkTest | None = None
 
 
 def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
@@ -46,6 +49,7 @@ def snapshot(
     min_accounts: int = co.MIN_ACCOUNTS,
     min_shared_clusters: int = co.MIN_SHARED_CLUSTERS,
     include_file_times: bool = False,
+    fdr: float = chance.FDR,
 ) -> Snapshot:
     """Clusters, events, the window, the coordinated groups and the amplifiers of the store now."""
     edges = _edges(session)
@@ -57,16 +61,17 @@ def snapshot(
         window_s, source = co.estimate_window_s(events, found)
     else:
         source = "given"
-    groups = co.find_groups(events, found, window_s, min_accounts, min_shared_clusters)
+    coordination = co.coordinate(events, found, window_s, min_accounts, min_shared_clusters, fdr)
     return Snapshot(
         clusters=found,
         events=events,
         window_s=window_s,
         window_source=source,
-        groups=groups,
+        groups=coordination.groups,
         amplifiers=co.amplifiers(events, found),
         uploads={u.id: u for u in uploads},
         related=co.related_clusters(found, edges),
+        link_test=coordination.link_test,
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vidtrace import coordinate, networks, report
+from vidtrace import chance, coordinate, networks, report
 from vidtrace.commands.output import emit_json, output_options
 from vidtrace.store import repo
 
@@ -64,12 +64,17 @@ def clusters(ctx, file_times, fmt):
 @click.option("--window", type=Duration(), default=None, help="Co-posting window (90s, 15m, 2h, 1d). Default: estimated from the data, else 1h.")
 @click.option("--min-accounts", type=click.IntRange(2), default=coordinate.MIN_ACCOUNTS, show_default=True, help="Smallest group reported.")
 @click.option("--min-clusters", type=click.IntRange(1), default=coordinate.MIN_SHARED_CLUSTERS, show_default=True, help="Distinct contents two accounts must co-post to be linked.")
+@click.option(
+    "--fdr", type=click.FloatRange(0, 1, min_open=True), default=chance.FDR, show_default=True,
+    help=f"False discovery rate over the account pairs tested against chance (from {chance.MIN_PAIRS_FOR_TEST} pairs).",
+)  # fmt: skip
 @click.option("--graphml", type=click.Path(dir_okay=False, path_type=Path), help="Also write the account network as GraphML (for Gephi).")
 @file_times_option
 @output_options
 @click.pass_context
-def coordination(ctx, window, min_accounts, min_clusters, graphml, file_times, fmt):
-    """Groups of accounts that repeatedly post the same contents within a time window.
+def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_times, fmt):
+    """Groups of accounts that repeatedly post the same contents within a time window,
+    more often than ordinary posting gives by chance.
 
     \b
     Example:
@@ -77,8 +82,8 @@ def coordination(ctx, window, min_accounts, min_clusters, graphml, file_times, f
     """
     store = ctx.obj.open(create=False)
     with store.session() as session:
-        snap = networks.snapshot(session, window, min_accounts, min_clusters, file_times)
-    document = report.coordination_json(snap)
+        snap = networks.snapshot(session, window, min_accounts, min_clusters, file_times, fdr)
+    document = coordination_document(snap)
     if graphml is not None:
         write_graphml(snap, min_clusters, graphml)
     if fmt == "json":
@@ -87,8 +92,11 @@ def coordination(ctx, window, min_accounts, min_clusters, graphml, file_times, f
         click.echo(report.to_csv(report.GROUP_CSV_HEADERS, report.group_csv_rows(document)), nl=False)
     else:
         click.echo(f"window {report.duration_text(snap.window_s)} ({snap.window_source}); {len(snap.groups)} group(s)")
+        if snap.link_test is not None:
+            click.echo(f"links: {snap.link_test.links_kept} kept; {snap.link_test.rule}")
         if snap.groups:
             click.echo(report.table(report.GROUP_HEADERS, report.group_rows(document)), nl=False)
+            click.echo("\n".join(chance_lines(snap)))
             click.echo("\n".join(report.evidence_lines(document)))
         for a in snap.amplifiers:
             click.echo(
@@ -97,6 +105,31 @@ def coordination(ctx, window, min_accounts, min_clusters, graphml, file_times, f
                     f"(spread {report.duration_text(a.lag_spread_s)}) over clusters {', '.join(map(str, a.clusters))}"
                 )
             )
+
+
+def coordination_document(snap: networks.Snapshot) -> dict:
+    """`coordination --json`: the groups with the co-posts their accounts share and those chance
+    would give them, and how links were tested."""
+    document = report.coordination_json(snap)
+    for g_json, g in zip(document["groups"], snap.groups, strict=True):
+        g_json["observed_coposts"] = g.observed_coposts
+        g_json["expected_coposts"] = g.expected_coposts
+        g_json["chance_p"] = g.chance_p
+    if snap.link_test is not None:
+        t = snap.link_test
+        document["link_test"] = {
+            "pairs_tested": t.pairs_tested, "links_kept": t.links_kept, "applied": t.applied, "fdr": t.fdr, "rule": t.rule,
+        }  # fmt: skip
+    return document
+
+
+def chance_lines(snap: networks.Snapshot) -> list[str]:
+    """Per group: co-posts observed against those chance gives."""
+    return [
+        f"group {rank}: {g.observed_coposts} co-posts between its accounts, {g.expected_coposts:.2f} expected by chance "
+        f"(p {g.chance_p:.2g})"
+        for rank, g in enumerate(snap.groups, start=1)
+    ]
 
 
 def write_graphml(snap: networks.Snapshot, min_clusters: int, path: Path) -> None:
