@@ -840,8 +840,8 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
     third_pairs = [key(f"{s}__first_third", f"{s}__last_third", order) for s in thirds
                    if f"{s}__last_third" in members]  # fmt: skip
     srcs = [c.name for c in inside if c.kind == "source"]
-    src_pairs = [key(a, b, order) for i, a in enumerate(srcs) for b in srcs[i + 1 :]]
-    for label, pairs in (("first vs last third of one clip", third_pairs), ("different sources", src_pairs)):
+    src_pairs = [key(a, b, order) for i, a in enumerate(srcs) for b in srcs[i + 1 :] if not rel.related(key(a, b, order))]
+    for label, pairs in (("first vs last third of one clip", third_pairs), ("unrelated sources", src_pairs)):
         if not pairs:
             continue
         o_hits = [f"{a}~{b}" for a, b in pairs if any_kind.get((a, b), -1) >= ours_t]
@@ -849,7 +849,8 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
         print(f"hard negatives, {label}: ours {len(o_hits)} of {len(pairs)} matched, baseline {len(b_hits)} of {len(pairs)}"
               + (f"; ours: {', '.join(o_hits[:8])}" if o_hits else "")
               + (f"; baseline: {', '.join(b_hits[:8])}" if b_hits else ""))  # fmt: skip
-        out[f"hard_negatives_{label.split()[0]}"] = dict(pairs=len(pairs), ours=len(o_hits), baseline=len(b_hits))
+        name = "hard_negatives_thirds" if pairs is third_pairs else "hard_negatives_sources"
+        out[name] = dict(pairs=len(pairs), ours=len(o_hits), baseline=len(b_hits))
     # dubs: found with their soundtrack's source, as "same soundtrack" (or as a copy heard alike)
     dubs = [c for c in inside if c.sound_expected]
     if dubs:
