@@ -150,6 +150,8 @@ def test_doctor_finds_problems_and_repair_mends_them(tmp_path):
     assert "new match" in out and "marked 1 scan(s)" in out
     assert all(line.startswith("ok") for line in out.splitlines() if line[:4] in ("ok  ", "FAIL"))
     assert db_rows(store, "SELECT count(*) FROM videos WHERE status = 'failed'") == [(0,)]
+    # ...with its sound print (empty: the clip is silent), so no rescan fingerprints it again
+    assert db_rows(store, "SELECT count(*) FROM videos v LEFT JOIN sound_prints s ON s.video_id = v.id WHERE s.video_id IS NULL") == [(0,)]
     assert db_rows(store, "SELECT count(*) FROM frames")[0][0] > before[0][0]
     assert db_rows(store, "SELECT count(*) FROM uploads WHERE gone_at IS NOT NULL") == [(1,)]
     # the retried video was matched like any other: the compilation shares 8 s with orig_a

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from vidtrace import signals
 from vidtrace.discover import text_path
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.index import FrameIndex
 from vidtrace.scan import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock
 from vidtrace.store.index_sync import sql_coverage, synced_index
@@ -177,6 +179,8 @@ def _retry_failed(store: Store, settings: Settings, items: list[dict]) -> list[s
                 still.append(f"video {item['video_id']}: {e.reason}")
                 continue
             repo.replace_fingerprint(session, item["video_id"], fingerprint)
+            sound, _ = signals.sound_or_warning(paths[0], settings)  # pictures stand without it
+            repo.set_sound_print(session, item["video_id"], sound, SOUND_ALGORITHM, SOUND_VERSION, SOUND_STEP_S)
             session.commit()
             fixed += 1
         done = [f"retried {len(items)} failed video(s): {fixed} now fingerprinted, {len(still)} still failing"]

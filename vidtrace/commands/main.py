@@ -131,7 +131,7 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
             click.echo(report.safe_text(f"{label}: {', '.join(accounts)}"))
     if matches:
         click.echo("\nNew matches:")
-        click.echo(report.table(report.MATCH_HEADERS, report.match_rows(matches, uploads)), nl=False)
+        click.echo(report.match_tables(matches, uploads), nl=False)
     if summary.failures:
         click.echo(f"\n{len(summary.failures)} input(s) failed:")
         for f in summary.failures:
@@ -209,7 +209,7 @@ def lookup(ctx, file, top, ffmpeg, fmt):
         click.echo(f"No match for {report.safe_text(file)} ({result.duration_s:.1f} s).")
     else:
         click.echo(f"{report.safe_text(file)} ({result.duration_s:.1f} s) matches {len(result.matches)} stored video(s):")
-        click.echo(report.table(report.LOOKUP_HEADERS, report.lookup_rows(result, os.getcwd())), nl=False)
+        click.echo(report.lookup_tables(result, os.getcwd()), nl=False)
 
 
 @cli.command()
@@ -234,7 +234,7 @@ def matches(ctx, min_score, fmt):
     elif not found:
         click.echo("No matches stored.")
     else:
-        click.echo(report.table(report.MATCH_HEADERS, report.match_rows(found, uploads)), nl=False)
+        click.echo(report.match_tables(found, uploads), nl=False)
 
 
 @cli.group(name="db", cls=VidtraceGroup)
