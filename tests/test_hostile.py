@@ -268,7 +268,7 @@ def test_a_walked_link_leading_outside_the_root_is_reported_and_skipped(case, tm
     (root / "acct" / "dirlink").symlink_to(outside)
     store = tmp_path / "store"
     result = run(store, "ingest", root)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # inputs were refused: the exit code says so
     assert f"{root / 'acct' / 'link.mp4'}: a link to a file outside {root}" in result.stderr
     assert f"{root / 'acct' / 'dirlink'}: a link to a folder outside {root}" in result.stderr
     assert [p for (p,) in db_rows(store, "SELECT path FROM uploads")] == [str(root / "acct" / "good.mp4")]
@@ -324,6 +324,7 @@ def test_a_full_disk_while_saving_the_index_stops_with_exit_3_and_the_next_run_h
     after = stored(store)
     assert_nothing_lost(before, after)
     assert len(ok_shas(store)) == 2 and not db_rows(store, "SELECT * FROM videos WHERE status = 'failed'")
+    assert db_rows(store, "SELECT count(*) FROM scans WHERE status = 'running'") == [(0,)]  # the scan is recorded as ended
     monkeypatch.undo()
     assert run(store, "ingest", case / "clips").exit_code == 0
     doctor = run(store, "doctor")

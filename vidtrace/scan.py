@@ -252,7 +252,10 @@ class _Scan:
                     self.fail(str(root), "folder not found or not a folder; its uploads are not marked gone")
                     missing_roots.add(str(root))
                     continue
-                found = list(walk_root(root))
+                problems: list = []
+                found = list(walk_root(root, problems))
+                for problem in problems:  # links leading out of the folder: reported, skipped
+                    self.fail(problem.where, problem.reason)
             if source.get("manifest"):
                 try:
                     found, problems = read_manifest(Path(source["manifest"]))
@@ -556,12 +559,16 @@ class _Scan:
             return self.summary
         finally:
             self.session.rollback()
-            save_index(self.store, self.index)
-            self._save_sound_index()
-            failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
-            repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
-            self.session.commit()
-            self.session.close()
+            try:
+                # Derived files (rebuilt from SQL when stale): a failed save (a full disk) still
+                # ends with the scan recorded as finished, and then reports the fault.
+                save_index(self.store, self.index)
+                self._save_sound_index()
+            finally:
+                failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
+                repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
+                self.session.commit()
+                self.session.close()
 
 
 def ingest(
