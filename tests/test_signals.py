@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import sqlite3
@@ -255,3 +256,31 @@ def test_real_clip_dubbed_over_other_pictures_is_same_soundtrack(tmp_path):
     seg = match["segments"][0]
     d10_side, dub_side = ("a", "b") if "d10" in match["a"]["uploads"][0]["path"] else ("b", "a")
     assert seg[f"{d10_side}_start"] - seg[f"{dub_side}_start"] == pytest.approx(2.0, abs=0.3)
+
+
+def test_sound_prints_travel_with_an_export_and_a_partner_finds_the_dub(dub_store, tmp_path):
+    exported = tmp_path / "fp.jsonl.gz"
+    assert run(dub_store, "export", exported).exit_code == 0
+    partner = tmp_path / "partner"
+    result = run(partner, "import", exported, "--source", "lab")
+    assert result.exit_code == 0, result.stderr
+    original = sorted(db_rows(dub_store, "SELECT v.sha256, s.value_count, s.data FROM sound_prints s JOIN videos v ON v.id = s.video_id"))
+    imported = sorted(db_rows(partner, "SELECT v.sha256, s.value_count, s.data FROM sound_prints s JOIN videos v ON v.id = s.video_id"))
+    assert imported == original and sum(1 for _, n, _ in imported if n) == 3  # voiced, dub, copy carry sound
+    kinds = sorted((m["kind"], tuple(m["signals"])) for m in json.loads(run(partner, "matches", "--json").stdout)["matches"])
+    assert kinds == sorted((m["kind"], tuple(m["signals"])) for m in json.loads(run(dub_store, "matches", "--json").stdout)["matches"])
+
+
+def test_an_import_with_a_malformed_sound_print_reports_the_record(dub_store, tmp_path):
+    exported = tmp_path / "fp.jsonl.gz"
+    assert run(dub_store, "export", exported).exit_code == 0
+    lines = gzip.decompress(exported.read_bytes()).decode().splitlines()
+    record = json.loads(lines[1])
+    record["sound"] = {"algorithm": "chromaprint1", "version": 1, "step_s": record.get("sound", {}).get("step_s", 0.1238), "values": "xyz"}
+    lines[1] = json.dumps(record)
+    forged = tmp_path / "forged.jsonl.gz"
+    forged.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    result = run(tmp_path / "partner", "import", forged, "--source", "lab")
+    assert result.exit_code == 1
+    assert f"{forged}:2: bad video record: sound" in result.stderr
+    assert db_rows(tmp_path / "partner", "SELECT count(*) FROM videos")[0][0] == len(lines) - 2

@@ -9,8 +9,14 @@ then one line per video:
 
     {"sha256": "...", "duration_s": 20.0, "fps": 25.0, "width": 320, "height": 240,
      "frames": [[0.0, "c3a1...", 0], [0.25, "...", 1], ...],    # seconds, hash as hex, region
+     "sound": {"algorithm": "chromaprint1", "version": 1, "step_s": 0.1238,
+               "values": "9a3c01f2..."},                       # when it has a soundtrack: 32-bit
+                                                               # values, little-endian, as hex
      "uploads": [{"account": "...", "platform": "...", "uploaded_at": "...Z", "url": "...",
                   "title": "...", "file": "name.mp4"}]}            # only with metadata
+
+A sound print made by another sound algorithm or version is left out on import (the pictures
+are still imported); a malformed one makes the record bad.
 
 Local paths never leave the machine: only the file's base name is exported. An imported video
 belongs to its named source; its uploads get the path `import:<source>/<sha256 prefix>/<n>/<file>`.
@@ -34,6 +40,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from vidtrace.discover import parse_time
 from vidtrace.errors import DependencyError, UsageError
 from vidtrace.fingerprint import REGION_FRAME, REGION_LAST
+from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
 from vidtrace.hashes import from_hex, to_hex
 from vidtrace.report import iso
 from vidtrace.scan import match_unmatched
@@ -102,6 +109,7 @@ def export(store: Store, path: Path, with_metadata: bool = True) -> int:
                 videos = list(repo.videos_for_export(session))
                 header = {
                     "format": FORMAT, "version": FORMAT_VERSION, "algorithm": HASH_ALGORITHM, "algorithm_version": HASH_VERSION,
+                    "sound_algorithm": SOUND_ALGORITHM, "sound_version": SOUND_VERSION,
                     "exported_at": iso(repo.utcnow()), "videos": len(videos), "with_metadata": with_metadata,
                 }  # fmt: skip
                 out.write(json.dumps(header) + "\n")
@@ -126,6 +134,11 @@ def _export_record(v: repo.VideoExport, with_metadata: bool) -> dict:
         "sha256": v.sha256, "duration_s": v.duration_s, "fps": v.fps, "width": v.width, "height": v.height,
         "frames": [[ts, to_hex(h), region] for ts, h, region in v.frames],
     }  # fmt: skip
+    if v.sound is not None and len(v.sound):
+        record["sound"] = {
+            "algorithm": v.sound.algorithm, "version": v.sound.version, "step_s": v.sound.step_s,
+            "values": v.sound.to_bytes().hex(),
+        }  # fmt: skip
     if with_metadata:
         record["uploads"] = [
             {
@@ -310,7 +323,28 @@ def _video(record) -> repo.VideoExport:
     fps = None if record.get("fps") is None else _number(record["fps"], "fps", 0.0, MAX_FPS)
     width = None if record.get("width") is None else _whole(record["width"], "width", 1, MAX_SIDE_PX)
     height = None if record.get("height") is None else _whole(record["height"], "height", 1, MAX_SIDE_PX)
-    return repo.VideoExport(sha, duration_s, fps, width, height, HASH_ALGORITHM, HASH_VERSION, frames, [])
+    sound = _sound(record.get("sound"), duration_s)
+    return repo.VideoExport(sha, duration_s, fps, width, height, HASH_ALGORITHM, HASH_VERSION, frames, [], sound)
+
+
+def _sound(value, duration_s: float) -> SoundPrint | None:
+    """A record's sound print: None when it has none or was made by another sound algorithm."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRecord("sound must be an object")
+    if (value.get("algorithm"), value.get("version")) != (SOUND_ALGORITHM, SOUND_VERSION):
+        return None
+    step_s = _number(value.get("step_s"), "sound step_s", 0.0, 1.0)
+    if abs(step_s - SOUND_STEP_S) > 1e-6:
+        raise BadRecord(f"sound step_s {step_s:g} is not {SOUND_STEP_S:.6f} for {SOUND_ALGORITHM} v{SOUND_VERSION}")
+    values = value.get("values")
+    if not isinstance(values, str) or len(values) % 8 or not re.fullmatch(r"[0-9a-fA-F]*", values):
+        raise BadRecord("sound values must be hex digits, 8 per value")
+    count = len(values) // 8
+    if count > duration_s / SOUND_STEP_S + 2:
+        raise BadRecord(f"{count} sound values are more than {duration_s:g} s of sound can have")
+    return SoundPrint.from_bytes(bytes.fromhex(values))
 
 
 @dataclass(frozen=True)
@@ -397,6 +431,7 @@ def import_file(store: Store, path: Path, source: str, settings: Settings | None
 
 def _store(session, source: str, video: repo.VideoExport, uploads: list[_Upload]) -> None:
     video_id = repo.add_imported_video(session, source, video)
+    repo.set_sound_print(session, video_id, video.sound, SOUND_ALGORITHM, SOUND_VERSION, SOUND_STEP_S)
     for n, u in enumerate(uploads):
         account = repo.account_id(session, u.platform, u.account) if u.account else None
         name = os.path.basename(u.file or f"upload-{n}") or f"upload-{n}"

@@ -646,6 +646,7 @@ class VideoExport:
     algorithm_version: int
     frames: list[tuple[float, bytes, int]]  # ts_s, hash, region
     uploads: list[UploadRecord]
+    sound: SoundValues | None = None  # the soundtrack's values, when it has any
 
 
 def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExport]:
@@ -666,7 +667,7 @@ def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExpor
             ).all()
             yield VideoExport(
                 v.sha256, v.duration_s, v.fps, v.width, v.height, v.algorithm, v.algorithm_version,
-                [(ts, h, region) for ts, h, region in frames], uploads.get(v.id, []),
+                [(ts, h, region) for ts, h, region in frames], uploads.get(v.id, []), sound_print_of_video(session, v.id),
             )  # fmt: skip
         last = videos[-1].id
 
