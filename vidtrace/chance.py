@@ -29,7 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse, stats
+
+# scipy is imported where it is used: `scipy.stats` takes about 2 s to import, which every
+# command would pay (the store modules import this one).
 
 #: A content's popularity over time is its posts per day (seconds); posting within a day follows
 #: the store's time-of-day profile. A day is much longer than any co-posting window, so a burst of
@@ -38,8 +40,8 @@ POPULARITY_BIN_S = 86400.0
 #: Posts per hour of day added to every hour before measuring the time-of-day profile: a small
 #: store is treated as posting evenly over the day, a large one as it does.
 TIME_OF_DAY_PRIOR_POSTS = 10.0
-#: False discovery rate over all the account pairs tested (Benjamini-Hochberg).
-FDR = 0.01
+#: False discovery rate over all the account pairs tested (Benjamini-Hochberg), the conventional 5%.
+FDR = 0.05
 #: The test applies when at least this many account pairs co-posted within the window: with fewer,
 #: the popularity of each content is measured on a handful of posts and the test has no power.
 #: Below it, links need only the minimum of distinct contents co-posted.
@@ -51,11 +53,16 @@ EXCESS_SHARE = 0.8
 WINDOW_GRID_S = np.array([60.0 * m for m in range(1, 61)] + [300.0 * k for k in range(13, 73)])
 
 
-def time_of_day_factor(ts_s: np.ndarray, prior_posts: float = TIME_OF_DAY_PRIOR_POSTS) -> float:
-    """kappa = 24 * sum over hours of p_h^2: 1 when posting is even over the day, up to 24."""
+def time_of_day_profile(ts_s: np.ndarray, prior_posts: float = TIME_OF_DAY_PRIOR_POSTS) -> np.ndarray:
+    """p_h: the share of posts in each hour of the (UTC) day, shrunk toward an even day."""
     hours = ((np.asarray(ts_s, dtype=float) % 86400.0) // 3600.0).astype(int)
     counts = np.bincount(hours, minlength=24)[:24] + prior_posts
-    p = counts / counts.sum()
+    return counts / counts.sum()
+
+
+def time_of_day_factor(ts_s: np.ndarray, prior_posts: float = TIME_OF_DAY_PRIOR_POSTS) -> float:
+    """kappa = 24 * sum over hours of p_h^2: 1 when posting is even over the day, up to 24."""
+    p = time_of_day_profile(ts_s, prior_posts)
     return float(24.0 * np.sum(p * p))
 
 
@@ -104,8 +111,9 @@ def expected_pairs_within(ts_s: np.ndarray, gaps_s: np.ndarray, kappa: float, bi
 def observed_pairs_within(sorted_ts_s: np.ndarray, gaps_s: np.ndarray) -> np.ndarray:
     """Pairs of posts (sorted times) at most each gap apart."""
     t = np.asarray(sorted_ts_s, dtype=float)
-    idx = np.arange(len(t))
-    return np.array([float(np.sum(np.searchsorted(t, t + g, side="right") - idx - 1)) for g in gaps_s])
+    gaps_s = np.asarray(gaps_s, dtype=float)
+    ends = np.searchsorted(t, t[np.newaxis, :] + gaps_s[:, np.newaxis], side="right")
+    return (ends.sum(axis=1) - len(t) * (len(t) + 1) / 2).astype(float)
 
 
 @dataclass(frozen=True)
@@ -138,12 +146,17 @@ def estimate_window(
 
 
 class NullModel:
-    """Expected chance co-posts within the window for pairs of accounts (indices 0..n-1)."""
+    """Expected chance co-posts within the window for pairs of accounts (indices 0..n-1), and the
+    chance that a post falls within given stretches of time."""
 
-    def __init__(self, posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float, kappa: float):
-        """`posts`: per content, (account indices, posting times in seconds) of its posts."""
+    def __init__(self, posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float, hour_share: np.ndarray):
+        """`posts`: per content, (account indices, posting times in seconds) of its posts;
+        `hour_share`: the time-of-day profile (`time_of_day_profile`)."""
         self.window_s = window_s
-        self.kappa = kappa
+        self.hour_density = 24.0 * np.asarray(hour_share)  # 1 on average over the day
+        self.kappa = kappa = float(np.sum(np.asarray(hour_share) * self.hour_density))
+        from scipy import sparse
+
         columns = sorted(posts)
         self.q = np.array([pair_within_probability(posts[c][1], window_s, kappa) for c in columns])
         rows = np.concatenate([posts[c][0] for c in columns]) if columns else np.zeros(0, dtype=np.int64)
@@ -152,6 +165,22 @@ class NullModel:
         self.counts = sparse.csr_matrix(
             (np.ones(len(rows)), (rows, cols)), shape=(n_accounts, len(columns))
         )
+
+    def within_probability(self, posts_ts_s: np.ndarray, starts_s: np.ndarray, ends_s: np.ndarray) -> float:
+        """The chance that one post of a content falls in the given disjoint stretches of time: the
+        content's share of posts that day (from `posts_ts_s`, its posts to measure popularity on),
+        spread over the day by the time-of-day profile."""
+        posts_ts_s = np.asarray(posts_ts_s, dtype=float)
+        if len(posts_ts_s) == 0:
+            return 1.0
+        days, counts = np.unique(np.floor(posts_ts_s / POPULARITY_BIN_S).astype(np.int64), return_counts=True)
+        shares = dict(zip(days.tolist(), (counts / len(posts_ts_s)).tolist()))
+        total = 0.0
+        for start, end in zip(np.asarray(starts_s).tolist(), np.asarray(ends_s).tolist()):
+            mid = (start + end) / 2
+            day_share = shares.get(int(mid // POPULARITY_BIN_S), 0.0)
+            total += day_share * self.hour_density[int((mid % 86400.0) // 3600.0)] * (end - start) / POPULARITY_BIN_S
+        return min(1.0, total)
 
     def expected(self, a: np.ndarray, b: np.ndarray, chunk: int = 200_000) -> np.ndarray:
         """lambda for each pair (a[i], b[i])."""
@@ -164,15 +193,27 @@ class NullModel:
         return out
 
 
-def copost_pvalues(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """P(X >= observed) for X Poisson with the expected chance co-posts."""
+def copost_pvalues(observed: np.ndarray, expected: np.ndarray, given_at_least: int = 0) -> np.ndarray:
+    """P(X >= observed | X >= given_at_least) for X Poisson with the expected chance co-posts.
+
+    Pairs are tested because they co-posted at least once: conditioning on it keeps the p-values
+    of the pairs selected that way uniform under chance (without it, the millions of pairs that
+    co-posted nothing would be left out of the count of tests, and chance pairs kept).
+    """
+    from scipy import stats
+
     observed = np.asarray(observed, dtype=float)
     expected = np.maximum(np.asarray(expected, dtype=float), 1e-300)
-    return stats.poisson.sf(observed - 1, expected)
+    tail = stats.poisson.logsf(observed - 1, expected)
+    if given_at_least > 0:
+        tail = tail - stats.poisson.logsf(given_at_least - 1, expected)
+    return np.minimum(1.0, np.exp(tail))
 
 
 def fdr_adjusted(p_values: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values over all the tests given."""
+    from scipy import stats
+
     p_values = np.asarray(p_values, dtype=float)
     if len(p_values) == 0:
         return p_values

@@ -129,6 +129,10 @@ class LinkTest:
     applied: bool
     fdr: float
     rule: str
+    #: accounts joined to a group by their co-posts with the group as a whole, and the
+    #: (account, group) pairs tested for it
+    accounts_joined: int = 0
+    joins_tested: int = 0
 
 
 @dataclass(frozen=True)
@@ -293,13 +297,16 @@ class _Coposts:
     gap_s: np.ndarray
 
 
-def _coposts(by_cluster: dict[int, list[UploadEvent]], window_s: float, names: list[str], index: dict[str, int]) -> _Coposts:
+def _cluster_arrays(by_cluster: dict[int, list[UploadEvent]], index: dict[str, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per cluster, (account indices, posting times in seconds) of its time-sorted events."""
+    return {c: (np.array([index[e.account] for e in evs], dtype=np.int64), _timestamps(evs)) for c, evs in by_cluster.items()}
+
+
+def _coposts(posts: dict[int, tuple[np.ndarray, np.ndarray]], window_s: float, names: list[str]) -> _Coposts:
     parts_a, parts_b, parts_c, parts_g = [], [], [], []
-    for cluster, evs in by_cluster.items():
-        if len(evs) < 2:
+    for cluster, (acc, t) in posts.items():
+        if len(t) < 2:
             continue
-        t = _timestamps(evs)
-        acc = np.array([index[e.account] for e in evs], dtype=np.int64)
         n = np.searchsorted(t, t + window_s, side="right") - np.arange(len(t)) - 1
         total = int(n.sum())
         if total == 0:
@@ -331,7 +338,7 @@ def _account_index(events: Sequence[UploadEvent]) -> tuple[list[str], dict[str, 
 def account_links(by_cluster: dict[int, list[UploadEvent]], window_s: float) -> dict[tuple[str, str], dict[int, float]]:
     """(account, account) -> {cluster: smallest gap between their posts of it, seconds}."""
     names, index = _account_index([e for evs in by_cluster.values() for e in evs])
-    found = _coposts(by_cluster, window_s, names, index)
+    found = _coposts(_cluster_arrays(by_cluster, index), window_s, names)
     links: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for a, b, c, g in zip(found.a.tolist(), found.b.tolist(), found.cluster.tolist(), found.gap_s.tolist()):
         links[(names[a], names[b])][c] = g
@@ -371,12 +378,9 @@ def find_groups(
     return coordinate(events, clusters, window_s, min_accounts, min_shared_clusters, fdr).groups
 
 
-def _null_model(by_cluster: dict[int, list[UploadEvent]], index: dict[str, int], window_s: float) -> chance.NullModel:
-    posts = {
-        c: (np.array([index[e.account] for e in evs], dtype=np.int64), _timestamps(evs)) for c, evs in by_cluster.items()
-    }
+def _null_model(posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float) -> chance.NullModel:
     all_times = np.concatenate([t for _, t in posts.values()]) if posts else np.zeros(0)
-    return chance.NullModel(posts, len(index), window_s, chance.time_of_day_factor(all_times))
+    return chance.NullModel(posts, n_accounts, window_s, chance.time_of_day_profile(all_times))
 
 
 def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: int, fdr: float) -> tuple[np.ndarray, LinkTest, dict]:
@@ -388,11 +392,11 @@ def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: i
     floor = observed >= min_shared_clusters
     applied = len(starts) >= chance.MIN_PAIRS_FOR_TEST
     if applied:
-        adjusted = chance.fdr_adjusted(chance.copost_pvalues(observed, expected))
+        adjusted = chance.fdr_adjusted(chance.copost_pvalues(observed, expected, given_at_least=1))
         keep = floor & (adjusted <= fdr)
         rule = (
             f"co-posts beyond chance at a false discovery rate of {fdr:g} over {len(starts)} account pairs tested "
-            f"(Poisson tail, Benjamini-Hochberg), and at least {min_shared_clusters} distinct clusters"
+            f"(Poisson tail given one co-post, Benjamini-Hochberg), and at least {min_shared_clusters} distinct clusters"
         )
     else:
         keep = floor
@@ -402,6 +406,78 @@ def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: i
         )
     test = LinkTest(int(len(starts)), int(keep.sum()), applied, fdr, rule)
     return keep, test, {"starts": starts, "observed": observed, "expected": expected}
+
+
+def _components(strong: dict[tuple[str, str], dict[int, float]]) -> dict[str, list[str]]:
+    accounts_uf = _UnionFind()
+    for a, b in strong:
+        accounts_uf.union(a, b)
+    members: dict[str, list[str]] = defaultdict(list)
+    for a in list(accounts_uf.parent):
+        members[accounts_uf.find(a)].append(a)
+    return members
+
+
+def _join_groups(
+    cores: list[list[str]],
+    strong: dict[tuple[str, str], dict[int, float]],
+    posts: dict[int, tuple[np.ndarray, np.ndarray]],
+    index: dict[str, int],
+    model: chance.NullModel,
+    min_shared_clusters: int,
+    fdr: float,
+) -> tuple[list[tuple[int, int]], int]:
+    """Accounts whose posts fall within the window of a group's posts, on contents the group
+    co-posted, more often than chance gives: (account index, core number); and the pairs tested.
+
+    A member who joined only two or three of a group's bursts shares too little with any one
+    other member to pass the pair test, but much with the group as a whole. The chance that an
+    account's post of a content falls within the window of the group's posts of it is the null
+    model's share of that content's posts in those stretches of time, its popularity measured
+    without the group's own posts; the count of contents is
+    compared with a Poisson tail given one, and the false discovery rate is controlled over every
+    (account, group) pair that co-posted once or more.
+    """
+    w = model.window_s
+    rows_acc, rows_core, rows_cluster, rows_prob, rows_inside = [], [], [], [], []
+    for k, core in enumerate(cores):
+        members = set(core)
+        member_ids = np.array(sorted(index[a] for a in core), dtype=np.int64)
+        shared = sorted({c for p, f in strong.items() if p[0] in members for c in f})
+        for c in shared:
+            acc, t = posts[c]
+            member = np.isin(acc, member_ids)
+            mt = np.sort(t[member])
+            starts, ends = mt - w, mt + w
+            # Merge overlapping stretches.
+            breaks = np.flatnonzero(starts[1:] > np.maximum.accumulate(ends)[:-1]) + 1
+            lo = np.r_[0, breaks]
+            hi = np.r_[breaks, len(starts)] - 1
+            starts, ends = starts[lo], np.maximum.accumulate(ends)[hi]
+            # The group's own posts are what is tested: the content's popularity is measured without them.
+            prob = model.within_probability(t[~member], starts, ends)
+            others = ~member
+            pos = np.searchsorted(starts, t[others], side="right") - 1
+            inside = (pos >= 0) & (t[others] <= ends[np.maximum(pos, 0)])
+            rows_acc.append(acc[others])
+            rows_core.append(np.full(int(others.sum()), k, dtype=np.int64))
+            rows_cluster.append(np.full(int(others.sum()), c, dtype=np.int64))
+            rows_prob.append(np.full(int(others.sum()), prob))
+            rows_inside.append(inside)
+    if not rows_acc:
+        return [], 0
+    acc, core, cluster, prob, inside = (np.concatenate(r) for r in (rows_acc, rows_core, rows_cluster, rows_prob, rows_inside))
+    key = acc * len(cores) + core
+    keys, where = np.unique(key, return_inverse=True)
+    expected = np.bincount(where, weights=prob, minlength=len(keys))
+    hit_keys = np.unique(np.stack([where[inside], cluster[inside]]), axis=1)[0] if inside.any() else np.zeros(0, dtype=np.int64)
+    observed = np.bincount(hit_keys, minlength=len(keys))
+    tested = observed >= 1
+    p = chance.copost_pvalues(observed[tested], expected[tested], given_at_least=1)
+    adjusted = chance.fdr_adjusted(p)
+    ok = (adjusted <= fdr) & (observed[tested] >= min_shared_clusters)
+    joined = keys[tested][ok]
+    return [(int(x // len(cores)), int(x % len(cores))) for x in joined], int(tested.sum())
 
 
 def coordinate(
@@ -416,8 +492,9 @@ def coordinate(
     chance gives, best first; with how their links were tested."""
     by_cluster = cluster_events(events, clusters)
     names, index = _account_index(events)
-    found = _coposts(by_cluster, window_s, names, index)
-    model = _null_model(by_cluster, index, window_s)
+    posts = _cluster_arrays(by_cluster, index)
+    found = _coposts(posts, window_s, names)
+    model = _null_model(posts, len(names), window_s)
     keep, test, per_pair = _test_links(found, model, min_shared_clusters, fdr)
     starts, observed = per_pair["starts"], per_pair["observed"]
     ends = np.r_[starts[1:], len(found.a)] if len(starts) else starts
@@ -426,14 +503,25 @@ def coordinate(
         lo, hi = int(starts[k]), int(ends[k])
         pair = (names[int(found.a[lo])], names[int(found.b[lo])])
         strong[pair] = dict(zip(found.cluster[lo:hi].tolist(), found.gap_s[lo:hi].tolist()))
-    observed_of = dict(zip(zip(found.a[starts].tolist(), found.b[starts].tolist()), observed.tolist()))
-
-    accounts_uf = _UnionFind()
-    for a, b in strong:
-        accounts_uf.union(a, b)
-    members: dict[str, list[str]] = defaultdict(list)
-    for a in list(accounts_uf.parent):
-        members[accounts_uf.find(a)].append(a)
+    pair_keys = found.a[starts] * max(1, len(names)) + found.b[starts]  # sorted: rows are sorted by (a, b)
+    members = _components(strong)
+    if test.applied:
+        cores = [sorted(m) for m in members.values() if len(m) >= min_accounts]
+        joined, tested = _join_groups(cores, strong, posts, index, model, min_shared_clusters, fdr)
+        keys = found.a * max(1, len(names)) + found.b
+        for x, k in joined:
+            for g in cores[k]:
+                a, b = sorted((x, index[g]))
+                lo, hi = np.searchsorted(keys, a * len(names) + b, side="left"), np.searchsorted(keys, a * len(names) + b, side="right")
+                if hi > lo:
+                    strong[(names[a], names[b])] = dict(zip(found.cluster[lo:hi].tolist(), found.gap_s[lo:hi].tolist()))
+        test = LinkTest(
+            test.pairs_tested, len(strong), True, fdr,
+            test.rule + f"; accounts joined to a group by their co-posts with it as a whole (the same test over {tested} "
+            f"account-group pairs)",
+            accounts_joined=len({x for x, _ in joined}), joins_tested=tested,
+        )  # fmt: skip
+        members = _components(strong)
 
     uploads_per_account: dict[str, set[int]] = defaultdict(set)
     for e in events:
@@ -465,7 +553,9 @@ def coordinate(
         ids = [index[a] for a in accounts]
         ia = np.array([x for n, x in enumerate(ids) for _ in ids[n + 1 :]], dtype=np.int64)
         ib = np.array([y for n, _ in enumerate(ids) for y in ids[n + 1 :]], dtype=np.int64)
-        obs = sum(observed_of.get((x, y), 0) for x, y in zip(ia.tolist(), ib.tolist()))
+        wanted = ia * max(1, len(names)) + ib
+        at = np.minimum(np.searchsorted(pair_keys, wanted), max(0, len(pair_keys) - 1))
+        obs = int(observed[at][pair_keys[at] == wanted].sum()) if len(pair_keys) else 0
         expected = float(model.expected(ia, ib).sum())
         groups.append(
             Group(

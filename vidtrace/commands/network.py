@@ -118,7 +118,8 @@ def coordination_document(snap: networks.Snapshot) -> dict:
     if snap.link_test is not None:
         t = snap.link_test
         document["link_test"] = {
-            "pairs_tested": t.pairs_tested, "links_kept": t.links_kept, "applied": t.applied, "fdr": t.fdr, "rule": t.rule,
+            "pairs_tested": t.pairs_tested, "links_kept": t.links_kept, "applied": t.applied, "fdr": t.fdr,
+            "accounts_joined": t.accounts_joined, "joins_tested": t.joins_tested, "rule": t.rule,
         }  # fmt: skip
     return document
 
