@@ -173,10 +173,11 @@ class MatchBudgetExceeded(Exception):
 #: say nothing of when the videos agree: none are kept, or a sample spread over the stretch when
 #: the query has held changes (a slideshow aligns on them).
 MAX_HITS_PER_PICTURE = 64
-#: Hits kept over all stored videos for one query, after the per-picture cap: about 30 MB of
-#: hits. A query with more (hours of one held picture against many stored copies of it) is left
-#: unmatched with a reason instead of exhausting the machine.
-MAX_KEPT_HITS = 2_000_000
+#: Hits kept over all stored videos for one query, after the per-picture cap: about 260 MB of
+#: arrays. An hour of moving video keeps about 1.3 million hits against each stored copy of
+#: itself; a query with more than this (hours of one held picture against many stored copies of
+#: it) is left unmatched with a reason instead of exhausting the machine.
+MAX_KEPT_HITS = 8_000_000
 #: Query pictures searched together: the index answers them at once; their hits are reduced
 #: before the next ones are searched, so a still video's hits never pile up.
 SEARCH_CHUNK_ROWS = 256
