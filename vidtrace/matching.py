@@ -174,8 +174,8 @@ class MatchBudgetExceeded(Exception):
 #: the query has held changes (a slideshow aligns on them).
 MAX_HITS_PER_PICTURE = 64
 #: Hits kept over all stored videos for one query, after the per-picture cap: about 260 MB of
-#: arrays. An hour of moving video keeps about 1.3 million hits against each stored copy of
-#: itself; a query with more than this (hours of one held picture against many stored copies of
+#: arrays. A copy of moving content keeps about 110 hits per second of the query against each
+#: stored copy (the real pattern clips): an hour, about 0.4 million a copy. A query with more (hours of one held picture against many stored copies of
 #: it) is left unmatched with a reason instead of exhausting the machine.
 MAX_KEPT_HITS = 8_000_000
 #: Query pictures searched together: the index answers them at once; their hits are reduced
