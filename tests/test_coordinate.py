@@ -112,3 +112,113 @@ def test_amplifiers_trail_the_same_source_by_a_steady_lag():
     found = co.amplifiers(events, clusters)
     assert [(a.account, a.source) for a in found] == [("bot", "source")]
     assert abs(found[0].mean_lag_s - 30.5 * 60) < 60
+
+
+# --- chance -------------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from vidtrace import chance  # noqa: E402
+
+
+def test_the_chance_of_two_posts_within_the_window_matches_posts_drawn_by_the_null_model():
+    rng = np.random.default_rng(3)
+    day = chance.POPULARITY_BIN_S
+    # A content posted on 4 days (40%, 30%, 20%, 10% of its posts; two of the days consecutive).
+    shares = {10: 0.4, 11: 0.3, 15: 0.2, 30: 0.1}
+    posts = np.concatenate([d * day + rng.uniform(0, day, int(1000 * s)) for d, s in shares.items()])
+    for window_s in (600.0, 3600.0, 4 * 3600.0):
+        q = chance.pair_within_probability(posts, window_s, kappa=1.0)
+        days = rng.choice(list(shares), size=(200_000, 2), p=list(shares.values()))
+        times = days * day + rng.uniform(0, day, size=days.shape)
+        simulated = np.mean(np.abs(times[:, 0] - times[:, 1]) <= window_s)
+        assert abs(q - simulated) < 0.1 * simulated + 0.001, (window_s, q, simulated)
+
+
+def test_posting_at_one_hour_of_the_day_raises_the_chance_of_co_posts():
+    even = np.arange(0, 86400 * 10, 1800.0)
+    evening = np.array([d * 86400 + 20 * 3600 + m * 60 for d in range(10) for m in range(48)], dtype=float)
+    assert abs(chance.time_of_day_factor(even) - 1.0) < 1e-9
+    assert chance.time_of_day_factor(evening) > 5
+    assert chance.time_of_day_factor(evening[:3]) < 1.3  # a handful of posts says little about the day
+
+
+def test_p_values_are_poisson_tails_given_one_co_post_and_fdr_uses_benjamini_hochberg():
+    from scipy import stats
+
+    p = chance.copost_pvalues(np.array([1, 2, 5]), np.array([0.1, 0.1, 0.1]), given_at_least=1)
+    assert p[0] == 1.0
+    assert abs(p[1] - stats.poisson.sf(1, 0.1) / stats.poisson.sf(0, 0.1)) < 1e-12
+    assert p[2] < 1e-4
+    assert list(chance.fdr_adjusted(np.array([0.01, 0.04, 0.03, 0.5]))) == list(
+        stats.false_discovery_control([0.01, 0.04, 0.03, 0.5], method="bh")
+    )
+
+
+def _network_scale(seed: int = 5, viral: bool = True):
+    """600 ordinary accounts post 3 to 12 of 80 contents (Zipf popularity) over 60 days at times
+    drawn independently; a group of 8 bursts within 20 minutes on 5 contents (one member joins
+    only two bursts); 25 strangers re-post one content within 2 hours (a viral burst)."""
+    rng = np.random.default_rng(seed)
+    n_contents, days = 80, 60
+    clusters = co.build_clusters(range(1, n_contents + 1), [])
+    popularity = 1 / np.arange(1, n_contents + 1)
+    popularity /= popularity.sum()
+    release = rng.uniform(0, 40, n_contents)
+    events, uid = [], iter(range(1, 10**7))
+
+    def post(account, content, minutes):
+        events.append(co.UploadEvent(next(uid), int(content) + 1, account, at(float(minutes))))
+
+    ordinary = [f"user{i:03d}" for i in range(600)]
+    for account in ordinary:
+        k = int(rng.integers(3, 13))
+        for c in rng.choice(n_contents, k, replace=False, p=popularity):
+            day = min(days - 1, release[c] + rng.exponential(7))
+            post(account, c, day * 1440 + rng.uniform(0, 1440))
+    group = [f"op{i}" for i in range(8)]
+    for n, c in enumerate(rng.choice(n_contents, 5, replace=False)):
+        start = rng.uniform(0, days - 1) * 1440
+        for i, account in enumerate(group):
+            if account != "op7" or n < 2:
+                post(account, c, start + rng.uniform(0, 20))
+    strangers = list(rng.choice(ordinary, 25, replace=False))
+    start = rng.uniform(0, days - 1) * 1440
+    content = int(rng.integers(n_contents))
+    for account in strangers if viral else []:
+        post(account, content, start + rng.uniform(0, 120))
+    return clusters, events, group, set(ordinary)
+
+
+def test_at_scale_chance_co_posts_of_popular_content_are_not_coordination_and_the_group_is():
+    clusters, events, group, ordinary = _network_scale()
+    links = co.account_links(co.cluster_events(events, clusters), 1800)
+    by_chance = {a for pair, found in links.items() if len(found) >= 2 for a in pair} & ordinary
+    assert len(by_chance) >= 6  # what the minimum of two contents alone would flag
+    result = co.coordinate(events, clusters, window_s=1800)
+    assert result.link_test.applied and result.link_test.pairs_tested >= chance.MIN_PAIRS_FOR_TEST
+    assert [g.accounts for g in result.groups] == [tuple(group)]
+    (g,) = result.groups
+    assert g.observed_coposts > 20 * g.expected_coposts and g.chance_p < 1e-6
+
+
+def test_the_window_estimate_is_not_stretched_by_popular_content():
+    clusters, events, group, _ = _network_scale(viral=False)
+    window, source = co.estimate_window_s(events, clusters)
+    assert "estimated" in source
+    assert 5 * 60 <= window <= 20 * 60, window  # the group's bursts last 20 minutes
+    # A viral burst of strangers within 2 hours is beyond chance too, and widens it.
+    clusters, events, group, _ = _network_scale(viral=True)
+    assert 20 * 60 < co.estimate_window_s(events, clusters)[0] <= 2 * 3600
+    # Ordinary posting alone, popular content included: nothing beyond chance to estimate from.
+    plain = [e for e in _network_scale(viral=False)[1] if e.account not in group]
+    window, source = co.estimate_window_s(plain, clusters)
+    assert window == co.FALLBACK_WINDOW_S and "beyond chance" in source
+
+
+def test_small_cases_use_the_minimum_of_contents_alone_and_say_so():
+    clusters, events, _ = _scenario()
+    result = co.coordinate(events, clusters, window_s=3600)
+    assert not result.link_test.applied and "no chance test" in result.link_test.rule
+    (g,) = result.groups
+    assert g.observed_coposts == 30 and 0 < g.expected_coposts < 3

@@ -92,9 +92,14 @@ def test_coordination_finds_the_network_and_no_organic_account_and_rescan_report
     assert all(ev["span_s"] <= 20 * 60 for ev in group["evidence"])
     flagged = {u["account"] for ev in group["evidence"] for u in ev["uploads"]}
     assert flagged == set(NETWORK) and flagged.isdisjoint(ORGANIC_AND_NOISE)
+    # Chance: 10 pairs co-posted 3 contents each; too few pairs for the test, which says so.
+    assert group["observed_coposts"] >= 30 and 0 < group["expected_coposts"] < group["observed_coposts"] / 5
+    assert 0 <= group["chance_p"] < 1e-6
+    assert document["link_test"]["applied"] is False and "no chance test" in document["link_test"]["rule"]
 
     table = run(store, "coordination")
     assert "net1, net2, net3, net4, net5" in table.stdout
+    assert "expected by chance" in table.stdout and "links: " in table.stdout
     csv_lines = run(store, "coordination", "--csv").stdout.strip().splitlines()
     assert csv_lines[0].startswith("rank,score,accounts,cluster")
     rows = list(csv.DictReader(csv_lines))
@@ -180,6 +185,7 @@ def test_report_renders_in_chromium_and_hostile_names_stay_text(tmp_path):
     written = run(store, "report", "--html", report)
     assert written.exit_code == 0 and "1 group(s)" in written.stdout
     html = report.read_text()
+    assert "expected by chance" in html and "links kept" in html
     assert "<script" not in html and "<img src=x" not in html and "&lt;script&gt;" in html
     assert "data:image/jpeg;base64," in html
     if chromium is None:

@@ -116,17 +116,28 @@ def observed_pairs_within(sorted_ts_s: np.ndarray, gaps_s: np.ndarray) -> np.nda
     return (ends.sum(axis=1) - len(t) * (len(t) + 1) / 2).astype(float)
 
 
+#: Excess co-posting counts only beyond this many standard deviations of chance (the square
+#: root of the pairs chance gives at that gap): noise at long gaps must not stretch the window.
+EXCESS_NOISE_SD = 3.0
+
+
 @dataclass(frozen=True)
 class WindowEstimate:
     window_s: float | None  # None: no co-posting beyond chance to estimate from
-    excess_pairs: float  # co-posted pairs of posts beyond chance at the largest excess
+    excess_pairs: float  # pairs of posts co-posted beyond chance (at the gap where it stands out most)
     clusters: int  # contents with re-posts that the estimate used
 
 
 def estimate_window(
     times_by_cluster: list[np.ndarray], kappa: float, share: float = EXCESS_SHARE, grid_s: np.ndarray = WINDOW_GRID_S
 ) -> WindowEstimate:
-    """The smallest gap on the grid that holds `share` of the co-posting beyond chance."""
+    """The smallest gap on the grid that holds `share` of the co-posting beyond chance.
+
+    The excess at a gap is the pairs of posts of one content observed within it minus those the
+    null model expects. The largest excess is taken at the gap where it stands out most net of
+    `EXCESS_NOISE_SD` standard deviations of chance, so that the noise of the many pairs chance
+    gives at long gaps does not set it; none standing out: no estimate.
+    """
     observed = np.zeros(len(grid_s))
     expected = np.zeros(len(grid_s))
     used = 0
@@ -138,9 +149,10 @@ def estimate_window(
         observed += observed_pairs_within(ts, grid_s)
         expected += expected_pairs_within(ts, grid_s, kappa)
     excess = observed - expected
-    best = float(excess.max()) if len(excess) else 0.0
-    if best <= 0:
-        return WindowEstimate(None, max(best, 0.0), used)
+    sure = excess - EXCESS_NOISE_SD * np.sqrt(expected + 1)
+    if len(sure) == 0 or sure.max() <= 0:
+        return WindowEstimate(None, 0.0, used)
+    best = float(excess[int(np.argmax(sure))])
     first = int(np.flatnonzero(excess >= share * best)[0])
     return WindowEstimate(float(grid_s[first]), best, used)
 

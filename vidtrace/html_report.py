@@ -18,6 +18,9 @@ from vidtrace.report import duration_text, iso, safe_text
 
 PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+#: Above this many co-posting accounts the network shows only the groups' accounts (a circle of
+#: thousands of chance links says nothing).
+NETWORK_MAX_ACCOUNTS = 150
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
@@ -133,6 +136,8 @@ def render(
         ("coordinated groups", len(groups)),
         ("co-posting window", f"{duration_text(snapshot.window_s)} ({snapshot.window_source})"),
     ]
+    if snapshot.link_test is not None:
+        summary.append(("links kept", f"{snapshot.link_test.links_kept}: {snapshot.link_test.rule}"))
     out += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in summary]
     out.append("</table>")
 
@@ -146,6 +151,10 @@ def render(
             f"<p>Accounts: <b class='accounts'>{esc(', '.join(g.accounts))}</b>. Contents co-posted: {len(g.clusters)}; "
             f"median gap {esc(duration_text(g.median_gap_s))}; {g.coordinated_share:.0%} of their uploads coordinated.</p>"
         )
+        out.append(
+            f"<p class='chance'>Co-posts between its accounts within the window: <b>{g.observed_coposts}</b> observed, "
+            f"<b>{g.expected_coposts:.2f}</b> expected by chance from ordinary posting (p {g.chance_p:.2g}).</p>"
+        )
         out.append("<table><tr><th>cluster</th><th>within</th><th>account</th><th>posted</th><th>file</th></tr>")
         for ev in g.evidence:
             for i, e in enumerate(ev.uploads):
@@ -154,8 +163,12 @@ def render(
         out.append("</table></section>")
 
     involved = sorted({a for pair in links for a in pair} | set(colour_of))
+    shown = "Accounts that posted the same content within the window"
+    if len(involved) > NETWORK_MAX_ACCOUNTS:
+        shown = f"The accounts of the groups ({len(involved)} accounts co-posted within the window; chance links left out)"
+        involved = sorted(colour_of)
     if involved:
-        out.append("<h2>Account network</h2><p class='muted'>Accounts that posted the same content within the window; "
+        out.append(f"<h2>Account network</h2><p class='muted'>{esc(shown)}; "
                    "line width grows with the number of distinct contents; colours mark groups.</p>")
         out.append(_network_svg(involved, links, colour_of))
 
