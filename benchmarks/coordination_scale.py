@@ -28,7 +28,8 @@ Printed per size: the window and its source, how links were tested, account-pair
 recall and F1 (pairs of accounts put in one group against pairs in one true group), each true
 group's best Jaccard among the groups found, ordinary accounts flagged, viral bursts with two or
 more of their accounts in one group, the time to fill the store, the wall time of the
-`coordination --json` command, and the time of the library call it makes (`networks.snapshot`).
+`coordination --json` command (wall and CPU: the machine may be shared), the time of the library
+call it makes (`networks.snapshot`), and of the part of it that loads the uploads from SQL.
 
     python benchmarks/coordination_scale.py                      # 10^3 and 10^4 accounts
     python benchmarks/coordination_scale.py --accounts 100000    # one size (10^5: several minutes)
@@ -41,6 +42,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -52,7 +54,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from vidtrace import networks
-from vidtrace.store import db
+from vidtrace.store import db, repo
 from vidtrace.store.models import Account, Match, Scan, Upload, Video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,16 +201,23 @@ def run(n_accounts: int, seed: int) -> dict:
         fill_store(sim, folder, seed)
         fill_s = time.perf_counter() - start
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(
             [sys.executable, str(ROOT / "cli.py"), "--store", str(folder), "--quiet", "coordination", "--json"],
             capture_output=True, text=True, env=env, check=True,
         )  # fmt: skip
         command_s = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        command_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         document = json.loads(done.stdout)
         store = db.Store.open(db.StoreLocation.resolve(folder), create=False)
         try:
             with store.session() as session:
+                start = time.perf_counter()
+                uploads = repo.dated_uploads(session)
+                load_s = time.perf_counter() - start
+                del uploads
                 start = time.perf_counter()
                 networks.snapshot(session)
                 library_s = time.perf_counter() - start
@@ -223,7 +232,8 @@ def run(n_accounts: int, seed: int) -> dict:
         "link_test": document.get("link_test"), "groups_found": len(found),
         **score(sim, found),
         "fill_store_s": round(fill_s, 1), "coordination_command_s": round(command_s, 1),
-        "coordination_library_s": round(library_s, 1),
+        "coordination_library_s": round(library_s, 1), "coordination_command_cpu_s": round(command_cpu_s, 1),
+        "load_uploads_s": round(load_s, 1),
         "chance": [(g["observed_coposts"], g["expected_coposts"]) for g in document["groups"][:5]],
     }  # fmt: skip
 
@@ -251,8 +261,10 @@ def main() -> None:
               f"({r['ordinary_flagged_share']:.3%}); viral bursts grouped {r['viral_bursts_grouped']} of {r['viral_bursts']} "
               f"(most accounts of one burst in one group: {r['most_burst_accounts_in_one_group']})")  # fmt: skip
         print(f"top groups, co-posts observed / expected by chance: {r['chance']}")
-        print(f"fill store {r['fill_store_s']} s; coordination --json {r['coordination_command_s']} s "
-              f"(library call {r['coordination_library_s']} s)", flush=True)  # fmt: skip
+        print(f"fill store {r['fill_store_s']} s; coordination --json {r['coordination_command_s']} s wall, "
+              f"{r['coordination_command_cpu_s']} s CPU; its library call (networks.snapshot) {r['coordination_library_s']} s, "
+              f"of which loading the dated uploads (repo.dated_uploads) about {r['load_uploads_s']} s", flush=True)  # fmt: skip
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -96,8 +96,8 @@ def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_tim
             click.echo(f"links: {snap.link_test.links_kept} kept; {snap.link_test.rule}")
         if snap.groups:
             click.echo(report.table(report.GROUP_HEADERS, report.group_rows(document)), nl=False)
-            click.echo("\n".join(chance_lines(snap)))
-            click.echo("\n".join(report.evidence_lines(document)))
+            chance_of = chance_lines(snap)
+            click.echo("\n".join(chance_of.get(line, line) for line in report.evidence_lines(document)))
         for a in snap.amplifiers:
             click.echo(
                 report.safe_text(
@@ -124,13 +124,14 @@ def coordination_document(snap: networks.Snapshot) -> dict:
     return document
 
 
-def chance_lines(snap: networks.Snapshot) -> list[str]:
-    """Per group: co-posts observed against those chance gives."""
-    return [
-        f"group {rank}: {g.observed_coposts} co-posts between its accounts, {g.expected_coposts:.2f} expected by chance "
-        f"(p {g.chance_p:.2g})"
+def chance_lines(snap: networks.Snapshot) -> dict[str, str]:
+    """Each group's heading in the evidence ("group 1:") with its co-posts observed against those
+    chance gives."""
+    return {
+        f"group {rank}:": f"group {rank}: {g.observed_coposts} co-posts between its accounts, "
+        f"{g.expected_coposts:.2f} expected by chance (p {g.chance_p:.2g})"
         for rank, g in enumerate(snap.groups, start=1)
-    ]
+    }
 
 
 def write_graphml(snap: networks.Snapshot, min_clusters: int, path: Path) -> None:
