@@ -130,7 +130,7 @@ def test_a_dub_is_same_soundtrack_and_a_silent_copy_still_matches_by_pictures(du
     assert dub["score"] > 0.9 and seg["speed"] == 1.0
     assert abs(seg["a_start"] - seg["b_start"]) < 0.3  # the dub's sound is the tune's first 15 s
     table = run(dub_store, "matches").stdout.splitlines()
-    kinds_in_order = [line.split()[2] for line in table[1:]]
+    kinds_in_order = [line.split()[2] for line in table if line[:1].isdigit()]
     assert kinds_in_order == ["copy"] * 3 + ["same"] * 2  # copies listed first, related content after
 
 
