@@ -367,6 +367,21 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+def start_watchdog(proc: subprocess.Popen, timeout_s: float) -> tuple[threading.Timer, threading.Event]:
+    """Kill `proc` (and what it started) once `timeout_s` have passed; the event tells whether it
+    came to that. Cancel the timer when the process is done."""
+    timed_out = threading.Event()
+
+    def kill_on_timeout() -> None:
+        timed_out.set()
+        _kill(proc)
+
+    watchdog = threading.Timer(timeout_s, kill_on_timeout)
+    watchdog.daemon = True
+    watchdog.start()
+    return watchdog, timed_out
+
+
 def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Iterator[DecodedFrame]:
     """Yield the sampled frames of `path`, each with its timestamp in seconds.
 
@@ -427,15 +442,7 @@ def decode(path: Path, settings: Settings, state: Decoding | None = None) -> Ite
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    timed_out = threading.Event()
-
-    def kill_on_timeout() -> None:
-        timed_out.set()
-        _kill(proc)
-
-    watchdog = threading.Timer(settings.decode_timeout_s, kill_on_timeout)
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog, timed_out = start_watchdog(proc, settings.decode_timeout_s)
     try:
         index = 0
         last_ts = -1.0

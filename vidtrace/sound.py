@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from vidtrace.align import Alignment, FrameHit, align
-from vidtrace.decode import _kill, _spawn, decode_memory_mb, ffmpeg_binary
+from vidtrace.decode import _kill, _spawn, decode_memory_mb, ffmpeg_binary, start_watchdog
 from vidtrace.errors import DependencyError, InputError
 from vidtrace.hashes import self_echo_spans
 from vidtrace.settings import Settings
@@ -100,15 +99,7 @@ def sound_print(path: Path, settings: Settings) -> SoundPrint | None:
         proc = _spawn(cmd, memory_mb, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as e:
         raise DependencyError(f"cannot run ffmpeg ({cmd[0]}): {e}") from e
-    timed_out = threading.Event()
-
-    def kill_on_timeout() -> None:
-        timed_out.set()
-        _kill(proc)
-
-    watchdog = threading.Timer(settings.decode_timeout_s, kill_on_timeout)
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog, timed_out = start_watchdog(proc, settings.decode_timeout_s)
     try:
         out, err = proc.communicate()
     finally:
