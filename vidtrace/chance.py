@@ -8,20 +8,21 @@ times again: within a day, a post falls at a time of day drawn from the store's 
 profile (how all accounts post over 24 hours), independently of every other post. Under that model:
 
 - Two posts of content c fall within the window w of each other with probability
-  `q_c = kappa * (2r - r^2) * sum_d pi_d^2 + r^2 * sum_d pi_d * pi_(d+1)`, where `pi_d` is the
-  share of c's posts on day d, `r = w / 1 day`, and `kappa = 24 * sum_h p_h^2 >= 1` grows with how
-  unevenly the day is used (1 for a flat day).
+  `q_c = sum_d pi_d^2 * S(w) + 2 * sum_d pi_d * pi_(d+1) * N(w)`, where `pi_d` is the share of
+  c's posts on day d, and S(w) and N(w) are the chances that two posts drawn from the time-of-day
+  profile fall within w on the same day and across midnight on consecutive days (`TimeOfDay`;
+  for an even day S(w) = 2r - r^2 and N(w) = r^2 / 2, r = w / 1 day).
 - Two accounts a and b are expected to co-post `lambda_ab = sum_c n_ac * n_bc * q_c` contents
-  within the window by chance (`n_ac`: a's posts of c). What they co-posted (distinct contents) is
-  compared with a Poisson tail: `p = P(X >= observed | lambda_ab)`.
+  within the window by chance (`n_ac`: a's posts of c). What they co-posted (distinct contents)
+  is compared with a Poisson tail given that they co-posted once:
+  `p = P(X >= observed | X >= 1, lambda_ab)`.
 - Every pair that co-posted at least once within the window is a test; the false discovery rate
   over all of them is controlled with Benjamini-Hochberg (`scipy.stats.false_discovery_control`).
 
 The co-posting window is estimated from what chance does not explain: over a grid of gaps, the
-pairs of posts of one content observed within the gap minus those the null model expects. The
-window is the smallest gap that holds `EXCESS_SHARE` of the largest excess. Popular content,
-posted all day long, is what the null model expects and adds no excess, so it cannot stretch
-the window.
+pairs of posts of one content observed within the gap minus those the null model expects, each
+content weighted by 1 / (its posts - 1) (`estimate_window`). Popular content, posted all day
+long, is what the null model expects and, weighted per post, cannot stretch the window.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ POPULARITY_BIN_S = 86400.0
 #: Posts per hour of day added to every hour before measuring the time-of-day profile: a small
 #: store is treated as posting evenly over the day, a large one as it does.
 TIME_OF_DAY_PRIOR_POSTS = 10.0
+#: The time-of-day profile is measured per quarter hour (seconds).
+TIME_OF_DAY_BIN_S = 900.0
 #: False discovery rate over all the account pairs tested (Benjamini-Hochberg), the conventional 5%.
 FDR = 0.05
 #: The test applies when at least this many account pairs co-posted within the window: with fewer,
@@ -53,17 +56,41 @@ EXCESS_SHARE = 0.8
 WINDOW_GRID_S = np.array([60.0 * m for m in range(1, 61)] + [300.0 * k for k in range(13, 73)])
 
 
-def time_of_day_profile(ts_s: np.ndarray, prior_posts: float = TIME_OF_DAY_PRIOR_POSTS) -> np.ndarray:
-    """p_h: the share of posts in each hour of the (UTC) day, shrunk toward an even day."""
-    hours = ((np.asarray(ts_s, dtype=float) % 86400.0) // 3600.0).astype(int)
-    counts = np.bincount(hours, minlength=24)[:24] + prior_posts
-    return counts / counts.sum()
+class TimeOfDay:
+    """When in the (UTC) day posts fall: the share of posts per quarter hour, shrunk toward an even
+    day, spread evenly within each quarter hour. Gives the chance that two posts drawn from it
+    fall within a gap of each other on the same day or on consecutive days."""
 
+    def __init__(self, ts_s: np.ndarray, prior_posts_per_hour: float = TIME_OF_DAY_PRIOR_POSTS):
+        bins = ((np.asarray(ts_s, dtype=float) % 86400.0) // TIME_OF_DAY_BIN_S).astype(int)
+        n_bins = int(86400 / TIME_OF_DAY_BIN_S)
+        counts = np.bincount(bins, minlength=n_bins)[:n_bins] + prior_posts_per_hour * TIME_OF_DAY_BIN_S / 3600.0
+        self.share = counts / counts.sum()
+        #: 24 * the mean density: 1 when posting is even over the day; the factor by which two
+        #: posts of one day are likelier to fall close together than on an even day
+        self.kappa = float(n_bins * np.sum(self.share * self.share))
+        minutes = int(TIME_OF_DAY_BIN_S // 60)
+        per_minute = np.repeat(self.share / minutes, minutes)
+        # The difference t - s of two posts, in whole minutes from -1439 to 1439, and its CDF at
+        # the middle of each minute.
+        self._lags_min = np.arange(-len(per_minute) + 1, len(per_minute)) + 0.5
+        self._cdf = np.cumsum(np.correlate(per_minute, per_minute, mode="full"))
 
-def time_of_day_factor(ts_s: np.ndarray, prior_posts: float = TIME_OF_DAY_PRIOR_POSTS) -> float:
-    """kappa = 24 * sum over hours of p_h^2: 1 when posting is even over the day, up to 24."""
-    p = time_of_day_profile(ts_s, prior_posts)
-    return float(24.0 * np.sum(p * p))
+    def density(self, ts_s: float) -> float:
+        """The density of posting at this time of day, relative to an even day (mean 1)."""
+        return float(len(self.share) * self.share[int((ts_s % 86400.0) // TIME_OF_DAY_BIN_S)])
+
+    def _difference_at_most(self, lag_s: np.ndarray) -> np.ndarray:
+        return np.interp(np.asarray(lag_s, dtype=float) / 60.0, self._lags_min, self._cdf, left=0.0, right=1.0)
+
+    def same_day(self, gap_s: np.ndarray | float) -> np.ndarray:
+        """P(|t - s| <= gap) for two posts of the same day."""
+        gap_s = np.asarray(gap_s, dtype=float)
+        return np.clip(self._difference_at_most(gap_s) - self._difference_at_most(-gap_s), 0.0, 1.0)
+
+    def next_day(self, gap_s: np.ndarray | float) -> np.ndarray:
+        """P(t + 1 day - s <= gap) for a post s of one day and a post t of the next."""
+        return np.clip(self._difference_at_most(np.asarray(gap_s, dtype=float) - 86400.0), 0.0, 1.0)
 
 
 def _day_shares(ts_s: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -77,35 +104,25 @@ def _day_shares(ts_s: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray]
     return same, adjacent
 
 
-def _within_same_day(gap_s: np.ndarray | float, kappa: float, bin_s: float) -> np.ndarray:
-    r = np.minimum(np.asarray(gap_s, dtype=float) / bin_s, 1.0)
-    return np.minimum(1.0, kappa * (2 * r - r * r))
-
-
-def _within_next_day(gap_s: np.ndarray | float, bin_s: float) -> np.ndarray:
-    r = np.minimum(np.asarray(gap_s, dtype=float) / bin_s, 1.0)
-    return r * r / 2
-
-
-def pair_within_probability(ts_s: np.ndarray, window_s: float, kappa: float, bin_s: float = POPULARITY_BIN_S) -> float:
+def pair_within_probability(ts_s: np.ndarray, window_s: float, day: TimeOfDay) -> float:
     """q_c: the chance that two posts of this content fall within the window of each other."""
     ts_s = np.asarray(ts_s, dtype=float)
     n = len(ts_s)
     if n == 0:
         return 0.0
-    days, counts = np.unique(np.floor(ts_s / bin_s).astype(np.int64), return_counts=True)
+    days, counts = np.unique(np.floor(ts_s / POPULARITY_BIN_S).astype(np.int64), return_counts=True)
     pi = counts / n
     same = float(np.sum(pi * pi))
     nxt = np.flatnonzero(np.diff(days) == 1)
     adjacent = float(np.sum(pi[nxt] * pi[nxt + 1]))
-    # Ordered pairs on consecutive days: d then d+1 and d+1 then d, each within w with r^2/2.
-    return float(min(1.0, same * _within_same_day(window_s, kappa, bin_s) + 2 * adjacent * _within_next_day(window_s, bin_s)))
+    # Two posts on consecutive days: d then d+1, or d+1 then d.
+    return float(min(1.0, same * day.same_day(window_s) + 2 * adjacent * day.next_day(window_s)))
 
 
-def expected_pairs_within(ts_s: np.ndarray, gaps_s: np.ndarray, kappa: float, bin_s: float = POPULARITY_BIN_S) -> np.ndarray:
+def expected_pairs_within(ts_s: np.ndarray, gaps_s: np.ndarray, day: TimeOfDay) -> np.ndarray:
     """Pairs of a content's posts that the null model expects within each gap."""
-    same, adjacent = _day_shares(ts_s, bin_s)
-    return same / 2 * _within_same_day(gaps_s, kappa, bin_s) + adjacent * _within_next_day(gaps_s, bin_s)
+    same, adjacent = _day_shares(ts_s, POPULARITY_BIN_S)
+    return same / 2 * day.same_day(gaps_s) + adjacent * day.next_day(gaps_s)
 
 
 def observed_pairs_within(sorted_ts_s: np.ndarray, gaps_s: np.ndarray) -> np.ndarray:
@@ -116,43 +133,51 @@ def observed_pairs_within(sorted_ts_s: np.ndarray, gaps_s: np.ndarray) -> np.nda
     return (ends.sum(axis=1) - len(t) * (len(t) + 1) / 2).astype(float)
 
 
-#: Excess co-posting counts only beyond this many standard deviations of chance (the square
-#: root of the pairs chance gives at that gap): noise at long gaps must not stretch the window.
+#: Co-posting beyond chance must stand out by this many standard deviations of chance (the
+#: square root of the pairs chance gives at that gap) at some gap to estimate a window.
 EXCESS_NOISE_SD = 3.0
 
 
 @dataclass(frozen=True)
 class WindowEstimate:
     window_s: float | None  # None: no co-posting beyond chance to estimate from
-    excess_pairs: float  # pairs of posts co-posted beyond chance (at the gap where it stands out most)
+    excess_pairs: float  # weighted pairs of posts co-posted beyond chance, where it stands out most
     clusters: int  # contents with re-posts that the estimate used
 
 
 def estimate_window(
-    times_by_cluster: list[np.ndarray], kappa: float, share: float = EXCESS_SHARE, grid_s: np.ndarray = WINDOW_GRID_S
+    times_by_cluster: list[np.ndarray], day: TimeOfDay, share: float = EXCESS_SHARE, grid_s: np.ndarray = WINDOW_GRID_S
 ) -> WindowEstimate:
     """The smallest gap on the grid that holds `share` of the co-posting beyond chance.
 
     The excess at a gap is the pairs of posts of one content observed within it minus those the
-    null model expects. The largest excess is taken at the gap where it stands out most net of
-    `EXCESS_NOISE_SD` standard deviations of chance, so that the noise of the many pairs chance
-    gives at long gaps does not set it; none standing out: no estimate.
+    null model expects, each content's pairs weighted by 1 / (its posts - 1): each post counts
+    about once, so content posted by thousands (millions of pairs, where the least misfit of the
+    model would outweigh every burst) weighs per post what rare content does. It is read at the gap where it stands out most against chance (the
+    largest ratio of the excess to the square root of the pairs chance gives, as a matched filter
+    would): there the bursts beyond chance are tightest, and neither the many pairs chance gives
+    at long gaps nor slower waves of re-posts (a viral clip over hours) set the window. Standing
+    out by less than `EXCESS_NOISE_SD` standard deviations anywhere: no estimate.
     """
     observed = np.zeros(len(grid_s))
     expected = np.zeros(len(grid_s))
+    variance = np.zeros(len(grid_s))
     used = 0
     for ts in times_by_cluster:
         if len(ts) < 2:
             continue
         used += 1
         ts = np.sort(np.asarray(ts, dtype=float))
-        observed += observed_pairs_within(ts, grid_s)
-        expected += expected_pairs_within(ts, grid_s, kappa)
+        weight = 1.0 / (len(ts) - 1)
+        chance_pairs = expected_pairs_within(ts, grid_s, day)
+        observed += weight * observed_pairs_within(ts, grid_s)
+        expected += weight * chance_pairs
+        variance += weight * weight * chance_pairs
     excess = observed - expected
-    sure = excess - EXCESS_NOISE_SD * np.sqrt(expected + 1)
-    if len(sure) == 0 or sure.max() <= 0:
+    stands_out = excess / np.sqrt(variance + 1e-12)
+    if len(stands_out) == 0 or stands_out.max() < EXCESS_NOISE_SD:
         return WindowEstimate(None, 0.0, used)
-    best = float(excess[int(np.argmax(sure))])
+    best = float(excess[int(np.argmax(stands_out))])
     first = int(np.flatnonzero(excess >= share * best)[0])
     return WindowEstimate(float(grid_s[first]), best, used)
 
@@ -161,16 +186,15 @@ class NullModel:
     """Expected chance co-posts within the window for pairs of accounts (indices 0..n-1), and the
     chance that a post falls within given stretches of time."""
 
-    def __init__(self, posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float, hour_share: np.ndarray):
+    def __init__(self, posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float, day: TimeOfDay):
         """`posts`: per content, (account indices, posting times in seconds) of its posts;
-        `hour_share`: the time-of-day profile (`time_of_day_profile`)."""
+        `day`: when in the day posts fall."""
         self.window_s = window_s
-        self.hour_density = 24.0 * np.asarray(hour_share)  # 1 on average over the day
-        self.kappa = kappa = float(np.sum(np.asarray(hour_share) * self.hour_density))
+        self.day = day
         from scipy import sparse
 
         columns = sorted(posts)
-        self.q = np.array([pair_within_probability(posts[c][1], window_s, kappa) for c in columns])
+        self.q = np.array([pair_within_probability(posts[c][1], window_s, day) for c in columns])
         rows = np.concatenate([posts[c][0] for c in columns]) if columns else np.zeros(0, dtype=np.int64)
         cols = np.concatenate([np.full(len(posts[c][0]), k) for k, c in enumerate(columns)]) if columns else np.zeros(0, dtype=np.int64)
         # Duplicates (an account posting a content twice) are summed into its count.
@@ -191,7 +215,7 @@ class NullModel:
         for start, end in zip(np.asarray(starts_s).tolist(), np.asarray(ends_s).tolist()):
             mid = (start + end) / 2
             day_share = shares.get(int(mid // POPULARITY_BIN_S), 0.0)
-            total += day_share * self.hour_density[int((mid % 86400.0) // 3600.0)] * (end - start) / POPULARITY_BIN_S
+            total += day_share * self.day.density(mid) * (end - start) / POPULARITY_BIN_S
         return min(1.0, total)
 
     def expected(self, a: np.ndarray, b: np.ndarray, chunk: int = 200_000) -> np.ndarray:

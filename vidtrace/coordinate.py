@@ -20,9 +20,11 @@ Pure: plain values in and out.
   unlikely by chance, with the false discovery rate controlled over every pair tested. The test
   applies once at least `chance.MIN_PAIRS_FOR_TEST` pairs co-posted within the window; on fewer,
   the minimum weight alone decides.
-- Groups. Connected components of the links kept, with at least `min_accounts` accounts,
-  ranked by a score (see `group_score`), each with the co-posts its accounts share and those
-  chance would give them.
+- Groups. Connected components of the links kept, with at least `min_accounts` accounts. When
+  the test applies, an account also joins a group whose posts its own posts follow within the
+  window on more contents than chance gives (`_join_groups`): a member of a large group who
+  joined only a few of its bursts. Groups are ranked by a score (see `group_score`), each with
+  the co-posts its accounts share and those chance would give them.
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ COPY = "copy"
 FALLBACK_WINDOW_S = 3600.0
 #: The data-driven window needs this many clusters with re-posts.
 MIN_CLUSTERS_FOR_ESTIMATE = 10
-#: ... and at least this many pairs of posts co-posted beyond what chance gives.
-MIN_EXCESS_PAIRS_FOR_ESTIMATE = 10
 #: Estimated windows are clamped to this range (seconds).
 WINDOW_RANGE_S = (60.0, 6 * 3600.0)
 #: Accounts must co-post at least this many distinct clusters to be linked.
@@ -259,18 +259,17 @@ def estimate_window_s(events: Sequence[UploadEvent], clusters: Sequence[Cluster]
     reposted = len(times)
     if reposted < MIN_CLUSTERS_FOR_ESTIMATE:
         return FALLBACK_WINDOW_S, f"fixed fallback ({reposted} clusters with re-posts; {MIN_CLUSTERS_FOR_ESTIMATE} needed to estimate)"
-    kappa = chance.time_of_day_factor(_timestamps(events))
-    found = chance.estimate_window(times, kappa)
-    if found.window_s is None or found.excess_pairs < MIN_EXCESS_PAIRS_FOR_ESTIMATE:
+    found = chance.estimate_window(times, chance.TimeOfDay(_timestamps(events)))
+    if found.window_s is None:
         return FALLBACK_WINDOW_S, (
-            f"fixed fallback ({found.excess_pairs:.0f} co-posted pairs of posts beyond chance over {reposted} clusters; "
-            f"{MIN_EXCESS_PAIRS_FOR_ESTIMATE} needed to estimate)"
+            f"fixed fallback (no co-posting beyond chance by {chance.EXCESS_NOISE_SD:g} standard deviations over {reposted} "
+            "clusters)"
         )
     low, high = WINDOW_RANGE_S
     window = min(high, max(low, found.window_s))
     return window, (
         f"estimated: holds {chance.EXCESS_SHARE:.0%} of the co-posting beyond chance "
-        f"({found.excess_pairs:.0f} pairs of posts over {reposted} clusters)"
+        f"({found.excess_pairs:.0f} weighted pairs of posts over {reposted} clusters)"
     )
 
 
@@ -380,7 +379,7 @@ def find_groups(
 
 def _null_model(posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float) -> chance.NullModel:
     all_times = np.concatenate([t for _, t in posts.values()]) if posts else np.zeros(0)
-    return chance.NullModel(posts, n_accounts, window_s, chance.time_of_day_profile(all_times))
+    return chance.NullModel(posts, n_accounts, window_s, chance.TimeOfDay(all_times))
 
 
 def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: int, fdr: float) -> tuple[np.ndarray, LinkTest, dict]:
