@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
+from vidtrace import chance
 from vidtrace import coordinate as co
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -115,10 +118,6 @@ def test_amplifiers_trail_the_same_source_by_a_steady_lag():
 
 
 # --- chance -------------------------------------------------------------------------------------
-
-import numpy as np  # noqa: E402
-
-from vidtrace import chance  # noqa: E402
 
 
 def test_the_chance_of_two_posts_within_the_window_matches_posts_drawn_by_the_null_model():

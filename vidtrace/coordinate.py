@@ -403,7 +403,7 @@ def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: i
             f"at least {min_shared_clusters} distinct clusters; no chance test on {len(starts)} account pair(s) "
             f"({chance.MIN_PAIRS_FOR_TEST} needed)"
         )
-    test = LinkTest(int(len(starts)), int(keep.sum()), applied, fdr, rule)
+    test = LinkTest(len(starts), int(keep.sum()), applied, fdr, rule)
     return keep, test, {"starts": starts, "observed": observed, "expected": expected}
 
 
