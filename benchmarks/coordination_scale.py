@@ -265,9 +265,13 @@ def main() -> None:
               f"({r['ordinary_flagged_share']:.3%}); viral bursts grouped {r['viral_bursts_grouped']} of {r['viral_bursts']} "
               f"(most accounts of one burst in one group: {r['most_burst_accounts_in_one_group']})")  # fmt: skip
         print(f"top groups, co-posts observed / expected by chance: {r['chance']}")
+        library = (
+            f"; its library call (networks.snapshot) {r['coordination_library_s']} s, of which loading the dated "
+            f"uploads (repo.dated_uploads) about {r['load_uploads_s']} s"
+            if not args.no_library_call else ""
+        )  # fmt: skip
         print(f"fill store {r['fill_store_s']} s; coordination --json {r['coordination_command_s']} s wall, "
-              f"{r['coordination_command_cpu_s']} s CPU; its library call (networks.snapshot) {r['coordination_library_s']} s, "
-              f"of which loading the dated uploads (repo.dated_uploads) about {r['load_uploads_s']} s", flush=True)  # fmt: skip
+              f"{r['coordination_command_cpu_s']} s CPU{library}", flush=True)  # fmt: skip
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
