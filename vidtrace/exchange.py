@@ -64,9 +64,9 @@ MAX_DURATION_S = 7 * 86400.0
 #: covers the half second after its instant); a shorter one is refused, since it would inflate
 #: every score computed against the video (matched seconds over the shorter duration).
 DURATION_SLACK_S = HASH_WINDOW_S
-#: Most frames a second of video can carry: 44 (the whole picture and an inset every 0.125 s,
-#: seven other regions every 0.25 s), with room to spare.
-MAX_FRAMES_PER_S = 64
+#: Most frames a second of video can carry: 60 (the whole picture, an inset and the change in
+#: four regions every 0.125 s; three other regions every 0.25 s), with room to spare.
+MAX_FRAMES_PER_S = 96
 MAX_FPS = 1000.0
 MAX_SIDE_PX = 65_535
 MAX_UPLOADS = 10_000
