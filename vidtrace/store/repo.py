@@ -610,15 +610,24 @@ def ok_video_ids(session: Session) -> list[int]:
 
 def dated_uploads(session: Session, include_file_times: bool = False) -> list[UploadRecord]:
     """Uploads of fingerprinted videos with an account and a posting time, oldest first."""
+    # Columns, not ORM objects: a network investigation has hundreds of thousands of uploads.
     query = (
-        select(Upload, Account)
+        select(
+            Upload.id, Upload.video_id, Upload.path, Account.handle, Account.platform, Upload.uploaded_at,
+            Upload.uploaded_at_source, Upload.url, Upload.title, Upload.gone_at, Upload.file_size, Upload.file_mtime_ns,
+        )  # fmt: skip
         .join(Account, Upload.account_id == Account.id)
         .join(Video, Upload.video_id == Video.id)
         .where(Video.status == "ok", Upload.uploaded_at.is_not(None))
     )
     if not include_file_times:
         query = query.where(Upload.uploaded_at_source == "manifest")
-    return [_upload_record(u, a) for u, a in session.execute(query.order_by(Upload.uploaded_at, Upload.id))]
+    return [
+        UploadRecord(uid, vid, path, handle, platform or "", at, source, url, title, gone is not None, size, mtime)
+        for uid, vid, path, handle, platform, at, source, url, title, gone, size, mtime in session.execute(
+            query.order_by(Upload.uploaded_at, Upload.id)
+        )
+    ]
 
 
 def add_cluster_merges(session: Session, scan_id: int, merges: Iterable[tuple[int, int]]) -> None:
