@@ -4,7 +4,7 @@ Frames are decoded densely and averaged over short windows (`HASH_WINDOW_S`, one
 every `HASH_STEP_S`), so that copies sampled at another phase still hash alike. Each picture is
 cropped to its content (letterbox and pillarbox bars, coloured padding and blurred
 backgrounds removed), dropped when it carries no information (black, flat colour, the middle of a
-fade), and hashed. A frame gives one or two hashes, each tagged with the region it covers:
+fade), and hashed. A picture gives several hashes, each tagged with the region it covers:
 
 - the content region (`REGION_FRAME` when nothing was cropped, `REGION_CONTENT` when padding was);
 - the content without a border of `ZOOM_BORDER_SHARE` on each side (`REGION_ZOOM`): what a copy
@@ -17,6 +17,11 @@ Each picture is hashed with imagehash's pHash (the 8x8 lowest DCT frequencies of
 thresholded at their median). The content region is also hashed mirrored left to right
 (`REGION_MIRROR`) and stored, so a horizontally flipped re-upload matches the stored mirror of
 its source; queries search their other regions only.
+
+How the content changed over the last `MOTION_LAG_S` is hashed too (`REGION_MOTION` and its
+mirrored, border-cropped and centre regions): on a talking head before a still backdrop the
+whole picture is held for seconds, and only the change says when two videos agree. Changes only
+ever match changes (see `matching.plausible`).
 
 The pure functions (`content_box`, `frame_quality`, `hash_frame`, `hash_frames`) take numpy
 arrays; `fingerprint_file` is the one that runs the decoder.
