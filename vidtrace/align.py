@@ -44,7 +44,6 @@ MAX_LINE_RMS_S = 0.3
 SPEED_SNAP = 0.02
 
 
-
 @dataclass(frozen=True)
 class FrameHit:
     q_ts: float
@@ -241,20 +240,18 @@ def _segment_from_run(
     r_duration_s: float, settings: Settings,
 ) -> Segment | None:  # fmt: skip
     interval_s = settings.hash_interval_s
-    # One hit per query instant: the closest frame, the plainest explanation on a tie.
     # One hit per query instant: a distinctive one when there is one, then the closest frame,
     # the plainest explanation on a tie.
-    def strong(h: FrameHit) -> bool:
-        return max(echo_span[(h.q_ts, h.q_region, h.r_ts)], h.held_s) <= settings.max_echo_span_s
-
     by_q: dict[float, tuple[tuple, FrameHit]] = {}
     for hit in run:
-        rank = (not strong(hit), hit.distance_bits, len(hit.edits), hit.r_ts)
+        held = max(echo_span[(hit.q_ts, hit.q_region, hit.r_ts)], hit.held_s) > settings.max_echo_span_s
+        rank = (held, hit.distance_bits, len(hit.edits), hit.r_ts)
         old = by_q.get(hit.q_ts)
         if old is None or rank < old[0]:
             by_q[hit.q_ts] = (rank, hit)
-    chosen = sorted((h for _, h in by_q.values()), key=lambda h: h.q_ts)
-    distinctive = [h for h in chosen if strong(h)]
+    ranked = sorted(by_q.values(), key=lambda item: item[1].q_ts)
+    chosen = [h for _, h in ranked]
+    distinctive = [h for rank, h in ranked if not rank[0]]
     if len({h.change_s for h in run if h.change_s is not None}) >= settings.min_held_changes:
         distinctive = chosen  # held pictures whose changes line up in both videos: a slideshow
     if not _lasts(distinctive, speed, settings):

@@ -191,19 +191,20 @@ def content_box(pixels: np.ndarray, aspect: float | None = None) -> tuple[int, i
     left = _border_depth(col_std, col_mean, max_cols)
     right = _border_depth(col_std[::-1], col_mean[::-1], max_cols)
     # Detail per line: mean absolute difference to the next pixel, across and along.
-    corner = pixels[:-1, :-1]
-    detail = cv2.add(cv2.absdiff(pixels[:-1, 1:], corner), cv2.absdiff(pixels[1:, :-1], corner), dtype=cv2.CV_16U)
+    down = cv2.absdiff(pixels[1:, :], pixels[:-1, :])  # step to the next row
+    across = cv2.absdiff(pixels[:, 1:], pixels[:, :-1])  # step to the next column
+    detail = cv2.add(across[:-1, :], down[:, :-1], dtype=cv2.CV_16U)
     row_detail = cv2.reduce(detail, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
     col_detail = cv2.reduce(detail, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
     soft_top, soft_bottom = _soft_depths(row_detail, max_rows)
     soft_left, soft_right = _soft_depths(col_detail, max_cols)
     seam_top = seam_bottom = seam_left = seam_right = 0
     if aspect and aspect < 1:
-        seam_top, seam_bottom = _seam_depths(cv2.absdiff(pixels[1:, :], pixels[:-1, :]), row_detail, max_rows)
+        seam_top, seam_bottom = _seam_depths(down, row_detail, max_rows)
         if not _common_shape(aspect * height / max(1, height - seam_top - seam_bottom)):
             seam_top = seam_bottom = 0
     elif aspect and aspect > 1:
-        seam_left, seam_right = _seam_depths(cv2.absdiff(pixels[:, 1:], pixels[:, :-1]).T, col_detail, max_cols)
+        seam_left, seam_right = _seam_depths(np.ascontiguousarray(across.T), col_detail, max_cols)
         if not _common_shape(aspect * (width - seam_left - seam_right) / width):
             seam_left = seam_right = 0
     top, bottom = max(top, soft_top, seam_top), max(bottom, soft_bottom, seam_bottom)

@@ -175,8 +175,9 @@ class MatchBudgetExceeded(Exception):
 MAX_HITS_PER_PICTURE = 64
 #: Hits kept over all stored videos for one query, after the per-picture cap: about 260 MB of
 #: arrays. A copy of moving content keeps about 110 hits per second of the query against each
-#: stored copy (the real pattern clips): an hour, about 0.4 million a copy. A query with more (hours of one held picture against many stored copies of
-#: it) is left unmatched with a reason instead of exhausting the machine.
+#: stored copy (the real pattern clips): an hour, about 0.4 million a copy. A query with more
+#: (hours of one held picture against many stored copies of it) is left unmatched with a reason
+#: instead of exhausting the machine.
 MAX_KEPT_HITS = 8_000_000
 #: Query pictures searched together: the index answers them at once; their hits are reduced
 #: before the next ones are searched, so a still video's hits never pile up.
@@ -231,22 +232,26 @@ class _FrameTable:
         self.ts = np.zeros(0, dtype=np.float64)
         self.regions = np.zeros(0, dtype=np.int64)
 
+    def _positions(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of `ids` in the table, -1 for those it does not hold."""
+        if len(self.ids) == 0:
+            return np.full(len(ids), -1)
+        at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        return np.where(self.ids[at] == ids, at, -1)
+
     def lookup(self, session: Session, ids: np.ndarray) -> np.ndarray:
         """Positions of `ids` in the table (-1: no such frame in SQL), reading the new ones."""
         wanted = np.unique(ids)
-        at = np.searchsorted(self.ids, wanted)
-        new = wanted[(at >= len(self.ids)) | (self.ids[np.minimum(at, len(self.ids) - 1)] != wanted)] if len(self.ids) else wanted
+        new = wanted[self._positions(wanted) < 0]
         if len(new):
-            refs = repo.frame_refs(session, new.tolist())
-            fids = np.array(list(refs), dtype=np.int64)
-            self.ids = np.concatenate([self.ids, fids])
-            self.videos = np.concatenate([self.videos, np.array([r.video_id for r in refs.values()], dtype=np.int64)])
-            self.ts = np.concatenate([self.ts, np.array([r.ts_s for r in refs.values()], dtype=np.float64)])
-            self.regions = np.concatenate([self.regions, np.array([r.region for r in refs.values()], dtype=np.int64)])
+            refs = list(repo.frame_refs(session, new.tolist()).items())
+            self.ids = np.concatenate([self.ids, np.array([fid for fid, _ in refs], dtype=np.int64)])
+            self.videos = np.concatenate([self.videos, np.array([r.video_id for _, r in refs], dtype=np.int64)])
+            self.ts = np.concatenate([self.ts, np.array([r.ts_s for _, r in refs], dtype=np.float64)])
+            self.regions = np.concatenate([self.regions, np.array([r.region for _, r in refs], dtype=np.int64)])
             order = np.argsort(self.ids, kind="stable")
             self.ids, self.videos, self.ts, self.regions = self.ids[order], self.videos[order], self.ts[order], self.regions[order]
-        at = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
-        return np.where((len(self.ids) > 0) & (self.ids[at] == ids), at, -1) if len(self.ids) else np.full(len(ids), -1)
+        return self._positions(ids)
 
 
 #: The number of pictures searched at once grows while their hits stay under this, and shrinks
@@ -316,14 +321,14 @@ def _search(
         offsets = np.arange(len(hit_of)) - np.repeat(np.cumsum(times) - times, times)
         rows = rows_of[first_row[u][hit_of] + offsets]
         pick = kept[hit_of]
-        kept_vids = vids[pick]
+        kept_vids, kept_ts, kept_regions, kept_dists = vids[pick], r_ts[pick], r_regions[pick], dists[pick]
         for v in np.unique(kept_vids).tolist():
             mine = kept_vids == v
             h = found[v]
             h.rows.append(rows[mine])
-            h.r_ts.append(r_ts[pick][mine])
-            h.r_regions.append(r_regions[pick][mine])
-            h.dists.append(dists[pick][mine])
+            h.r_ts.append(kept_ts[mine])
+            h.r_regions.append(kept_regions[mine])
+            h.dists.append(kept_dists[mine])
     return found, videos
 
 
