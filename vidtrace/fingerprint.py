@@ -42,6 +42,7 @@ from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame, Decoding, VideoInfo, decode
 from vidtrace.errors import InputError
 from vidtrace.hashes import bits_to_bytes
+from vidtrace.insets import find_inset
 from vidtrace.settings import Settings
 
 # OpenCV's own threads cost more CPU than they save on 128-pixel pictures; videos are decoded
@@ -62,14 +63,16 @@ REGION_MOTION = 6
 REGION_MOTION_MIRROR = 7  # the same, mirrored left to right (stored; never used as a query)
 REGION_MOTION_ZOOM = 8  # the change without a border of `MOTION_ZOOM_SHARE` of each side
 REGION_MOTION_CENTRE = 9  # the change in the centre region (see REGION_CENTRE)
+REGION_MOTION_INSET = 10  # the change in an inset (see REGION_INSET)
 #: The largest region number (imported fingerprints are checked against it).
-REGION_LAST = REGION_MOTION_CENTRE
+REGION_LAST = REGION_MOTION_INSET
 #: The change regions, and the picture regions each one stands for.
 MOTION_REGIONS = {
     REGION_MOTION: REGION_CONTENT,
     REGION_MOTION_MIRROR: REGION_MIRROR,
     REGION_MOTION_ZOOM: REGION_ZOOM,
     REGION_MOTION_CENTRE: REGION_CENTRE,
+    REGION_MOTION_INSET: REGION_INSET,
 }
 #: The change is read between pictures this far apart (s): they share no frame (each is the
 #: mean of `HASH_WINDOW_S`), and half a second of talking moves a face, a mouth or a hand.
@@ -293,136 +296,6 @@ def frame_quality(content: np.ndarray) -> float:
 
 # --- picture-in-picture ---------------------------------------------------------------------
 
-#: Cells per side of the grid insets are searched on (4 pixels of a 128-pixel frame).
-_INSET_GRID = 32
-
-
-def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel, over a stretch of pictures: the mean step to the next pixel (texture), the
-    mean step to the pixel `_COARSE_STEP` away, and the temporal spread (motion)."""
-
-    def mean_steps(by: int) -> np.ndarray:
-        across = np.abs(means[:, :, by:] - means[:, :, :-by]).mean(axis=0)
-        down = np.abs(means[:, by:, :] - means[:, :-by, :]).mean(axis=0)
-        return np.pad(across, ((0, 0), (0, by)), mode="edge") + np.pad(down, ((0, by), (0, 0)), mode="edge")
-
-    return mean_steps(1), mean_steps(_COARSE_STEP), means.std(axis=0)
-
-
-#: Detail scale compares steps to the next pixel with steps this many pixels away.
-_COARSE_STEP = 3
-
-
-def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, brightness: np.ndarray) -> list[np.ndarray]:
-    """Per grid cell, from the per-pixel maps of a stretch: texture (mean gradient), motion
-    (temporal spread), brightness and detail scale. An inset shows another video, so it usually
-    differs from its host in one of them; shrunk to fit, its detail is finer than the host's even
-    when the two videos look alike. Detail scale is read over 8 pixels around each cell, as a
-    host's own pattern would otherwise show through the grid."""
-    g = _INSET_GRID
-    height, width = fine.shape
-
-    def cells(a: np.ndarray) -> np.ndarray:
-        return a.reshape(g, height // g, g, width // g).mean(axis=(1, 3))
-
-    return [
-        np.log1p(cells(fine)),  # texture
-        np.log1p(cells(motion)),  # motion
-        cells(brightness) / 32.0,  # brightness
-        np.log((cells(cv2.blur(fine, (8, 8))) + 1.0) / (cells(cv2.blur(coarse, (8, 8))) + 1.0)),  # near 0: fine
-    ]
-
-
-def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cols[c, y0, y1]: mean step of `feature` from cell column c-1 to c+1, over rows y0..y1-1, in
-    units of the typical such step; rows[c, x0, x1] the same from cell row c-1 to c+1. An inset's
-    edge lies somewhere in cell c, rarely on the grid: the step across it is whole only between
-    the cells either side. Cells on the frame's edge have no step (0)."""
-    g = _INSET_GRID
-    dx = feature[:, 2:] - feature[:, :-2]  # [y, c - 1]
-    dy = feature[2:, :] - feature[:-2, :]  # [c - 1, x]
-    scale = float(np.median(np.abs(dx)) + np.median(np.abs(dy))) + 1e-6
-    edge = np.zeros((1, g + 1))
-    sum_x = np.vstack([edge, np.vstack([np.zeros((1, g - 2)), np.cumsum(dx, axis=0)]).T, edge])  # [c, y]: rows < y
-    sum_y = np.vstack([edge, np.vstack([np.zeros((1, g - 2)), np.cumsum(dy.T, axis=0)]).T, edge])  # [c, x]
-    span = np.maximum(np.arange(g + 1)[None, :] - np.arange(g + 1)[:, None], 1)
-    cols = (sum_x[:, None, :] - sum_x[:, :, None]) / span / scale
-    rows = (sum_y[:, None, :] - sum_y[:, :, None]) / span / scale
-    return cols, rows
-
-
-def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right) in pixels of an inset video in a stretch of pictures, or None.
-
-    `means` is (pictures, height, width), both sides divisible by the grid. Every rectangle of
-    grid cells of the allowed size, not touching the frame's edge, is scored by its weakest side:
-    how much the cells just inside differ from those just outside, the same way round on all four
-    sides, in the feature (texture, motion, brightness, detail scale) where that is largest.
-    """
-    g = _INSET_GRID
-    height, width = means.shape[1:]
-    lo = max(1, int(np.ceil(g * defaults.INSET_MIN_SHARE)))
-    hi = int(g * defaults.INSET_MAX_SHARE)
-    pairs = np.array([(a, b) for a in range(1, g) for b in range(a + lo, min(a + hi, g - 1) + 1)])
-    if len(pairs) == 0:
-        return None
-    start, end = pairs[:, 0], pairs[:, 1]  # a rectangle is (column pair p, row pair q)
-    means = means.astype(np.float32)
-    fine, coarse, motion = _detail_maps(means)
-    brightness = means.mean(axis=0)
-    best = np.full((len(pairs), len(pairs)), -np.inf, dtype=np.float32)
-    for feature in _cell_features(fine, coarse, motion, brightness):
-        cols, rows = _side_contrasts(feature)
-        # Every edge cell against every span of the other axis, then rows of that per rectangle:
-        # inside minus outside on each side (the left edge lies in column x0-1, the right in x1).
-        col_spans = cols[:, start, end].astype(np.float32)  # [edge cell, row pair]
-        row_spans = rows[:, start, end].astype(np.float32).T  # [column pair, edge cell]
-        left, right = col_spans[start - 1], -col_spans[end]  # [column pair, row pair]
-        top, bottom = row_spans[:, start - 1], -row_spans[:, end]
-        weakest = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
-        weakest_negative = -np.maximum(np.maximum(left, right), np.maximum(top, bottom))
-        np.maximum(best, np.maximum(weakest, weakest_negative), out=best)
-    p, q = np.unravel_index(int(np.argmax(best)), best.shape)
-    if best[p, q] < defaults.INSET_MIN_CONTRAST:
-        return None
-    # The edges lie in cells x0-1 and x1 (y0-1 and y1): start from those cells' middles.
-    cy, cx = height // g, width // g
-    y0, y1, x0, x1 = (int(v) for v in (pairs[q, 0], pairs[q, 1], pairs[p, 0], pairs[p, 1]))
-    box = (y0 * cy - cy // 2, y1 * cy + cy // 2, x0 * cx - cx // 2, x1 * cx + cx // 2)
-    top, bottom, left, right = _refine_box([fine, motion, brightness], box, max(cy, cx), max(cy, cx))
-    if float(motion[top:bottom, left:right].mean()) < defaults.INSET_MIN_MOTION:
-        return None
-    return top, bottom, left, right
-
-
-def _refine_box(
-    features: list[np.ndarray], box: tuple[int, int, int, int], reach: int, window: int
-) -> tuple[int, int, int, int]:
-    """Move each side of a grid-aligned box, by up to `reach` pixels, to the line across which the
-    per-pixel `features` change the most between `window` lines on either side: the grid is
-    coarser than the inset's real edge, and its edge cells are only partly inset."""
-    top, bottom, left, right = box
-    features = [f / (float(f.std()) + 1e-6) for f in features]
-
-    def best(profiles: list[np.ndarray], at: int) -> int:
-        n = len(profiles[0])
-        lo, hi = max(window, at - reach), min(n - window, at + reach)
-        if lo > hi:
-            return at
-        lines = np.arange(lo, hi + 1)
-        score = np.zeros(len(lines))
-        for profile in profiles:
-            sums = np.concatenate([[0.0], np.cumsum(profile)])
-            before = (sums[lines] - sums[lines - window]) / window
-            after = (sums[lines + window] - sums[lines]) / window
-            score += np.abs(after - before)
-        return int(lines[int(np.argmax(score))])
-
-    cols = [f[top:bottom].mean(axis=0) for f in features]
-    rows = [f[:, left:right].mean(axis=1) for f in features]
-    return best(rows, top), best(rows, bottom), best(cols, left), best(cols, right)
-
-
 def _inset_hashes(
     stretch: list[tuple[float, np.ndarray]], before: list[tuple[float, np.ndarray]] = ()
 ) -> list[FrameHash]:
@@ -442,11 +315,20 @@ def _inset_hashes(
         return []
     top, bottom, left, right = box
     out = []
+    pool = [*before, *stretch]
+    times = np.array([t for t, _ in pool])
     for ts, mean in stretch:
         inset = mean[top:bottom, left:right]
         quality = frame_quality(inset)
         if quality >= defaults.MIN_FRAME_STD:
             out.append(FrameHash(ts, hash_frame(inset), round(quality, 2), REGION_INSET))
+        # How the inset changed: a talking head shown small over a host is a held picture too.
+        at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
+        changed = None
+        if abs(times[at] - (ts - MOTION_LAG_S)) <= MOTION_EVERY_S / 2:
+            changed = change_picture(inset, pool[at][1][top:bottom, left:right])
+        if changed is not None:
+            out.append(FrameHash(ts, hash_frame(changed[0]), changed[1], REGION_MOTION_INSET))
     return out
 
 
@@ -469,6 +351,16 @@ def hash_frame(content: np.ndarray, hash_size: int = defaults.HASH_SIZE) -> byte
 # --- change between pictures ---------------------------------------------------------------
 
 
+def change_picture(now: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The change from `before` to `now` scaled to one contrast (grey levels around 128) and its
+    spread before scaling, or None when nothing moved beyond encoding noise."""
+    change = now.astype(np.float32) - before.astype(np.float32)
+    spread = frame_quality(change)
+    if spread < MIN_MOTION_STD:
+        return None
+    return np.clip(change * (MOTION_CONTRAST / spread) + 128.0, 0, 255).astype(np.uint8), round(spread, 2)
+
+
 def motion_hashes(
     ts: float, mean: np.ndarray, before: np.ndarray, box: tuple[int, int, int, int], aspect: float | None
 ) -> list[FrameHash]:
@@ -477,12 +369,10 @@ def motion_hashes(
     nothing moved beyond encoding noise. The change is scaled to one contrast, so a copy made
     darker or paler changes the same way."""
     top, bottom, left, right = box
-    change = mean[top:bottom, left:right].astype(np.float32) - before[top:bottom, left:right].astype(np.float32)
-    spread = frame_quality(change)
-    if spread < MIN_MOTION_STD:
+    changed = change_picture(mean[top:bottom, left:right], before[top:bottom, left:right])
+    if changed is None:
         return []
-    picture = np.clip(change * (MOTION_CONTRAST / spread) + 128.0, 0, 255).astype(np.uint8)
-    quality = round(spread, 2)
+    picture, quality = changed
     out = [
         FrameHash(ts, hash_frame(picture), quality, REGION_MOTION),
         FrameHash(ts, hash_frame(np.ascontiguousarray(picture[:, ::-1])), quality, REGION_MOTION_MIRROR),
@@ -580,7 +470,7 @@ def hash_frames(
         before = recent[0][1] if recent and abs(recent[0][0] - (ts - MOTION_LAG_S)) <= step_s / 2 else None
         recent.append((ts, mean))
         if stretch and ts - stretch[0][0] >= defaults.INSET_CHUNK_S:
-            hashes.extend(_inset_hashes(stretch))
+            hashes.extend(_inset_hashes(stretch, previous))
             stretch, previous = [], stretch
         stretch.append((round(ts, 3), mean))
         height, width = mean.shape

@@ -1,0 +1,106 @@
+"""Picture-in-picture over a talking head: the inset found by its straight edges, and how it
+changes hashed, so a talking head shown small over another one finds its source."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from conftest import SHARED_VIDEOS, run
+from vidtrace.decode import DecodedFrame
+from vidtrace import settings as defaults
+from vidtrace.fingerprint import MOTION_LAG_S, REGION_MOTION_INSET, _windows, change_picture, hash_frame, hash_frames
+from vidtrace.hashes import hamming
+from vidtrace.insets import find_inset
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+TALKING_HEADS = SHARED_VIDEOS / "talking-heads"
+
+
+def talking(seed: int, frames: int, side: int = 128, pace: float = 1.3, detail: int = 3) -> np.ndarray:
+    """A talking head: a smooth still backdrop, an oval face, a mouth opening and closing (`pace`
+    radians a picture); the backdrop has `detail` by `detail` smooth cells."""
+    rng = np.random.default_rng(seed)
+    backdrop = cv2.resize(rng.uniform(40, 200, (detail, detail)).astype(np.float32), (side, side), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[0:side, 0:side]
+    centre_y, centre_x = side * 0.45, side * 0.5
+    face = ((yy - centre_y) / (side * 0.3)) ** 2 + ((xx - centre_x) / (side * 0.2)) ** 2 <= 1
+    skin = rng.uniform(120, 230)
+    out = []
+    for k in range(frames):
+        picture = backdrop.copy()
+        picture[face] = skin
+        for eye in (-0.08, 0.08):
+            cv2.circle(picture, (int(centre_x + eye * side), int(centre_y - 0.06 * side)), max(1, side // 40), 30, -1)
+        opening = 1 + int(round(side * 0.1 * (0.5 + 0.5 * np.sin(k * pace + seed))))
+        cv2.ellipse(picture, (int(centre_x), int(centre_y + 0.15 * side)), (side // 12, opening), 0, 0, 360, 20, -1)
+        out.append(picture)
+    return np.clip(np.stack(out), 0, 255).astype(np.uint8)
+
+
+def shown_small(host: np.ndarray, guest: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+    out = host.copy()
+    out[:, top : top + side, left : left + side] = [cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in guest]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_talking_head_shown_small_over_another_is_found_by_its_edges(seed):
+    # The host's face moves and the inset's hardly does: only the inset's straight sides tell.
+    pictures = shown_small(talking(seed, 16), talking(seed + 10, 16), top=5, left=88, side=36)
+    box = find_inset(pictures)
+    assert box is not None
+    assert max(abs(a - b) for a, b in zip(box, (5, 41, 88, 124))) <= 2
+
+
+def test_a_pasted_still_picture_is_not_an_inset():
+    host = talking(1, 16)
+    still = np.repeat(talking(11, 1), 16, axis=0)  # one held picture: a logo, a card
+    assert find_inset(shown_small(host, still, top=5, left=88, side=36)) is None
+
+
+def test_the_change_within_an_inset_is_hashed_and_matches_the_guest_change():
+    # 4 s at 25 frames a second: the guest shown small over a host whose face moves too.
+    guest = talking(12, 100, pace=0.15)
+    copy = shown_small(talking(2, 100, pace=0.2), guest, top=5, left=80, side=40)
+    frames = [DecodedFrame(p, k, k / 25) for k, p in enumerate(copy)]
+    inset = {h.ts_s: h.hash for h in hash_frames(frames)[0] if h.region == REGION_MOTION_INSET}
+    # the guest's own change over the same half second, whole frame
+    means = {round(ts, 3): mean for ts, mean, _ in _windows((DecodedFrame(p, k, k / 25) for k, p in enumerate(guest)),
+                                                            defaults.HASH_WINDOW_S, defaults.HASH_STEP_S)}  # fmt: skip
+    own = {}
+    for ts, mean in means.items():
+        before = means.get(round(ts - MOTION_LAG_S, 3))
+        changed = None if before is None else change_picture(mean, before)
+        if changed is not None:
+            own[ts] = hash_frame(changed[0])
+    shared = sorted(set(own) & set(inset))
+    assert len(shared) >= 10
+    assert np.median([hamming(own[ts], inset[ts]) for ts in shared]) <= 6
+
+
+@pytest.mark.skipif(not (TALKING_HEADS / "d10.mp4").exists(), reason="real talking heads not present")
+def test_a_real_talking_head_inset_over_another_matches_its_source(tmp_path):
+    folder = tmp_path / "case"
+    folder.mkdir()
+    source = folder / "speech.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(TALKING_HEADS / "d10.mp4"), "-t", "12", "-an",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(source)], check=True)  # fmt: skip
+    # the speech a quarter wide in the top right corner over another talking head, silent
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", str(TALKING_HEADS / "d3.mp4"),
+                    "-i", str(source), "-filter_complex",
+                    "[0:v]scale=640:360,setsar=1[host];[1:v]scale=160:-2,setsar=1[pip];[host][pip]overlay=W-w-20:10:shortest=1",
+                    "-an", "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", str(folder / "inset.mp4")],
+                   check=True)  # fmt: skip
+    store = tmp_path / "store"
+    assert run(store, "ingest", folder).exit_code == 0
+    matches = json.loads(run(store, "matches", "--json").stdout)["matches"]
+    assert len(matches) == 1
+    match = matches[0]
+    assert match["kind"] == "copy" and match["matched_s"] >= 6

@@ -1,0 +1,233 @@
+"""Picture-in-picture: where, in a stretch of pictures, a smaller video is shown over a host.
+
+Two searches, both pure (numpy arrays in, a box out):
+
+- by straight edges (`_edged_inset`): an inset is pasted, so its four sides are straight lines
+  that stay put while the pictures change, sharper than anything a line's width beside them. A
+  face or a body in the host has curved edges that move; a talking head shown over another
+  talking head differs from it in nothing else, so this search comes first.
+- by what the inset differs in (`_textured_inset`): texture, motion, brightness or detail scale,
+  for an inset whose sides blend into a busy host.
+
+Either box must show motion (`INSET_MIN_EDGE_MOTION`, `INSET_MIN_MOTION`): a static logo or a held
+card is not an inset.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vidtrace import settings as defaults
+
+
+def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) in pixels of an inset video in a stretch of pictures, or None.
+    `means` is (pictures, height, width), both sides divisible by `_INSET_GRID`."""
+    means = means.astype(np.float32)
+    for search, min_motion in ((_edged_inset, defaults.INSET_MIN_EDGE_MOTION), (_textured_inset, defaults.INSET_MIN_MOTION)):
+        box = search(means)
+        if box is not None:
+            top, bottom, left, right = box
+            if float(means[:, top:bottom, left:right].std(axis=0).mean()) >= min_motion:
+                return box
+    return None
+
+
+#: A side's line is compared with the lines this many pixels away on either side.
+_EDGE_REACH = 3
+#: Candidate lines kept per direction (the strongest, at least `_EDGE_REACH` apart).
+_EDGE_CANDIDATES = 10
+
+
+def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:
+    """Indices of the `count` largest values, no two within `gap` of each other."""
+    out: list[int] = []
+    for i in np.argsort(-values):
+        if all(abs(int(i) - j) > gap for j in out):
+            out.append(int(i))
+            if len(out) == count:
+                break
+    return out
+
+
+def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The rectangle whose four sides are the most prominent straight lines, when its weakest side
+    stands out by `INSET_MIN_EDGE` (in units of the picture's typical step), else None.
+
+    A line's strength at each pixel is the mean step across it over the stretch (a pasted edge
+    is there in every picture), less the stronger of the steps `_EDGE_REACH` pixels either side
+    (texture is as strong beside a line as on it). A side's score is that prominence averaged
+    along the side: a straight edge keeps it over the whole side, a curved one only for a few
+    pixels. The best side segments of each column and row give the candidate lines; every
+    rectangle of candidate lines of an allowed size is scored by its weakest side."""
+    n_rows, n_cols = means.shape[1:]
+    reach = _EDGE_REACH
+    across = np.zeros((n_rows, n_cols), np.float32)  # step across a vertical line at (y, x)
+    down = np.zeros((n_rows, n_cols), np.float32)  # step across a horizontal line
+    across[:, 1:-1] = np.abs(means[:, :, 2:] - means[:, :, :-2]).mean(axis=0)
+    down[1:-1, :] = np.abs(means[:, 2:, :] - means[:, :-2, :]).mean(axis=0)
+    scale = float(np.median(across) + np.median(down)) / 2 + 1.0
+    vertical = np.zeros_like(across)
+    horizontal = np.zeros_like(down)
+    vertical[:, reach:-reach] = across[:, reach:-reach] - np.maximum(across[:, : -2 * reach], across[:, 2 * reach :])
+    horizontal[reach:-reach, :] = down[reach:-reach, :] - np.maximum(down[: -2 * reach, :], down[2 * reach :, :])
+    along_y = np.vstack([np.zeros((1, n_cols), np.float32), np.cumsum(vertical / scale, axis=0)])  # [y, x]
+    along_x = np.hstack([np.zeros((n_rows, 1), np.float32), np.cumsum(horizontal / scale, axis=1)])  # [y, x]
+
+    def spans(n: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = int(np.ceil(n * defaults.INSET_MIN_SHARE)), int(n * defaults.INSET_MAX_SHARE)
+        pairs = np.array([(a, b) for a in range(reach, n - reach) for b in range(a + lo, min(a + hi, n - 1 - reach) + 1)])
+        return pairs[:, 0], pairs[:, 1]
+
+    y0s, y1s = spans(n_rows)
+    x0s, x1s = spans(n_cols)
+    best_columns = ((along_y[y1s, :] - along_y[y0s, :]) / (y1s - y0s)[:, None]).max(axis=0)
+    best_rows = ((along_x[:, x1s] - along_x[:, x0s]) / (x1s - x0s)[None, :]).max(axis=1)
+    columns = sorted(_strongest(best_columns, _EDGE_CANDIDATES, reach))
+    rows = sorted(_strongest(best_rows, _EDGE_CANDIDATES, reach))
+    width_ok = lambda a, b: n_cols * defaults.INSET_MIN_SHARE <= b - a <= n_cols * defaults.INSET_MAX_SHARE  # noqa: E731
+    height_ok = lambda a, b: n_rows * defaults.INSET_MIN_SHARE <= b - a <= n_rows * defaults.INSET_MAX_SHARE  # noqa: E731
+    best, box = defaults.INSET_MIN_EDGE, None
+    for x0 in columns:
+        for x1 in (x for x in columns if width_ok(x0, x)):
+            for y0 in rows:
+                for y1 in (y for y in rows if height_ok(y0, y)):
+                    weakest = min(
+                        (along_y[y1, x0] - along_y[y0, x0]) / (y1 - y0),
+                        (along_y[y1, x1] - along_y[y0, x1]) / (y1 - y0),
+                        (along_x[y0, x1] - along_x[y0, x0]) / (x1 - x0),
+                        (along_x[y1, x1] - along_x[y1, x0]) / (x1 - x0),
+                    )
+                    if weakest > best:
+                        best, box = float(weakest), (y0 + 1, y1, x0 + 1, x1)  # inside the edges
+    return box
+
+
+#: Cells per side of the grid insets are searched on (4 pixels of a 128-pixel frame).
+_INSET_GRID = 32
+
+
+def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel, over a stretch of pictures: the mean step to the next pixel (texture), the
+    mean step to the pixel `_COARSE_STEP` away, and the temporal spread (motion)."""
+
+    def mean_steps(by: int) -> np.ndarray:
+        across = np.abs(means[:, :, by:] - means[:, :, :-by]).mean(axis=0)
+        down = np.abs(means[:, by:, :] - means[:, :-by, :]).mean(axis=0)
+        return np.pad(across, ((0, 0), (0, by)), mode="edge") + np.pad(down, ((0, by), (0, 0)), mode="edge")
+
+    return mean_steps(1), mean_steps(_COARSE_STEP), means.std(axis=0)
+
+
+#: Detail scale compares steps to the next pixel with steps this many pixels away.
+_COARSE_STEP = 3
+
+
+def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, brightness: np.ndarray) -> list[np.ndarray]:
+    """Per grid cell, from the per-pixel maps of a stretch: texture (mean gradient), motion
+    (temporal spread), brightness and detail scale. An inset shows another video, so it usually
+    differs from its host in one of them; shrunk to fit, its detail is finer than the host's even
+    when the two videos look alike. Detail scale is read over 8 pixels around each cell, as a
+    host's own pattern would otherwise show through the grid."""
+    g = _INSET_GRID
+    height, width = fine.shape
+
+    def cells(a: np.ndarray) -> np.ndarray:
+        return a.reshape(g, height // g, g, width // g).mean(axis=(1, 3))
+
+    return [
+        np.log1p(cells(fine)),  # texture
+        np.log1p(cells(motion)),  # motion
+        cells(brightness) / 32.0,  # brightness
+        np.log((cells(cv2.blur(fine, (8, 8))) + 1.0) / (cells(cv2.blur(coarse, (8, 8))) + 1.0)),  # near 0: fine
+    ]
+
+
+def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cols[c, y0, y1]: mean step of `feature` from cell column c-1 to c+1, over rows y0..y1-1, in
+    units of the typical such step; rows[c, x0, x1] the same from cell row c-1 to c+1. An inset's
+    edge lies somewhere in cell c, rarely on the grid: the step across it is whole only between
+    the cells either side. Cells on the frame's edge have no step (0)."""
+    g = _INSET_GRID
+    dx = feature[:, 2:] - feature[:, :-2]  # [y, c - 1]
+    dy = feature[2:, :] - feature[:-2, :]  # [c - 1, x]
+    scale = float(np.median(np.abs(dx)) + np.median(np.abs(dy))) + 1e-6
+    edge = np.zeros((1, g + 1))
+    sum_x = np.vstack([edge, np.vstack([np.zeros((1, g - 2)), np.cumsum(dx, axis=0)]).T, edge])  # [c, y]: rows < y
+    sum_y = np.vstack([edge, np.vstack([np.zeros((1, g - 2)), np.cumsum(dy.T, axis=0)]).T, edge])  # [c, x]
+    span = np.maximum(np.arange(g + 1)[None, :] - np.arange(g + 1)[:, None], 1)
+    cols = (sum_x[:, None, :] - sum_x[:, :, None]) / span / scale
+    rows = (sum_y[:, None, :] - sum_y[:, :, None]) / span / scale
+    return cols, rows
+
+
+def _textured_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The inset by the texture, motion, brightness or detail it differs in from its host.
+
+    `means` is (pictures, height, width), both sides divisible by the grid. Every rectangle of
+    grid cells of the allowed size, not touching the frame's edge, is scored by its weakest side:
+    how much the cells just inside differ from those just outside, the same way round on all four
+    sides, in the feature (texture, motion, brightness, detail scale) where that is largest.
+    """
+    g = _INSET_GRID
+    height, width = means.shape[1:]
+    lo = max(1, int(np.ceil(g * defaults.INSET_MIN_SHARE)))
+    hi = int(g * defaults.INSET_MAX_SHARE)
+    pairs = np.array([(a, b) for a in range(1, g) for b in range(a + lo, min(a + hi, g - 1) + 1)])
+    if len(pairs) == 0:
+        return None
+    start, end = pairs[:, 0], pairs[:, 1]  # a rectangle is (column pair p, row pair q)
+    means = means.astype(np.float32)
+    fine, coarse, motion = _detail_maps(means)
+    brightness = means.mean(axis=0)
+    best = np.full((len(pairs), len(pairs)), -np.inf, dtype=np.float32)
+    for feature in _cell_features(fine, coarse, motion, brightness):
+        cols, rows = _side_contrasts(feature)
+        # Every edge cell against every span of the other axis, then rows of that per rectangle:
+        # inside minus outside on each side (the left edge lies in column x0-1, the right in x1).
+        col_spans = cols[:, start, end].astype(np.float32)  # [edge cell, row pair]
+        row_spans = rows[:, start, end].astype(np.float32).T  # [column pair, edge cell]
+        left, right = col_spans[start - 1], -col_spans[end]  # [column pair, row pair]
+        top, bottom = row_spans[:, start - 1], -row_spans[:, end]
+        weakest = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
+        weakest_negative = -np.maximum(np.maximum(left, right), np.maximum(top, bottom))
+        np.maximum(best, np.maximum(weakest, weakest_negative), out=best)
+    p, q = np.unravel_index(int(np.argmax(best)), best.shape)
+    if best[p, q] < defaults.INSET_MIN_CONTRAST:
+        return None
+    # The edges lie in cells x0-1 and x1 (y0-1 and y1): start from those cells' middles.
+    cy, cx = height // g, width // g
+    y0, y1, x0, x1 = (int(v) for v in (pairs[q, 0], pairs[q, 1], pairs[p, 0], pairs[p, 1]))
+    box = (y0 * cy - cy // 2, y1 * cy + cy // 2, x0 * cx - cx // 2, x1 * cx + cx // 2)
+    return _refine_box([fine, motion, brightness], box, max(cy, cx), max(cy, cx))
+
+
+def _refine_box(
+    features: list[np.ndarray], box: tuple[int, int, int, int], reach: int, window: int
+) -> tuple[int, int, int, int]:
+    """Move each side of a grid-aligned box, by up to `reach` pixels, to the line across which the
+    per-pixel `features` change the most between `window` lines on either side: the grid is
+    coarser than the inset's real edge, and its edge cells are only partly inset."""
+    top, bottom, left, right = box
+    features = [f / (float(f.std()) + 1e-6) for f in features]
+
+    def best(profiles: list[np.ndarray], at: int) -> int:
+        n = len(profiles[0])
+        lo, hi = max(window, at - reach), min(n - window, at + reach)
+        if lo > hi:
+            return at
+        lines = np.arange(lo, hi + 1)
+        score = np.zeros(len(lines))
+        for profile in profiles:
+            sums = np.concatenate([[0.0], np.cumsum(profile)])
+            before = (sums[lines] - sums[lines - window]) / window
+            after = (sums[lines + window] - sums[lines]) / window
+            score += np.abs(after - before)
+        return int(lines[int(np.argmax(score))])
+
+    cols = [f[top:bottom].mean(axis=0) for f in features]
+    rows = [f[:, left:right].mean(axis=1) for f in features]
+    return best(rows, top), best(rows, bottom), best(cols, left), best(cols, right)
+
+
