@@ -23,6 +23,7 @@ from vidtrace.fingerprint import (
     REGION_INSET,
     REGION_MIRROR,
     REGION_ZOOM,
+    REGION_DEEP_ZOOM,
     content_box,
     find_inset,
     fingerprint_file,
@@ -275,12 +276,12 @@ def test_wide_frames_also_hash_their_centre_and_a_zoomed_region():
     frames = [DecodedFrame(texture(k), k, k * 0.25) for k in range(4)]
     hashes, _ = hash_frames(frames, aspect=16 / 9)
     regions = {h.region for h in hashes}
-    assert regions - set(MOTION_REGIONS) == {REGION_FRAME, REGION_ZOOM, REGION_CENTRE, REGION_MIRROR}
+    assert regions - set(MOTION_REGIONS) == {REGION_FRAME, REGION_ZOOM, REGION_DEEP_ZOOM, REGION_CENTRE, REGION_MIRROR}
     assert REGION_MOTION_CENTRE in regions  # the pictures change: so does the centre of the change
     square, _ = hash_frames(frames, aspect=1.0)
     assert REGION_CENTRE in {h.region for h in hash_frames(frames, aspect=9 / 16)[0]}  # its 16:9 band
     unknown, _ = hash_frames(frames)
-    assert {h.region for h in unknown} - set(MOTION_REGIONS) == {REGION_FRAME, REGION_ZOOM, REGION_MIRROR}
+    assert {h.region for h in unknown} - set(MOTION_REGIONS) == {REGION_FRAME, REGION_ZOOM, REGION_DEEP_ZOOM, REGION_MIRROR}
     assert REGION_MOTION_CENTRE not in {h.region for h in unknown}
     assert REGION_CENTRE in {h.region for h in square}
 

@@ -8,7 +8,8 @@ fade), and hashed. A picture gives several hashes, each tagged with the region i
 
 - the content region (`REGION_FRAME` when nothing was cropped, `REGION_CONTENT` when padding was);
 - the content without a border of `ZOOM_BORDER_SHARE` on each side (`REGION_ZOOM`): what a copy
-  cropped and scaled back up (a zoom-in that hides a logo or a frame) keeps;
+  cropped and scaled back up (a zoom-in that hides a logo or a frame) keeps; and without
+  `DEEP_ZOOM_SHARE` of each side (`REGION_DEEP_ZOOM`), for a re-poster's crop of a fifth a side;
 - for a frame whose content is much wider (or taller) than a phone screen, also its centre cut to
   9:16 (or 16:9) (`REGION_CENTRE`): what a vertical re-frame of a landscape video (or the reverse)
   keeps, so that such a copy finds its source.
@@ -64,8 +65,12 @@ REGION_MOTION_MIRROR = 7  # the same, mirrored left to right (stored; never used
 REGION_MOTION_ZOOM = 8  # the change without a border of `MOTION_ZOOM_SHARE` of each side
 REGION_MOTION_CENTRE = 9  # the change in the centre region (see REGION_CENTRE)
 REGION_MOTION_INSET = 10  # the change in an inset (see REGION_INSET)
+#: The centre of the content without `DEEP_ZOOM_SHARE` of each side (what a copy cropped by a fifth
+#: on every side keeps), and its change.
+REGION_DEEP_ZOOM = 11
+REGION_MOTION_DEEP_ZOOM = 12
 #: The largest region number (imported fingerprints are checked against it).
-REGION_LAST = REGION_MOTION_INSET
+REGION_LAST = REGION_MOTION_DEEP_ZOOM
 #: The change regions, and the picture regions each one stands for.
 MOTION_REGIONS = {
     REGION_MOTION: REGION_CONTENT,
@@ -73,6 +78,7 @@ MOTION_REGIONS = {
     REGION_MOTION_ZOOM: REGION_ZOOM,
     REGION_MOTION_CENTRE: REGION_CENTRE,
     REGION_MOTION_INSET: REGION_INSET,
+    REGION_MOTION_DEEP_ZOOM: REGION_DEEP_ZOOM,
 }
 #: The change is read between pictures this far apart (s): they share no frame (each is the
 #: mean of `HASH_WINDOW_S`), and half a second of talking moves a face, a mouth or a hand.
@@ -87,6 +93,9 @@ MOTION_CONTRAST = 40.0
 #: The zoomed change region leaves out this share of each side: copies cropped by 10 to 20% on
 #: every side (a re-poster's crop, kept at its smaller size) keep it.
 MOTION_ZOOM_SHARE = 0.15
+#: The deep zoom regions leave out this share of each side: a copy cropped by a fifth on every
+#: side (36% of the picture kept) is too far in for the zoom regions above.
+DEEP_ZOOM_SHARE = 0.2
 #: The padding is found again at most this often (s): finding it costs more than a hash.
 CONTENT_BOX_EVERY_S = 0.25
 #: The mirrored, zoomed and centre regions are hashed at most this often (s). The whole picture
@@ -377,6 +386,7 @@ def motion_hashes(
         FrameHash(ts, hash_frame(picture), quality, REGION_MOTION),
         FrameHash(ts, hash_frame(np.ascontiguousarray(picture[:, ::-1])), quality, REGION_MOTION_MIRROR),
         FrameHash(ts, hash_frame(zoom_region(picture, MOTION_ZOOM_SHARE)), quality, REGION_MOTION_ZOOM),
+        FrameHash(ts, hash_frame(zoom_region(picture, DEEP_ZOOM_SHARE)), quality, REGION_MOTION_DEEP_ZOOM),
     ]
     if aspect:
         height, width = mean.shape
@@ -493,6 +503,8 @@ def hash_frames(
         hashes.append(FrameHash(ts, hash_frame(np.ascontiguousarray(content[:, ::-1])), round(quality, 2), REGION_MIRROR))
         zoom = zoom_region(content)
         hashes.append(FrameHash(ts, hash_frame(zoom), round(frame_quality(zoom), 2), REGION_ZOOM))
+        deep = zoom_region(content, DEEP_ZOOM_SHARE)
+        hashes.append(FrameHash(ts, hash_frame(deep), round(frame_quality(deep), 2), REGION_DEEP_ZOOM))
         if aspect:
             content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height)
             centre = centre_region(content, content_aspect)

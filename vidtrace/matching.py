@@ -23,6 +23,7 @@ from vidtrace.fingerprint import (
     MOTION_REGIONS,
     REGION_CENTRE,
     REGION_CONTENT,
+    REGION_DEEP_ZOOM,
     REGION_FRAME,
     REGION_INSET,
     REGION_LAST,
@@ -63,7 +64,7 @@ def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozens
     if r_region == REGION_MIRROR:  # the mirrored whole content: its own padding is unknown
         return frozenset(edits | {MIRRORED})
     pair = {q_region, r_region}
-    if REGION_ZOOM in pair and len(pair) > 1:
+    if pair & {REGION_ZOOM, REGION_DEEP_ZOOM} and len(pair) > 1:
         edits.add(CROPPED)
     if REGION_CENTRE in pair and len(pair) > 1:
         edits.add(REFRAMED)

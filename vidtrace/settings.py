@@ -41,8 +41,8 @@ HASH_ALGORITHM = "phash64"
 #: hashed for re-framed copies. 3: imagehash pHash, mirrored content hashed and stored. 4: one
 #: picture every 0.125 s, inset pictures (picture-in-picture) hashed. 5: insets also found by
 #: their finer detail. 6: the change between pictures half a second apart hashed too (still
-#: backdrops, talking heads). 7: insets found by their straight edges first, and the change
-#: within an inset hashed.
+#: backdrops, talking heads). 7: insets found by their straight edges first, the change within
+#: an inset hashed; the content without a fifth of each side hashed (pictures and changes).
 HASH_VERSION = 7
 #: Frames whose grey-level standard deviation is below this carry no information (black,
 #: flat colour, the middle of a fade) and are not hashed (grey levels, 0-255).
