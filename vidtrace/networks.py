@@ -24,6 +24,9 @@ class Snapshot:
     related: list[co.Relation] = field(default_factory=list)
     #: how the groups' links were kept (pairs tested, the chance test and its rule)
     link_test: co.LinkTest | None = None
+    #: uploads left out because they carry only a file time, in clusters posted more than once
+    #: (where coordination would have used them)
+    file_time_only: int = 0
 
 
 def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
@@ -55,6 +58,7 @@ def snapshot(
     edges = _edges(session)
     found = clusters(session, edges)
     uploads = repo.dated_uploads(session, include_file_times)
+    undated = [] if include_file_times else repo.file_time_uploads(session)
     names = _account_names(uploads)
     events = [co.UploadEvent(u.id, u.video_id, names[u.id], u.uploaded_at, u.path) for u in uploads]
     if window_s is None:
@@ -72,7 +76,21 @@ def snapshot(
         uploads={u.id: u for u in uploads},
         related=co.related_clusters(found, edges),
         link_test=coordination.link_test,
+        file_time_only=_needed_file_times(found, uploads, undated),
     )
+
+
+def _needed_file_times(found: list[co.Cluster], dated: list[repo.UploadRecord], undated: list[tuple[int, int]]) -> int:
+    """How many of the uploads with only a file time are in clusters with two or more uploads
+    in all: the ones coordination would need to compare posting times."""
+    if not undated:
+        return 0
+    membership = co.clusters_by_video(found)
+    per_cluster: dict[int, int] = {}
+    for video_id in [u.video_id for u in dated] + [v for _, v in undated]:
+        for c in membership.get(video_id, []):
+            per_cluster[c] = per_cluster.get(c, 0) + 1
+    return sum(1 for _, v in undated if any(per_cluster[c] >= 2 for c in membership.get(v, [])))
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,12 @@ class ScanSummary:
     merged_clusters: list[tuple[int, int]] = field(default_factory=list)
     new_groups: list[tuple[str, ...]] = field(default_factory=list)
     grown_groups: list[tuple[str, ...]] = field(default_factory=list)
+    #: files in a folder a manifest covers that the manifest does not name (ingested with file times)
+    not_in_manifest: list[str] = field(default_factory=list)
 
     def counts(self) -> dict:
         data = asdict(self)
-        for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups"):
+        for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups", "not_in_manifest"):
             data[key] = len(data[key])
         del data["scan_id"], data["kind"], data["new_upload_ids"]
         return data
@@ -240,7 +242,17 @@ class _Scan:
     # --- discovery --------------------------------------------------------------------------
 
     def discover(self) -> tuple[list[Candidate], set[str]]:
-        """Candidates from every source, and the root folders that could not be walked."""
+        """Candidates from every source, and the root folders that could not be walked.
+
+        A manifest describes the files it names: a file found both in a walked folder and in a
+        manifest is taken from the manifest (its account, posting time, URL and title win over
+        the folder name and the file time). Files in a folder that a manifest covers (the
+        manifest's folder and the walked folder overlap) but that no manifest names are
+        ingested with their file times and listed in `ScanSummary.not_in_manifest`.
+        """
+        manifests = self._read_manifests()
+        named = {os.path.realpath(c.path) for found in manifests.values() for c in found}
+        manifest_dirs = [Path(m).parent.resolve() for m in manifests]
         seen: set[tuple[str, str | None]] = set()
         candidates: list[Candidate] = []
         missing_roots: set[str] = set()
@@ -253,25 +265,40 @@ class _Scan:
                     missing_roots.add(str(root))
                     continue
                 problems: list = []
-                found = list(walk_root(root, problems))
+                walked = list(walk_root(root, problems))
                 for problem in problems:  # links leading out of the folder: reported, skipped
                     self.fail(problem.where, problem.reason)
+                real_root = root.resolve()
+                covered = any(d.is_relative_to(real_root) or real_root.is_relative_to(d) for d in manifest_dirs)
+                found = [c for c in walked if os.path.realpath(c.path) not in named]
+                if covered:
+                    self.summary.not_in_manifest += [path_text(c.path) for c in found]
             if source.get("manifest"):
-                try:
-                    found, problems = read_manifest(Path(source["manifest"]))
-                except UsageError as e:
-                    if self.kind == "ingest":
-                        raise
-                    self.fail(source["manifest"], str(e))
-                    continue
-                for problem in problems:
-                    self.fail(problem.where, problem.reason)
+                found = manifests.get(source["manifest"], [])
             for candidate in found:
                 key = (str(candidate.path), candidate.account)
                 if key not in seen:
                     seen.add(key)
                     candidates.append(candidate)
         return candidates, missing_roots
+
+    def _read_manifests(self) -> dict[str, list[Candidate]]:
+        """Each readable manifest source's candidates; its bad rows reported."""
+        out: dict[str, list[Candidate]] = {}
+        for source in self.sources:
+            if not source.get("manifest"):
+                continue
+            try:
+                found, problems = read_manifest(Path(source["manifest"]))
+            except UsageError as e:
+                if self.kind == "ingest":
+                    raise
+                self.fail(source["manifest"], str(e))
+                continue
+            for problem in problems:
+                self.fail(problem.where, problem.reason)
+            out[source["manifest"]] = found
+        return out
 
     def fail(self, path: str, reason: str) -> None:
         path = path_text(path)

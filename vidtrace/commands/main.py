@@ -110,7 +110,7 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         matches = [m for m in repo.list_matches(session) if m.id in set(summary.new_matches)]
         uploads = repo.uploads_of_videos(session, {v for m in matches for v in (m.video_a_id, m.video_b_id)})
     if fmt == "json":
-        emit_json(report.scan_json(summary, matches, uploads))
+        emit_json({**report.scan_json(summary, matches, uploads), "not_in_manifest": summary.not_in_manifest})
         return
     if fmt == "csv":
         click.echo(report.to_csv(report.MATCH_CSV_HEADERS, report.match_csv_rows(matches, uploads)), nl=False)
@@ -121,6 +121,13 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         f"{c['new_uploads']} new uploads, {c['moved_uploads']} moved, {c['unchanged_uploads']} unchanged, "
         f"{c['gone_uploads']} gone, {c['new_matches']} new matches, {c['failures']} failed"
     )
+    if summary.not_in_manifest:
+        click.echo(
+            f"{len(summary.not_in_manifest)} file(s) not in manifest, ingested with file times "
+            "(no posting time: left out of coordination unless --file-times):"
+        )
+        for path in summary.not_in_manifest:
+            click.echo(f"  not in manifest: {report.safe_text(path)}")
     if summary.refingerprinted_videos:
         click.echo(f"{summary.refingerprinted_videos} video(s) hashed by an older version fingerprinted again and re-matched")
     if summary.new_clusters or summary.merged_clusters:

@@ -105,12 +105,24 @@ def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_tim
                     f"(spread {report.duration_text(a.lag_spread_s)}) over clusters {', '.join(map(str, a.clusters))}"
                 )
             )
+        if snap.file_time_only:
+            click.echo(file_times_note(snap.file_time_only))
+
+
+def file_times_note(count: int) -> str:
+    """What coordination says when uploads it would need carry only file times."""
+    return (
+        f"note: {count} upload(s) of contents posted more than once carry only file times (no posting time "
+        "from a manifest) and are left out; give their posting times in a manifest, or use --file-times "
+        "(a file time is when the file was saved, not when it was posted)"
+    )
 
 
 def coordination_document(snap: networks.Snapshot) -> dict:
     """`coordination --json`: the groups with the co-posts their accounts share and those chance
     would give them, and how links were tested."""
     document = report.coordination_json(snap)
+    document["file_time_only_uploads"] = snap.file_time_only
     for g_json, g in zip(document["groups"], snap.groups, strict=True):
         g_json["observed_coposts"] = g.observed_coposts
         g_json["expected_coposts"] = g.expected_coposts

@@ -630,6 +630,18 @@ def dated_uploads(session: Session, include_file_times: bool = False) -> list[Up
     ]
 
 
+def file_time_uploads(session: Session) -> list[tuple[int, int]]:
+    """(upload id, video id) of the uploads of fingerprinted videos, with an account, whose only
+    time is the file's modification time (no posting time from a manifest)."""
+    query = (
+        select(Upload.id, Upload.video_id)
+        .join(Video, Upload.video_id == Video.id)
+        .where(Video.status == "ok", Upload.account_id.is_not(None), Upload.uploaded_at_source != "manifest")
+        .order_by(Upload.id)
+    )
+    return [(uid, vid) for uid, vid in session.execute(query)]
+
+
 def add_cluster_merges(session: Session, scan_id: int, merges: Iterable[tuple[int, int]]) -> None:
     now = utcnow()
     session.add_all(ClusterMerge(scan_id=scan_id, from_cluster=f, into_cluster=i, merged_at=now) for f, i in merges)
