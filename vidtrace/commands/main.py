@@ -35,10 +35,17 @@ class Options:
     def location(self) -> db.StoreLocation:
         return db.StoreLocation.resolve(self.store, self.db_url)
 
-    def open(self, create: bool) -> db.Store:
-        """The store, closed (connections released) when the command ends."""
-        store = db.Store.open(self.location, create=create)
+    def open(self, create: bool, read_only: bool = False) -> db.Store:
+        """The store, closed (connections released) when the command ends. A command that only
+        reads opens it `read_only`, and says so when a writer is busy with it."""
+        store = db.Store.open(self.location, create=create, read_only=read_only)
         click.get_current_context().call_on_close(store.close)
+        if read_only and (writer := db.active_writer(self.location)) is not None:
+            click.echo(
+                f"note: an ingest or rescan (pid {report.safe_text(writer)}) is writing to this store: "
+                "what it has not committed yet is not in this answer",
+                err=True,
+            )
         return store
 
 
@@ -206,7 +213,7 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     Example:
       vidtrace lookup suspect.mp4 --top 10
     """
-    store = ctx.obj.open(create=False)
+    store = ctx.obj.open(create=False, read_only=True)
     result = lookup_file(store, file, _settings(ffmpeg), top)
     if fmt == "json":
         emit_json(report.lookup_json(result))
@@ -230,7 +237,7 @@ def matches(ctx, min_score, fmt):
     Example:
       vidtrace matches --min-score 0.5 --json
     """
-    store = ctx.obj.open(create=False)
+    store = ctx.obj.open(create=False, read_only=True)
     with store.session() as session:
         found = repo.list_matches(session, min_score)
         uploads = repo.uploads_of_videos(session, {v for m in found for v in (m.video_a_id, m.video_b_id)})
@@ -282,7 +289,7 @@ def current(ctx):
     if not location.exists():
         click.echo(f"no database at {location.root} (newest revision: {db.head_revision()})")
         return
-    engine = db.make_engine(location)
+    engine = db.make_engine(location, read_only=True)
     ctx.call_on_close(engine.dispose)
     click.echo(f"current: {db.current_revision(engine) or 'none'}  newest: {db.head_revision()}")
 
