@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import os
+import signal
 import stat
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,6 +43,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 #: Uploads of already-known videos are committed in batches of this many files.
 COMMIT_EVERY = 200
+#: Finished videos are committed at least this often (seconds), whatever the batch size: a run
+#: killed outright (SIGKILL, a power cut) loses at most this much finished work.
+COMMIT_EVERY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -69,12 +76,16 @@ class ScanSummary:
     grown_groups: list[tuple[str, ...]] = field(default_factory=list)
     #: files in a folder a manifest covers that the manifest does not name (ingested with file times)
     not_in_manifest: list[str] = field(default_factory=list)
+    #: new contents this run set out to fingerprint
+    to_fingerprint: int = 0
+    #: what the interrupted run before this one kept, when this run resumes its work
+    resumed: str | None = None
 
     def counts(self) -> dict:
         data = asdict(self)
         for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups", "not_in_manifest"):
             data[key] = len(data[key])
-        del data["scan_id"], data["kind"], data["new_upload_ids"]
+        del data["scan_id"], data["kind"], data["new_upload_ids"], data["resumed"]
         return data
 
 
@@ -216,6 +227,56 @@ def _video_label(session, video_id: int) -> str:
     return uploads[0].path if uploads else f"video {video_id}"
 
 
+class _Interrupts:
+    """Ctrl-C (SIGINT) and SIGTERM end a scan as KeyboardInterrupt, but never inside a `held()`
+    block (storing one video, committing): there the signal waits for the block's end, so that
+    what is committed on the way out is whole videos only."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self._holding = 0
+        self._previous: dict = {}
+
+    def _handle(self, signum, _frame) -> None:
+        self.requested = signum
+        if not self._holding:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():  # handlers live in the main thread only
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    @contextlib.contextmanager
+    def held(self, then_raise: bool = True):
+        """Signals wait until the block ends; then, if one came, KeyboardInterrupt (when `then_raise`)."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if then_raise and self.requested is not None and not self._holding:
+            raise KeyboardInterrupt
+
+
+def _worker_init(threads: int) -> None:
+    """A fingerprinting worker: one ffmpeg thread; Ctrl-C is the main process's to handle (it
+    stops the workers), SIGTERM ends the worker."""
+    from vidtrace.decode import set_decode_threads
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    set_decode_threads(threads)
+
+
 class _Scan:
     def __init__(
         self, store: Store, kind: str, sources: list[dict], settings: Settings, workers: int, progress: Progress,
@@ -229,9 +290,11 @@ class _Scan:
         self.workers = max(1, workers)
         self.progress = progress
         self.session = store.session()
+        self.interrupts = _Interrupts()
         self.scan_id = repo.start_scan(self.session, kind, sources)
         self.session.commit()
         self.summary = ScanSummary(scan_id=self.scan_id, kind=kind)
+        self.summary.resumed = self._resumed()
         self.index = synced_index(store)
         with store.session() as session:
             self.sound_index, _ = synced_sound(session, SoundIndex.load(sound_index_path(store)))
@@ -424,13 +487,10 @@ class _Scan:
             for sha, path in jobs:
                 yield (sha, None, "empty file (0 bytes)") if sha in empty else (sha, *_fingerprint_job(path, self.settings))
             return
-        from vidtrace.decode import set_decode_threads
-
         # One ffmpeg thread per worker: N single-threaded decodes share the cores better than N
         # decodes each starting a thread per core.
-        with concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, initializer=set_decode_threads, initargs=(1,)
-        ) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init, initargs=(1,))
+        try:
             queue: collections.deque = collections.deque()
             jobs_iter = iter(jobs)
             while True:
@@ -446,66 +506,76 @@ class _Scan:
                 if not queue:
                     return
                 sha, future = queue.popleft()
-                yield (sha, None, "empty file (0 bytes)") if future is None else (sha, *future.result())
+                if future is None:
+                    yield sha, None, "empty file (0 bytes)"
+                    continue
+                try:
+                    result = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    if self.interrupts.requested is not None:  # a worker stopped by the same signal
+                        raise KeyboardInterrupt from None
+                    raise
+                yield (sha, *result)
+        except BaseException:
+            # Interrupted (or closed early): the work in flight is dropped, the workers stopped.
+            for process in list((pool._processes or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     def fingerprint(self, pending: dict[str, _Pending]) -> None:
-        total = len(pending)
-        # Videos are committed in batches (a video and its frames always in the same
-        # transaction); their frames join the index only once committed, so the saved index
-        # never covers frames that a crash rolled back.
+        """Fingerprint and store the new contents.
+
+        Videos are committed in batches (a video and its frames always in the same transaction)
+        and at least every `COMMIT_EVERY_S`; their frames join the index only once committed, so
+        the saved index never covers frames that a crash rolled back. Ctrl-C or SIGTERM commits
+        every video finished so far, then ends the scan (the next run resumes from there).
+        """
+        total = self.summary.to_fingerprint = len(pending)
+        repo.set_scan_counts(self.session, self.scan_id, {"to_fingerprint": total})
+        self.session.commit()
         # (videos, frames) per commit: one commit per video costs an fsync per clip on collections
-        # of short clips; these bound what an interrupted run has to redo.
+        # of short clips; these (and the time) bound what a killed run has to redo.
         commit_videos, commit_frames = (1, 1) if self.shared else (50, 20_000)
         batch: list[tuple[list[int], object]] = []
         sound_batch: list[tuple[int, int, SoundPrint | None]] = []
-        batch_frames = batch_videos = 0
+        counts = {"videos": 0, "frames": 0}
+        last_commit = time.monotonic()
 
         def commit() -> None:
-            self.session.commit()
-            for frame_ids, codes in batch:
-                self.index.add(frame_ids, codes)
-            for print_id, video_id, sound in sound_batch:
-                if sound is not None:
-                    self.sound_index.add(print_id, video_id, sound.values)
-            batch.clear()
-            sound_batch.clear()
+            nonlocal last_commit
+            with self.interrupts.held():
+                self.session.commit()
+                for frame_ids, codes in batch:
+                    self.index.add(frame_ids, codes)
+                for print_id, video_id, sound in sound_batch:
+                    if sound is not None:
+                        self.sound_index.add(print_id, video_id, sound.values)
+                batch.clear()
+                sound_batch.clear()
+                counts.update(videos=0, frames=0)
+                last_commit = time.monotonic()
 
-        for n, (sha, found, error) in enumerate(self._results(pending), start=1):
-            self.progress("fingerprinting", n - 1, total)
-            item = pending[sha]
-            if _changed_since(*item.uploads[0]):
-                # Read while it changed or vanished: store nothing; the next scan reads it again.
-                for c, _ in item.uploads:
-                    self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
-                continue
-            if item.video_id is not None:
-                self._refingerprinted(item, found, error)
-                continue
-            fingerprint = found.pictures if found is not None else None
-            video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
-            for c, st in item.uploads:
-                self.link_upload(video_id, c, st)
-            if created and fingerprint is not None:
-                print_id = self._store_sound(video_id, found.sound)
-                codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
-                batch.append((frame_ids, codes))
-                sound_batch.append((print_id, video_id, found.sound))
-                batch_frames += len(frame_ids)
-            batch_videos += 1
-            if batch_videos >= commit_videos or batch_frames >= commit_frames:
-                commit()
-                batch_frames = batch_videos = 0
-            if not created:  # another writer stored this content meanwhile (and its frames)
-                log.info("%s: stored meanwhile by another writer", item.uploads[0][0].path)
-                continue
-            if fingerprint is None:
-                for c, _ in item.uploads:
-                    self.fail(str(c.path), error)
-                continue
-            self.summary.new_videos += 1
-            for warning in fingerprint.warnings:
-                log.warning("%s: %s", item.uploads[0][0].path, warning)
-                self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
+        results = self._results(pending)
+        try:
+            for n, (sha, found, error) in enumerate(results, start=1):
+                self.progress("fingerprinting", n - 1, total)
+                with self.interrupts.held():
+                    frames = self._store_result(pending[sha], sha, found, error, batch, sound_batch)
+                    if frames is not None:
+                        counts["videos"] += 1
+                        counts["frames"] += frames
+                    if (
+                        counts["videos"] >= commit_videos or counts["frames"] >= commit_frames
+                        or time.monotonic() - last_commit >= COMMIT_EVERY_S
+                    ):  # fmt: skip
+                        commit()
+        except KeyboardInterrupt:
+            results.close()  # stops the workers
+            commit()  # every finished video
+            log.info("interrupted: %d of %d new video(s) stored", self.summary.new_videos, total)
+            raise
         commit()
         if self.summary.refingerprinted_videos:
             # Old frames and prints left SQL: the indexes are rebuilt from it (once per version change).
@@ -513,6 +583,40 @@ class _Scan:
             self.sound_index, _ = synced_sound(self.session, None)
             self.session.rollback()
         self.progress("fingerprinting", total, total)
+
+    def _store_result(
+        self, item: _Pending, sha: str, found: Fingerprints | None, error: str | None, batch: list, sound_batch: list
+    ) -> int | None:
+        """Store one fingerprinted content (or its failure) in the open transaction; the number
+        of frames it added to the batch waiting for commit (None: nothing added)."""
+        if _changed_since(*item.uploads[0]):
+            # Read while it changed or vanished: store nothing; the next scan reads it again.
+            for c, _ in item.uploads:
+                self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
+            return None
+        if item.video_id is not None:
+            self._refingerprinted(item, found, error)
+            return None
+        fingerprint = found.pictures if found is not None else None
+        video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
+        for c, st in item.uploads:
+            self.link_upload(video_id, c, st)
+        if created and fingerprint is not None:
+            print_id = self._store_sound(video_id, found.sound)
+            codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
+            batch.append((frame_ids, codes))
+            sound_batch.append((print_id, video_id, found.sound))
+        if not created:  # another writer stored this content meanwhile (and its frames)
+            log.info("%s: stored meanwhile by another writer", item.uploads[0][0].path)
+        elif fingerprint is None:
+            for c, _ in item.uploads:
+                self.fail(str(c.path), error)
+        else:
+            self.summary.new_videos += 1
+            for warning in fingerprint.warnings:
+                log.warning("%s: %s", item.uploads[0][0].path, warning)
+                self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
+        return len(frame_ids)
 
     def _store_sound(self, video_id: int, sound: SoundPrint | None) -> int:
         """Store a video's sound print (None: no soundtrack) in the transaction of its frames."""
@@ -570,7 +674,29 @@ class _Scan:
         self.summary.new_groups = change.new_groups
         self.summary.grown_groups = change.grown_groups
 
+    def _resumed(self) -> str | None:
+        """What the run before this one kept, when it ended without finishing (interrupted, or
+        killed: still "running" although this run holds the writer lock)."""
+        previous = repo.previous_scan(self.session, self.scan_id)
+        self.session.rollback()
+        if previous is None or previous.status not in ("interrupted", "running"):
+            return None
+        if previous.status == "running" and self.shared:  # may be another writer, still at work
+            return None
+        kept = repo.count_videos_created(self.session, previous.started_at, previous.finished_at)
+        self.session.rollback()
+        total = previous.counts.get("to_fingerprint")
+        how = "was interrupted" if previous.status == "interrupted" else "stopped without finishing"
+        of = f" of {total}" if isinstance(total, int) else ""
+        text = f"the {previous.kind} before (scan {previous.id}) {how}: kept {kept}{of} new video(s), resuming"
+        log.info("%s", text)
+        return text
+
     def run(self) -> ScanSummary:
+        with self.interrupts:
+            return self._run()
+
+    def _run(self) -> ScanSummary:
         status = "interrupted"
         try:
             before = networks.snapshot(self.session)
@@ -585,18 +711,22 @@ class _Scan:
             status = "partial" if self.summary.failures else "ok"
             return self.summary
         finally:
-            self.session.rollback()
-            try:
-                # Derived files (rebuilt from SQL when stale): a failed save (a full disk) still
-                # ends with the scan recorded as finished, and then reports the fault.
-                save_index(self.store, self.index)
-                self._save_sound_index()
-            finally:
-                failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
-                repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
-                self.session.commit()
-                self.session.close()
+            with self.interrupts.held(then_raise=False):
+                self._finish(status)
 
+    def _finish(self, status: str) -> None:
+        """Save the derived index files and record how the scan ended."""
+        self.session.rollback()
+        try:
+            # Derived files (rebuilt from SQL when stale): a failed save (a full disk) still
+            # ends with the scan recorded as finished, and then reports the fault.
+            save_index(self.store, self.index)
+            self._save_sound_index()
+        finally:
+            failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
+            repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
+            self.session.commit()
+            self.session.close()
 
 def ingest(
     store: Store,

@@ -117,12 +117,14 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         matches = [m for m in repo.list_matches(session) if m.id in set(summary.new_matches)]
         uploads = repo.uploads_of_videos(session, {v for m in matches for v in (m.video_a_id, m.video_b_id)})
     if fmt == "json":
-        emit_json({**report.scan_json(summary, matches, uploads), "not_in_manifest": summary.not_in_manifest})
+        emit_json({**report.scan_json(summary, matches, uploads), "not_in_manifest": summary.not_in_manifest, "resumed": summary.resumed})
         return
     if fmt == "csv":
         click.echo(report.to_csv(report.MATCH_CSV_HEADERS, report.match_csv_rows(matches, uploads)), nl=False)
         return
     c = summary.counts()
+    if summary.resumed:
+        click.echo(summary.resumed)
     click.echo(
         f"{summary.kind} (scan {summary.scan_id}): {c['files']} files, {c['new_videos']} new videos, "
         f"{c['new_uploads']} new uploads, {c['moved_uploads']} moved, {c['unchanged_uploads']} unchanged, "

@@ -132,6 +132,40 @@ def finish_scan(session: Session, scan_id: int, status: str, counts: dict) -> No
     session.execute(update(Scan).where(Scan.id == scan_id).values(status=status, counts=counts, finished_at=utcnow()))
 
 
+@dataclass(frozen=True)
+class ScanRecord:
+    id: int
+    kind: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    counts: dict
+
+
+def set_scan_counts(session: Session, scan_id: int, counts: dict) -> None:
+    """Record counts of a running scan (its final counts replace them when it finishes)."""
+    session.execute(update(Scan).where(Scan.id == scan_id).values(counts=counts))
+
+
+def previous_scan(session: Session, scan_id: int) -> ScanRecord | None:
+    """The scan started just before `scan_id`, if any."""
+    row = session.execute(
+        select(Scan.id, Scan.kind, Scan.status, Scan.started_at, Scan.finished_at, Scan.counts)
+        .where(Scan.id < scan_id)
+        .order_by(Scan.id.desc())
+        .limit(1)
+    ).first()
+    return ScanRecord(row[0], row[1], row[2], row[3], row[4], dict(row[5] or {})) if row else None
+
+
+def count_videos_created(session: Session, since: dt.datetime, until: dt.datetime | None = None) -> int:
+    """Videos fingerprinted here (not imported) and stored from `since` (until `until`)."""
+    query = select(func.count()).select_from(Video).where(Video.source.is_(None), Video.created_at >= since)
+    if until is not None:
+        query = query.where(Video.created_at <= until)
+    return session.scalar(query)
+
+
 def known_sources(session: Session) -> list[dict]:
     """Every distinct root or manifest ingested before, oldest first."""
     seen: list[dict] = []
