@@ -38,7 +38,16 @@ def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
 
 
 def _edges(session: Session) -> list[co.MatchEdge]:
-    return [co.MatchEdge(m.video_a_id, m.video_b_id, m.score, m.kind) for m in repo.match_links(session)]
+    """Every match as an edge; a copy below the same-content score is checked for being a whole
+    copy on the same time line (a logo or caption lowered its score)."""
+    links = repo.match_links(session)
+    weaker = [
+        m.id for m in links if m.kind == co.COPY and co.WHOLE_COPY_MIN_SCORE <= m.score < co.SAME_CONTENT_MIN_SCORE
+    ]
+    score = {m.id: m.score for m in links}
+    lines = repo.match_time_lines(session, weaker) if weaker else {}
+    whole = {mid for mid, (da, db, segments) in lines.items() if co.same_time_line(segments, da, db, score[mid])}
+    return [co.MatchEdge(m.video_a_id, m.video_b_id, m.score, m.kind, m.id in whole) for m in links]
 
 
 def clusters(session: Session, edges: list[co.MatchEdge] | None = None) -> list[co.Cluster]:

@@ -294,13 +294,13 @@ class _Scan:
         self.scan_id = repo.start_scan(self.session, kind, sources)
         self.session.commit()
         self.summary = ScanSummary(scan_id=self.scan_id, kind=kind)
-        self.summary.resumed = self._resumed()
         self.index = synced_index(store)
         with store.session() as session:
             self.sound_index, _ = synced_sound(session, SoundIndex.load(sound_index_path(store)))
         # A server database may have other writers: short transactions (one file, one video)
         # keep them from waiting on each other for long, or in a cycle.
         self.shared = not store.location.is_sqlite
+        self.summary.resumed = self._resumed()
 
     # --- discovery --------------------------------------------------------------------------
 

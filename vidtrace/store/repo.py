@@ -631,11 +631,37 @@ class MatchLink:
     score: float
     scan_id: int | None
     kind: str = "copy"
+    id: int = 0
 
 
 def match_links(session: Session) -> list[MatchLink]:
-    rows = session.execute(select(Match.video_a_id, Match.video_b_id, Match.score, Match.scan_id, Match.kind).order_by(Match.id))
+    rows = session.execute(
+        select(Match.video_a_id, Match.video_b_id, Match.score, Match.scan_id, Match.kind, Match.id).order_by(Match.id)
+    )
     return [MatchLink(*r) for r in rows]
+
+
+def match_time_lines(
+    session: Session, match_ids: Iterable[int]
+) -> dict[int, tuple[float, float, list[tuple[float, float, float, float, float]]]]:
+    """Per match: the durations of its two videos (A, B) and its segments (a_start, a_end,
+    b_start, b_end, speed)."""
+    out: dict[int, tuple[float, float, list]] = {}
+    ids = sorted(set(match_ids))
+    for chunk in _chunks(ids):
+        a, b = Video.__table__.alias("a"), Video.__table__.alias("b")
+        query = (
+            select(Match.id, a.c.duration_s, b.c.duration_s)
+            .join(a, a.c.id == Match.video_a_id)
+            .join(b, b.c.id == Match.video_b_id)
+            .where(Match.id.in_(chunk))
+        )
+        for mid, da, db in session.execute(query):
+            out[mid] = (float(da or 0.0), float(db or 0.0), [])
+        query = select(Segment.match_id, Segment.a_start_s, Segment.a_end_s, Segment.b_start_s, Segment.b_end_s, Segment.speed)
+        for mid, *segment in session.execute(query.where(Segment.match_id.in_(chunk))):
+            out[mid][2].append(tuple(segment))
+    return out
 
 
 def ok_video_ids(session: Session) -> list[int]:
