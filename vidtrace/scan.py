@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import contextlib
 import datetime as dt
 import hashlib
 import logging
 import os
-import signal
 import stat
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +26,7 @@ from vidtrace.discover import Candidate, path_text, read_manifest, text_path, wa
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.hashes import to_matrix
+from vidtrace.interrupts import Interrupts, worker_init
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
 from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
@@ -227,56 +225,6 @@ def _video_label(session, video_id: int) -> str:
     return uploads[0].path if uploads else f"video {video_id}"
 
 
-class _Interrupts:
-    """Ctrl-C (SIGINT) and SIGTERM end a scan as KeyboardInterrupt, but never inside a `held()`
-    block (storing one video, committing): there the signal waits for the block's end, so that
-    what is committed on the way out is whole videos only."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested: int | None = None
-        self._holding = 0
-        self._previous: dict = {}
-
-    def _handle(self, signum, _frame) -> None:
-        self.requested = signum
-        if not self._holding:
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> "_Interrupts":
-        if threading.current_thread() is threading.main_thread():  # handlers live in the main thread only
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-    @contextlib.contextmanager
-    def held(self, then_raise: bool = True):
-        """Signals wait until the block ends; then, if one came, KeyboardInterrupt (when `then_raise`)."""
-        self._holding += 1
-        try:
-            yield
-        finally:
-            self._holding -= 1
-        if then_raise and self.requested is not None and not self._holding:
-            raise KeyboardInterrupt
-
-
-def _worker_init(threads: int) -> None:
-    """A fingerprinting worker: one ffmpeg thread; Ctrl-C is the main process's to handle (it
-    stops the workers), SIGTERM ends the worker."""
-    from vidtrace.decode import set_decode_threads
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    set_decode_threads(threads)
-
-
 class _Scan:
     def __init__(
         self, store: Store, kind: str, sources: list[dict], settings: Settings, workers: int, progress: Progress,
@@ -290,7 +238,7 @@ class _Scan:
         self.workers = max(1, workers)
         self.progress = progress
         self.session = store.session()
-        self.interrupts = _Interrupts()
+        self.interrupts = Interrupts()
         self.scan_id = repo.start_scan(self.session, kind, sources)
         self.session.commit()
         self.summary = ScanSummary(scan_id=self.scan_id, kind=kind)
@@ -489,7 +437,7 @@ class _Scan:
             return
         # One ffmpeg thread per worker: N single-threaded decodes share the cores better than N
         # decodes each starting a thread per core.
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init, initargs=(1,))
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, initializer=worker_init, initargs=(1,))
         try:
             queue: collections.deque = collections.deque()
             jobs_iter = iter(jobs)
