@@ -582,11 +582,14 @@ def test_index_build_shards_then_lookup_and_doctor_agree(ingested_store, tmp_pat
     doctor = run(store, "doctor")
     assert doctor.exit_code == 0, doctor.stdout
 
-    # A missing shard is rebuilt from the database on the next search, the others kept.
+    # A missing shard is rebuilt from the database on the next search (in memory: a lookup
+    # writes no file), and saved by the next command that writes, the others kept.
     kept = shard_path(store / db.INDEX_FILENAME, 0, 3).stat().st_mtime_ns
     shard_path(store / db.INDEX_FILENAME, 2, 3).unlink()
     again = run(store, "lookup", clip, "--json")
     assert again.exit_code == 0 and json.loads(again.stdout) == json.loads(before.stdout)
+    assert not shard_path(store / db.INDEX_FILENAME, 2, 3).exists()
+    assert run(store, "doctor", "--repair").exit_code == 0
     assert shard_path(store / db.INDEX_FILENAME, 2, 3).exists()
     assert shard_path(store / db.INDEX_FILENAME, 0, 3).stat().st_mtime_ns == kept
 

@@ -40,8 +40,16 @@ CLOSE_SLACK_BITS = 2
 #: A speed other than 1 is believed only when the hits fit its line this closely (RMS, s): the
 #: sampling grid alone leaves up to a quarter of a second; a jump cut leaves more.
 MAX_LINE_RMS_S = 0.3
-#: Speeds closer to 1 than this are reported as 1 (no speed change).
-SPEED_SNAP = 0.02
+#: A speed change is reported (and labelled "sped up" / "slowed down") only where the evidence
+#: is clear, else the segment is reported at speed 1: at least this far from 1 (a re-encode or a
+#: crop fits slopes of 0.96 to 1.03 from the sampling grid and frame-rate changes alone)...
+MIN_SPEED_CHANGE = 0.03
+#: ...moving the two time lines apart by at least this over the segment (seconds; less is within
+#: a few hash steps)...
+MIN_SPEED_DRIFT_S = 0.5
+#: ...and the same along the segment: each half, fitted on its own, at least this far from 1 on
+#: the same side.
+MIN_HALF_SPEED_CHANGE = 0.015
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,26 @@ def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> floa
     return min(limit, max(1 / limit, slope))
 
 
+def _clear_speed(chosen: list[FrameHit], speed: float) -> bool:
+    """Whether the chosen hits show a speed change beyond doubt (see `MIN_SPEED_CHANGE`): far
+    enough from 1, drifting far enough over the segment, and the same in both halves of it."""
+    change = speed - 1.0
+    if abs(change) < MIN_SPEED_CHANGE - 1e-9:
+        return False
+    q = np.array([h.q_ts for h in chosen])
+    r = np.array([h.r_ts for h in chosen])
+    if abs(change) * (q.max() - q.min()) < MIN_SPEED_DRIFT_S:
+        return False
+    middle = (q.min() + q.max()) / 2
+    for half in (q <= middle, q > middle):
+        if half.sum() < 3 or np.ptp(q[half]) < 1.0:
+            return False
+        slope = float(np.polyfit(q[half], r[half], 1)[0])
+        if (slope - 1.0) * math.copysign(1.0, change) < MIN_HALF_SPEED_CHANGE:
+            return False
+    return True
+
+
 def _lasts(distinctive: list[FrameHit], speed: float, settings: Settings) -> bool:
     """Enough distinctive frames, lasting `min_segment_s` in both videos: a 2 s card matched
     against a 3 s card along a slanted line lasts 3 s in one video only."""
@@ -257,7 +285,7 @@ def _segment_from_run(
     if not _lasts(distinctive, speed, settings):
         return None
     speed = _fit_speed(chosen, speed, settings)
-    if abs(speed - 1.0) < SPEED_SNAP:
+    if not _clear_speed(chosen, speed):
         speed = 1.0
     offset = median(h.r_ts - speed * h.q_ts for h in chosen)
     q_start = chosen[0].q_ts

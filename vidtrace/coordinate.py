@@ -42,6 +42,14 @@ from vidtrace import chance
 
 #: A match covering at least this share of the shorter video makes the two one content.
 SAME_CONTENT_MIN_SCORE = 0.8
+#: A weaker match still makes one content when it is a whole copy on the same time line (see
+#: `same_time_line`): a large logo or caption hides part of the pictures and lowers the score of
+#: a copy, not its timing. The share of the shorter video it must still cover:
+WHOLE_COPY_MIN_SCORE = 0.6
+#: ...with both videos this close in length (share of the longer, at least `WHOLE_COPY_SLACK_S`)
+WHOLE_COPY_LENGTH_SHARE = 0.05
+#: ...and every segment at the same instants in both videos, within this (seconds), at speed 1.
+WHOLE_COPY_SLACK_S = 1.0
 #: The kind of match that makes content clusters; any other kind only relates them.
 COPY = "copy"
 #: Window used when there are too few re-posts to estimate one from the data (seconds).
@@ -65,6 +73,26 @@ class MatchEdge:
     video_b: int
     score: float
     kind: str = COPY  # "copy", or "same soundtrack" (related content, never merged)
+    #: a whole copy on the same time line (`same_time_line`): the same content at a lower score
+    whole_copy: bool = False
+
+
+def same_time_line(
+    segments: Sequence[tuple[float, float, float, float, float]], duration_a_s: float, duration_b_s: float, score: float
+) -> bool:
+    """Whether a match is a whole copy whose score was lowered by an overlay: both videos about
+    as long, every segment (a_start, a_end, b_start, b_end, speed) at the same instants in both
+    at speed 1, covering at least `WHOLE_COPY_MIN_SCORE` of the shorter. An excerpt, a
+    compilation or a shifted re-cut is none of these."""
+    if not segments or score < WHOLE_COPY_MIN_SCORE:
+        return False
+    slack = max(WHOLE_COPY_SLACK_S, WHOLE_COPY_LENGTH_SHARE * max(duration_a_s, duration_b_s))
+    if abs(duration_a_s - duration_b_s) > slack:
+        return False
+    return all(
+        abs(speed - 1.0) < 0.01 and abs(b0 - a0) <= WHOLE_COPY_SLACK_S and abs(b1 - a1) <= WHOLE_COPY_SLACK_S
+        for a0, a1, b0, b1, speed in segments
+    )
 
 
 @dataclass(frozen=True)
@@ -185,7 +213,7 @@ def build_clusters(
     for m in matches:
         uf.find(m.video_a)
         uf.find(m.video_b)
-        if m.score >= same_content_min_score:
+        if m.score >= same_content_min_score or m.whole_copy:
             uf.union(m.video_a, m.video_b)
     core: dict[int, list[int]] = defaultdict(list)
     for v in list(uf.parent):
@@ -301,8 +329,33 @@ def _cluster_arrays(by_cluster: dict[int, list[UploadEvent]], index: dict[str, i
     return {c: (np.array([index[e.account] for e in evs], dtype=np.int64), _timestamps(evs)) for c, evs in by_cluster.items()}
 
 
-def _coposts(posts: dict[int, tuple[np.ndarray, np.ndarray]], window_s: float, names: list[str]) -> _Coposts:
-    parts_a, parts_b, parts_c, parts_g = [], [], [], []
+def _cluster_uploads(by_cluster: dict[int, list[UploadEvent]]) -> dict[int, np.ndarray]:
+    """Per cluster, the upload ids of its time-sorted events (aligned with `_cluster_arrays`)."""
+    return {c: np.array([e.upload_id for e in evs], dtype=np.int64) for c, evs in by_cluster.items()}
+
+
+def _once_per_upload(rows: list[tuple[int, int, int]]) -> set[int]:
+    """Of one pair's co-posts (row, upload of one account, upload of the other), the rows to
+    keep so that each upload counts once: co-posts that share an upload (one upload in two
+    overlapping clusters, such as a compilation) are one co-post, the first row standing for it."""
+    uf = _UnionFind()
+    for row, ua, ub in rows:
+        uf.union(("row", row), ("a", ua))
+        uf.union(("row", row), ("b", ub))
+    kept: dict = {}
+    for row, _, _ in rows:
+        kept.setdefault(uf.find(("row", row)), row)
+    return set(kept.values())
+
+
+def _coposts(
+    posts: dict[int, tuple[np.ndarray, np.ndarray]], window_s: float, names: list[str],
+    uploads: dict[int, np.ndarray] | None = None,
+) -> _Coposts:  # fmt: skip
+    """Every (pair, cluster) co-posted within the window, with the smallest gap. With `uploads`
+    (per cluster, aligned with `posts`), co-posts of one pair that rest on one upload in several
+    overlapping clusters count once."""
+    parts_a, parts_b, parts_c, parts_g, parts_ua, parts_ub = [], [], [], [], [], []
     for cluster, (acc, t) in posts.items():
         if len(t) < 2:
             continue
@@ -318,6 +371,10 @@ def _coposts(posts: dict[int, tuple[np.ndarray, np.ndarray]], window_s: float, n
         parts_b.append(np.maximum(ai, aj)[other])
         parts_g.append((t[j] - t[i])[other])
         parts_c.append(np.full(int(other.sum()), cluster, dtype=np.int64))
+        if uploads is not None:
+            ui, uj = uploads[cluster][i], uploads[cluster][j]
+            parts_ua.append(np.where(ai < aj, ui, uj)[other])
+            parts_ub.append(np.where(ai < aj, uj, ui)[other])
     if not parts_a:
         empty = np.zeros(0, dtype=np.int64)
         return _Coposts(names, empty, empty, empty, np.zeros(0))
@@ -326,7 +383,32 @@ def _coposts(posts: dict[int, tuple[np.ndarray, np.ndarray]], window_s: float, n
     a, b, c, g = a[order], b[order], c[order], g[order]
     first = np.ones(len(a), dtype=bool)
     first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (c[1:] != c[:-1])
+    if uploads is not None:
+        ua, ub = (np.concatenate(p)[order] for p in (parts_ua, parts_ub))
+        first &= _counted_once(a, b, ua, ub, first, uploads)
     return _Coposts(names, a[first], b[first], c[first], g[first])
+
+
+def _counted_once(
+    a: np.ndarray, b: np.ndarray, ua: np.ndarray, ub: np.ndarray, first: np.ndarray, uploads: dict[int, np.ndarray]
+) -> np.ndarray:
+    """Which of the rows kept per (pair, cluster) stay once each upload counts once. Only rows
+    resting on an upload that is in several clusters can share one; they are few."""
+    keep = np.ones(len(a), dtype=bool)
+    every = np.concatenate(list(uploads.values())) if uploads else np.zeros(0, dtype=np.int64)
+    ids, counts = np.unique(every, return_counts=True)
+    shared = ids[counts > 1]
+    if not len(shared):
+        return keep
+    rows = np.flatnonzero(first & (np.isin(ua, shared) | np.isin(ub, shared)))
+    by_pair: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
+    for r in rows.tolist():
+        by_pair[(int(a[r]), int(b[r]))].append((r, int(ua[r]), int(ub[r])))
+    for pair_rows in by_pair.values():
+        kept = _once_per_upload(pair_rows)
+        for r, _, _ in pair_rows:
+            keep[r] = r in kept
+    return keep
 
 
 def _account_index(events: Sequence[UploadEvent]) -> tuple[list[str], dict[str, int]]:
@@ -337,7 +419,7 @@ def _account_index(events: Sequence[UploadEvent]) -> tuple[list[str], dict[str, 
 def account_links(by_cluster: dict[int, list[UploadEvent]], window_s: float) -> dict[tuple[str, str], dict[int, float]]:
     """(account, account) -> {cluster: smallest gap between their posts of it, seconds}."""
     names, index = _account_index([e for evs in by_cluster.values() for e in evs])
-    found = _coposts(_cluster_arrays(by_cluster, index), window_s, names)
+    found = _coposts(_cluster_arrays(by_cluster, index), window_s, names, _cluster_uploads(by_cluster))
     links: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for a, b, c, g in zip(found.a.tolist(), found.b.tolist(), found.cluster.tolist(), found.gap_s.tolist()):
         links[(names[a], names[b])][c] = g
@@ -492,7 +574,7 @@ def coordinate(
     by_cluster = cluster_events(events, clusters)
     names, index = _account_index(events)
     posts = _cluster_arrays(by_cluster, index)
-    found = _coposts(posts, window_s, names)
+    found = _coposts(posts, window_s, names, _cluster_uploads(by_cluster))
     model = _null_model(posts, len(names), window_s)
     keep, test, per_pair = _test_links(found, model, min_shared_clusters, fdr)
     starts, observed = per_pair["starts"], per_pair["observed"]
@@ -574,18 +656,25 @@ def coordinate(
 
 
 def amplifiers(events: Sequence[UploadEvent], clusters: Sequence[Cluster], min_clusters: int = 2) -> list[Amplifier]:
-    """Accounts that trail the same first poster ("patient zero") by a steady lag across clusters."""
+    """Accounts that trail the same first poster ("patient zero") by a steady lag across clusters,
+    with distinct uploads of their own in at least `min_clusters` of them."""
     by_cluster = cluster_events(events, clusters)
     lags: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for c, evs in by_cluster.items():
+    witnesses: dict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
+    for c, evs in sorted(by_cluster.items()):
         if len(evs) < 2:
             continue
         zero = evs[0]
         for e in evs[1:]:
             if e.account != zero.account and c not in lags[(e.account, zero.account)]:
                 lags[(e.account, zero.account)][c] = (e.uploaded_at - zero.uploaded_at).total_seconds()
+                witnesses[(e.account, zero.account)].append((c, e.upload_id, zero.upload_id))
     found = []
     for (account, source), per_cluster in lags.items():
+        # Repeated, distinct uploads: one upload in overlapping clusters (a compilation) is one
+        # trailing post, and an account with a single upload is never an amplifier.
+        once = _once_per_upload(witnesses[(account, source)])
+        per_cluster = {c: lag for c, lag in per_cluster.items() if c in once}
         if len(per_cluster) < min_clusters:
             continue
         values = list(per_cluster.values())

@@ -28,6 +28,8 @@ VIDEO_EXTENSIONS = frozenset(
 )
 REQUIRED_COLUMNS = ("path", "account")
 OPTIONAL_COLUMNS = ("uploaded_at", "platform", "url", "title")
+#: Field separators a CSV manifest may use (the header decides which).
+MANIFEST_DELIMITERS = (",", ";", "\t")
 #: Longest accepted manifest field (characters): longer is a broken or hostile row.
 MAX_FIELD_CHARS = 4096
 
@@ -176,10 +178,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
             if not isinstance(row, dict):
                 yield number, None, "not a JSON object"
                 continue
-            yield number, {k: (None if v is None else str(v)) for k, v in row.items()}, None
+            yield number, {str(k).strip().lower(): (None if v is None else str(v)) for k, v in row.items()}, None
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""))  # CSV rules decide where rows end
-    header = reader.fieldnames or []
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))  # CSV rules decide where rows end
+    # Column names in any case, with stray spaces: `Path,Account` is `path,account`.
+    header = [(name or "").strip().lower() for name in reader.fieldnames or []]
+    if header:
+        reader.fieldnames = header
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise UsageError(f"manifest {path} lacks column(s) {', '.join(missing)} (header: {', '.join(header) or 'empty'})")
@@ -188,6 +193,16 @@ def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
             yield reader.line_num, None, "more fields than the header"
             continue
         yield reader.line_num, row, None
+
+
+def _delimiter(text: str) -> str:
+    """The field separator of a CSV manifest: whichever of `,`, `;` and tab splits the header row
+    into the most fields, `,` on a tie (spreadsheets in many locales save with `;`, exports often
+    with tabs)."""
+    def fields(d: str) -> int:
+        return len(next(csv.reader(io.StringIO(text, newline=""), delimiter=d), []))
+
+    return max(MANIFEST_DELIMITERS, key=lambda d: (fields(d), d == ","))
 
 
 def read_manifest(path: Path) -> tuple[list[Candidate], list[Problem]]:

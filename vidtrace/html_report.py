@@ -123,7 +123,9 @@ def render(
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1><p class='muted'>Generated {esc(iso(generated_at))}. Upload times are posting times from "
-        "manifests; file times are never used here.</p>",
+        "manifests; file times are never used here."
+        + (f" {snapshot.file_time_only} upload(s) of contents posted more than once carry only file times and are left out."
+           if snapshot.file_time_only else "") + "</p>",
         "<h2>Summary</h2><table>",
     ]
     summary = [

@@ -24,6 +24,9 @@ class Snapshot:
     related: list[co.Relation] = field(default_factory=list)
     #: how the groups' links were kept (pairs tested, the chance test and its rule)
     link_test: co.LinkTest | None = None
+    #: uploads left out because they carry only a file time, in clusters posted more than once
+    #: (where coordination would have used them)
+    file_time_only: int = 0
 
 
 def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
@@ -35,7 +38,16 @@ def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
 
 
 def _edges(session: Session) -> list[co.MatchEdge]:
-    return [co.MatchEdge(m.video_a_id, m.video_b_id, m.score, m.kind) for m in repo.match_links(session)]
+    """Every match as an edge; a copy below the same-content score is checked for being a whole
+    copy on the same time line (a logo or caption lowered its score)."""
+    links = repo.match_links(session)
+    weaker = [
+        m.id for m in links if m.kind == co.COPY and co.WHOLE_COPY_MIN_SCORE <= m.score < co.SAME_CONTENT_MIN_SCORE
+    ]
+    score = {m.id: m.score for m in links}
+    lines = repo.match_time_lines(session, weaker) if weaker else {}
+    whole = {mid for mid, (da, db, segments) in lines.items() if co.same_time_line(segments, da, db, score[mid])}
+    return [co.MatchEdge(m.video_a_id, m.video_b_id, m.score, m.kind, m.id in whole) for m in links]
 
 
 def clusters(session: Session, edges: list[co.MatchEdge] | None = None) -> list[co.Cluster]:
@@ -55,6 +67,7 @@ def snapshot(
     edges = _edges(session)
     found = clusters(session, edges)
     uploads = repo.dated_uploads(session, include_file_times)
+    undated = [] if include_file_times else repo.file_time_uploads(session)
     names = _account_names(uploads)
     events = [co.UploadEvent(u.id, u.video_id, names[u.id], u.uploaded_at, u.path) for u in uploads]
     if window_s is None:
@@ -72,7 +85,21 @@ def snapshot(
         uploads={u.id: u for u in uploads},
         related=co.related_clusters(found, edges),
         link_test=coordination.link_test,
+        file_time_only=_needed_file_times(found, uploads, undated),
     )
+
+
+def _needed_file_times(found: list[co.Cluster], dated: list[repo.UploadRecord], undated: list[tuple[int, int]]) -> int:
+    """How many of the uploads with only a file time are in clusters with two or more uploads
+    in all: the ones coordination would need to compare posting times."""
+    if not undated:
+        return 0
+    membership = co.clusters_by_video(found)
+    per_cluster: dict[int, int] = {}
+    for video_id in [u.video_id for u in dated] + [v for _, v in undated]:
+        for c in membership.get(video_id, []):
+            per_cluster[c] = per_cluster.get(c, 0) + 1
+    return sum(1 for _, v in undated if any(per_cluster[c] >= 2 for c in membership.get(v, [])))
 
 
 @dataclass(frozen=True)

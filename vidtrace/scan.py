@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import stat
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,7 @@ from vidtrace.discover import Candidate, path_text, read_manifest, text_path, wa
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.hashes import to_matrix
+from vidtrace.interrupts import Interrupts, worker_init
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
 from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 #: Uploads of already-known videos are committed in batches of this many files.
 COMMIT_EVERY = 200
+#: Finished videos are committed at least this often (seconds), whatever the batch size: a run
+#: killed outright (SIGKILL, a power cut) loses at most this much finished work.
+COMMIT_EVERY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,18 @@ class ScanSummary:
     merged_clusters: list[tuple[int, int]] = field(default_factory=list)
     new_groups: list[tuple[str, ...]] = field(default_factory=list)
     grown_groups: list[tuple[str, ...]] = field(default_factory=list)
+    #: files in a folder a manifest covers that the manifest does not name (ingested with file times)
+    not_in_manifest: list[str] = field(default_factory=list)
+    #: new contents this run set out to fingerprint
+    to_fingerprint: int = 0
+    #: what the interrupted run before this one kept, when this run resumes its work
+    resumed: str | None = None
 
     def counts(self) -> dict:
         data = asdict(self)
-        for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups"):
+        for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups", "not_in_manifest"):
             data[key] = len(data[key])
-        del data["scan_id"], data["kind"], data["new_upload_ids"]
+        del data["scan_id"], data["kind"], data["new_upload_ids"], data["resumed"]
         return data
 
 
@@ -227,6 +238,7 @@ class _Scan:
         self.workers = max(1, workers)
         self.progress = progress
         self.session = store.session()
+        self.interrupts = Interrupts()
         self.scan_id = repo.start_scan(self.session, kind, sources)
         self.session.commit()
         self.summary = ScanSummary(scan_id=self.scan_id, kind=kind)
@@ -236,11 +248,22 @@ class _Scan:
         # A server database may have other writers: short transactions (one file, one video)
         # keep them from waiting on each other for long, or in a cycle.
         self.shared = not store.location.is_sqlite
+        self.summary.resumed = self._resumed()
 
     # --- discovery --------------------------------------------------------------------------
 
     def discover(self) -> tuple[list[Candidate], set[str]]:
-        """Candidates from every source, and the root folders that could not be walked."""
+        """Candidates from every source, and the root folders that could not be walked.
+
+        A manifest describes the files it names: a file found both in a walked folder and in a
+        manifest is taken from the manifest (its account, posting time, URL and title win over
+        the folder name and the file time). Files in a folder that a manifest covers (the
+        manifest's folder and the walked folder overlap) but that no manifest names are
+        ingested with their file times and listed in `ScanSummary.not_in_manifest`.
+        """
+        manifests = self._read_manifests()
+        named = {os.path.realpath(c.path) for found in manifests.values() for c in found}
+        manifest_dirs = [Path(m).parent.resolve() for m in manifests]
         seen: set[tuple[str, str | None]] = set()
         candidates: list[Candidate] = []
         missing_roots: set[str] = set()
@@ -253,25 +276,40 @@ class _Scan:
                     missing_roots.add(str(root))
                     continue
                 problems: list = []
-                found = list(walk_root(root, problems))
+                walked = list(walk_root(root, problems))
                 for problem in problems:  # links leading out of the folder: reported, skipped
                     self.fail(problem.where, problem.reason)
+                real_root = root.resolve()
+                covered = any(d.is_relative_to(real_root) or real_root.is_relative_to(d) for d in manifest_dirs)
+                found = [c for c in walked if os.path.realpath(c.path) not in named]
+                if covered:
+                    self.summary.not_in_manifest += [path_text(c.path) for c in found]
             if source.get("manifest"):
-                try:
-                    found, problems = read_manifest(Path(source["manifest"]))
-                except UsageError as e:
-                    if self.kind == "ingest":
-                        raise
-                    self.fail(source["manifest"], str(e))
-                    continue
-                for problem in problems:
-                    self.fail(problem.where, problem.reason)
+                found = manifests.get(source["manifest"], [])
             for candidate in found:
                 key = (str(candidate.path), candidate.account)
                 if key not in seen:
                     seen.add(key)
                     candidates.append(candidate)
         return candidates, missing_roots
+
+    def _read_manifests(self) -> dict[str, list[Candidate]]:
+        """Each readable manifest source's candidates; its bad rows reported."""
+        out: dict[str, list[Candidate]] = {}
+        for source in self.sources:
+            if not source.get("manifest"):
+                continue
+            try:
+                found, problems = read_manifest(Path(source["manifest"]))
+            except UsageError as e:
+                if self.kind == "ingest":
+                    raise
+                self.fail(source["manifest"], str(e))
+                continue
+            for problem in problems:
+                self.fail(problem.where, problem.reason)
+            out[source["manifest"]] = found
+        return out
 
     def fail(self, path: str, reason: str) -> None:
         path = path_text(path)
@@ -397,13 +435,10 @@ class _Scan:
             for sha, path in jobs:
                 yield (sha, None, "empty file (0 bytes)") if sha in empty else (sha, *_fingerprint_job(path, self.settings))
             return
-        from vidtrace.decode import set_decode_threads
-
         # One ffmpeg thread per worker: N single-threaded decodes share the cores better than N
         # decodes each starting a thread per core.
-        with concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, initializer=set_decode_threads, initargs=(1,)
-        ) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, initializer=worker_init, initargs=(1,))
+        try:
             queue: collections.deque = collections.deque()
             jobs_iter = iter(jobs)
             while True:
@@ -419,66 +454,76 @@ class _Scan:
                 if not queue:
                     return
                 sha, future = queue.popleft()
-                yield (sha, None, "empty file (0 bytes)") if future is None else (sha, *future.result())
+                if future is None:
+                    yield sha, None, "empty file (0 bytes)"
+                    continue
+                try:
+                    result = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    if self.interrupts.requested is not None:  # a worker stopped by the same signal
+                        raise KeyboardInterrupt from None
+                    raise
+                yield (sha, *result)
+        except BaseException:
+            # Interrupted (or closed early): the work in flight is dropped, the workers stopped.
+            for process in list((pool._processes or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     def fingerprint(self, pending: dict[str, _Pending]) -> None:
-        total = len(pending)
-        # Videos are committed in batches (a video and its frames always in the same
-        # transaction); their frames join the index only once committed, so the saved index
-        # never covers frames that a crash rolled back.
+        """Fingerprint and store the new contents.
+
+        Videos are committed in batches (a video and its frames always in the same transaction)
+        and at least every `COMMIT_EVERY_S`; their frames join the index only once committed, so
+        the saved index never covers frames that a crash rolled back. Ctrl-C or SIGTERM commits
+        every video finished so far, then ends the scan (the next run resumes from there).
+        """
+        total = self.summary.to_fingerprint = len(pending)
+        repo.set_scan_counts(self.session, self.scan_id, {"to_fingerprint": total})
+        self.session.commit()
         # (videos, frames) per commit: one commit per video costs an fsync per clip on collections
-        # of short clips; these bound what an interrupted run has to redo.
+        # of short clips; these (and the time) bound what a killed run has to redo.
         commit_videos, commit_frames = (1, 1) if self.shared else (50, 20_000)
         batch: list[tuple[list[int], object]] = []
         sound_batch: list[tuple[int, int, SoundPrint | None]] = []
-        batch_frames = batch_videos = 0
+        counts = {"videos": 0, "frames": 0}
+        last_commit = time.monotonic()
 
         def commit() -> None:
-            self.session.commit()
-            for frame_ids, codes in batch:
-                self.index.add(frame_ids, codes)
-            for print_id, video_id, sound in sound_batch:
-                if sound is not None:
-                    self.sound_index.add(print_id, video_id, sound.values)
-            batch.clear()
-            sound_batch.clear()
+            nonlocal last_commit
+            with self.interrupts.held():
+                self.session.commit()
+                for frame_ids, codes in batch:
+                    self.index.add(frame_ids, codes)
+                for print_id, video_id, sound in sound_batch:
+                    if sound is not None:
+                        self.sound_index.add(print_id, video_id, sound.values)
+                batch.clear()
+                sound_batch.clear()
+                counts.update(videos=0, frames=0)
+                last_commit = time.monotonic()
 
-        for n, (sha, found, error) in enumerate(self._results(pending), start=1):
-            self.progress("fingerprinting", n - 1, total)
-            item = pending[sha]
-            if _changed_since(*item.uploads[0]):
-                # Read while it changed or vanished: store nothing; the next scan reads it again.
-                for c, _ in item.uploads:
-                    self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
-                continue
-            if item.video_id is not None:
-                self._refingerprinted(item, found, error)
-                continue
-            fingerprint = found.pictures if found is not None else None
-            video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
-            for c, st in item.uploads:
-                self.link_upload(video_id, c, st)
-            if created and fingerprint is not None:
-                print_id = self._store_sound(video_id, found.sound)
-                codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
-                batch.append((frame_ids, codes))
-                sound_batch.append((print_id, video_id, found.sound))
-                batch_frames += len(frame_ids)
-            batch_videos += 1
-            if batch_videos >= commit_videos or batch_frames >= commit_frames:
-                commit()
-                batch_frames = batch_videos = 0
-            if not created:  # another writer stored this content meanwhile (and its frames)
-                log.info("%s: stored meanwhile by another writer", item.uploads[0][0].path)
-                continue
-            if fingerprint is None:
-                for c, _ in item.uploads:
-                    self.fail(str(c.path), error)
-                continue
-            self.summary.new_videos += 1
-            for warning in fingerprint.warnings:
-                log.warning("%s: %s", item.uploads[0][0].path, warning)
-                self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
+        results = self._results(pending)
+        try:
+            for n, (sha, found, error) in enumerate(results, start=1):
+                self.progress("fingerprinting", n - 1, total)
+                with self.interrupts.held():
+                    frames = self._store_result(pending[sha], sha, found, error, batch, sound_batch)
+                    if frames is not None:
+                        counts["videos"] += 1
+                        counts["frames"] += frames
+                    if (
+                        counts["videos"] >= commit_videos or counts["frames"] >= commit_frames
+                        or time.monotonic() - last_commit >= COMMIT_EVERY_S
+                    ):  # fmt: skip
+                        commit()
+        except KeyboardInterrupt:
+            results.close()  # stops the workers
+            commit()  # every finished video
+            log.info("interrupted: %d of %d new video(s) stored", self.summary.new_videos, total)
+            raise
         commit()
         if self.summary.refingerprinted_videos:
             # Old frames and prints left SQL: the indexes are rebuilt from it (once per version change).
@@ -486,6 +531,40 @@ class _Scan:
             self.sound_index, _ = synced_sound(self.session, None)
             self.session.rollback()
         self.progress("fingerprinting", total, total)
+
+    def _store_result(
+        self, item: _Pending, sha: str, found: Fingerprints | None, error: str | None, batch: list, sound_batch: list
+    ) -> int | None:
+        """Store one fingerprinted content (or its failure) in the open transaction; the number
+        of frames it added to the batch waiting for commit (None: nothing added)."""
+        if _changed_since(*item.uploads[0]):
+            # Read while it changed or vanished: store nothing; the next scan reads it again.
+            for c, _ in item.uploads:
+                self.fail(str(c.path), "file changed or disappeared while it was being read; not stored")
+            return None
+        if item.video_id is not None:
+            self._refingerprinted(item, found, error)
+            return None
+        fingerprint = found.pictures if found is not None else None
+        video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
+        for c, st in item.uploads:
+            self.link_upload(video_id, c, st)
+        if created and fingerprint is not None:
+            print_id = self._store_sound(video_id, found.sound)
+            codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
+            batch.append((frame_ids, codes))
+            sound_batch.append((print_id, video_id, found.sound))
+        if not created:  # another writer stored this content meanwhile (and its frames)
+            log.info("%s: stored meanwhile by another writer", item.uploads[0][0].path)
+        elif fingerprint is None:
+            for c, _ in item.uploads:
+                self.fail(str(c.path), error)
+        else:
+            self.summary.new_videos += 1
+            for warning in fingerprint.warnings:
+                log.warning("%s: %s", item.uploads[0][0].path, warning)
+                self.summary.warnings.append(Failure(path_text(item.uploads[0][0].path), warning))
+        return len(frame_ids)
 
     def _store_sound(self, video_id: int, sound: SoundPrint | None) -> int:
         """Store a video's sound print (None: no soundtrack) in the transaction of its frames."""
@@ -543,7 +622,29 @@ class _Scan:
         self.summary.new_groups = change.new_groups
         self.summary.grown_groups = change.grown_groups
 
+    def _resumed(self) -> str | None:
+        """What the run before this one kept, when it ended without finishing (interrupted, or
+        killed: still "running" although this run holds the writer lock)."""
+        previous = repo.previous_scan(self.session, self.scan_id)
+        self.session.rollback()
+        if previous is None or previous.status not in ("interrupted", "running"):
+            return None
+        if previous.status == "running" and self.shared:  # may be another writer, still at work
+            return None
+        kept = repo.count_videos_created(self.session, previous.started_at, previous.finished_at)
+        self.session.rollback()
+        total = previous.counts.get("to_fingerprint")
+        how = "was interrupted" if previous.status == "interrupted" else "stopped without finishing"
+        of = f" of {total}" if isinstance(total, int) else ""
+        text = f"the {previous.kind} before (scan {previous.id}) {how}: kept {kept}{of} new video(s), resuming"
+        log.info("%s", text)
+        return text
+
     def run(self) -> ScanSummary:
+        with self.interrupts:
+            return self._run()
+
+    def _run(self) -> ScanSummary:
         status = "interrupted"
         try:
             before = networks.snapshot(self.session)
@@ -558,18 +659,22 @@ class _Scan:
             status = "partial" if self.summary.failures else "ok"
             return self.summary
         finally:
-            self.session.rollback()
-            try:
-                # Derived files (rebuilt from SQL when stale): a failed save (a full disk) still
-                # ends with the scan recorded as finished, and then reports the fault.
-                save_index(self.store, self.index)
-                self._save_sound_index()
-            finally:
-                failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
-                repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
-                self.session.commit()
-                self.session.close()
+            with self.interrupts.held(then_raise=False):
+                self._finish(status)
 
+    def _finish(self, status: str) -> None:
+        """Save the derived index files and record how the scan ended."""
+        self.session.rollback()
+        try:
+            # Derived files (rebuilt from SQL when stale): a failed save (a full disk) still
+            # ends with the scan recorded as finished, and then reports the fault.
+            save_index(self.store, self.index)
+            self._save_sound_index()
+        finally:
+            failed = [asdict(f) for f in self.summary.failures]  # which inputs failed, and why
+            repo.finish_scan(self.session, self.scan_id, status, {**self.summary.counts(), "failed_inputs": failed})
+            self.session.commit()
+            self.session.close()
 
 def ingest(
     store: Store,

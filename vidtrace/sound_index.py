@@ -157,7 +157,7 @@ def synced_sound_index(store: Store, save: bool = True) -> SoundIndex:
     with store.session() as session:
         index, changed = synced(session, SoundIndex.load(path))
         session.rollback()
-    if changed and save:
+    if changed and save and not store.read_only:
         index.save(path)
     return index
 

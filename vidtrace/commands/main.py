@@ -35,10 +35,17 @@ class Options:
     def location(self) -> db.StoreLocation:
         return db.StoreLocation.resolve(self.store, self.db_url)
 
-    def open(self, create: bool) -> db.Store:
-        """The store, closed (connections released) when the command ends."""
-        store = db.Store.open(self.location, create=create)
+    def open(self, create: bool, read_only: bool = False) -> db.Store:
+        """The store, closed (connections released) when the command ends. A command that only
+        reads opens it `read_only`, and says so when a writer is busy with it."""
+        store = db.Store.open(self.location, create=create, read_only=read_only)
         click.get_current_context().call_on_close(store.close)
+        if read_only and (writer := db.active_writer(self.location)) is not None:
+            click.echo(
+                f"note: an ingest or rescan (pid {report.safe_text(writer)}) is writing to this store: "
+                "what it has not committed yet is not in this answer",
+                err=True,
+            )
         return store
 
 
@@ -110,17 +117,26 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         matches = [m for m in repo.list_matches(session) if m.id in set(summary.new_matches)]
         uploads = repo.uploads_of_videos(session, {v for m in matches for v in (m.video_a_id, m.video_b_id)})
     if fmt == "json":
-        emit_json(report.scan_json(summary, matches, uploads))
+        emit_json({**report.scan_json(summary, matches, uploads), "not_in_manifest": summary.not_in_manifest, "resumed": summary.resumed})
         return
     if fmt == "csv":
         click.echo(report.to_csv(report.MATCH_CSV_HEADERS, report.match_csv_rows(matches, uploads)), nl=False)
         return
     c = summary.counts()
+    if summary.resumed:
+        click.echo(summary.resumed)
     click.echo(
         f"{summary.kind} (scan {summary.scan_id}): {c['files']} files, {c['new_videos']} new videos, "
         f"{c['new_uploads']} new uploads, {c['moved_uploads']} moved, {c['unchanged_uploads']} unchanged, "
         f"{c['gone_uploads']} gone, {c['new_matches']} new matches, {c['failures']} failed"
     )
+    if summary.not_in_manifest:
+        click.echo(
+            f"{len(summary.not_in_manifest)} file(s) not in manifest, ingested with file times "
+            "(no posting time: left out of coordination unless --file-times):"
+        )
+        for path in summary.not_in_manifest:
+            click.echo(f"  not in manifest: {report.safe_text(path)}")
     if summary.refingerprinted_videos:
         click.echo(f"{summary.refingerprinted_videos} video(s) hashed by an older version fingerprinted again and re-matched")
     if summary.new_clusters or summary.merged_clusters:
@@ -199,7 +215,7 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     Example:
       vidtrace lookup suspect.mp4 --top 10
     """
-    store = ctx.obj.open(create=False)
+    store = ctx.obj.open(create=False, read_only=True)
     result = lookup_file(store, file, _settings(ffmpeg), top)
     if fmt == "json":
         emit_json(report.lookup_json(result))
@@ -223,7 +239,7 @@ def matches(ctx, min_score, fmt):
     Example:
       vidtrace matches --min-score 0.5 --json
     """
-    store = ctx.obj.open(create=False)
+    store = ctx.obj.open(create=False, read_only=True)
     with store.session() as session:
         found = repo.list_matches(session, min_score)
         uploads = repo.uploads_of_videos(session, {v for m in found for v in (m.video_a_id, m.video_b_id)})
@@ -275,7 +291,7 @@ def current(ctx):
     if not location.exists():
         click.echo(f"no database at {location.root} (newest revision: {db.head_revision()})")
         return
-    engine = db.make_engine(location)
+    engine = db.make_engine(location, read_only=True)
     ctx.call_on_close(engine.dispose)
     click.echo(f"current: {db.current_revision(engine) or 'none'}  newest: {db.head_revision()}")
 

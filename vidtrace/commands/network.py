@@ -48,7 +48,7 @@ def clusters(ctx, file_times, fmt):
     Example:
       vidtrace clusters --json
     """
-    store = ctx.obj.open(create=False)
+    store = ctx.obj.open(create=False, read_only=True)
     with store.session() as session:
         snap = networks.snapshot(session, include_file_times=file_times)
         document = report.clusters_json(snap, repo.cluster_merges(session))
@@ -80,7 +80,7 @@ def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_tim
     Example:
       vidtrace coordination --window 30m --min-accounts 3
     """
-    store = ctx.obj.open(create=False)
+    store = ctx.obj.open(create=False, read_only=True)
     with store.session() as session:
         snap = networks.snapshot(session, window, min_accounts, min_clusters, file_times, fdr)
     document = coordination_document(snap)
@@ -105,12 +105,24 @@ def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_tim
                     f"(spread {report.duration_text(a.lag_spread_s)}) over clusters {', '.join(map(str, a.clusters))}"
                 )
             )
+        if snap.file_time_only:
+            click.echo(file_times_note(snap.file_time_only))
+
+
+def file_times_note(count: int) -> str:
+    """What coordination says when uploads it would need carry only file times."""
+    return (
+        f"note: {count} upload(s) of contents posted more than once carry only file times (no posting time "
+        "from a manifest) and are left out; give their posting times in a manifest, or use --file-times "
+        "(a file time is when the file was saved, not when it was posted)"
+    )
 
 
 def coordination_document(snap: networks.Snapshot) -> dict:
     """`coordination --json`: the groups with the co-posts their accounts share and those chance
     would give them, and how links were tested."""
     document = report.coordination_json(snap)
+    document["file_time_only_uploads"] = snap.file_time_only
     for g_json, g in zip(document["groups"], snap.groups, strict=True):
         g_json["observed_coposts"] = g.observed_coposts
         g_json["expected_coposts"] = g.expected_coposts
@@ -165,7 +177,7 @@ def report_command(ctx, html_path, window):
     """
     from vidtrace.html_export import write_report
 
-    store = ctx.obj.open(create=False)
+    store = ctx.obj.open(create=False, read_only=True)
     counts = write_report(store, html_path, window_s=window)
     click.echo(
         f"wrote {report.safe_text(html_path)}: {counts['groups']} group(s), {counts['clusters']} cluster(s), "
@@ -186,7 +198,7 @@ def export_command(ctx, file, no_metadata):
     """
     from vidtrace.exchange import export
 
-    count = export(ctx.obj.open(create=False), file, with_metadata=not no_metadata)
+    count = export(ctx.obj.open(create=False, read_only=True), file, with_metadata=not no_metadata)
     click.echo(f"exported {count} video fingerprint(s) to {report.safe_text(file)}")
 
 

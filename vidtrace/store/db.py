@@ -7,6 +7,9 @@ import fcntl
 import importlib
 import logging
 import os
+import sqlite3
+import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -30,6 +33,9 @@ INDEX_FILENAME = "frames.faiss"
 LOCK_FILENAME = "writer.lock"
 #: How long SQLite waits for another connection's write to finish (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: How long a writer waits for the writer lock before reporting the store busy (seconds): a
+#: reader checking whether a writer is active holds it for an instant.
+LOCK_PATIENCE_S = 0.5
 #: PostgreSQL advisory lock key held while migrating, so concurrent first runs migrate once.
 MIGRATION_LOCK = 0x76696474_6D696772  # "vidtmigr"
 
@@ -78,9 +84,62 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(location: StoreLocation) -> Engine:
+def _sqlite_read_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _sqlite_file(location: StoreLocation) -> str | None:
+    """The SQLite database file of the store, or None (not a plain file: memory, a URI)."""
+    database = make_url(location.db_url).database
+    if not location.is_sqlite or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _read_only_uri(database: str) -> str:
+    """An SQLite URI opening `database` read-only.
+
+    `mode=ro` sees what a writer commits meanwhile, but on a store in WAL mode it needs the
+    `-shm` file, which a read-only place (an evidence archive mounted read-only) cannot create
+    when no writer left one: there the file cannot change under us, so it is opened as immutable.
+    """
+    uri = "file:" + urllib.parse.quote(os.path.abspath(database)) + "?mode=ro"
+    try:
+        probe = sqlite3.connect(uri, uri=True)
+        try:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return uri
+        finally:
+            probe.close()
+    except sqlite3.Error:
+        if os.access(os.path.dirname(os.path.abspath(database)), os.W_OK):
+            return uri  # not a read-only place: the connection reports the real fault
+        return uri + "&immutable=1"
+
+
+def make_engine(location: StoreLocation, read_only: bool = False) -> Engine:
+    """The engine of the store's database. `read_only` opens SQLite read-only (nothing written,
+    not even on a read-only mount); a server database is read in the ordinary way."""
+    database = _sqlite_file(location)
+    if read_only and database is not None:
+        uri = _read_only_uri(database)
+        engine = create_engine(
+            f"sqlite:///{database}", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False), poolclass=NullPool
+        )
+        event.listen(engine, "connect", _sqlite_read_pragmas)
+        return engine
     if location.is_sqlite:
-        location.root.mkdir(parents=True, exist_ok=True)
+        try:
+            location.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DependencyError(f"cannot create the store {location.root}: {(e.strerror or str(e)).lower()}") from e
+        if not os.access(location.root, os.W_OK):
+            read_only_fs = os.statvfs(location.root).f_flag & os.ST_RDONLY
+            reason = "read-only file system" if read_only_fs else "permission denied"
+            raise DependencyError(f"cannot write to the store {location.root}: {reason}")
     try:
         engine = create_engine(location.db_url)
     except (SQLAlchemyError, ImportError, ValueError) as e:
@@ -198,22 +257,29 @@ def downgrade(engine: Engine, revision: str) -> None:
 class Store:
     """An open store: engine, sessions, and where its index file lives."""
 
-    def __init__(self, location: StoreLocation, engine: Engine):
+    def __init__(self, location: StoreLocation, engine: Engine, read_only: bool = False):
         self.location = location
         self.engine = engine
+        #: opened by a command that only reads: the database and the index files are never written
+        self.read_only = read_only
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, location: StoreLocation, create: bool) -> "Store":
-        """Open the store, creating or upgrading its schema when `create`; else require it to exist."""
+    def open(cls, location: StoreLocation, create: bool, read_only: bool = False) -> "Store":
+        """Open the store, creating or upgrading its schema when `create`; else require it to exist.
+
+        `read_only` (for commands that only read) opens SQLite read-only and keeps index files
+        as they are on disk (a stale index is rebuilt in memory only)."""
         if not create and not location.exists():
             raise UsageError(f"no store at {location.root} (run `vidtrace ingest` first, or pass --store)")
-        engine = make_engine(location)
+        engine = make_engine(location, read_only=read_only and not create)
         try:
-            return cls._checked(location, engine, create)
+            store = cls._checked(location, engine, create)
         except BaseException:
             engine.dispose()
             raise
+        store.read_only = read_only and not create
+        return store
 
     @classmethod
     def _checked(cls, location: StoreLocation, engine: Engine, create: bool) -> "Store":
@@ -283,18 +349,49 @@ def writer_lock(location: StoreLocation) -> Iterator[None]:
     The lock is an advisory `flock` on a file in the store folder; the kernel drops it when the
     process dies, so a crashed run never leaves a stale lock behind.
     """
-    location.root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(location.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise StoreBusyError(
-                f"another vidtrace ingest or rescan (pid {holder}) is writing to {location.root}; try again when it ends"
-            ) from e
+        location.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(location.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise DependencyError(f"cannot write to the store {location.root}: {(e.strerror or str(e)).lower()}") from e
+    try:
+        deadline = time.monotonic() + LOCK_PATIENCE_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as e:
+                if time.monotonic() < deadline:  # a reader checking for a writer holds it for a moment
+                    time.sleep(0.05)
+                    continue
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise StoreBusyError(
+                    f"another vidtrace ingest or rescan (pid {holder}) is writing to {location.root}; try again when it ends"
+                ) from e
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
+    finally:
+        os.close(fd)
+
+
+def active_writer(location: StoreLocation) -> str | None:
+    """The pid (as text) of the ingest or rescan writing to the store now, or None.
+
+    Readers ask so that they can say their answer may be incomplete. The check takes the writer
+    lock shared for an instant (a writer starting meanwhile waits `LOCK_PATIENCE_S` for it) and
+    needs no write access, so it works on a read-only mount too.
+    """
+    try:
+        fd = os.open(location.lock_path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
     finally:
         os.close(fd)

@@ -170,10 +170,11 @@ def synced_index(store: Store, save: bool = True) -> FrameIndex | ShardedIndex:
     """The index covering exactly the frames in SQL: one file, or every shard when the store
     holds shard files (missing or stale shards are rebuilt from SQL, the others kept).
 
-    Saves what changed when `save` is set. Raises UsageError when the store folder holds shard
+    Saves what changed when `save` is set (never for a store opened read-only). Raises UsageError when the store folder holds shard
     files of two shard counts.
     """
     path = store.location.index_path
+    save = save and not store.read_only  # a reading command leaves the files as they are
     counts = sharding.shard_counts(path)
     if counts:
         return _synced_shards(store, _one_count(counts, path), None, save)

@@ -132,6 +132,40 @@ def finish_scan(session: Session, scan_id: int, status: str, counts: dict) -> No
     session.execute(update(Scan).where(Scan.id == scan_id).values(status=status, counts=counts, finished_at=utcnow()))
 
 
+@dataclass(frozen=True)
+class ScanRecord:
+    id: int
+    kind: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    counts: dict
+
+
+def set_scan_counts(session: Session, scan_id: int, counts: dict) -> None:
+    """Record counts of a running scan (its final counts replace them when it finishes)."""
+    session.execute(update(Scan).where(Scan.id == scan_id).values(counts=counts))
+
+
+def previous_scan(session: Session, scan_id: int) -> ScanRecord | None:
+    """The scan started just before `scan_id`, if any."""
+    row = session.execute(
+        select(Scan.id, Scan.kind, Scan.status, Scan.started_at, Scan.finished_at, Scan.counts)
+        .where(Scan.id < scan_id)
+        .order_by(Scan.id.desc())
+        .limit(1)
+    ).first()
+    return ScanRecord(row[0], row[1], row[2], row[3], row[4], dict(row[5] or {})) if row else None
+
+
+def count_videos_created(session: Session, since: dt.datetime, until: dt.datetime | None = None) -> int:
+    """Videos fingerprinted here (not imported) and stored from `since` (until `until`)."""
+    query = select(func.count()).select_from(Video).where(Video.source.is_(None), Video.created_at >= since)
+    if until is not None:
+        query = query.where(Video.created_at <= until)
+    return session.scalar(query)
+
+
 def known_sources(session: Session) -> list[dict]:
     """Every distinct root or manifest ingested before, oldest first."""
     seen: list[dict] = []
@@ -597,11 +631,37 @@ class MatchLink:
     score: float
     scan_id: int | None
     kind: str = "copy"
+    id: int = 0
 
 
 def match_links(session: Session) -> list[MatchLink]:
-    rows = session.execute(select(Match.video_a_id, Match.video_b_id, Match.score, Match.scan_id, Match.kind).order_by(Match.id))
+    rows = session.execute(
+        select(Match.video_a_id, Match.video_b_id, Match.score, Match.scan_id, Match.kind, Match.id).order_by(Match.id)
+    )
     return [MatchLink(*r) for r in rows]
+
+
+def match_time_lines(
+    session: Session, match_ids: Iterable[int]
+) -> dict[int, tuple[float, float, list[tuple[float, float, float, float, float]]]]:
+    """Per match: the durations of its two videos (A, B) and its segments (a_start, a_end,
+    b_start, b_end, speed)."""
+    out: dict[int, tuple[float, float, list]] = {}
+    ids = sorted(set(match_ids))
+    for chunk in _chunks(ids):
+        a, b = Video.__table__.alias("a"), Video.__table__.alias("b")
+        query = (
+            select(Match.id, a.c.duration_s, b.c.duration_s)
+            .join(a, a.c.id == Match.video_a_id)
+            .join(b, b.c.id == Match.video_b_id)
+            .where(Match.id.in_(chunk))
+        )
+        for mid, da, db in session.execute(query):
+            out[mid] = (float(da or 0.0), float(db or 0.0), [])
+        query = select(Segment.match_id, Segment.a_start_s, Segment.a_end_s, Segment.b_start_s, Segment.b_end_s, Segment.speed)
+        for mid, *segment in session.execute(query.where(Segment.match_id.in_(chunk))):
+            out[mid][2].append(tuple(segment))
+    return out
 
 
 def ok_video_ids(session: Session) -> list[int]:
@@ -628,6 +688,18 @@ def dated_uploads(session: Session, include_file_times: bool = False) -> list[Up
             query.order_by(Upload.uploaded_at, Upload.id)
         )
     ]
+
+
+def file_time_uploads(session: Session) -> list[tuple[int, int]]:
+    """(upload id, video id) of the uploads of fingerprinted videos, with an account, whose only
+    time is the file's modification time (no posting time from a manifest)."""
+    query = (
+        select(Upload.id, Upload.video_id)
+        .join(Video, Upload.video_id == Video.id)
+        .where(Video.status == "ok", Upload.account_id.is_not(None), Upload.uploaded_at_source != "manifest")
+        .order_by(Upload.id)
+    )
+    return [(uid, vid) for uid, vid in session.execute(query)]
 
 
 def add_cluster_merges(session: Session, scan_id: int, merges: Iterable[tuple[int, int]]) -> None:
