@@ -60,6 +60,7 @@ def lookup(
         raise InputError(path, "not found or not a file")
     try:
         sha = sha256_file(path)
+        size = path.stat().st_size
     except OSError as e:
         raise InputError(path, (e.strerror or str(e)).lower()) from e
     with store.session() as session:
@@ -67,9 +68,10 @@ def lookup(
         session.rollback()
     queries: dict = {}
     try:
-        progress("fingerprinting the query", 0, 2, item=str(path), item_bytes=path.stat().st_size, total_bytes=path.stat().st_size)
-        on_frame = lambda ts_s, duration_s: progress("fingerprinting the query", 0, 2, item_s=ts_s, item_duration_s=duration_s)  # noqa: E731
+        progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
+        on_frame = lambda ts_s, duration_s: progress("fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s)  # noqa: E731
         fingerprint = fingerprint_file(path, settings, on_frame)
+        progress("fingerprinting the query", 1, 1)
     except InputError:
         if same is None:
             raise
@@ -78,9 +80,9 @@ def lookup(
     duration_s = fingerprint.duration_s if fingerprint is not None else float(same.duration_s or 0.0)
     if fingerprint is not None:
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
-        progress("fingerprinting the query", 1, 2, item=f"{path} (soundtrack)")
+        progress("soundtrack of the query", 0, 1, item=str(path))
         queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
-        progress("fingerprinting the query", 2, 2)
+        progress("soundtrack of the query", 1, 1)
         progress("searching", 0, 1)
         # The frame index is derived data: rebuilding and saving it when missing or stale is
         # allowed here. The sound index, built from SQL in a moment, is not written by a lookup.

@@ -38,6 +38,8 @@ PROGRESS_INTERVAL_S = 30.0
 TERMINAL_REFRESH_S = 0.2
 #: Longest file name shown (characters; the end of the path is kept).
 ITEM_CHARS = 60
+#: What a stage counts, where it is not files.
+STAGE_UNITS = {"matching": "videos", "importing": "records", "report stills": "stills", "searching": "steps"}
 
 
 def duration_text(seconds: float) -> str:
@@ -78,7 +80,8 @@ class State:
 
     def text(self) -> str:
         """`fingerprinting: 3/10 files, video 42s of ~2m10s (12.5x), about 7.0s left, now news/a.mp4`."""
-        parts = [f"{self.done}/{self.total} files" if self.total else f"{self.done} done"]
+        unit = STAGE_UNITS.get(self.stage, "files")
+        parts = [f"{self.done}/{self.total} {unit}" if self.total else f"{self.done} {unit}"]
         if self.media_done_s is not None and self.media_total_s:
             approx = "" if self.media_total_exact else "~"
             parts.append(f"video {duration_text(self.media_done_s)} of {approx}{duration_text(self.media_total_s)}")
@@ -86,7 +89,7 @@ class State:
                 parts.append(f"{self.rate:.1f}x realtime")
         elif self.rate:
             parts.append(f"{self.rate:.1f}/s")
-        if self.left_s is not None:
+        if self.left_s is not None and not 0 < self.total <= self.done:
             parts.append(f"about {duration_text(self.left_s)} left")
         text = f"{self.stage}: " + ", ".join(parts)
         if self.item:

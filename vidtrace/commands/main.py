@@ -251,8 +251,8 @@ def ingest(ctx, paths, manifest, account, workers, scheduler, ffmpeg, fmt):
       vidtrace ingest --manifest collected/manifest.csv
     """
     opts: Options = ctx.obj
-    case = opts.case(create=True, ffmpeg=ffmpeg)
     display = opts.display()
+    case = opts.case(create=True, ffmpeg=ffmpeg)
     summary = case.ingest(*paths, manifest=manifest, workers=workers, account=account, progress=display, scheduler=scheduler)
     display.close("ingest")
     _print_scan(case.store, summary, fmt)
@@ -273,8 +273,8 @@ def rescan(ctx, workers, scheduler, ffmpeg, fmt):
       0 3 * * *  vidtrace --store /data/case --quiet rescan
     """
     opts: Options = ctx.obj
-    case = opts.case(create=True, ffmpeg=ffmpeg)
     display = opts.display()
+    case = opts.case(create=True, ffmpeg=ffmpeg)
     summary = case.rescan(workers, display, scheduler)
     display.close("rescan")
     _print_scan(case.store, summary, fmt)
@@ -294,8 +294,8 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     Example:
       vidtrace lookup suspect.mp4 --top 10
     """
-    case = ctx.obj.case(create=False, ffmpeg=ffmpeg)
     display = ctx.obj.display()
+    case = ctx.obj.case(create=False, ffmpeg=ffmpeg)
     result = case.lookup(file, top, display)
     snap = case.coordination() if result.matches else None
     display.close("lookup")

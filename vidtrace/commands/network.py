@@ -175,8 +175,8 @@ def report_command(ctx, html_path, window, min_accounts, min_clusters, fdr, file
     """
     from vidtrace.html_export import ReportOptions, write_report
 
-    store = ctx.obj.open(create=False)
     display = ctx.obj.display()
+    store = ctx.obj.open(create=False)
     counts = write_report(
         store, html_path, options=ReportOptions(window, min_accounts, min_clusters, fdr, file_times, base), progress=display
     )
