@@ -44,10 +44,10 @@ def _live_path(uploads: list[repo.UploadRecord]) -> str | None:
     return next((u.path for u in uploads if not u.gone and os.path.isfile(u.path)), None)
 
 
-def _matched_instants(cluster: co.Cluster, matches: list[repo.MatchRecord]) -> dict[int, float]:
+def _matched_instants(cluster: co.Cluster, matches: list[repo.MatchRecord], durations: dict[int, float | None]) -> dict[int, float]:
     """Each member's instant (s) showing the same moment: from the cluster's first video, along
     copy matches, each match's first segment maps the instant across (its middle when the
-    instant lies outside it)."""
+    instant lies outside it). A video matched to none is shown at its middle."""
     members = set(cluster.videos)
     links: dict[int, list[tuple[int, repo.MatchRecord]]] = {}
     for m in matches:
@@ -57,7 +57,7 @@ def _matched_instants(cluster: co.Cluster, matches: list[repo.MatchRecord]) -> d
     start = cluster.core[0] if cluster.core else cluster.videos[0]
     first = next((m for _, m in links.get(start, [])), None)
     if first is None:
-        return {start: 0.0}
+        return {v: (durations.get(v) or 0.0) / 2 for v in cluster.videos}
     s = first.segments[0]
     at = {start: (s.a_start_s + s.a_end_s) / 2 if first.video_a_id == start else (s.b_start_s + s.b_end_s) / 2}
     queue = deque([start])
@@ -76,6 +76,8 @@ def _matched_instants(cluster: co.Cluster, matches: list[repo.MatchRecord]) -> d
             else:
                 at[other] = (theirs[0] + theirs[1]) / 2
             queue.append(other)
+    for v in cluster.videos:
+        at.setdefault(v, (durations.get(v) or 0.0) / 2)
     return at
 
 
@@ -93,8 +95,10 @@ def write_report(
             session, options.window_s, options.min_accounts, options.min_clusters, options.file_times, options.fdr
         )  # fmt: skip
         found = repo.list_matches(session)
-        shown = [c for c in snap.clusters if len(c.videos) > 1]
-        uploads = repo.uploads_of_videos(session, {v for c in shown for v in c.videos})
+        uploads = repo.uploads_of_videos(session, {v for c in snap.clusters for v in c.videos})
+        durations = {v.id: v.duration_s for v in repo.videos_by_id(session, {v for c in snap.clusters for v in c.videos}).values()}
+    # A content posted more than once (as copies, or the same file by several accounts) gets a sheet.
+    shown = [c for c in snap.clusters if sum(len(uploads.get(v, [])) for v in c.videos) > 1]
     shown.sort(key=lambda c: (-sum(len(uploads.get(v, [])) for v in c.videos), c.id))
     shown = shown[:REPORT_MAX_SHEETS]
     copies = [m for m in found if m.kind == co.COPY]
@@ -102,7 +106,7 @@ def write_report(
     done = 0
     sheets = []
     for c in shown:
-        at = _matched_instants(c, copies)
+        at = _matched_instants(c, copies, durations)
         stills = []
         for video in c.videos[:REPORT_MAX_SHEET_MEMBERS]:
             ups = uploads.get(video, [])
@@ -123,7 +127,7 @@ def write_report(
             )
         sheets.append(html_report.ContactSheet(cluster=c.id, stills=tuple(stills), members=len(c.videos)))
     progress("report stills", total, total)
-    html = html_report.render("vidtrace report", repo.utcnow(), counts, snap, sheets, lambda p: shown_path(p, base), str(base.name))
+    html = html_report.render("vidtrace report", repo.utcnow().replace(microsecond=0), counts, snap, sheets, lambda p: shown_path(p, base), str(base.name))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".report-", dir=path.parent)
