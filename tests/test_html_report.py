@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.chromium import Browser, chromium_binary
-from tests.conftest import FIXTURES, run
+from tests.conftest import FIXTURES, fixture_clip, run
 
-SECTIONS = ("#summary", "#groups", "#amplifiers", "#network", "#timelines", "#contents")
+SECTIONS = ("#summary", "#groups", "#amplifiers", "#network", "#timelines", "#copies")
 
 
 class Page(HTMLParser):
@@ -136,3 +136,25 @@ def test_report_in_chromium_has_links_titles_contact_sheets_and_no_absolute_path
     keep = os.environ.get("VIDTRACE_SCREENSHOT_DIR")
     if keep:
         Path(keep, "report.png").write_bytes(shot)
+
+
+def test_same_soundtrack_links_lead_to_both_clusters_sheets(tmp_path):
+    from tests.test_signals import _with_sound
+
+    root = tmp_path / "videos"
+    for account in ("news", "dubber"):
+        (root / account).mkdir(parents=True)
+    _with_sound(fixture_clip("orig_a.mp4"), root / "news" / "voiced.mp4", 20)
+    _with_sound(fixture_clip("unrelated_c.mp4"), root / "dubber" / "dub.mp4", 15, "-b:a", "64k")
+    store = tmp_path / "store"
+    assert run(store, "--quiet", "ingest", root).exit_code == 0
+    report = tmp_path / "report.html"
+    written = run(store, "report", "--html", report, "--file-times", "--quiet", "--base", tmp_path)
+    assert written.exit_code == 0 and "1 same-soundtrack link(s)" in written.stdout
+    page = Page()
+    page.feed(report.read_text(encoding="utf-8"))
+    html = report.read_text(encoding="utf-8")
+    related = html[html.index("<section id='related'>"):]
+    targets = re.findall(r"<a href='#(cluster-\d+)'>", related)
+    assert len(targets) == 2 and set(targets) == set(page.sheets)  # both contents shown, each linked
+    assert all(sheet["images"] == 1 for sheet in page.sheets.values())

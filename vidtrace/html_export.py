@@ -98,7 +98,9 @@ def write_report(
         uploads = repo.uploads_of_videos(session, {v for c in snap.clusters for v in c.videos})
         durations = {v.id: v.duration_s for v in repo.videos_by_id(session, {v for c in snap.clusters for v in c.videos}).values()}
     # A content posted more than once (as copies, or the same file by several accounts) gets a sheet.
-    shown = [c for c in snap.clusters if sum(len(uploads.get(v, [])) for v in c.videos) > 1]
+    # Clusters related by their soundtrack get one too, so that the relation can be seen.
+    related = {c for r in snap.related for c in (r.cluster_a, r.cluster_b)}
+    shown = [c for c in snap.clusters if sum(len(uploads.get(v, [])) for v in c.videos) > 1 or c.id in related]
     shown.sort(key=lambda c: (-sum(len(uploads.get(v, [])) for v in c.videos), c.id))
     shown = shown[:REPORT_MAX_SHEETS]
     copies = [m for m in found if m.kind == co.COPY]

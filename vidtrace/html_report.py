@@ -278,7 +278,7 @@ def render(
         out.append(_timeline_svg([replace(e, path=show_path(e.path)) for e in events], colour_of))
     out.append("</section>")
 
-    out.append("<section id='contents'><h2>Contents: one contact sheet per cluster</h2><p class='muted'>Each content "
+    out.append("<section id='copies'><h2>Contents: one contact sheet per cluster</h2><p class='muted'>Each content "
                "cluster's videos side by side, each still taken at the instant the matches align across the cluster; "
                "under each, its uploads with account, posting time, title and link.</p>")
     if not sheets:
@@ -290,9 +290,13 @@ def render(
         out.append("<section id='related'><h2>Same soundtrack (related content)</h2><p class='muted'>The same sound over "
                    "other pictures: a dub, or a voice-over reused on new footage. Related to each other, not copies; "
                    "content clusters keep them apart.</p><ul>")
+        with_sheet = {sheet.cluster for sheet in sheets}
+
+        def cluster_link(c: int) -> str:
+            return f"<a href='#cluster-{c}'>cluster {c}</a>" if c in with_sheet else f"cluster {c}"
+
         for r in snapshot.related:
-            out.append(f"<li><a href='#cluster-{r.cluster_a}'>cluster {r.cluster_a}</a> and "
-                       f"<a href='#cluster-{r.cluster_b}'>cluster {r.cluster_b}</a>: {esc(r.kind)}</li>")
+            out.append(f"<li>{cluster_link(r.cluster_a)} and {cluster_link(r.cluster_b)}: {esc(r.kind)}</li>")
         out.append("</ul></section>")
     out.append("</body></html>")
     return "\n".join(out)
