@@ -11,7 +11,6 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from vidtrace import __version__, progress, report
-from vidtrace.api import Case, placement
 from vidtrace.config import CaseConfig, load_config
 from vidtrace.errors import UsageError, VidtraceError
 from vidtrace.commands import network
@@ -50,8 +49,10 @@ class Options:
         click.get_current_context().call_on_close(store.close)
         return store
 
-    def case(self, create: bool, ffmpeg: str | None = None) -> Case:
+    def case(self, create: bool, ffmpeg: str | None = None):
         """The store as the Python API sees it (`vidtrace.api.Case`)."""
+        from vidtrace.api import Case
+
         return Case(self.open(create), _settings(ffmpeg))
 
     def display(self):
@@ -299,6 +300,8 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     result = case.lookup(file, top, display)
     snap = case.coordination() if result.matches else None
     display.close("lookup")
+    from vidtrace.api import placement
+
     where = placement(snap, [m.video_id for m in result.matches]) if snap is not None else {}
     if fmt == "json":
         emit_json(report.lookup_json(result, where))
