@@ -167,3 +167,20 @@ def test_hostile_file_names_in_progress_lines_stay_one_line(tmp_path, store, mon
     assert all(LINE.match(line) for line in result.stderr.splitlines())
     assert "bad\\nname\\x1b[2J.mp4" in result.stderr
     assert Path(folder).exists()
+
+
+def test_a_long_step_still_gets_a_line_every_interval():
+    clock = FakeClock()
+    stream = io.StringIO()
+    show = progress.LogDisplay(stream, interval_s=30, clock=clock, heartbeat=False)
+    show("matching", 0, 14)
+    show.heartbeat()  # nothing new within the interval
+    assert len(stream.getvalue().splitlines()) == 1
+    clock.now += 31  # one video matched for longer than the interval: no call from the library
+    show.heartbeat()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and re.match(rf"^{STAMP} matching: 0/14 videos$", lines[1])
+    show.heartbeat()
+    assert len(stream.getvalue().splitlines()) == 2  # once per interval
+    show.close("ingest")
+    assert re.match(rf"^{STAMP} ingest finished in 31s$", stream.getvalue().splitlines()[-1])

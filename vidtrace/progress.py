@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
@@ -34,6 +35,8 @@ def silent(stage: str, done: int, total: int, **details: Any) -> None:
 #: Without a terminal, one progress line every this many seconds (a log that a cron job or CI keeps
 #: readable: 2 lines a minute). Env: VIDTRACE_PROGRESS_INTERVAL_S; config: progress_interval_s.
 PROGRESS_INTERVAL_S = 30.0
+#: Below this interval (seconds) no background thread writes lines between steps (tests use 0).
+MIN_HEARTBEAT_S = 1.0
 #: On a terminal, the bar is redrawn at most this often (seconds).
 TERMINAL_REFRESH_S = 0.2
 #: Longest file name shown (characters; the end of the path is kept).
@@ -184,32 +187,64 @@ def utc_stamp() -> str:
 
 class LogDisplay:
     """Without a terminal: a timestamped line when a stage starts, every `interval_s` and when it
-    ends; a closing line with the elapsed time."""
+    ends; a closing line with the elapsed time.
 
-    def __init__(self, stream: TextIO, interval_s: float = PROGRESS_INTERVAL_S):
+    A step that takes longer than the interval (matching one long video) still gets its line
+    every interval: a background thread writes the stage as it stands when nothing else was
+    written for that long."""
+
+    def __init__(self, stream: TextIO, interval_s: float = PROGRESS_INTERVAL_S, clock=time.monotonic, heartbeat: bool = True):
         self.stream = stream
         self.interval_s = interval_s
-        self.tracker = Tracker()
+        self.tracker = Tracker(clock)
         self.last_line = float("-inf")
         self.last_stage: str | None = None
         self.last_done: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._heartbeat = heartbeat and interval_s >= MIN_HEARTBEAT_S
+        self._thread: threading.Thread | None = None
 
     def __call__(self, stage: str, done: int, total: int, **details: Any) -> None:
-        state = self.tracker.update(stage, done, total, **details)
-        now = self.tracker.clock()
-        ended = 0 < total <= done
-        if stage != self.last_stage or ended or now - self.last_line >= self.interval_s:
-            if stage == self.last_stage and ended and self.last_done == (done, total):
-                return  # the end of a stage is written once
-            self.last_stage, self.last_line, self.last_done = stage, now, (done, total)
-            self._write(state.text())
+        with self._lock:
+            state = self.tracker.update(stage, done, total, **details)
+            now = self.tracker.clock()
+            ended = 0 < total <= done
+            if stage != self.last_stage or ended or now - self.last_line >= self.interval_s:
+                if stage == self.last_stage and ended and self.last_done == (done, total):
+                    return  # the end of a stage is written once
+                self.last_stage, self.last_line, self.last_done = stage, now, (done, total)
+                self._write(state.text())
+        if self._heartbeat and self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="vidtrace-progress", daemon=True)
+            self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self.interval_s / 2):
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """Write the stage as it stands if no line was written for `interval_s`."""
+        with self._lock:
+            now = self.tracker.clock()
+            if self.last_stage is None or now - self.last_line < self.interval_s or self._stopped.is_set():
+                return
+            self.last_line = now
+            self._write(self.tracker.state().text())
 
     def _write(self, text: str) -> None:
         self.stream.write(f"{utc_stamp()} {text}\n")
         self.stream.flush()
 
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
     def close(self, what: str) -> None:
-        self._write(f"{what} finished in {duration_text(self.tracker.elapsed_s())}")
+        self.stop()
+        with self._lock:
+            self._write(f"{what} finished in {duration_text(self.tracker.elapsed_s())}")
 
 
 class TerminalDisplay:
@@ -250,6 +285,9 @@ class TerminalDisplay:
             self.bar.close()
             self.bar = None
 
+    def stop(self) -> None:
+        self._end_bar()
+
     def close(self, what: str) -> None:
         self._end_bar()
         self.stream.write(f"{what} finished in {duration_text(self.tracker.elapsed_s())}\n")
@@ -258,6 +296,9 @@ class TerminalDisplay:
 
 class QuietDisplay:
     def __call__(self, stage: str, done: int, total: int, **details: Any) -> None:
+        pass
+
+    def stop(self) -> None:
         pass
 
     def close(self, what: str) -> None:

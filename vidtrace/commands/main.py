@@ -67,7 +67,9 @@ class Options:
             interval = self.config.progress_interval_s
         else:
             interval = progress.PROGRESS_INTERVAL_S
-        return progress.display(self.quiet, interval)
+        shown = progress.display(self.quiet, interval)
+        click.get_current_context().call_on_close(shown.stop)  # also when the command fails
+        return shown
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
