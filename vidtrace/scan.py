@@ -462,7 +462,7 @@ class _Scan:
             sound_batch.clear()
 
         for n, (sha, found, error) in enumerate(self._results(pending), start=1):
-            self.progress("fingerprinting", n - 1, total)
+            self.progress("fingerprinting", n - 1, total, item_duration_s=found.pictures.duration_s if found is not None else None)
             item = pending[sha]
             if _changed_since(*item.uploads[0]):
                 # Read while it changed or vanished: store nothing; the next scan reads it again.
