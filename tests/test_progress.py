@@ -182,5 +182,11 @@ def test_a_long_step_still_gets_a_line_every_interval():
     assert len(lines) == 2 and re.match(rf"^{STAMP} matching: 0/14 videos$", lines[1])
     show.heartbeat()
     assert len(stream.getvalue().splitlines()) == 2  # once per interval
+    # 13 videos in 13 s, then one that takes minutes: no time left from the average, but how long
+    clock.now += 13
+    show("matching", 13, 14)
+    clock.now += 120
+    show.heartbeat()
+    assert stream.getvalue().splitlines()[-1].endswith("matching: 13/14 videos, 0.1/s, this one for 2m00s so far")
     show.close("ingest")
-    assert re.match(rf"^{STAMP} ingest finished in 31s$", stream.getvalue().splitlines()[-1])
+    assert re.match(rf"^{STAMP} ingest finished in 2m44s$", stream.getvalue().splitlines()[-1])

@@ -41,6 +41,9 @@ MIN_HEARTBEAT_S = 1.0
 TERMINAL_REFRESH_S = 0.2
 #: Longest file name shown (characters; the end of the path is kept).
 ITEM_CHARS = 60
+#: An item that has taken this many times the average of the items before it is reported as slow
+#: (with how long it has taken) instead of a time left computed from that average.
+SLOW_ITEM_FACTOR = 3.0
 #: What a stage counts, where it is not files.
 STAGE_UNITS = {"matching": "videos", "importing": "records", "report stills": "stills", "searching": "steps"}
 
@@ -80,6 +83,9 @@ class State:
     media_total_exact: bool  # every file's duration known (else estimated from bytes)
     rate: float | None  # video seconds per second, else items per second
     left_s: float | None
+    #: how long the current item has taken, when far longer than the items before it (the time
+    #: left from the average would mislead)
+    slow_item_s: float | None = None
 
     def text(self) -> str:
         """`fingerprinting: 3/10 files, video 42s of ~2m10s (12.5x), about 7.0s left, now news/a.mp4`."""
@@ -92,7 +98,9 @@ class State:
                 parts.append(f"{self.rate:.1f}x realtime")
         elif self.rate:
             parts.append(f"{self.rate:.1f}/s")
-        if self.left_s is not None and not 0 < self.total <= self.done:
+        if self.slow_item_s is not None:
+            parts.append(f"this one for {duration_text(self.slow_item_s)} so far")
+        elif self.left_s is not None and not 0 < self.total <= self.done:
             parts.append(f"about {duration_text(self.left_s)} left")
         text = f"{self.stage}: " + ", ".join(parts)
         if self.item:
@@ -110,7 +118,7 @@ class Tracker:
 
     def _reset(self, stage: str | None) -> None:
         self.stage = stage
-        self.stage_started = self.clock()
+        self.stage_started = self.item_started = self.clock()
         self.done = self.total = 0
         self.item: str | None = None
         self.total_bytes = 0
@@ -127,6 +135,7 @@ class Tracker:
             self._reset(stage)
         if done > self.done:  # the previous item is finished
             self._finish_item()
+            self.item_started = self.clock()
         self.done, self.total = done, total
         if "item" in details and details["item"] != self.item:
             self.item = details["item"]
@@ -175,7 +184,11 @@ class Tracker:
         elif elapsed > 0 and self.done > 0:
             rate = self.done / elapsed
             left = (self.total - self.done) / rate if self.total else None
-        return State(self.stage or "", self.done, self.total, self.item, elapsed, media_done, media_total, exact, rate, left)
+        slow = None
+        current_s = now - self.item_started
+        if not self.media and self.done > 0 and self.done < self.total and current_s > SLOW_ITEM_FACTOR * max(elapsed - current_s, 0.0) / self.done:
+            slow = current_s
+        return State(self.stage or "", self.done, self.total, self.item, elapsed, media_done, media_total, exact, rate, left, slow)
 
     def elapsed_s(self) -> float:
         return self.clock() - self.started
