@@ -200,10 +200,10 @@ def test_a_file_that_disappears_mid_scan_is_reported_and_read_again_later(tmp_pa
     hidden = tmp_path / "hidden.mp4"
     real = scan_module.fingerprint_file
 
-    def vanishing(path, settings):
+    def vanishing(path, settings, *progress):
         if Path(path).name == "vanish.mp4":
             shutil.move(vanish, hidden)  # gone between hashing and decoding
-        return real(path, settings)
+        return real(path, settings, *progress)
 
     monkeypatch.setattr(scan_module, "fingerprint_file", vanishing)
     store = tmp_path / "store"

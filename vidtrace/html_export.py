@@ -44,10 +44,20 @@ def _live_path(uploads: list[repo.UploadRecord]) -> str | None:
     return next((u.path for u in uploads if not u.gone and os.path.isfile(u.path)), None)
 
 
+def _sides(m: repo.MatchRecord, video: int) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """Each segment of `m` as ((start, end) in `video`, (start, end) in the other video)."""
+    out = []
+    for s in m.segments:
+        a, b = (s.a_start_s, s.a_end_s), (s.b_start_s, s.b_end_s)
+        out.append((a, b) if m.video_a_id == video else (b, a))
+    return out
+
+
 def _matched_instants(cluster: co.Cluster, matches: list[repo.MatchRecord], durations: dict[int, float | None]) -> dict[int, float]:
-    """Each member's instant (s) showing the same moment: from the cluster's first video, along
-    copy matches, each match's first segment maps the instant across (its middle when the
-    instant lies outside it). A video matched to none is shown at its middle."""
+    """Each member's instant (s) showing the same moment. The cluster's first video is shown in
+    the middle of the stretch that all its matches cover (else of its first match's first
+    segment); the instant is carried along copy matches to the other members through the segment
+    that holds it (a segment's middle when none does). A video matched to none: its middle."""
     members = set(cluster.videos)
     links: dict[int, list[tuple[int, repo.MatchRecord]]] = {}
     for m in matches:
@@ -55,27 +65,25 @@ def _matched_instants(cluster: co.Cluster, matches: list[repo.MatchRecord], dura
             links.setdefault(m.video_a_id, []).append((m.video_b_id, m))
             links.setdefault(m.video_b_id, []).append((m.video_a_id, m))
     start = cluster.core[0] if cluster.core else cluster.videos[0]
-    first = next((m for _, m in links.get(start, [])), None)
-    if first is None:
-        return {v: (durations.get(v) or 0.0) / 2 for v in cluster.videos}
-    s = first.segments[0]
-    at = {start: (s.a_start_s + s.a_end_s) / 2 if first.video_a_id == start else (s.b_start_s + s.b_end_s) / 2}
-    queue = deque([start])
-    while queue:
-        video = queue.popleft()
-        for other, m in links.get(video, []):
-            if other in at:
-                continue
-            s = m.segments[0]
-            mine, theirs = ((s.a_start_s, s.a_end_s), (s.b_start_s, s.b_end_s))
-            if m.video_a_id != video:
-                mine, theirs = theirs, mine
-            t = at[video]
-            if mine[0] <= t <= mine[1] and mine[1] > mine[0]:
-                at[other] = theirs[0] + (t - mine[0]) * (theirs[1] - theirs[0]) / (mine[1] - mine[0])
-            else:
-                at[other] = (theirs[0] + theirs[1]) / 2
-            queue.append(other)
+    at: dict[int, float] = {}
+    if links.get(start):
+        spans = [_sides(m, start)[0][0] for _, m in links[start]]
+        low, high = max(a for a, _ in spans), min(b for _, b in spans)
+        at[start] = (low + high) / 2 if low <= high else sum(spans[0]) / 2
+        queue = deque([start])
+        while queue:
+            video = queue.popleft()
+            for other, m in links.get(video, []):
+                if other in at:
+                    continue
+                t = at[video]
+                sides = _sides(m, video)
+                mine, theirs = next(((a, b) for a, b in sides if a[0] <= t <= a[1] and a[1] > a[0]), sides[0])
+                if mine[0] <= t <= mine[1] and mine[1] > mine[0]:
+                    at[other] = theirs[0] + (t - mine[0]) * (theirs[1] - theirs[0]) / (mine[1] - mine[0])
+                else:
+                    at[other] = (theirs[0] + theirs[1]) / 2
+                queue.append(other)
     for v in cluster.videos:
         at.setdefault(v, (durations.get(v) or 0.0) / 2)
     return at
