@@ -200,10 +200,10 @@ def test_a_file_that_disappears_mid_scan_is_reported_and_read_again_later(tmp_pa
     hidden = tmp_path / "hidden.mp4"
     real = scan_module.fingerprint_file
 
-    def vanishing(path, settings):
+    def vanishing(path, settings, *progress):
         if Path(path).name == "vanish.mp4":
             shutil.move(vanish, hidden)  # gone between hashing and decoding
-        return real(path, settings)
+        return real(path, settings, *progress)
 
     monkeypatch.setattr(scan_module, "fingerprint_file", vanishing)
     store = tmp_path / "store"
@@ -258,7 +258,7 @@ def test_a_hanging_ffmpeg_is_killed_and_reported(tmp_path, monkeypatch):
     root.mkdir(parents=True)
     shutil.copy(fixture_clip("unrelated_c.mp4"), root / "clip.mp4")
     monkeypatch.setenv("VIDTRACE_DECODE_TIMEOUT_S", "1")
-    result = run(tmp_path / "store", "ingest", root.parent, "--ffmpeg", hang)
+    result = run(tmp_path / "store", "--quiet", "ingest", root.parent, "--ffmpeg", hang)  # stderr: errors only
     assert result.exit_code == 1
     (line,) = [ln for ln in result.stderr.splitlines() if "clip.mp4" in ln]
     assert "longer than 1 s" in line and "stopped" in line
@@ -294,7 +294,7 @@ def test_a_huge_frame_over_the_memory_limit_is_stopped_and_reported(tmp_path, me
     shutil.copy(media["huge_8000x8000.mkv"], root / "huge.mkv")
     monkeypatch.setenv("VIDTRACE_DECODE_MEMORY_MB", "150")
     store = tmp_path / "store"
-    result = run(store, "ingest", root.parent)
+    result = run(store, "--quiet", "ingest", root.parent)  # stderr: errors only
     assert result.exit_code == 1
     (line,) = [ln for ln in result.stderr.splitlines() if "huge.mkv" in ln]
     assert "150 MiB memory limit" in line

@@ -186,7 +186,7 @@ def test_import_skips_a_forged_record_with_its_line_and_imports_the_rest(exporte
         for record in (header, good, bad):
             f.write(json.dumps(record) + "\n")
     store = tmp_path / "store"
-    result = run(store, "import", path, "--source", "lab-b")
+    result = run(store, "--quiet", "import", path, "--source", "lab-b")  # stderr: the problems only
     assert result.exit_code == 1, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{path}:3: bad video record: ") and reason in lines[0], lines
@@ -200,7 +200,7 @@ def test_import_skips_lines_that_are_not_records(exported, tmp_path):
     path = tmp_path / "partner.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
         f.write(json.dumps(header) + "\n" + json.dumps(good) + "\n{not json\n[1, 2]\n" + "[" * 100_000 + "\n")
-    result = run(tmp_path / "store", "import", path, "--source", "lab-b")
+    result = run(tmp_path / "store", "--quiet", "import", path, "--source", "lab-b")  # stderr: the problems only
     assert result.exit_code == 1
     assert [line.split(": bad video record: ")[0] for line in result.stderr.splitlines()] == [f"{path}:{n}" for n in (3, 4, 5)]
     assert "not valid JSON" in result.stderr and "must be a JSON object, not a list" in result.stderr

@@ -42,6 +42,7 @@ from vidtrace.errors import DependencyError, UsageError
 from vidtrace.fingerprint import REGION_FRAME, REGION_LAST
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
 from vidtrace.hashes import from_hex, to_hex
+from vidtrace.progress import Progress, silent
 from vidtrace.report import iso
 from vidtrace.scan import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_SIZE, HASH_VERSION, HASH_WINDOW_S, Settings
@@ -389,7 +390,7 @@ def _uploads(record: dict) -> list[_Upload]:
     return uploads
 
 
-def import_file(store: Store, path: Path, source: str, settings: Settings | None = None) -> ImportSummary:
+def import_file(store: Store, path: Path, source: str, settings: Settings | None = None, progress: Progress = silent) -> ImportSummary:
     """Load a partner's fingerprints as `source`, then match them against everything stored.
 
     Each record is checked in full before anything of it is stored; a bad record is skipped and
@@ -403,6 +404,7 @@ def import_file(store: Store, path: Path, source: str, settings: Settings | None
     with writer_lock(store.location):
         with store.session() as session:
             for number, record, error in _read(Path(path)):
+                progress("importing", number - 1, 0, item=f"{path}:{number}")
                 try:
                     if error is not None:
                         raise BadRecord(error)
@@ -424,7 +426,7 @@ def import_file(store: Store, path: Path, source: str, settings: Settings | None
             session.commit()
         index = synced_index(store)
         with store.session() as session:
-            matches = match_unmatched(session, index, settings, scan_id=None)
+            matches = match_unmatched(session, index, settings, scan_id=None, progress=progress)
         save_index(store, index)
     return ImportSummary(source, imported, known, matches, problems)
 

@@ -519,11 +519,14 @@ def _display_aspect(info: VideoInfo) -> float | None:
     return info.width / info.height if info.width and info.height else None
 
 
-def fingerprint_file(path: Path, settings: Settings) -> VideoFingerprint:
-    """Decode and hash one file. Raises InputError when the file yields nothing usable."""
+def fingerprint_file(path: Path, settings: Settings, on_frame=None) -> VideoFingerprint:
+    """Decode and hash one file. Raises InputError when the file yields nothing usable.
+    `on_frame(ts_s, duration_s)`, when given, hears of each decoded frame (progress)."""
     path = Path(path)
     state = Decoding(path)
     frames = decode(path, settings, state)
+    if on_frame is not None:
+        frames = _reporting(frames, state, on_frame)
     # The stream header is parsed before the first frame arrives: read the aspect lazily.
     first = next(frames, None)
     if first is None:
@@ -533,6 +536,12 @@ def fingerprint_file(path: Path, settings: Settings) -> VideoFingerprint:
     if not hashes:
         raise InputError(path, f"no informative frames (all {seen} sampled frames are black or flat)")
     return VideoFingerprint(info=state.info, frames=hashes, sampled_frames=seen, warnings=state.warnings)
+
+
+def _reporting(frames: Iterable[DecodedFrame], state: Decoding, on_frame) -> Iterable[DecodedFrame]:
+    for frame in frames:
+        on_frame(frame.ts_s, state.info.duration_s)
+        yield frame
 
 
 def _chain(first: DecodedFrame, rest: Iterable[DecodedFrame]) -> Iterable[DecodedFrame]:

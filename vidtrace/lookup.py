@@ -14,6 +14,8 @@ from pathlib import Path
 from vidtrace import signals as sig
 from vidtrace.align import Alignment, Segment
 from vidtrace.errors import InputError
+from vidtrace.fingerprint import fingerprint_file
+from vidtrace.progress import Progress, silent
 from vidtrace.scan import sha256_file
 from vidtrace.settings import Settings
 from vidtrace.store import repo
@@ -46,15 +48,19 @@ def _identical(video: repo.VideoRecord) -> LookupMatch:
     return LookupMatch(video.id, Alignment((whole,), duration, 1.0), (), sig.IDENTICAL_FILE)
 
 
-def lookup(store: Store, path: Path, settings: Settings | None = None, top: int | None = None) -> LookupResult:
+def lookup(
+    store: Store, path: Path, settings: Settings | None = None, top: int | None = None, progress: Progress = silent
+) -> LookupResult:
     """Stored videos sharing segments with the file at `path` (ingested or not), best first: the
-    stored video with the same bytes, then copies, then videos with the same soundtrack."""
+    stored video with the same bytes, then copies, then videos with the same soundtrack.
+    `progress` hears of the query's fingerprinting (video seconds) and the search."""
     settings = settings or Settings()
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "not found or not a file")
     try:
         sha = sha256_file(path)
+        size = path.stat().st_size
     except OSError as e:
         raise InputError(path, (e.strerror or str(e)).lower()) from e
     with store.session() as session:
@@ -62,7 +68,10 @@ def lookup(store: Store, path: Path, settings: Settings | None = None, top: int 
         session.rollback()
     queries: dict = {}
     try:
-        fingerprint = sig.Pictures().fingerprint(path, settings)
+        progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
+        on_frame = lambda ts_s, duration_s: progress("fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s)  # noqa: E731
+        fingerprint = fingerprint_file(path, settings, on_frame)
+        progress("fingerprinting the query", 1, 1)
     except InputError:
         if same is None:
             raise
@@ -71,7 +80,10 @@ def lookup(store: Store, path: Path, settings: Settings | None = None, top: int 
     duration_s = fingerprint.duration_s if fingerprint is not None else float(same.duration_s or 0.0)
     if fingerprint is not None:
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
+        progress("soundtrack of the query", 0, 1, item=str(path))
         queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
+        progress("soundtrack of the query", 1, 1)
+        progress("searching", 0, 1)
         # The frame index is derived data: rebuilding and saving it when missing or stale is
         # allowed here. The sound index, built from SQL in a moment, is not written by a lookup.
         indexes = sig.open_indexes(store, saved=(sig.PICTURES,))
@@ -81,6 +93,7 @@ def lookup(store: Store, path: Path, settings: Settings | None = None, top: int 
                 accept=lambda video: same is None or video.id != same.id,
             )  # fmt: skip
             session.rollback()
+        progress("searching", 1, 1)
         found += [LookupMatch(m.video_id, m.alignment, m.signals, m.kind) for m in others]
     if top is not None:
         found = found[:top]

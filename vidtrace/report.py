@@ -70,8 +70,11 @@ def matches_json(matches: Sequence[MatchRecord], uploads: dict[int, list[UploadR
     return {"matches": [match_json(m, uploads) for m in matches]}
 
 
-def lookup_json(result: LookupResult) -> dict:
-    return {
+def lookup_json(result: LookupResult, placement: dict | None = None) -> dict:
+    """`lookup --json`; with `placement` (video id -> `vidtrace.api.Placement`), each match also
+    names its content clusters and the ranks of the coordinated groups that posted them."""
+    placement = placement or {}
+    document = {
         "query": {"path": result.path, "duration_s": round(result.duration_s, 3)},
         "matches": [
             {
@@ -93,6 +96,27 @@ def lookup_json(result: LookupResult) -> dict:
             for m in result.matches
         ],
     }
+    for m_json in document["matches"]:
+        where = placement.get(m_json["video_id"])
+        m_json["clusters"] = list(where.clusters) if where else []
+        m_json["groups"] = list(where.groups) if where else []
+    return document
+
+
+def placement_text(result: LookupResult, placement: dict, snapshot) -> str:
+    """One line per hit: its content cluster(s) and the coordinated group(s) that posted them."""
+    lines = []
+    for rank, m in enumerate(result.matches, start=1):
+        where = placement.get(m.video_id)
+        if where is None or not where.clusters:
+            lines.append(f"{rank}. #{m.video_id}: in no content cluster (not in the store's analysis)")
+            continue
+        clusters = ", ".join(map(str, where.clusters))
+        groups = "; ".join(
+            f"group {g} ({', '.join(snapshot.groups[g - 1].accounts)})" for g in where.groups
+        ) or "no coordinated group"
+        lines.append(safe_text(f"{rank}. #{m.video_id}: cluster {clusters}; {groups}"))
+    return "\nWhere the hits belong:\n" + "\n".join(lines) + "\n"
 
 
 def scan_json(summary: ScanSummary, matches: Sequence[MatchRecord], uploads: dict[int, list[UploadRecord]]) -> dict:

@@ -18,15 +18,14 @@ import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
-
-from vidtrace import networks, signals
+from vidtrace import networks, sidecars, signals
 from vidtrace.distributed import run_on_cluster
 from vidtrace.discover import Candidate, path_text, read_manifest, text_path, walk_root
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.hashes import to_matrix
 from vidtrace.interrupts import Interrupts, worker_init
+from vidtrace.progress import Progress, silent as _noop
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
 from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
@@ -37,8 +36,6 @@ from vidtrace.store.matched import MatchedVideos
 
 log = logging.getLogger(__name__)
 
-#: Progress callback: (stage, done, total).
-Progress = Callable[[str, int, int], None]
 #: Uploads of already-known videos are committed in batches of this many files.
 COMMIT_EVERY = 200
 #: Finished videos are committed at least this often (seconds), whatever the batch size: a run
@@ -64,6 +61,7 @@ class ScanSummary:
     gone_uploads: int = 0
     returned_uploads: int = 0
     refingerprinted_videos: int = 0
+    sidecar_uploads: int = 0  # files whose account, time, URL and title came from a yt-dlp .info.json
     new_matches: list[int] = field(default_factory=list)
     new_upload_ids: list[int] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
@@ -117,10 +115,6 @@ class Fingerprints:
     sound: SoundPrint | None
 
 
-def _noop(stage: str, done: int, total: int) -> None:
-    pass
-
-
 def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -139,11 +133,12 @@ def _changed_since(c: Candidate, st: os.stat_result) -> bool:
     return (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _fingerprint_job(path: str, settings: Settings) -> tuple[Fingerprints | None, str | None]:
+def _fingerprint_job(path: str, settings: Settings, on_frame=None) -> tuple[Fingerprints | None, str | None]:
     """Runs in a worker process: the file's fingerprints, or the reason there are none. A file
-    whose audio fails to decode keeps its pictures, with the reason as a warning."""
+    whose audio fails to decode keeps its pictures, with the reason as a warning. `on_frame(ts_s,
+    duration_s)` hears of each decoded frame (in-process runs: progress within long files)."""
     try:
-        pictures = fingerprint_file(Path(path), settings)
+        pictures = fingerprint_file(Path(path), settings, on_frame)
     except InputError as e:
         return None, e.reason
     sound, problem = signals.sound_or_warning(Path(path), settings)
@@ -249,6 +244,7 @@ class _Scan:
         # keep them from waiting on each other for long, or in a cycle.
         self.shared = not store.location.is_sqlite
         self.summary.resumed = self._resumed()
+        self._pending_bytes: int | None = None  # size of the files to fingerprint (progress)
 
     # --- discovery --------------------------------------------------------------------------
 
@@ -277,13 +273,24 @@ class _Scan:
                     continue
                 problems: list = []
                 walked = list(walk_root(root, problems))
-                for problem in problems:  # links leading out of the folder: reported, skipped
+                found = [c for c in walked if os.path.realpath(c.path) not in named]
+                found, described = sidecars.describe_all(found, problems)  # yt-dlp's .info.json
+                self.summary.sidecar_uploads += described
+                for problem in problems:  # links leading out of the folder, unusable sidecars: reported
                     self.fail(problem.where, problem.reason)
                 real_root = root.resolve()
                 covered = any(d.is_relative_to(real_root) or real_root.is_relative_to(d) for d in manifest_dirs)
-                found = [c for c in walked if os.path.realpath(c.path) not in named]
-                if covered:
-                    self.summary.not_in_manifest += [path_text(c.path) for c in found]
+                if covered:  # named by no manifest and described by no sidecar: file times only
+                    self.summary.not_in_manifest += [path_text(c.path) for c in found if c.uploaded_at is None]
+            if source.get("file"):
+                if self.kind == "rescan" and not os.path.lexists(source["file"]):
+                    continue  # gone since: marked gone below
+                if os.path.realpath(source["file"]) in named:
+                    continue  # the manifest's row describes it
+                found, problems, described = sidecars.single_file(Path(source["file"]), source.get("account"))
+                self.summary.sidecar_uploads += described
+                for problem in problems:
+                    self.fail(problem.where, problem.reason)
             if source.get("manifest"):
                 found = manifests.get(source["manifest"], [])
             for candidate in found:
@@ -362,7 +369,7 @@ class _Scan:
             repo.add_accounts(self.session, {(c.platform, c.account) for c in candidates if c.account is not None})
             self.session.commit()
         for n, c in enumerate(candidates, start=1):
-            self.progress("reading files", n - 1, len(candidates))
+            self.progress("reading files", n - 1, len(candidates), item=path_text(c.path))
             self.summary.files += 1
             path = path_text(c.path)
             try:
@@ -432,8 +439,9 @@ class _Scan:
                 yield sha, fingerprint, error
             return
         if self.workers == 1:
-            for sha, path in jobs:
-                yield (sha, None, "empty file (0 bytes)") if sha in empty else (sha, *_fingerprint_job(path, self.settings))
+            for n, (sha, path) in enumerate(jobs):
+                on_frame = self._announce(pending, n, sha)
+                yield (sha, None, "empty file (0 bytes)") if sha in empty else (sha, *_fingerprint_job(path, self.settings, on_frame))
             return
         # One ffmpeg thread per worker: N single-threaded decodes share the cores better than N
         # decodes each starting a thread per core.
@@ -441,6 +449,7 @@ class _Scan:
         try:
             queue: collections.deque = collections.deque()
             jobs_iter = iter(jobs)
+            done = 0
             while True:
                 while len(queue) < 2 * self.workers:
                     job = next(jobs_iter, None)
@@ -454,6 +463,8 @@ class _Scan:
                 if not queue:
                     return
                 sha, future = queue.popleft()
+                self._announce(pending, done, sha)
+                done += 1
                 if future is None:
                     yield sha, None, "empty file (0 bytes)"
                     continue
@@ -471,6 +482,15 @@ class _Scan:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+
+    def _announce(self, pending: dict[str, _Pending], done: int, sha: str):
+        """Progress: the file now fingerprinted; returns the callback for its decoded frames."""
+        total = len(pending)
+        if self._pending_bytes is None:
+            self._pending_bytes = sum(p.size for p in pending.values())
+        self.progress("fingerprinting", done, total, item=path_text(pending[sha].uploads[0][0].path),
+                      item_bytes=pending[sha].size, total_bytes=self._pending_bytes)  # fmt: skip
+        return lambda ts_s, duration_s: self.progress("fingerprinting", done, total, item_s=ts_s, item_duration_s=duration_s)
 
     def fingerprint(self, pending: dict[str, _Pending]) -> None:
         """Fingerprint and store the new contents.
@@ -508,7 +528,7 @@ class _Scan:
         results = self._results(pending)
         try:
             for n, (sha, found, error) in enumerate(results, start=1):
-                self.progress("fingerprinting", n - 1, total)
+                self.progress("fingerprinting", n - 1, total, item_duration_s=found.pictures.duration_s if found is not None else None)
                 with self.interrupts.held():
                     frames = self._store_result(pending[sha], sha, found, error, batch, sound_batch)
                     if frames is not None:
@@ -595,7 +615,7 @@ class _Scan:
 
     def mark_gone(self, candidates: list[Candidate], missing_roots: set[str]) -> None:
         roots = [s["root"] for s in self.sources if s.get("root") and s["root"] not in missing_roots]
-        listed = {path_text(c.path) for c in candidates}
+        listed = {path_text(c.path) for c in candidates} | {path_text(s["file"]) for s in self.sources if s.get("file")}
         now = repo.utcnow()
         for upload in repo.live_uploads(self.session):
             inside = upload.path in listed or any(text_path(upload.path).is_relative_to(r) for r in roots)
@@ -684,20 +704,29 @@ def ingest(
     workers: int = 1,
     progress: Progress = _noop,
     scheduler: str | None = None,
+    account: str | None = None,
 ) -> ScanSummary:
     """Add the uploads found under `roots` (accounts from folder names) and in `manifest`.
+
+    A root that is a file is one upload: its account is `account`, else its yt-dlp sidecar's,
+    else its folder's name.
 
     `scheduler` (tcp://host:port) spreads fingerprinting over a Dask cluster instead of `workers`
     local processes.
     """
     if not roots and manifest is None:
-        raise UsageError("nothing to ingest: give a folder or --manifest")
+        raise UsageError("nothing to ingest: give a folder, a file or --manifest")
     for root in roots:
-        if not Path(root).is_dir():
-            raise UsageError(f"{root}: not a folder")
+        if not Path(root).exists():
+            raise UsageError(f"{root}: not found")
     if manifest is not None and not Path(manifest).is_file():
         raise UsageError(f"manifest {manifest} not found")
-    sources = [{"root": str(Path(r).absolute()), "manifest": None} for r in roots]
+    # A folder is walked (accounts from its first level); a file given alone is one upload.
+    sources = [
+        {"root": str(Path(r).absolute()), "manifest": None} if Path(r).is_dir()
+        else {"root": None, "manifest": None, "file": str(Path(r).absolute()), "account": account}
+        for r in roots
+    ]  # fmt: skip
     if manifest is not None:
         sources.append({"root": None, "manifest": str(Path(manifest).absolute())})
     with scan_lock(store.location):

@@ -10,18 +10,23 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import DBAPIError
 
-from vidtrace import __version__, report
-from vidtrace.errors import VidtraceError
+from vidtrace import __version__, progress, report
+from vidtrace.config import CaseConfig, load_config
+from vidtrace.errors import UsageError, VidtraceError
 from vidtrace.commands import network
 from vidtrace.commands.doctor import doctor
 from vidtrace.commands import index as index_commands
-from vidtrace.commands.output import ProgressLine, configure_logging, emit_json, output_options
-from vidtrace.lookup import lookup as lookup_file
-from vidtrace.scan import ScanSummary, ingest as ingest_roots, rescan as rescan_store
+from vidtrace.commands.output import configure_logging, emit_json, output_options
+from vidtrace.scan import ScanSummary
 from vidtrace.settings import Settings
 from vidtrace.store import db, repo
 
 log = logging.getLogger("vidtrace.cli")
+
+
+#: Options of the whole command line: also accepted after the command (moved before it).
+GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose", "--quiet")
+GLOBAL_VALUED = ("--store", "--db", "--config")
 
 
 @dataclass
@@ -30,10 +35,13 @@ class Options:
     db_url: str | None
     verbose: int
     quiet: bool
+    config: CaseConfig = CaseConfig()
 
     @property
     def location(self) -> db.StoreLocation:
-        return db.StoreLocation.resolve(self.store, self.db_url)
+        store = self.store or os.environ.get("VIDTRACE_STORE") or self.config.store
+        db_url = self.db_url or os.environ.get("VIDTRACE_DB") or self.config.db
+        return db.StoreLocation.resolve(store, db_url)
 
     def open(self, create: bool, read_only: bool = False) -> db.Store:
         """The store, closed (connections released) when the command ends. A command that only
@@ -48,9 +56,65 @@ class Options:
             )
         return store
 
+    def case(self, create: bool, ffmpeg: str | None = None, read_only: bool = False):
+        """The store as the Python API sees it (`vidtrace.api.Case`)."""
+        from vidtrace.api import Case
+
+        return Case(self.open(create, read_only), _settings(ffmpeg))
+
+    def display(self):
+        """The progress display: a bar on a terminal, timestamped lines in a log, nothing if quiet."""
+        env = os.environ.get("VIDTRACE_PROGRESS_INTERVAL_S")
+        if env:
+            try:
+                interval = float(env)
+            except ValueError as e:
+                raise UsageError(f"VIDTRACE_PROGRESS_INTERVAL_S={env!r} is not a number") from e
+        elif self.config.progress_interval_s is not None:
+            interval = self.config.progress_interval_s
+        else:
+            interval = progress.PROGRESS_INTERVAL_S
+        shown = progress.display(self.quiet, interval)
+        click.get_current_context().call_on_close(shown.stop)  # also when the command fails
+        return shown
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`vidtrace ingest --store s x/` as `vidtrace --store s ingest x/`: global options given after
+    the command are moved before it (up to a `--`)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":  # the options before the command
+        i += 2 if args[i] in GLOBAL_VALUED else 1
+    rest, moved = args[i + 1 :], []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        if token == "--":
+            kept += rest[j:]
+            break
+        if token in GLOBAL_FLAGS:
+            moved.append(token)
+        elif token in GLOBAL_VALUED and j + 1 < len(rest):
+            moved += rest[j : j + 2]
+            j += 1
+        elif token.split("=", 1)[0] in GLOBAL_VALUED and "=" in token:
+            moved.append(token)
+        else:
+            kept.append(token)
+        j += 1
+    if not moved or i >= len(args):
+        return args
+    return args[:i] + moved + [args[i]] + kept
+
 
 class VidtraceGroup(click.Group):
     """Maps library errors to `Error: ...` on stderr and the documented exit codes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = hoist_global_options(list(args))
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -82,10 +146,13 @@ def _database_url(ctx: click.Context) -> str:
 @click.option("--db", "db_url", metavar="URL", help="Database URL instead of the store's SQLite file. Env: VIDTRACE_DB.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv: debug, tracebacks).")
 @click.option("--quiet", is_flag=True, help="Only errors on stderr; no progress.")
+@click.option("--config", "config_path", metavar="FILE", help="Case file (TOML) with store, db and option defaults. Default: ./vidtrace.toml if present.")
 @click.version_option(__version__, prog_name="vidtrace")
 @click.pass_context
-def cli(ctx: click.Context, store, db_url, verbose, quiet):
+def cli(ctx: click.Context, store, db_url, verbose, quiet, config_path):
     """Find re-uploads of the same video across accounts, with the seconds that match.
+
+    Global options (--store, --db, -v, --quiet, --config) go before or after the command.
 
     \b
     Example:
@@ -95,6 +162,26 @@ def cli(ctx: click.Context, store, db_url, verbose, quiet):
     """
     configure_logging(verbose, quiet)
     ctx.obj = Options(store, db_url, verbose, quiet)
+    try:
+        config = load_config(config_path)
+        ctx.default_map = _command_defaults(ctx, config)
+    except VidtraceError as e:
+        VidtraceGroup._fail(ctx, e)
+    ctx.obj.config = config
+
+
+def _command_defaults(ctx: click.Context, config: CaseConfig) -> dict:
+    """The case file's [command] tables as click defaults, each key checked against the command."""
+    group = ctx.command
+    for name, values in config.defaults.items():
+        command = group.commands.get(name) if isinstance(group, click.Group) else None
+        if command is None:
+            raise UsageError(f"config file {config.path}: [{name}] is no command")
+        known = {p.name for p in command.params if isinstance(p, click.Option)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"config file {config.path}: [{name}] has no option {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return config.defaults
 
 
 def _settings(ffmpeg: str | None) -> Settings:
@@ -137,6 +224,8 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         )
         for path in summary.not_in_manifest:
             click.echo(f"  not in manifest: {report.safe_text(path)}")
+    if summary.sidecar_uploads:
+        click.echo(f"{summary.sidecar_uploads} upload(s) took account, time, URL and title from yt-dlp .info.json sidecars")
     if summary.refingerprinted_videos:
         click.echo(f"{summary.refingerprinted_videos} video(s) hashed by an older version fingerprinted again and re-matched")
     if summary.new_clusters or summary.merged_clusters:
@@ -160,25 +249,32 @@ def _finish(ctx: click.Context, summary: ScanSummary) -> None:
 
 
 @cli.command()
-@click.argument("roots", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", metavar="[FOLDER|FILE]...", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--manifest", type=click.Path(path_type=Path), help="CSV or JSON Lines: path, account[, uploaded_at, platform, url, title].")
+@click.option("--account", metavar="NAME", help="Account of the FILEs given alone (default: their yt-dlp sidecar's, else their folder's name).")
 @workers_option
 @scheduler_option
 @ffmpeg_option
 @output_options
 @click.pass_context
-def ingest(ctx, roots, manifest, workers, scheduler, ffmpeg, fmt):
-    """Add the videos under ROOT folders (accounts from ROOT/<account>/...) or in a manifest.
+def ingest(ctx, paths, manifest, account, workers, scheduler, ffmpeg, fmt):
+    """Add the videos under FOLDERs (accounts from FOLDER/<account>/...), single FILEs, or a manifest's.
+
+    A video with a yt-dlp sidecar (`clip.info.json`, from --write-info-json) and no manifest row
+    takes its account (platform + uploader id), posting time, URL and title from it.
 
     \b
     Example:
       vidtrace ingest downloads/
+      vidtrace ingest suspect.mp4 --account @someone
       vidtrace ingest --manifest collected/manifest.csv
     """
     opts: Options = ctx.obj
-    store = opts.open(create=True)
-    summary = ingest_roots(store, list(roots), manifest, _settings(ffmpeg), workers, ProgressLine(not opts.quiet), scheduler)
-    _print_scan(store, summary, fmt)
+    display = opts.display()
+    case = opts.case(create=True, ffmpeg=ffmpeg)
+    summary = case.ingest(*paths, manifest=manifest, workers=workers, account=account, progress=display, scheduler=scheduler)
+    display.close("ingest")
+    _print_scan(case.store, summary, fmt)
     _finish(ctx, summary)
 
 
@@ -196,9 +292,11 @@ def rescan(ctx, workers, scheduler, ffmpeg, fmt):
       0 3 * * *  vidtrace --store /data/case --quiet rescan
     """
     opts: Options = ctx.obj
-    store = opts.open(create=True)
-    summary = rescan_store(store, _settings(ffmpeg), workers, ProgressLine(not opts.quiet), scheduler)
-    _print_scan(store, summary, fmt)
+    display = opts.display()
+    case = opts.case(create=True, ffmpeg=ffmpeg)
+    summary = case.rescan(workers, display, scheduler)
+    display.close("rescan")
+    _print_scan(case.store, summary, fmt)
     _finish(ctx, summary)
 
 
@@ -215,10 +313,16 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     Example:
       vidtrace lookup suspect.mp4 --top 10
     """
-    store = ctx.obj.open(create=False, read_only=True)
-    result = lookup_file(store, file, _settings(ffmpeg), top)
+    display = ctx.obj.display()
+    case = ctx.obj.case(create=False, ffmpeg=ffmpeg, read_only=True)
+    result = case.lookup(file, top, display)
+    snap = case.coordination() if result.matches else None
+    display.close("lookup")
+    from vidtrace.api import placement
+
+    where = placement(snap, [m.video_id for m in result.matches]) if snap is not None else {}
     if fmt == "json":
-        emit_json(report.lookup_json(result))
+        emit_json(report.lookup_json(result, where))
     elif fmt == "csv":
         click.echo(report.to_csv(report.LOOKUP_CSV_HEADERS, report.lookup_csv_rows(result)), nl=False)
     elif not result.matches:
@@ -226,6 +330,7 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     else:
         click.echo(f"{report.safe_text(file)} ({result.duration_s:.1f} s) matches {len(result.matches)} stored video(s):")
         click.echo(report.lookup_tables(result, os.getcwd()), nl=False)
+        click.echo(report.placement_text(result, where, snap), nl=False)
 
 
 @cli.command()
@@ -239,10 +344,9 @@ def matches(ctx, min_score, fmt):
     Example:
       vidtrace matches --min-score 0.5 --json
     """
-    store = ctx.obj.open(create=False, read_only=True)
-    with store.session() as session:
-        found = repo.list_matches(session, min_score)
-        uploads = repo.uploads_of_videos(session, {v for m in found for v in (m.video_a_id, m.video_b_id)})
+    case = ctx.obj.case(create=False, read_only=True)
+    found = case.matches(min_score)
+    uploads = case.uploads({v for m in found for v in (m.video_a_id, m.video_b_id)})
     if fmt == "json":
         emit_json(report.matches_json(found, uploads))
     elif fmt == "csv":

@@ -60,16 +60,25 @@ def clusters(ctx, file_times, fmt):
         click.echo(report.table(report.CLUSTER_HEADERS, report.cluster_rows(document)), nl=False)
 
 
+def coordination_options(func):
+    """--window, --min-accounts, --min-clusters, --fdr and --file-times (coordination and report)."""
+    for option in reversed([
+        click.option("--window", type=Duration(), default=None, help="Co-posting window (90s, 15m, 2h, 1d). Default: estimated from the data, else 1h."),
+        click.option("--min-accounts", type=click.IntRange(2), default=coordinate.MIN_ACCOUNTS, show_default=True, help="Smallest group reported."),
+        click.option("--min-clusters", type=click.IntRange(1), default=coordinate.MIN_SHARED_CLUSTERS, show_default=True, help="Distinct contents two accounts must co-post to be linked."),
+        click.option(
+            "--fdr", type=click.FloatRange(0, 1, min_open=True), default=chance.FDR, show_default=True,
+            help=f"False discovery rate over the account pairs tested against chance (from {chance.MIN_PAIRS_FOR_TEST} pairs).",
+        ),
+        file_times_option,
+    ]):  # fmt: skip
+        func = option(func)
+    return func
+
+
 @click.command()
-@click.option("--window", type=Duration(), default=None, help="Co-posting window (90s, 15m, 2h, 1d). Default: estimated from the data, else 1h.")
-@click.option("--min-accounts", type=click.IntRange(2), default=coordinate.MIN_ACCOUNTS, show_default=True, help="Smallest group reported.")
-@click.option("--min-clusters", type=click.IntRange(1), default=coordinate.MIN_SHARED_CLUSTERS, show_default=True, help="Distinct contents two accounts must co-post to be linked.")
-@click.option(
-    "--fdr", type=click.FloatRange(0, 1, min_open=True), default=chance.FDR, show_default=True,
-    help=f"False discovery rate over the account pairs tested against chance (from {chance.MIN_PAIRS_FOR_TEST} pairs).",
-)  # fmt: skip
+@coordination_options
 @click.option("--graphml", type=click.Path(dir_okay=False, path_type=Path), help="Also write the account network as GraphML (for Gephi).")
-@file_times_option
 @output_options
 @click.pass_context
 def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_times, fmt):
@@ -80,9 +89,7 @@ def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_tim
     Example:
       vidtrace coordination --window 30m --min-accounts 3
     """
-    store = ctx.obj.open(create=False, read_only=True)
-    with store.session() as session:
-        snap = networks.snapshot(session, window, min_accounts, min_clusters, file_times, fdr)
+    snap = ctx.obj.case(create=False, read_only=True).coordination(window, min_accounts, min_clusters, fdr, file_times)
     document = coordination_document(snap)
     if graphml is not None:
         write_graphml(snap, min_clusters, graphml)
@@ -166,22 +173,31 @@ def write_graphml(snap: networks.Snapshot, min_clusters: int, path: Path) -> Non
 
 @click.command(name="report")
 @click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the report.")
-@click.option("--window", type=Duration(), default=None, help="Co-posting window (default: estimated, else 1h).")
+@coordination_options
+@click.option("--base", type=click.Path(file_okay=False, path_type=Path), help="Case folder that file paths are shown relative to (default: the case file's folder, else the working folder).")
 @click.pass_context
-def report_command(ctx, html_path, window):
-    """Write one self-contained HTML report: groups, timelines, account network, matched frames.
+def report_command(ctx, html_path, window, min_accounts, min_clusters, fdr, file_times, base):
+    """Write one self-contained HTML report: groups, amplifiers, timelines, account network, and a
+    contact sheet of each content cluster (a still of every member at the matched instant), with
+    the uploads' URLs and titles and paths relative to the case folder.
 
     \b
     Example:
-      vidtrace report --html case.html
+      vidtrace report --html case/report.html --window 30m
     """
-    from vidtrace.html_export import write_report
+    from vidtrace.html_export import ReportOptions, write_report
 
+    display = ctx.obj.display()
     store = ctx.obj.open(create=False, read_only=True)
-    counts = write_report(store, html_path, window_s=window)
+    case_file = ctx.obj.config.path
+    base = base or (case_file.parent if case_file is not None else None)  # the case folder, else the working folder
+    counts = write_report(
+        store, html_path, options=ReportOptions(window, min_accounts, min_clusters, fdr, file_times, base), progress=display
+    )
+    display.close("report")
     click.echo(
         f"wrote {report.safe_text(html_path)}: {counts['groups']} group(s), {counts['clusters']} cluster(s), "
-        f"{counts['matches']} match(es) with stills"
+        f"{counts['sheets']} contact sheet(s), {counts['related']} same-soundtrack link(s)"
     )
 
 
@@ -218,7 +234,9 @@ def import_command(ctx, file, source):
     """
     from vidtrace.exchange import import_file
 
-    summary = import_file(ctx.obj.open(create=True), file, source)
+    display = ctx.obj.display()
+    summary = import_file(ctx.obj.open(create=True), file, source, progress=display)
+    display.close("import")
     for problem in summary.problems:
         click.echo(report.safe_text(problem), err=True)
     skipped = f"; {len(summary.problems)} bad record(s) skipped" if summary.problems else ""

@@ -1,4 +1,4 @@
-"""Command-line plumbing: output formats, logging set-up and the progress display."""
+"""Command-line plumbing: output formats and logging set-up (the progress display: `vidtrace.progress`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import functools
 import json
 import logging
 import sys
-import time
 
 import click
 
@@ -44,28 +43,3 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-
-
-class ProgressLine:
-    """One self-overwriting line on stderr with counts and rate; silent when quiet or not a terminal."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.stage = None
-        self.started = time.monotonic()
-        self.last_draw = 0.0
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if stage != self.stage:
-            self.stage, self.started = stage, now
-        if done < total and now - self.last_draw < 0.2:
-            return
-        self.last_draw = now
-        rate = done / (now - self.started) if now > self.started else 0.0
-        sys.stderr.write(f"\r\x1b[K{stage}: {done}/{total} ({rate:.1f}/s)")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
