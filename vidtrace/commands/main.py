@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -16,10 +17,11 @@ from vidtrace.commands import network
 from vidtrace.commands.doctor import doctor
 from vidtrace.commands import index as index_commands
 from vidtrace.commands.output import ProgressLine, configure_logging, emit_json, output_options
-from vidtrace.lookup import lookup as lookup_file
-from vidtrace.scan import ScanSummary, ingest as ingest_roots, rescan as rescan_store
 from vidtrace.settings import Settings
 from vidtrace.store import db, repo
+
+if TYPE_CHECKING:
+    from vidtrace.scan import ScanSummary
 
 log = logging.getLogger("vidtrace.cli")
 
@@ -161,6 +163,8 @@ def ingest(ctx, roots, manifest, workers, scheduler, ffmpeg, fmt):
     """
     opts: Options = ctx.obj
     store = opts.open(create=True)
+    from vidtrace.scan import ingest as ingest_roots  # the pipeline, for the commands that run it
+
     summary = ingest_roots(store, list(roots), manifest, _settings(ffmpeg), workers, ProgressLine(not opts.quiet), scheduler)
     _print_scan(store, summary, fmt)
     _finish(ctx, summary)
@@ -181,6 +185,8 @@ def rescan(ctx, workers, scheduler, ffmpeg, fmt):
     """
     opts: Options = ctx.obj
     store = opts.open(create=True)
+    from vidtrace.scan import rescan as rescan_store
+
     summary = rescan_store(store, _settings(ffmpeg), workers, ProgressLine(not opts.quiet), scheduler)
     _print_scan(store, summary, fmt)
     _finish(ctx, summary)
@@ -200,6 +206,8 @@ def lookup(ctx, file, top, ffmpeg, fmt):
       vidtrace lookup suspect.mp4 --top 10
     """
     store = ctx.obj.open(create=False)
+    from vidtrace.lookup import lookup as lookup_file
+
     result = lookup_file(store, file, _settings(ffmpeg), top)
     if fmt == "json":
         emit_json(report.lookup_json(result))
