@@ -225,7 +225,7 @@ def _copy(record: dict, n: int, most_bits: int, sound_bits: int, exact: bool, rn
     return out
 
 
-def build_export(seed: Path, out: Path, frames: int, seed_value: int) -> tuple[int, int]:
+def build_export(seed: Path, out: Path, frames: int, seed_value: int, true_copies: int = TRUE_COPIES) -> tuple[int, int]:
     """The store's contents as one export file: (videos, frame hashes)."""
     rng = np.random.default_rng(seed_value)
     with gzip.open(seed, "rt") as f:
@@ -233,7 +233,7 @@ def build_export(seed: Path, out: Path, frames: int, seed_value: int) -> tuple[i
         records = [json.loads(line) for line in f if line.strip()]
     query = next(r for r in records if any((u.get("file") or "").endswith("query-copies.mp4") for u in r.get("uploads", [])))
     total = sum(len(r["frames"]) for r in records)
-    copies = [_copy(query, i, TRUE_MAX_BITS, TRUE_MAX_SOUND_BITS, False, rng) for i in range(TRUE_COPIES)]
+    copies = [_copy(query, i, TRUE_MAX_BITS, TRUE_MAX_SOUND_BITS, False, rng) for i in range(true_copies)]
     total += sum(len(c["frames"]) for c in copies)
     body = list(records) + copies
     n = 0
@@ -308,6 +308,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidtrace-lookup-scale")
     ap.add_argument("--fresh", action="store_true", help="fingerprint the real clips again")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--true-copies", type=int, default=TRUE_COPIES,
+                    help=f"copies of the query clip in the store (default {TRUE_COPIES}); they match each other on import")  # fmt: skip
     args = ap.parse_args()
     src = PROJECT
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -317,8 +319,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vidtrace-lookup-scale-"))
     try:
         export = work / "store.jsonl.gz"
-        videos, frames = build_export(seed, export, args.frames, args.seed)
-        print(f"store: {videos:,} videos, {frames:,} frame hashes ({TRUE_COPIES} true copies of the 60 s query)")
+        videos, frames = build_export(seed, export, args.frames, args.seed, args.true_copies)
+        print(f"store: {videos:,} videos, {frames:,} frame hashes ({args.true_copies} true copies of the 60 s query)")
         queries = {"with copies": with_copies, "no match": without}
         results = {"this": measure(src, "this", work, export, queries, args.repeats)}
         if args.baseline_src:
@@ -330,7 +332,7 @@ def main() -> None:
                 results["base"] = measure(base, "base", work, export, queries, args.repeats)
         print_table(results, videos, frames, src, args.baseline_src)
         print(f"\nload average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    print(f"total benchmark wall time {time.perf_counter() - started:.0f} s")
+        print(f"total benchmark wall time {time.perf_counter() - started:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
