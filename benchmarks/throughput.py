@@ -122,17 +122,50 @@ def _peak_rss_mb() -> tuple[float, float]:
 
 def fingerprint_job(
     path: str, settings: Settings
-) -> tuple[float, int, tuple[float, float]]:
+) -> tuple[float, int, tuple[float, float], int]:
     fp = fingerprint_file(Path(path), settings)
-    return fp.duration_s, fp.sampled_frames, _peak_rss_mb()
+    return fp.duration_s, fp.sampled_frames, _peak_rss_mb(), len(fp.frames)
 
 
-def decode_job(path: str, settings: Settings) -> tuple[float, int, tuple[float, float]]:
+def decode_job(path: str, settings: Settings) -> tuple[float, int, tuple[float, float], int]:
     subprocess.run(
         null_command(Path(path), settings), check=True, stdin=subprocess.DEVNULL,
         env={**os.environ, **_CHILD_ENV},
     )  # fmt: skip
-    return 0.0, 0, _peak_rss_mb()
+    return 0.0, 0, _peak_rss_mb(), 0
+
+
+# --- the vPDQ reference (its own environment) ------------------------------------------------
+
+#: Where the reference's interpreter is looked for: a separate venv with `pip install vpdq`
+#: (it builds against Debian's libav*-dev packages). Never a dependency of vidtrace.
+VPDQ_PYTHON = os.environ.get("VPDQ_PYTHON", "/tmp/vpdq-venv/bin/python")
+_VPDQ_SCRIPT = """
+import json, resource, sys
+import vpdq
+out = []
+for path in sys.argv[1:]:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    features = vpdq.computeHash(path, seconds_per_hash=0, thread_count=1)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    out.append({"path": path, "pictures": len(features), "cpu_s": cpu})
+print(json.dumps(out))
+"""
+
+
+def vpdq_reference(files: list[Path], python: str) -> tuple[list[dict] | None, str]:
+    """vPDQ (every frame hashed, one thread) on the files: per file its pictures and CPU seconds,
+    or None and why it was skipped."""
+    if not Path(python).exists():
+        return None, f"no interpreter at {python} (make one: python3 -m venv /tmp/vpdq-venv; /tmp/vpdq-venv/bin/pip install vpdq)"
+    probe = subprocess.run([python, "-c", "import vpdq"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return None, f"vpdq is not importable by {python}: {probe.stderr.strip().splitlines()[-1:]}"
+    done = subprocess.run([python, "-c", _VPDQ_SCRIPT, *map(str, files)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return None, f"vpdq failed: {done.stderr.strip()[-300:]}"
+    return json.loads(done.stdout), ""
 
 
 #: Worker configurations: (label, worker count, ffmpeg threads; None lets ffmpeg choose).
@@ -159,6 +192,7 @@ def run(job, files: list[Path], settings: Settings, workers: int, where: str) ->
     return dict(
         wall_s=wall, cpu_s=cpu_s() - start_cpu, video_s=sum(r[0] for r in results), frames=sum(r[1] for r in results),
         worker_rss_mb=max(r[2][0] for r in results), ffmpeg_rss_mb=max(r[2][1] for r in results),
+        pictures=sum(r[3] for r in results),
     )  # fmt: skip
 
 
@@ -215,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run benchmarks/robustness.py --quick for each decode mode",
     )
+    parser.add_argument("--vpdq-python", default=VPDQ_PYTHON, help=f"interpreter with vpdq installed (default {VPDQ_PYTHON}; env VPDQ_PYTHON)")
     args = parser.parse_args(argv)
 
     files = find_videos(args.sources, not args.no_defaults)
@@ -290,6 +325,31 @@ def main(argv: list[str] | None = None) -> int:
                 f"{mode}: one worker kept {busy:.2f} cores busy in this run; at that, {cores} idle cores "
                 f"allow 2 workers at most {min(2.0, cores / busy):.2f}x its throughput"
             )
+    if DECODE_ALL in args.modes:
+        ours = table[(DECODE_ALL, "fingerprint", IN_PROCESS, 1)]
+        ours_pps = ours["pictures"] / ours["cpu_s"]
+        print(f"\nvidtrace ({DECODE_ALL}, in-process): {ours['per_cpu']:.1f} video-s per CPU-s; "
+              f"{ours['pictures']} pictures hashed, {ours_pps:.0f} per CPU-s")  # fmt: skip
+        reference, why = vpdq_reference(sorted(set(files), key=files.index), args.vpdq_python)
+        if reference is None:
+            print(f"vPDQ reference skipped: {why}")
+        else:
+            once = {Path(r["path"]): r for r in reference}
+            vpdq_cpu = sum(once[f]["cpu_s"] for f in files)  # the same list: each file `--copies` times
+            vpdq_pictures = sum(once[f]["pictures"] for f in files)
+            vpdq_per_cpu = ours["video_s"] / vpdq_cpu
+            print(f"vPDQ (every frame, 1 thread, {args.vpdq_python}): {vpdq_per_cpu:.1f} video-s per CPU-s; "
+                  f"{vpdq_pictures} pictures hashed, {vpdq_pictures / vpdq_cpu:.0f} per CPU-s")  # fmt: skip
+            print(f"vidtrace / vPDQ: {ours['per_cpu'] / vpdq_per_cpu:.2f}x the video-seconds per CPU-second, "
+                  f"{ours_pps / (vpdq_pictures / vpdq_cpu):.2f}x the pictures hashed per CPU-second")  # fmt: skip
+        if 1 in args.workers and 2 in args.workers:
+            one, two = table[(DECODE_ALL, "fingerprint", POOL, 1)], table[(DECODE_ALL, "fingerprint", POOL, 2)]
+            c1, c2 = one["cpu_s"] / one["video_s"], two["cpu_s"] / two["video_s"]
+            print(f"CPU per video-second: 1 worker {1000 * c1:.1f} ms, 2 workers {1000 * c2:.1f} ms ({100 * (c2 / c1 - 1):+.1f}%)")
+            # Workers share nothing but the machine: with CPU per video-second flat, throughput
+            # grows with the cores given to them.
+            print("model, video-seconds per wall-second on idle cores at the 2-worker CPU cost: " + ", ".join(
+                f"{k} cores {k / c2:.0f}" for k in (1, 2, 4, 8, 16, 32)))  # fmt: skip
     if DECODE_ALL in args.modes and DECODE_KEYFRAMES in args.modes:
         fast, full = (
             table[(DECODE_KEYFRAMES, "fingerprint", IN_PROCESS, 1)],

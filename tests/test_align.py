@@ -436,3 +436,27 @@ def test_edits_shared_by_most_frames_are_reported():
     result = align(hits, 10.0, 20.0, S)
     assert result is not None and result.segments[0].edits == ("mirrored",)
     assert result.edits == ("mirrored",)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), speed=st.sampled_from([1.0, 0.9, 1.1]), noise=st.integers(0, 400))
+def test_lines_found_once_per_speed_order_equal_lines_sorted_anew(seed, speed, noise):
+    """Each speed's order of the hits is sorted once and filtered as lines are taken out; the
+    segments are those of sorting the remaining hits anew for every line."""
+    import vidtrace.align as align_module
+
+    rng = random.Random(seed)
+    hits = [
+        FrameHit(round(k * 0.25, 3), round(3.0 + speed * k * 0.25 + rng.uniform(-0.1, 0.1), 3), rng.randint(0, 8), q_region=rng.choice([0, 0, 2]))
+        for k in range(rng.randint(20, 120))
+    ]  # fmt: skip
+    hits += [FrameHit(round(rng.uniform(0, 30), 3), round(rng.uniform(0, 40), 3), rng.randint(0, 10)) for _ in range(noise)]
+    rng.shuffle(hits)
+    cached = align(hits, 30.0, 40.0, Settings())
+    original = align_module.MAX_CACHED_ORDER_ENTRIES
+    try:
+        align_module.MAX_CACHED_ORDER_ENTRIES = 0
+        anew = align(hits, 30.0, 40.0, Settings())
+    finally:
+        align_module.MAX_CACHED_ORDER_ENTRIES = original
+    assert cached == anew

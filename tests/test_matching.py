@@ -134,7 +134,7 @@ def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatc
             seen.append(list(hits))
             return Alignment((segment,), 6.0, 1.0)
 
-        monkeypatch.setattr(matching, "align", fake_align)
+        monkeypatch.setattr(matching, "align_planned", fake_align)
         # The query shows the same moving content (zoom region) and the held picture once.
         query = [(t, h, REGION_ZOOM) for t, h in zip(ts, moving)] + [(7.0, held, REGION_FRAME)]
         found = matching.find_matches(

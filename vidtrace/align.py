@@ -50,6 +50,10 @@ MIN_SPEED_DRIFT_S = 0.5
 #: ...and the same along the segment: each half, fitted on its own, at least this far from 1 on
 #: the same side.
 MIN_HALF_SPEED_CHANGE = 0.015
+#: Each candidate speed's order of the hits is sorted once and kept while lines are taken out,
+#: up to this many entries over all speeds (8 bytes each: 400 MB); beyond, it is sorted anew for
+#: each line.
+MAX_CACHED_ORDER_ENTRIES = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -139,50 +143,90 @@ def candidate_speeds(settings: Settings) -> list[float]:
     return out
 
 
+@dataclass(frozen=True)
+class _HitArrays:
+    """The hits' fields as arrays (sorted order), and each hit's picture and each picture's instant."""
+
+    q: np.ndarray
+    r: np.ndarray
+    d: np.ndarray
+    picture: np.ndarray  # each hit's picture (query instant and region), numbered
+    instant_of_picture: np.ndarray  # each picture's query instant, numbered
+    #: per candidate speed, all hits in the order of their offsets on that speed's line (then
+    #: query time): the order of any subset is this order without the others (the sort is stable)
+    orders: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, hits: Sequence[FrameHit], speeds: Sequence[float] = ()) -> "_HitArrays":
+        q = np.array([h.q_ts for h in hits], dtype=np.float64)
+        regions = np.array([h.q_region for h in hits], dtype=np.float64)
+        _, picture = np.unique(np.stack([q, regions], axis=1), axis=0, return_inverse=True)
+        picture = picture.ravel()
+        first = np.zeros(int(picture.max(initial=-1)) + 1, dtype=np.int64)
+        first[picture[::-1]] = np.arange(len(picture))[::-1]
+        _, instant_of_picture = np.unique(q[first], return_inverse=True)
+        r = np.array([h.r_ts for h in hits], dtype=np.float64)
+        orders = None
+        if speeds and len(q) * len(speeds) <= MAX_CACHED_ORDER_ENTRIES:
+            orders = np.stack([np.lexsort((q, r - speed * q)) for speed in speeds])
+        d = np.array([h.distance_bits for h in hits], dtype=np.int64)
+        return cls(q, r, d, picture, instant_of_picture.ravel(), orders)
+
+
 def _best_line(
-    hits: Sequence[FrameHit], speeds: list[float], tolerance_s: float, margin: float, max_rms_s: float
-) -> tuple[float, list[int]]:
-    """The speed and the hits (indices) of the line r = speed * q + offset that most query times agree on.
+    hits: Sequence[FrameHit], arrays: _HitArrays, alive: np.ndarray, speeds: list[float], tolerance_s: float,
+    margin: float, max_rms_s: float,
+) -> tuple[float, np.ndarray]:  # fmt: skip
+    """The speed and the hits (indices into `alive`, ascending) of the line r = speed * q + offset
+    that most query times agree on, among the hits `alive` (ascending indices into `hits`).
 
     A query time's closest hits (within `CLOSE_SLACK_BITS` of its best) share a weight of 1, its
     farther hits (echoes of a slow scene) weigh nothing, so that a window's weight is close to the
     number of distinct query times whose best match lies on the line. Another speed beats 1.0 only
     by more than `margin` (a plain copy also fits speeds near 1 over a short stretch).
     """
-    q = np.array([h.q_ts for h in hits])
-    r = np.array([h.r_ts for h in hits])
-    d = np.array([h.distance_bits for h in hits])
+    q, r, d = arrays.q[alive], arrays.r[alive], arrays.d[alive]
     # Each query picture (instant and region) shares its weight among its closest hits; the
     # pictures of one instant share that instant's weight of 1.
-    pictures, inverse = np.unique(np.stack([q, [h.q_region for h in hits]], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    best_d = np.full(len(pictures), np.iinfo(np.int64).max)
+    inverse = arrays.picture[alive]
+    best_d = np.full(len(arrays.instant_of_picture), np.iinfo(np.int64).max)
     np.minimum.at(best_d, inverse, d)
     close = d <= best_d[inverse] + CLOSE_SLACK_BITS
-    counts = np.bincount(inverse, weights=close)
-    _, instant_of_picture = np.unique(pictures[:, 0], return_inverse=True)
-    per_instant = np.bincount(instant_of_picture.ravel())[instant_of_picture.ravel()]
-    weight = np.where(close, 1.0 / (counts[inverse] * per_instant[inverse]), 0.0)
-    found: list[tuple[float, float, list[int]]] = []
+    counts = np.bincount(inverse, weights=close, minlength=len(best_d))
+    present = np.unique(inverse)
+    per_instant = np.bincount(arrays.instant_of_picture[present], minlength=int(arrays.instant_of_picture.max(initial=-1)) + 1)
+    per_picture = per_instant[arrays.instant_of_picture]
+    weight = np.where(close, 1.0 / (counts[inverse] * per_picture[inverse]), 0.0)
+    found: list[tuple[float, float, np.ndarray, int, int]] = []
     base = 0.0
-    for speed in speeds:
+    positions = np.arange(len(q))
+    rank_of_alive = None
+    if arrays.orders is not None:  # each speed's order of all hits, the dead ones dropped
+        rank_of_alive = np.full(len(arrays.q), -1, dtype=np.int64)
+        rank_of_alive[alive] = positions
+    for k, speed in enumerate(speeds):
         offsets = r - speed * q
-        order = np.lexsort((q, offsets))
+        if rank_of_alive is not None:
+            ranked = rank_of_alive[arrays.orders[k]]
+            order = ranked[ranked >= 0]
+        else:
+            order = np.lexsort((q, offsets))
         sorted_offsets = offsets[order]
         cum = np.concatenate([[0.0], np.cumsum(weight[order])])
         ends = np.searchsorted(sorted_offsets, sorted_offsets + 2 * tolerance_s, side="right")
-        scores = cum[ends] - cum[np.arange(len(order))]
+        scores = cum[ends] - cum[positions]
         i = int(np.argmax(scores))
         if speed == 1.0:
             base = float(scores[i])
-        found.append((float(scores[i]), speed, sorted(order[i : int(ends[i])].tolist())))
+        found.append((float(scores[i]), speed, order, i, int(ends[i])))
     # Best first; 1.0 wins ties. Another speed must beat 1.0 by the margin and its hits must lie
     # on one straight line (not two stretches at different offsets that a slanted line joins).
     found.sort(key=lambda f: (-f[0], abs(math.log(f[1]))))
-    for score, speed, picked in found:
+    for score, speed, order, i, end in found:
+        picked = np.sort(order[i:end])
         if speed == 1.0:
             return speed, picked
-        if score > base + margin and _on_one_line([hits[k] for k in picked], max_rms_s):
+        if score > base + margin and _on_one_line([hits[k] for k in alive[picked].tolist()], max_rms_s):
             return speed, picked
     raise AssertionError("speed 1.0 is always a candidate")
 
@@ -346,23 +390,62 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class LinePlan:
+    """The lines found in a set of hits (`plan_lines`): which hits each one picks, in the order
+    they are found. They depend on the hits' times, distances, regions and edits only, never on
+    `held_s` or `change_s`: hits that differ only in those share one plan."""
+
+    order: tuple[int, ...]  # the hits in the order alignment reads them
+    lines: tuple[tuple[float, tuple[int, ...]], ...]  # (speed, positions in `order`), best first
+    echo_span: dict[tuple[float, int, float], float]
+
+
+def plan_lines(hits: Sequence[FrameHit], settings: Settings) -> LinePlan:
+    """Find the lines of `hits` (the costly half of `align`), once for hits that differ only in
+    how long their pictures are held or where the changes lie."""
+    edit_keys: dict[frozenset[str], tuple[str, ...]] = {}
+    for hit in hits:
+        if hit.edits not in edit_keys:
+            edit_keys[hit.edits] = tuple(sorted(hit.edits))
+    order = sorted(
+        range(len(hits)), key=lambda k: (hits[k].q_ts, hits[k].r_ts, hits[k].distance_bits, edit_keys[hits[k].edits])
+    )
+    ordered = [hits[k] for k in order]
+    echo_span = _echo_spans(ordered, settings.max_echo_span_s + settings.offset_tolerance_s)
+    speeds = candidate_speeds(settings)
+    lines: list[tuple[float, tuple[int, ...]]] = []
+    if ordered:
+        arrays = _HitArrays.of(ordered, speeds)
+        alive = np.arange(len(ordered))
+        while len(alive):
+            speed, picked = _best_line(
+                ordered, arrays, alive, speeds, settings.offset_tolerance_s, settings.speed_margin_frames, MAX_LINE_RMS_S
+            )
+            window = alive[picked]
+            if len(np.unique(arrays.q[window])) < settings.min_segment_frames:
+                break
+            lines.append((speed, tuple(window.tolist())))
+            alive = np.delete(alive, picked)
+    return LinePlan(tuple(order), tuple(lines), echo_span)
+
+
 def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, settings: Settings) -> Alignment | None:
     """Segments where the two videos show the same thing, or None when nothing lasts long enough."""
-    remaining = sorted(hits, key=lambda h: (h.q_ts, h.r_ts, h.distance_bits, sorted(h.edits)))
-    echo_span = _echo_spans(remaining, settings.max_echo_span_s + settings.offset_tolerance_s)
-    speeds = candidate_speeds(settings)
+    return align_planned(hits, plan_lines(hits, settings), q_duration_s, r_duration_s, settings)
+
+
+def align_planned(
+    hits: Sequence[FrameHit], plan: LinePlan, q_duration_s: float, r_duration_s: float, settings: Settings
+) -> Alignment | None:
+    """`align` with the lines already found (`plan_lines` of these hits, or of hits that differ
+    from them only in `held_s` and `change_s`)."""
+    ordered = [hits[k] for k in plan.order]
     candidates: list[Segment] = []
-    while remaining:
-        speed, picked = _best_line(
-            remaining, speeds, settings.offset_tolerance_s, settings.speed_margin_frames, MAX_LINE_RMS_S
-        )
-        window = [remaining[i] for i in picked]
-        if len({h.q_ts for h in window}) < settings.min_segment_frames:
-            break
-        taken = set(picked)
-        remaining = [h for i, h in enumerate(remaining) if i not in taken]
+    for speed, picked in plan.lines:
+        window = [ordered[k] for k in picked]
         for run in _runs(window, settings.max_gap_s):
-            segment = _segment_from_run(run, speed, echo_span, q_duration_s, r_duration_s, settings)
+            segment = _segment_from_run(run, speed, plan.echo_span, q_duration_s, r_duration_s, settings)
             if segment is not None and segment.frames >= settings.min_segment_frames and segment.duration_s >= settings.min_segment_s:
                 candidates.append(segment)
 

@@ -35,15 +35,13 @@ from pathlib import Path
 from typing import Iterable
 
 import cv2
-import imagehash
 import numpy as np
-from PIL import Image
 
 from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame, Decoding, VideoInfo, decode
 from vidtrace.errors import InputError
-from vidtrace.hashes import bits_to_bytes
 from vidtrace.insets import find_inset
+from vidtrace.phash import phash_rows
 from vidtrace.settings import Settings
 
 # OpenCV's own threads cost more CPU than they save on 128-pixel pictures; videos are decoded
@@ -354,7 +352,7 @@ def hash_frame(content: np.ndarray, hash_size: int = defaults.HASH_SIZE) -> byte
     side = 4 * hash_size
     if content.shape != (side, side):
         content = cv2.resize(np.ascontiguousarray(content), (side, side), interpolation=cv2.INTER_AREA)
-    return bits_to_bytes(imagehash.phash(Image.fromarray(content), hash_size=hash_size).hash)
+    return phash_rows(content[None], hash_size)[0].tobytes()  # imagehash.phash, bit for bit
 
 
 # --- change between pictures ---------------------------------------------------------------

@@ -12,13 +12,14 @@ change.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vidtrace.align import Alignment, FrameHit, align
+from vidtrace.align import Alignment, FrameHit, align_planned, plan_lines
 from vidtrace.fingerprint import (
     MOTION_REGIONS,
     REGION_CENTRE,
@@ -34,7 +35,7 @@ from vidtrace.fingerprint import (
 from vidtrace.hashes import hamming_rows, self_echo_extents, self_echo_spans, to_matrix
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
-from vidtrace.store import repo
+from vidtrace.store import candidates, repo
 
 MIRRORED = "mirrored"
 PADDED = "padded"
@@ -54,6 +55,7 @@ class VideoMatch:
     alignment: Alignment
 
 
+@lru_cache(maxsize=1024)
 def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozenset[str]:
     """The edits that explain a hit between a query region and a reference region (None: unknown).
     A change region explains what its picture region would."""
@@ -151,11 +153,12 @@ _PRIMARY = (REGION_FRAME, REGION_CONTENT)
 
 
 def _stored_holds(
-    session: Session, video_id: int, settings: Settings, changes: bool
+    frames: tuple[list[float], list[bytes], list[int]] | None, settings: Settings, changes: bool
 ) -> tuple[dict[tuple[float, int], float], np.ndarray]:
-    """(ts, region) -> how long that stored picture is held in its video; and, when `changes`,
-    its held changes (else none: they only count where the query has some)."""
-    ts, hashes, regions = repo.frames_of_video(session, video_id)
+    """(ts, region) -> how long that stored picture is held in its video (`frames`: its times,
+    hashes and regions); and, when `changes`, its held changes (else none: they only count where
+    the query has some)."""
+    ts, hashes, regions = frames or ([], [], [])
     if not hashes:
         return {}, np.zeros(0)
     codes = to_matrix(hashes, len(hashes[0]))
@@ -363,7 +366,9 @@ def find_matches(
     q_marks = _change_marks(used_ts, q_changes, settings)
     q_regions = np.asarray(used_regions if used_regions is not None else [REGION_FRAME] * len(rows_used))
     hits, videos = _search(session, index, codes, q_regions, settings, accept, spread=len(q_changes) > 0)
-    found = []
+    # The lines of each candidate's hits are found once: the held pictures of the stored side
+    # change which hits count, never which lines there are.
+    aligning = []
     for video_id, arrays in hits.items():
         rows, r_ts, r_regions, dists = arrays.joined()
         if len(np.unique(rows)) < settings.min_segment_frames:
@@ -379,22 +384,27 @@ def find_matches(
             )
             for row, r, region, dist in zip(rows.tolist(), r_ts.tolist(), r_regions.tolist(), dists.tolist())
         ]  # fmt: skip
-        alignment = align([hit for hit, _ in region_hits], duration_s, video.duration_s or 0.0, settings)
-        if alignment is None:
+        query_hits = [hit for hit, _ in region_hits]
+        plan = plan_lines(query_hits, settings)
+        if align_planned(query_hits, plan, duration_s, video.duration_s or 0.0, settings) is None:
             continue
-        # The stored side's held pictures (a static logo under different content) weigh nothing
-        # either, and a change between held pictures must be one in both videos: read the frames
-        # of a candidate that aligns, and align again with both sides' holds.
-        stored_held, stored_changes = _stored_holds(session, video_id, settings, changes=len(q_changes) > 0)
+        aligning.append((video_id, region_hits, plan))
+    # The stored side's held pictures (a static logo under different content) weigh nothing
+    # either, and a change between held pictures must be one in both videos: read the frames
+    # of the candidates that align (in one query), and align them again with both sides' holds.
+    stored = candidates.frames_of_videos(session, [video_id for video_id, _, _ in aligning])
+    found = []
+    for video_id, region_hits, plan in aligning:
+        stored_held, stored_changes = _stored_holds(stored.get(video_id), settings, changes=len(q_changes) > 0)
         r_marks = _change_marks([hit.r_ts for hit, _ in region_hits], stored_changes, settings)
         frame_hits = [
-            replace(
-                hit, held_s=max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0)),
-                change_s=hit.change_s if r_mark is not None else None,
+            FrameHit(
+                hit.q_ts, hit.r_ts, hit.distance_bits, hit.edits, max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0)),
+                hit.change_s if r_mark is not None else None, hit.q_region,
             )
             for (hit, region), r_mark in zip(region_hits, r_marks)
         ]  # fmt: skip
-        alignment = align(frame_hits, duration_s, video.duration_s or 0.0, settings)
+        alignment = align_planned(frame_hits, plan, duration_s, videos[video_id].duration_s or 0.0, settings)
         if alignment is not None:
             found.append(VideoMatch(video_id, alignment))
     found.sort(key=lambda m: (-m.alignment.score, -m.alignment.matched_s, m.video_id))

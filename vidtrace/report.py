@@ -14,11 +14,12 @@ import numbers
 import os
 import re
 from dataclasses import replace
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from vidtrace.lookup import LookupResult
-from vidtrace.scan import ScanSummary
-from vidtrace.store.repo import MatchRecord, UploadRecord
+if TYPE_CHECKING:  # the renderers read plain values: no pipeline, database or index to import
+    from vidtrace.lookup import LookupResult
+    from vidtrace.scan import ScanSummary
+    from vidtrace.store.repo import MatchRecord, UploadRecord
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 

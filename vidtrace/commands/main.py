@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -17,9 +18,11 @@ from vidtrace.commands import network
 from vidtrace.commands.doctor import doctor
 from vidtrace.commands import index as index_commands
 from vidtrace.commands.output import configure_logging, emit_json, output_options
-from vidtrace.scan import ScanSummary
 from vidtrace.settings import Settings
 from vidtrace.store import db, repo
+
+if TYPE_CHECKING:
+    from vidtrace.scan import ScanSummary
 
 log = logging.getLogger("vidtrace.cli")
 
