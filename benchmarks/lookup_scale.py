@@ -279,6 +279,18 @@ def measure(src: Path, label: str, work: Path, export: Path, queries: dict[str, 
     print(f"[{label}] import {wall:.1f} s wall, {LAST_CPU_S[0]:.1f} s CPU, {rss / 1024:.0f} MB", flush=True)
     # One lookup first, so that the index file is saved and every timed run opens it the same way.
     run_vidtrace(src, work, ["--store", str(store), "--quiet", "lookup", str(next(iter(queries.values())))])
+    return figures | time_lookups(src, label, work, store, queries, repeats)
+
+
+def measure_lookups_only(src: Path, work: Path, queries: dict[str, Path], repeats: int) -> dict:
+    """The baseline's lookups in a copy of this version's store (no import of its own)."""
+    figures: dict = {"import_s": float("nan"), "import_cpu_s": float("nan"), "import_rss_mb": float("nan")}
+    return figures | time_lookups(src, "base", work, work / "store-base", queries, repeats)
+
+
+def time_lookups(src: Path, label: str, work: Path, store: Path, queries: dict[str, Path], repeats: int) -> dict:
+    """Each query looked up `repeats` times as a process (median wall and CPU), then once profiled."""
+    figures: dict = {}
     for name, clip in queries.items():
         walls, cpus, rsss, out = [], [], [], ""
         for _ in range(repeats):
@@ -288,8 +300,7 @@ def measure(src: Path, label: str, work: Path, export: Path, queries: dict[str, 
             rsss.append(r)
         prof = work / f"{label}-{name}.prof"
         pw, _, _ = run_vidtrace(src, work, ["--store", str(store), "--quiet", "lookup", "--json", str(clip)], profile=prof)
-        found = json.loads(out)
-        matches = found.get("matches", [])
+        matches = json.loads(out).get("matches", [])
         figures[name] = {
             "wall_s": statistics.median(walls), "walls": walls, "cpu_s": statistics.median(cpus), "rss_mb": max(rsss) / 1024,
             "matches": len(matches), "copies": sum(1 for m in matches if m.get("kind") == "copy"),
@@ -329,7 +340,7 @@ def main() -> None:
             base = args.baseline_src.resolve()
             if args.no_baseline_import:
                 shutil.copytree(work / "store-this", work / "store-base")
-                results["base"] = measure_lookups_only(base, work, queries, args.repeats, results["this"]["import_s"])
+                results["base"] = measure_lookups_only(base, work, queries, args.repeats)
             else:
                 results["base"] = measure(base, "base", work, export, queries, args.repeats)
         print_table(results, videos, frames, src, args.baseline_src)
@@ -337,27 +348,6 @@ def main() -> None:
         print(f"total benchmark wall time {time.perf_counter() - started:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def measure_lookups_only(src: Path, work: Path, queries: dict[str, Path], repeats: int, _import_s: float) -> dict:
-    store = work / "store-base"
-    figures: dict = {"import_s": float("nan"), "import_cpu_s": float("nan"), "import_rss_mb": float("nan")}
-    for name, clip in queries.items():
-        walls, cpus, rsss, out = [], [], [], ""
-        for _ in range(repeats):
-            w, r, out = run_vidtrace(src, work, ["--store", str(store), "--quiet", "lookup", "--json", str(clip)])
-            walls.append(w)
-            cpus.append(LAST_CPU_S[0])
-            rsss.append(r)
-        prof = work / f"base-{name}.prof"
-        pw, _, _ = run_vidtrace(src, work, ["--store", str(store), "--quiet", "lookup", "--json", str(clip)], profile=prof)
-        matches = json.loads(out).get("matches", [])
-        figures[name] = {
-            "wall_s": statistics.median(walls), "walls": walls, "cpu_s": statistics.median(cpus), "rss_mb": max(rsss) / 1024, "matches": len(matches),
-            "copies": sum(1 for m in matches if m.get("kind") == "copy"), "profiled_s": pw, "phases": profile_phases(prof),
-            "summary": sorted((m.get("video_id"), m.get("score")) for m in matches),
-        }  # fmt: skip
-    return figures
 
 
 def print_table(results: dict, videos: int, frames: int, src: Path, base: Path | None) -> None:
