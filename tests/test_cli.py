@@ -212,7 +212,12 @@ def test_rescan_fingerprints_again_what_an_older_hash_version_stored(tmp_path):
     assert counts["refingerprinted_videos"] == 1 and counts["new_videos"] == 0
     assert counts["new_matches"] == 1  # found again from the new frames
     assert db_rows(store, frames) == before_frames  # the same frames as a fresh fingerprint
-    assert db_rows(store, "SELECT video_a_id, video_b_id, score FROM matches") == before_matches
+    # Found again from the other side (the re-fingerprinted video is the query now): the same pair,
+    # its score within a hash window's share of the shorter video (an edge instant may hit one
+    # way and not the other).
+    after_matches = db_rows(store, "SELECT video_a_id, video_b_id, score FROM matches")
+    assert [m[:2] for m in after_matches] == [m[:2] for m in before_matches]
+    assert abs(after_matches[0][2] - before_matches[0][2]) <= 0.05
     assert db_rows(store, "SELECT DISTINCT algorithm_version FROM videos") == db_rows(
         store, "SELECT DISTINCT algorithm_version FROM matches"
     )
