@@ -75,8 +75,11 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     along_y = np.vstack([np.zeros((1, n_cols), np.float32), np.cumsum(vertical / scale, axis=0)])  # [y, x]
     along_x = np.hstack([np.zeros((n_rows, 1), np.float32), np.cumsum(horizontal / scale, axis=1)])  # [y, x]
 
+    def sizes(n: int) -> tuple[int, int]:  # the allowed sides of an inset, in lines
+        return int(np.ceil(n * defaults.INSET_MIN_SHARE)), int(n * defaults.INSET_MAX_SHARE)
+
     def spans(n: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = int(np.ceil(n * defaults.INSET_MIN_SHARE)), int(n * defaults.INSET_MAX_SHARE)
+        lo, hi = sizes(n)
         pairs = np.array([(a, b) for a in range(reach, n - reach) for b in range(a + lo, min(a + hi, n - 1 - reach) + 1)])
         return pairs[:, 0], pairs[:, 1]
 
@@ -86,13 +89,12 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     best_rows = ((along_x[:, x1s] - along_x[:, x0s]) / (x1s - x0s)[None, :]).max(axis=1)
     columns = sorted(_strongest(best_columns, _EDGE_CANDIDATES, reach))
     rows = sorted(_strongest(best_rows, _EDGE_CANDIDATES, reach))
-    width_ok = lambda a, b: n_cols * defaults.INSET_MIN_SHARE <= b - a <= n_cols * defaults.INSET_MAX_SHARE  # noqa: E731
-    height_ok = lambda a, b: n_rows * defaults.INSET_MIN_SHARE <= b - a <= n_rows * defaults.INSET_MAX_SHARE  # noqa: E731
+    (min_width, max_width), (min_height, max_height) = sizes(n_cols), sizes(n_rows)
     best, box = defaults.INSET_MIN_EDGE, None
     for x0 in columns:
-        for x1 in (x for x in columns if width_ok(x0, x)):
+        for x1 in (x for x in columns if min_width <= x - x0 <= max_width):
             for y0 in rows:
-                for y1 in (y for y in rows if height_ok(y0, y)):
+                for y1 in (y for y in rows if min_height <= y - y0 <= max_height):
                     weakest = min(
                         (along_y[y1, x0] - along_y[y0, x0]) / (y1 - y0),
                         (along_y[y1, x1] - along_y[y0, x1]) / (y1 - y0),
@@ -163,7 +165,8 @@ def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _textured_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The inset by the texture, motion, brightness or detail it differs in from its host.
+    """The inset by the texture, motion, brightness or detail it differs in from its host
+    (`means` as float32).
 
     `means` is (pictures, height, width), both sides divisible by the grid. Every rectangle of
     grid cells of the allowed size, not touching the frame's edge, is scored by its weakest side:
@@ -178,7 +181,6 @@ def _textured_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     if len(pairs) == 0:
         return None
     start, end = pairs[:, 0], pairs[:, 1]  # a rectangle is (column pair p, row pair q)
-    means = means.astype(np.float32)
     fine, coarse, motion = _detail_maps(means)
     brightness = means.mean(axis=0)
     best = np.full((len(pairs), len(pairs)), -np.inf, dtype=np.float32)
