@@ -35,7 +35,7 @@ from vidtrace.fingerprint import (
 from vidtrace.hashes import hamming_rows, self_echo_extents, self_echo_spans, to_matrix
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
-from vidtrace.store import candidates, repo
+from vidtrace.store import repo
 
 MIRRORED = "mirrored"
 PADDED = "padded"
@@ -392,7 +392,7 @@ def find_matches(
     # The stored side's held pictures (a static logo under different content) weigh nothing
     # either, and a change between held pictures must be one in both videos: read the frames
     # of the candidates that align (in one query), and align them again with both sides' holds.
-    stored = candidates.frames_of_videos(session, [video_id for video_id, _, _ in aligning])
+    stored = repo.frames_of_videos(session, [video_id for video_id, _, _ in aligning])
     found = []
     for video_id, region_hits, plan in aligning:
         stored_held, stored_changes = _stored_holds(stored.get(video_id), settings, changes=len(q_changes) > 0)

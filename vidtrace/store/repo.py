@@ -398,10 +398,25 @@ def frame_codes(session: Session, after_id: int = 0, batch: int = 200_000) -> It
 
 def frames_of_video(session: Session, video_id: int) -> tuple[list[float], list[bytes], list[int]]:
     """Timestamps, hashes and regions of a video's frame hashes, in time order."""
-    rows = session.execute(
-        select(Frame.ts_s, Frame.hash, Frame.region).where(Frame.video_id == video_id).order_by(Frame.ts_s, Frame.id)
-    ).all()
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+    return frames_of_videos(session, [video_id]).get(video_id, ([], [], []))
+
+
+def frames_of_videos(session: Session, video_ids: Iterable[int]) -> dict[int, tuple[list[float], list[bytes], list[int]]]:
+    """`frames_of_video` of many videos, read in one query per `IN_CHUNK` of them (the candidates a
+    query aligns with); videos without frames are left out."""
+    out: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
+    for chunk in _chunks(sorted(set(video_ids))):
+        query = (
+            select(Frame.video_id, Frame.ts_s, Frame.hash, Frame.region)
+            .where(Frame.video_id.in_(chunk))
+            .order_by(Frame.video_id, Frame.ts_s, Frame.id)
+        )
+        for video_id, ts, raw, region in session.execute(query):
+            ts_list, hash_list, region_list = out.setdefault(video_id, ([], [], []))
+            ts_list.append(ts)
+            hash_list.append(raw)
+            region_list.append(region)
+    return out
 
 
 def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef]:
