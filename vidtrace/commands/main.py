@@ -319,11 +319,10 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     display = ctx.obj.display()
     case = ctx.obj.case(create=False, ffmpeg=ffmpeg, read_only=True)
     result = case.lookup(file, top, display)
-    snap = case.coordination() if result.matches else None
+    # Where the hits belong (clusters, groups): shown in the table and the JSON, not in the CSV.
+    snap = case.coordination() if result.matches and fmt != "csv" else None
     display.close("lookup")
-    from vidtrace.api import placement
-
-    where = placement(snap, [m.video_id for m in result.matches]) if snap is not None else {}
+    where = case.placement([m.video_id for m in result.matches], snap) if snap is not None else {}
     if fmt == "json":
         emit_json(report.lookup_json(result, where))
     elif fmt == "csv":
