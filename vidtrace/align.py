@@ -24,17 +24,15 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import median
 from typing import Sequence
 
 import numpy as np
 
+from vidtrace.results.alignment import SLOWED_DOWN, SPED_UP, Alignment, FrameHit, Segment, union_length as _union_length
 from vidtrace.settings import Settings
 
-#: Edit labels that depend on which side is the query (swapped when the alignment is swapped).
-SPED_UP = "sped up"
-SLOWED_DOWN = "slowed down"
 #: Hits within this many bits of a query frame's closest hit count as equally good.
 CLOSE_SLACK_BITS = 2
 #: A speed other than 1 is believed only when the hits fit its line this closely (RMS, s): the
@@ -54,81 +52,6 @@ MIN_HALF_SPEED_CHANGE = 0.015
 #: up to this many entries over all speeds (8 bytes each: 400 MB); beyond, it is sorted anew for
 #: each line.
 MAX_CACHED_ORDER_ENTRIES = 50_000_000
-
-
-@dataclass(frozen=True)
-class FrameHit:
-    q_ts: float
-    r_ts: float
-    distance_bits: int
-    #: edits that explain this hit (e.g. "mirrored", "padded", "cropped"), when known
-    edits: frozenset[str] = field(default_factory=frozenset)
-    #: how long either picture is held in its own video (s): the span of its near duplicates
-    #: around it there. A held picture (a still, a large static logo over changing content) is
-    #: no evidence of *when* the videos agree.
-    held_s: float = 0.0
-    #: the query's change between two held pictures (a slide change) this hit lies at, when the
-    #: reference changes there too (once its frames are read; before, the query's alone). Held
-    #: pictures are evidence where `min_held_changes` such changes line up (a slideshow).
-    change_s: float | None = None
-    #: the query picture's region (`fingerprint.REGION_*`): a query instant has one picture per
-    #: region, each with hits of its own; a held whole picture's echoes say nothing of the
-    #: change region's hits at the same instant.
-    q_region: int = 0
-
-
-@dataclass(frozen=True)
-class Segment:
-    """`[q_start, q_end]` of the query shows the same as `[r_start, r_end]` of the reference.
-
-    `speed` is reference seconds per query second (1.1: the query plays the reference 10% faster).
-    """
-
-    q_start: float
-    q_end: float
-    r_start: float
-    r_end: float
-    speed: float
-    frames: int
-    mean_distance_bits: float
-    edits: tuple[str, ...] = ()
-
-    @property
-    def duration_s(self) -> float:
-        return self.q_end - self.q_start
-
-
-def _swap_edit(edit: str) -> str:
-    return {SPED_UP: SLOWED_DOWN, SLOWED_DOWN: SPED_UP}.get(edit, edit)
-
-
-@dataclass(frozen=True)
-class Alignment:
-    segments: tuple[Segment, ...]
-    matched_s: float
-    score: float  # share of the shorter video covered by the segments, 0-1
-
-    def swapped(self) -> "Alignment":
-        """The same alignment seen from the reference's side."""
-        segments = tuple(
-            sorted(
-                (
-                    Segment(
-                        s.r_start, s.r_end, s.q_start, s.q_end, round(1.0 / s.speed, 4), s.frames, s.mean_distance_bits,
-                        tuple(sorted(_swap_edit(e) for e in s.edits)),
-                    )  # fmt: skip
-                    for s in self.segments
-                ),
-                key=lambda s: s.q_start,
-            )
-        )
-        matched = _union_length([(s.q_start, s.q_end) for s in segments])
-        return Alignment(segments, round(matched, 3), self.score)
-
-    @property
-    def edits(self) -> tuple[str, ...]:
-        """Every edit named by any segment."""
-        return tuple(sorted({e for s in self.segments for e in s.edits}))
 
 
 def candidate_speeds(settings: Settings) -> list[float]:
@@ -378,16 +301,6 @@ def _echo_spans(hits: Sequence[FrameHit], window_s: float) -> dict[tuple[float, 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
-
-
-def _union_length(intervals: list[tuple[float, float]]) -> float:
-    total, end = 0.0, float("-inf")
-    for start, stop in sorted(intervals):
-        if stop <= end:
-            continue
-        total += stop - max(start, end)
-        end = stop
-    return total
 
 
 @dataclass(frozen=True)

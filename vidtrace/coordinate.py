@@ -29,7 +29,6 @@ Pure: plain values in and out.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,6 +38,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vidtrace import chance
+from vidtrace.results.clusters import (  # noqa: F401 (clusters_by_video: re-exported)
+    Amplifier, Cluster, Coordination, Evidence, Group, LinkTest, MatchEdge, Relation, UploadEvent, cluster_events,
+    clusters_by_video,
+)  # fmt: skip
 
 #: A match covering at least this share of the shorter video makes the two one content.
 SAME_CONTENT_MIN_SCORE = 0.8
@@ -67,16 +70,6 @@ MIN_ACCOUNTS = 3
 AMPLIFIER_MAX_LAG_SPREAD = 0.5
 
 
-@dataclass(frozen=True)
-class MatchEdge:
-    video_a: int
-    video_b: int
-    score: float
-    kind: str = COPY  # "copy", or "same soundtrack" (related content, never merged)
-    #: a whole copy on the same time line (`same_time_line`): the same content at a lower score
-    whole_copy: bool = False
-
-
 def same_time_line(
     segments: Sequence[tuple[float, float, float, float, float]], duration_a_s: float, duration_b_s: float, score: float
 ) -> bool:
@@ -93,89 +86,6 @@ def same_time_line(
         abs(speed - 1.0) < 0.01 and abs(b0 - a0) <= WHOLE_COPY_SLACK_S and abs(b1 - a1) <= WHOLE_COPY_SLACK_S
         for a0, a1, b0, b1, speed in segments
     )
-
-
-@dataclass(frozen=True)
-class Relation:
-    """Clusters `cluster_a` < `cluster_b` hold related content (`kind`: "same soundtrack")."""
-
-    cluster_a: int
-    cluster_b: int
-    kind: str
-
-
-@dataclass(frozen=True)
-class UploadEvent:
-    upload_id: int
-    video_id: int
-    account: str
-    uploaded_at: dt.datetime
-    path: str = ""
-
-
-@dataclass(frozen=True)
-class Cluster:
-    id: int  # the smallest video id of its core (stable as the cluster grows)
-    core: tuple[int, ...]  # videos that are this content
-    partial: tuple[int, ...]  # videos containing part of it (compilations)
-
-    @property
-    def videos(self) -> tuple[int, ...]:
-        return self.core + self.partial
-
-
-@dataclass(frozen=True)
-class Evidence:
-    cluster: int
-    uploads: tuple[UploadEvent, ...]
-    span_s: float
-
-
-@dataclass(frozen=True)
-class Group:
-    accounts: tuple[str, ...]
-    score: float
-    clusters: tuple[int, ...]
-    evidence: tuple[Evidence, ...]
-    median_gap_s: float
-    coordinated_share: float
-    #: co-posts within the window summed over every pair of the group's accounts (distinct
-    #: contents per pair), and what the null model of ordinary posting expects of them by chance
-    observed_coposts: int = 0
-    expected_coposts: float = 0.0
-    #: the Poisson tail of the observed co-posts given the expected ones (pairs are not
-    #: independent: a figure for the analyst, not the test that kept the links)
-    chance_p: float = 1.0
-
-
-@dataclass(frozen=True)
-class LinkTest:
-    """How links were kept: pairs tested, links kept, and whether the chance test applied."""
-
-    pairs_tested: int
-    links_kept: int
-    applied: bool
-    fdr: float
-    rule: str
-    #: accounts joined to a group by their co-posts with the group as a whole, and the
-    #: (account, group) pairs tested for it
-    accounts_joined: int = 0
-    joins_tested: int = 0
-
-
-@dataclass(frozen=True)
-class Coordination:
-    groups: list[Group]
-    link_test: LinkTest
-
-
-@dataclass(frozen=True)
-class Amplifier:
-    account: str
-    source: str
-    clusters: tuple[int, ...]
-    mean_lag_s: float
-    lag_spread_s: float
 
 
 @dataclass
@@ -263,14 +173,6 @@ def cluster_changes(before: Sequence[Cluster], after: Sequence[Cluster]) -> tupl
     return new, merges
 
 
-def clusters_by_video(clusters: Sequence[Cluster]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = defaultdict(list)
-    for c in clusters:
-        for v in c.videos:
-            out[v].append(c.id)
-    return out
-
-
 def _timestamps(events: Sequence[UploadEvent]) -> np.ndarray:
     return np.array([e.uploaded_at.timestamp() for e in events], dtype=float)
 
@@ -299,17 +201,6 @@ def estimate_window_s(events: Sequence[UploadEvent], clusters: Sequence[Cluster]
         f"estimated: holds {chance.EXCESS_SHARE:.0%} of the co-posting beyond chance "
         f"({found.excess_pairs:.0f} weighted pairs of posts over {reposted} clusters)"
     )
-
-
-def cluster_events(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> dict[int, list[UploadEvent]]:
-    membership = clusters_by_video(clusters)
-    by_cluster: dict[int, list[UploadEvent]] = defaultdict(list)
-    for e in events:
-        for c in membership.get(e.video_id, []):
-            by_cluster[c].append(e)
-    for evs in by_cluster.values():
-        evs.sort(key=lambda e: (e.uploaded_at, e.account, e.upload_id))
-    return by_cluster
 
 
 @dataclass(frozen=True)

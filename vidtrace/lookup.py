@@ -8,7 +8,6 @@ copies first, then videos sharing only the soundtrack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from vidtrace import signals as sig
@@ -16,29 +15,11 @@ from vidtrace.align import Alignment, Segment
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.progress import Progress, silent
+from vidtrace.results.matches import LookupMatch, LookupResult
 from vidtrace.scan import sha256_file
 from vidtrace.settings import Settings
 from vidtrace.store import repo
 from vidtrace.store.db import Store
-
-
-@dataclass(frozen=True)
-class LookupMatch:
-    """Stored video `video_id` matches the query; segments seen from the query."""
-
-    video_id: int
-    alignment: Alignment
-    signals: tuple[str, ...] = (sig.PICTURES,)
-    kind: str = sig.COPY  # "identical file", "copy" or "same soundtrack"
-
-
-@dataclass(frozen=True)
-class LookupResult:
-    path: str
-    duration_s: float
-    matches: list[LookupMatch]
-    uploads: dict[int, list[repo.UploadRecord]]
-    sources: dict[int, str | None]  # None: fingerprinted here; else the partner source it was imported from
 
 
 def _identical(video: repo.VideoRecord) -> LookupMatch:

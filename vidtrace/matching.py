@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vidtrace.align import Alignment, FrameHit, align_planned, plan_lines
+from vidtrace.align import FrameHit, align_planned, plan_lines
 from vidtrace.fingerprint import (
     MOTION_REGIONS,
     REGION_CENTRE,
@@ -34,6 +34,7 @@ from vidtrace.fingerprint import (
 )
 from vidtrace.hashes import hamming_rows, self_echo_extents, self_echo_spans, to_matrix
 from vidtrace.index import FrameIndex
+from vidtrace.results.matches import VideoMatch
 from vidtrace.settings import Settings
 from vidtrace.store import repo
 
@@ -45,14 +46,6 @@ INSET = "picture in picture"
 _WHOLE = (REGION_FRAME, REGION_CONTENT, REGION_MIRROR)
 #: Stored only, never searched: a flipped copy's own pictures find them.
 _STORED_ONLY = (REGION_MIRROR, REGION_MOTION_MIRROR)
-
-
-@dataclass(frozen=True)
-class VideoMatch:
-    """The query (one side) matches stored video `video_id`; segments are seen from the query."""
-
-    video_id: int
-    alignment: Alignment
 
 
 @lru_cache(maxsize=1024)

@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from sqlalchemy.orm import Session
 
 from vidtrace import chance
 from vidtrace import coordinate as co
+from vidtrace.results.clusters import Changes, Snapshot
 from vidtrace.store import repo
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    clusters: list[co.Cluster]
-    events: list[co.UploadEvent]
-    window_s: float
-    window_source: str
-    groups: list[co.Group]
-    amplifiers: list[co.Amplifier]
-    uploads: dict[int, repo.UploadRecord]  # upload id -> upload, for the events
-    #: clusters of related content (same soundtrack over other pictures), never merged
-    related: list[co.Relation] = field(default_factory=list)
-    #: how the groups' links were kept (pairs tested, the chance test and its rule)
-    link_test: co.LinkTest | None = None
-    #: uploads left out because they carry only a file time, in clusters posted more than once
-    #: (where coordination would have used them)
-    file_time_only: int = 0
 
 
 def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
@@ -100,14 +81,6 @@ def _needed_file_times(found: list[co.Cluster], dated: list[repo.UploadRecord], 
         for c in membership.get(video_id, []):
             per_cluster[c] = per_cluster.get(c, 0) + 1
     return sum(1 for _, v in undated if any(per_cluster[c] >= 2 for c in membership.get(v, [])))
-
-
-@dataclass(frozen=True)
-class Changes:
-    new_clusters: list[int]
-    merges: list[tuple[int, int]]
-    new_groups: list[tuple[str, ...]]
-    grown_groups: list[tuple[str, ...]]
 
 
 def changes(before: Snapshot, after: Snapshot) -> Changes:

@@ -16,7 +16,7 @@ import logging
 import os
 import stat
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from vidtrace import networks, sidecars, signals
 from vidtrace.distributed import run_on_cluster
@@ -26,6 +26,7 @@ from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.hashes import to_matrix
 from vidtrace.interrupts import Interrupts, worker_init
 from vidtrace.progress import Progress, silent as _noop
+from vidtrace.results.matches import Failure, ScanSummary
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
 from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
@@ -41,48 +42,6 @@ COMMIT_EVERY = 200
 #: Finished videos are committed at least this often (seconds), whatever the batch size: a run
 #: killed outright (SIGKILL, a power cut) loses at most this much finished work.
 COMMIT_EVERY_S = 2.0
-
-
-@dataclass(frozen=True)
-class Failure:
-    path: str
-    reason: str
-
-
-@dataclass
-class ScanSummary:
-    scan_id: int
-    kind: str
-    files: int = 0
-    new_videos: int = 0
-    new_uploads: int = 0
-    moved_uploads: int = 0
-    unchanged_uploads: int = 0
-    gone_uploads: int = 0
-    returned_uploads: int = 0
-    refingerprinted_videos: int = 0
-    sidecar_uploads: int = 0  # files whose account, time, URL and title came from a yt-dlp .info.json
-    new_matches: list[int] = field(default_factory=list)
-    new_upload_ids: list[int] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    warnings: list[Failure] = field(default_factory=list)
-    new_clusters: list[int] = field(default_factory=list)
-    merged_clusters: list[tuple[int, int]] = field(default_factory=list)
-    new_groups: list[tuple[str, ...]] = field(default_factory=list)
-    grown_groups: list[tuple[str, ...]] = field(default_factory=list)
-    #: files in a folder a manifest covers that the manifest does not name (ingested with file times)
-    not_in_manifest: list[str] = field(default_factory=list)
-    #: new contents this run set out to fingerprint
-    to_fingerprint: int = 0
-    #: what the interrupted run before this one kept, when this run resumes its work
-    resumed: str | None = None
-
-    def counts(self) -> dict:
-        data = asdict(self)
-        for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups", "not_in_manifest"):
-            data[key] = len(data[key])
-        del data["scan_id"], data["kind"], data["new_upload_ids"], data["resumed"]
-        return data
 
 
 @dataclass

@@ -24,18 +24,12 @@ from vidtrace.align import Alignment
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.matching import MatchBudgetExceeded, VideoMatch, find_matches
+from vidtrace.results.matches import COPY, IDENTICAL_FILE, PICTURES, SAME_SOUNDTRACK, SOUND, SignalMatch  # noqa: F401
 from vidtrace.settings import Settings
 from vidtrace.sound_index import SoundIndex, synced_sound_index
 from vidtrace.store import repo
 from vidtrace.store.db import Store
 from vidtrace.store.index_sync import synced_index
-
-PICTURES = "pictures"
-SOUND = "sound"
-COPY = "copy"
-SAME_SOUNDTRACK = "same soundtrack"
-#: What `lookup` reports for a file whose SHA-256 is stored: that very video.
-IDENTICAL_FILE = "identical file"
 
 Accept = Callable[[repo.VideoRecord], bool]
 
@@ -143,16 +137,6 @@ class Sound:
 
 #: Every signal type, the one that decides a copy first.
 SIGNALS: tuple[SignalType, ...] = (Pictures(), Sound())
-
-
-@dataclass(frozen=True)
-class SignalMatch:
-    """The query matches stored video `video_id`; segments seen from the query."""
-
-    video_id: int
-    alignment: Alignment
-    signals: tuple[str, ...]  # the signals that align, in `SIGNALS` order
-    kind: str  # COPY, SAME_SOUNDTRACK (or IDENTICAL_FILE in lookup)
 
 
 def merge(found: dict[str, list[VideoMatch]], signals: Sequence[SignalType] = SIGNALS) -> list[SignalMatch]:

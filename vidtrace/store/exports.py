@@ -1,0 +1,49 @@
+"""Fingerprints shared without the videos: what an export reads and an import stores."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vidtrace.results.records import VideoExport
+from vidtrace.store.models import Frame, Video
+from vidtrace.store.sounds import sound_print_of_video
+from vidtrace.store.sql import utcnow
+from vidtrace.store.uploads import uploads_of_videos
+from vidtrace.store.videos import insert_video
+
+def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExport]:
+    """Every fingerprinted video made here (not imported), with frames and uploads, in id order."""
+    last = 0
+    while True:
+        videos = list(
+            session.scalars(
+                select(Video).where(Video.status == "ok", Video.source.is_(None), Video.id > last).order_by(Video.id).limit(batch)
+            )
+        )
+        if not videos:
+            return
+        uploads = uploads_of_videos(session, [v.id for v in videos])
+        for v in videos:
+            frames = session.execute(
+                select(Frame.ts_s, Frame.hash, Frame.region).where(Frame.video_id == v.id).order_by(Frame.ts_s, Frame.id)
+            ).all()
+            yield VideoExport(
+                v.sha256, v.duration_s, v.fps, v.width, v.height, v.algorithm, v.algorithm_version,
+                [(ts, h, region) for ts, h, region in frames], uploads.get(v.id, []), sound_print_of_video(session, v.id),
+            )  # fmt: skip
+        last = videos[-1].id
+
+
+def add_imported_video(session: Session, source: str, video: VideoExport) -> int:
+    """Store a partner's video fingerprint under `source`; returns its id."""
+    video_id, created = insert_video(
+        session, sha256=video.sha256, size_bytes=0, duration_s=video.duration_s, fps=video.fps, width=video.width,
+        height=video.height, status="ok", algorithm=video.algorithm, algorithm_version=video.algorithm_version,
+        sampled_frames=len(video.frames), created_at=utcnow(), source=source,
+    )  # fmt: skip
+    if created:
+        session.add_all(Frame(video_id=video_id, ts_s=ts, hash=h, quality=0.0, region=region) for ts, h, region in video.frames)
+    return video_id

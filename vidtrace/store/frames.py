@@ -1,0 +1,84 @@
+"""Frame hashes as the indexes read them: coverage aggregates, hash batches, time lines."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vidtrace.hashes import to_matrix
+from vidtrace.results.records import Coverage, FrameRef
+from vidtrace.store.models import Frame
+from vidtrace.store.sql import chunks
+
+def frame_coverage(session: Session, algorithm: str, version: int, up_to_id: int | None = None) -> Coverage:
+    """The same aggregates an index file records, computed from SQL."""
+    query = select(func.count(Frame.id), func.coalesce(func.max(Frame.id), 0), func.coalesce(func.sum(Frame.id), 0))
+    if up_to_id is not None:
+        query = query.where(Frame.id <= up_to_id)
+    count, max_id, id_sum = session.execute(query).one()
+    return Coverage(algorithm=algorithm, version=version, count=int(count), max_id=int(max_id), id_sum=int(id_sum))
+
+
+def frame_codes(session: Session, after_id: int = 0, batch: int = 200_000) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """(ids, codes) of every stored frame with id above `after_id`, in batches."""
+    last = after_id
+    while True:
+        rows = session.execute(select(Frame.id, Frame.hash).where(Frame.id > last).order_by(Frame.id).limit(batch)).all()
+        if not rows:
+            return
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        yield ids, to_matrix([r[1] for r in rows], len(rows[0][1]))
+        last = int(ids[-1])
+
+
+def frames_of_video(session: Session, video_id: int) -> tuple[list[float], list[bytes], list[int]]:
+    """Timestamps, hashes and regions of a video's frame hashes, in time order."""
+    return frames_of_videos(session, [video_id]).get(video_id, ([], [], []))
+
+
+def frames_of_videos(session: Session, video_ids: Iterable[int]) -> dict[int, tuple[list[float], list[bytes], list[int]]]:
+    """`frames_of_video` of many videos, read in one query per `IN_CHUNK` of them (the candidates a
+    query aligns with); videos without frames are left out."""
+    out: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
+    for chunk in chunks(sorted(set(video_ids))):
+        query = (
+            select(Frame.video_id, Frame.ts_s, Frame.hash, Frame.region)
+            .where(Frame.video_id.in_(chunk))
+            .order_by(Frame.video_id, Frame.ts_s, Frame.id)
+        )
+        for video_id, ts, raw, region in session.execute(query):
+            ts_list, hash_list, region_list = out.setdefault(video_id, ([], [], []))
+            ts_list.append(ts)
+            hash_list.append(raw)
+            region_list.append(region)
+    return out
+
+
+def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef]:
+    ids = sorted(set(frame_ids))
+    out: dict[int, FrameRef] = {}
+    for chunk in chunks(ids):
+        query = select(Frame.id, Frame.video_id, Frame.ts_s, Frame.region).where(Frame.id.in_(chunk))
+        for fid, vid, ts, region in session.execute(query):
+            out[fid] = FrameRef(vid, ts, region)
+    return out
+
+
+def first_frame_ids(session: Session, video_ids: Iterable[int]) -> dict[int, int]:
+    """The smallest frame id of each of these videos that has frames."""
+    out: dict[int, int] = {}
+    for chunk in chunks(sorted(set(video_ids))):
+        query = select(Frame.video_id, func.min(Frame.id)).where(Frame.video_id.in_(chunk)).group_by(Frame.video_id)
+        out.update((v, f) for v, f in session.execute(query))
+    return out
+
+
+def frame_codes_of_videos(session: Session, video_ids: Iterable[int]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """(ids, codes) of every frame of these videos, a chunk of videos at a time."""
+    for chunk in chunks(sorted(set(video_ids)), 100):
+        rows = session.execute(select(Frame.id, Frame.hash).where(Frame.video_id.in_(chunk)).order_by(Frame.id)).all()
+        if rows:
+            yield np.array([r[0] for r in rows], dtype=np.int64), to_matrix([r[1] for r in rows], len(rows[0][1]))

@@ -1,0 +1,144 @@
+"""Accounts and videos (distinct contents by SHA-256), with the frames a fingerprint stores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from vidtrace.results.records import VideoRecord
+from vidtrace.store.models import Account, Frame, Match, Segment, SoundPrint, Video
+from vidtrace.store.sql import IN_CHUNK, chunks, dialect_insert, utcnow
+
+if TYPE_CHECKING:
+    from vidtrace.fingerprint import VideoFingerprint
+
+def account_id(session: Session, platform: str, handle: str | None) -> int | None:
+    if handle is None:
+        return None
+    query = select(Account.id).where(Account.platform == platform, Account.handle == handle)
+    found = session.scalar(query)
+    if found is not None:
+        return found
+    session.execute(dialect_insert(session, Account).values(platform=platform, handle=handle).on_conflict_do_nothing())
+    return session.scalar(query)
+
+
+def add_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> None:
+    """Create the (platform, handle) accounts not stored yet, in sorted order.
+
+    Writers that create their accounts up front, each in the same order, never wait for each
+    other's accounts in a cycle (a deadlock) later on.
+    """
+    wanted = sorted(set(accounts))
+    for chunk in chunks(wanted, IN_CHUNK // 2):
+        session.execute(
+            dialect_insert(session, Account).on_conflict_do_nothing(), [{"platform": p, "handle": h} for p, h in chunk]
+        )
+
+
+def _video_record(v: Video, sound_algorithm: str | None = None, sound_version: int | None = None) -> VideoRecord:
+    return VideoRecord(
+        v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None, v.source, v.algorithm, v.algorithm_version,
+        None if sound_algorithm is None else (sound_algorithm, sound_version), v.unmatched_reason,
+    )  # fmt: skip
+
+
+def _videos_with_sound():
+    return select(Video, SoundPrint.algorithm, SoundPrint.algorithm_version).outerjoin(SoundPrint, SoundPrint.video_id == Video.id)
+
+
+def video_by_sha(session: Session, sha256: str) -> VideoRecord | None:
+    row = session.execute(_videos_with_sound().where(Video.sha256 == sha256)).first()
+    return _video_record(*row) if row else None
+
+
+def videos_by_id(session: Session, ids: Iterable[int]) -> dict[int, VideoRecord]:
+    ids = sorted(set(ids))
+    out: dict[int, VideoRecord] = {}
+    for chunk in chunks(ids):
+        for v, algorithm, version in session.execute(_videos_with_sound().where(Video.id.in_(chunk))):
+            out[v.id] = _video_record(v, algorithm, version)
+    return out
+
+
+def insert_video(session: Session, **values) -> tuple[int, bool]:
+    """(id, True) of a new video row, or (id, False) of the one another writer stored first."""
+    stmt = dialect_insert(session, Video).values(**values).on_conflict_do_nothing(index_elements=["sha256"]).returning(Video.id)
+    video_id = session.scalar(stmt)
+    if video_id is not None:
+        return video_id, True
+    return session.scalar(select(Video.id).where(Video.sha256 == values["sha256"])), False
+
+
+def add_video(
+    session: Session, sha256: str, size_bytes: int, fingerprint: VideoFingerprint | None, error: str | None = None
+) -> tuple[int, list[int], bool]:
+    """Store a fingerprinted video and its frames (or a failed one).
+
+    Returns its id, its frame ids and True; or, when another writer stored the same content
+    first, that video's id, no frame ids and False (its frames are that writer's).
+    """
+    now = utcnow()
+    if fingerprint is None:
+        video_id, created = insert_video(
+            session, sha256=sha256, size_bytes=size_bytes, status="failed", error=error,
+            algorithm="", algorithm_version=0, sampled_frames=0, created_at=now,
+        )  # fmt: skip
+        return video_id, [], created
+    info = fingerprint.info
+    video_id, created = insert_video(
+        session,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        duration_s=round(fingerprint.duration_s, 3),
+        fps=info.fps,
+        width=info.width,
+        height=info.height,
+        status="ok",
+        warning="; ".join(fingerprint.warnings) or None,
+        algorithm=fingerprint.algorithm,
+        algorithm_version=fingerprint.version,
+        sampled_frames=fingerprint.sampled_frames,
+        created_at=now,
+    )
+    if not created:
+        return video_id, [], False
+    # Frames are written only in the transaction that created their video: the video's SHA-256
+    # key is what keeps them from being stored twice.
+    return video_id, _add_frames(session, video_id, fingerprint), True
+
+
+def _add_frames(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
+    frames = [Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
+    session.add_all(frames)
+    session.flush()
+    return [f.id for f in frames]
+
+
+def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
+    """Give a stored video a new fingerprint, in place (its uploads keep pointing at it): a failed
+    video retried, or one hashed by an older version. Returns the new frame ids. Its old frames
+    and the matches found with them go, and the video waits to be matched again. Call inside the
+    transaction that commits the new frames."""
+    involved = select(Match.id).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id))
+    session.execute(delete(Segment).where(Segment.match_id.in_(involved)))
+    session.execute(delete(Match).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id)))
+    session.execute(delete(Frame).where(Frame.video_id == video_id))
+    info = fingerprint.info
+    session.execute(
+        update(Video)
+        .where(Video.id == video_id)
+        .values(
+            status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
+            height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
+            algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames, matched_at=None,
+            match_order=None, unmatched_reason=None,
+        )  # fmt: skip
+    )
+    return _add_frames(session, video_id, fingerprint)
+
+
+def ok_video_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Video.id).where(Video.status == "ok").order_by(Video.id)))
