@@ -137,7 +137,11 @@ def write_report(
             )
         sheets.append(html_report.ContactSheet(cluster=c.id, stills=tuple(stills), members=len(c.videos)))
     progress("report stills", total, total)
-    html = html_report.render("vidtrace report", repo.utcnow().replace(microsecond=0), counts, snap, sheets, lambda p: shown_path(p, base), str(base.name))
+    links = co.account_links(co.cluster_events(snap.events, snap.clusters), snap.window_s)
+    html = html_report.render(
+        "vidtrace report", repo.utcnow().replace(microsecond=0), counts, snap, sheets, lambda p: shown_path(p, base),
+        str(base.name), links=links,
+    )  # fmt: skip
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".report-", dir=path.parent)

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass, replace
 from html import escape
 
-from vidtrace import coordinate as co
-from vidtrace.report import duration_text, iso, safe_text
+from vidtrace.results.clusters import Group, Relation, Snapshot, UploadEvent, cluster_events
+from vidtrace.text import duration_text, iso, safe_text
 
 PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -83,7 +83,7 @@ def _label(text: str) -> str:
     return text if len(text) <= LABEL_MAX_CHARS else text[: LABEL_MAX_CHARS - 1] + "…"
 
 
-def _timeline_svg(events: list[co.UploadEvent], colour_of: dict[str, str]) -> str:
+def _timeline_svg(events: list[UploadEvent], colour_of: dict[str, str]) -> str:
     accounts = sorted({e.account for e in events}, key=lambda a: min(e.uploaded_at for e in events if e.account == a))
     start = min(e.uploaded_at for e in events)
     span = max((max(e.uploaded_at for e in events) - start).total_seconds(), 1.0)
@@ -177,15 +177,16 @@ def render(
     title: str,
     generated_at: dt.datetime,
     counts: dict[str, int],
-    snapshot,  # networks.Snapshot
+    snapshot: Snapshot,
     sheets: list[ContactSheet],
     show_path=lambda path: path,  # a stored path as shown (relative to the case folder)
     case_name: str = "",
+    *,
+    links: dict[tuple[str, str], dict[int, float]],  # `coordinate.account_links` of the snapshot's events
 ) -> str:
-    groups: list[co.Group] = snapshot.groups
+    groups: list[Group] = snapshot.groups
     colour_of = {a: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups) for a in g.accounts}
-    by_cluster = co.cluster_events(snapshot.events, snapshot.clusters)
-    links = co.account_links(by_cluster, snapshot.window_s)
+    by_cluster = cluster_events(snapshot.events, snapshot.clusters)
     upload_of = snapshot.uploads
     out = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -304,7 +305,7 @@ def render(
     return "\n".join(out)
 
 
-def _related_text(cluster: int, relations: list[co.Relation]) -> str:
+def _related_text(cluster: int, relations: list[Relation]) -> str:
     others = [
         (r.cluster_b if r.cluster_a == cluster else r.cluster_a, r.kind) for r in relations if cluster in (r.cluster_a, r.cluster_b)
     ]

@@ -37,6 +37,7 @@ import faiss
 import numpy as np
 
 from vidtrace.errors import DependencyError
+from vidtrace.results.records import Coverage
 
 log = logging.getLogger(__name__)
 
@@ -66,36 +67,6 @@ MULTIHASH_TRAIN_SAMPLE = 32_768
 #: frames (or at least `MULTIHASH_MIN_TAIL` frames); then the tables are rebuilt.
 MULTIHASH_TAIL_SHARE = 0.1
 MULTIHASH_MIN_TAIL = 65_536
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """What an index holds, comparable with the same aggregates computed in SQL.
-
-    `digest` identifies the contents: the sum (mod 2**64) of a 64-bit mix of each frame's id and
-    hash (`frame_digest`). Count, largest id and id sum alone agree between two stores of the
-    same files ingested in another order; the digest does not. A sum, so it grows with each
-    frame added and shards' digests add up. 0 for an index that keeps no hashes of its own.
-    """
-
-    algorithm: str
-    version: int
-    count: int
-    max_id: int
-    id_sum: int
-    digest: int = 0
-
-    @classmethod
-    def of_contents(cls, algorithm: str, version: int, ids: np.ndarray, codes: np.ndarray) -> "Coverage":
-        """The coverage of an index holding frames `ids` with hashes `codes` ((n, bytes) uint8)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        return cls(
-            algorithm, version, len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), frame_digest(ids, codes)
-        )  # fmt: skip
-
-    def counts(self) -> tuple[int, int, int]:
-        """(count, largest id, id sum): what SQL gives without reading the hashes."""
-        return self.count, self.max_id, self.id_sum
 
 
 # splitmix64's constants: a cheap mix in which every input bit changes about half the output bits.

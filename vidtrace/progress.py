@@ -63,7 +63,7 @@ def duration_text(seconds: float) -> str:
 def short_item(item: str | None) -> str:
     if not item:
         return ""
-    from vidtrace.report import safe_text  # hostile file names are shown, never acted on
+    from vidtrace.text import safe_text  # hostile file names are shown, never acted on
 
     text = safe_text(item)
     return text if len(text) <= ITEM_CHARS else "…" + text[-(ITEM_CHARS - 1) :]

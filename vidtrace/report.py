@@ -1,38 +1,25 @@
 """Rendering results: JSON documents, readable tables and CSV. Pure: values in, text out.
 
-Account names, titles and file names come from hostile actors: every string that reaches a
-table or a message goes through `safe_text`, which makes control characters and terminal
-escape sequences visible instead of letting them act on the terminal.
+Matches, lookups and scans here; clusters and coordinated groups in `vidtrace.network_report`,
+text helpers (`safe_text` for hostile strings, tables, CSV) in `vidtrace.text`. This module
+offers their names too. It reads plain values: no pipeline, database or index to import.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
-import numbers
 import os
-import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:  # the renderers read plain values: no pipeline, database or index to import
-    from vidtrace.lookup import LookupResult
-    from vidtrace.scan import ScanSummary
-    from vidtrace.store.repo import MatchRecord, UploadRecord
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def safe_text(value: object) -> str:
-    """A one-line, escape-free rendering of any value for terminals and logs."""
-    text = "" if value is None else str(value)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates from odd file names
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+# The names of the modules below, offered here too.
+# ruff: noqa: F401
+from vidtrace.network_report import (
+    CLUSTER_HEADERS, GROUP_CSV_HEADERS, GROUP_HEADERS, cluster_rows, clusters_json, coordination_json, event_json,
+    evidence_lines, group_csv_rows, group_rows,
+)  # fmt: skip
+from vidtrace.results.matches import LookupResult, ScanSummary
+from vidtrace.results.records import MatchRecord, UploadRecord
+from vidtrace.text import csv_cell, duration_text, iso, safe_text, span, table, to_csv
 
 
 def upload_json(u: UploadRecord) -> dict:
@@ -148,10 +135,6 @@ def upload_label(uploads: Sequence[UploadRecord], video_id: int) -> str:
     return f"#{video_id} {who}{os.path.basename(first.path)}{more}"
 
 
-def span(start: float, end: float) -> str:
-    return f"{start:.1f}-{end:.1f}"
-
-
 def segment_text(a0: float, a1: float, b0: float, b1: float, speed: float, edits) -> str:
     """`a0-a1=b0-b1`, with the speed when not 1 and the edits that explain it."""
     text = f"{span(a0, a1)}={span(b0, b1)}"
@@ -160,41 +143,6 @@ def segment_text(a0: float, a1: float, b0: float, b1: float, speed: float, edits
     if edits:
         text += f" ({'+'.join(edits)})"
     return text
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A plain aligned text table; every cell made safe for the terminal."""
-    cells = [[safe_text(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join(lines) + "\n"
-
-
-#: A spreadsheet reads a cell starting with one of these as a formula (or a formula's start):
-#: `=HYPERLINK(...)`, `+cmd|' /C calc'!A0`, `@SUM(...)`, and tab or carriage return before them.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> object:
-    """A CSV cell that no spreadsheet runs as a formula (the OWASP rule: a text cell starting with
-    `=`, `+`, `-`, `@`, tab or carriage return gets a leading single quote). Numbers are kept as
-    they are, so -1.5 stays a number; None is an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, numbers.Real):  # int, float, bool and their numpy kinds
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def to_csv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """CSV text: a header row, then the rows, every cell through `csv_cell`."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([csv_cell(h) for h in headers])
-    writer.writerows([csv_cell(c) for c in row] for row in rows)
-    return out.getvalue()
 
 
 MATCH_HEADERS = ("score", "matched_s", "kind", "signals", "video_a", "video_b", "segments_a=b")
@@ -318,136 +266,4 @@ def lookup_csv_rows(result: LookupResult) -> list[tuple]:
         for rank, m in enumerate(result.matches, start=1)
         for u in result.uploads.get(m.video_id, [])
         for s in m.alignment.segments
-    ]
-
-
-# --- clusters and coordination ----------------------------------------------------------------
-
-
-def event_json(e) -> dict:
-    return {"account": e.account, "path": e.path, "uploaded_at": iso(e.uploaded_at)}
-
-
-def clusters_json(snapshot, merges: Sequence[tuple[int, int, int]]) -> dict:
-    from vidtrace.coordinate import clusters_by_video
-
-    membership = clusters_by_video(snapshot.clusters)
-    related: dict[int, list[dict]] = {}
-    for r in snapshot.related:
-        related.setdefault(r.cluster_a, []).append({"cluster": r.cluster_b, "kind": r.kind})
-        related.setdefault(r.cluster_b, []).append({"cluster": r.cluster_a, "kind": r.kind})
-    by_cluster: dict[int, list] = {c.id: [] for c in snapshot.clusters}
-    for e in snapshot.events:
-        for c in membership.get(e.video_id, []):
-            by_cluster[c].append(e)
-    out = []
-    for c in snapshot.clusters:
-        events = sorted(by_cluster[c.id], key=lambda e: e.uploaded_at)
-        zero = events[0] if events else None
-        out.append(
-            {
-                "id": c.id,
-                "videos": list(c.core),
-                "partial_videos": list(c.partial),
-                "uploads": [
-                    {**event_json(e), "video_id": e.video_id, "lag_s": (e.uploaded_at - zero.uploaded_at).total_seconds()}
-                    for e in events
-                ],
-                "accounts": sorted({e.account for e in events}),
-                "patient_zero": event_json(zero) if zero else None,
-                "merged_from": [f for _, f, into in merges if into == c.id],
-                "related": related.get(c.id, []),
-            }
-        )
-    return {"clusters": out}
-
-
-CLUSTER_HEADERS = ("cluster", "videos", "partial", "uploads", "accounts", "first_upload", "first_account", "related")
-
-
-def cluster_rows(document: dict) -> list[tuple]:
-    return [
-        (
-            c["id"],
-            len(c["videos"]),
-            len(c["partial_videos"]),
-            len(c["uploads"]),
-            len(c["accounts"]),
-            c["patient_zero"]["uploaded_at"] if c["patient_zero"] else "",
-            c["patient_zero"]["account"] if c["patient_zero"] else "",
-            ", ".join(f"{r['cluster']} ({r['kind']})" for r in c.get("related", [])),
-        )
-        for c in document["clusters"]
-    ]
-
-
-def coordination_json(snapshot) -> dict:
-    return {
-        "window_s": snapshot.window_s,
-        "window_source": snapshot.window_source,
-        "groups": [
-            {
-                "accounts": list(g.accounts),
-                "score": g.score,
-                "clusters": list(g.clusters),
-                "median_gap_s": g.median_gap_s,
-                "coordinated_share": g.coordinated_share,
-                "evidence": [
-                    {"cluster": ev.cluster, "uploads": [event_json(e) for e in ev.uploads], "span_s": ev.span_s}
-                    for ev in g.evidence
-                ],
-            }
-            for g in snapshot.groups
-        ],
-        "amplifiers": [
-            {
-                "account": a.account, "source": a.source, "clusters": list(a.clusters),
-                "mean_lag_s": a.mean_lag_s, "lag_spread_s": a.lag_spread_s,
-            }  # fmt: skip
-            for a in snapshot.amplifiers
-        ],
-    }
-
-
-def duration_text(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-GROUP_HEADERS = ("rank", "score", "accounts", "clusters", "median_gap", "coordinated")
-GROUP_CSV_HEADERS = ("rank", "score", "accounts", "cluster", "span_s", "account", "uploaded_at", "path")
-
-
-def group_rows(document: dict) -> list[tuple]:
-    return [
-        (
-            rank, f"{g['score']:.2f}", ", ".join(g["accounts"]), ", ".join(map(str, g["clusters"])),
-            duration_text(g["median_gap_s"]), f"{g['coordinated_share']:.0%}",
-        )  # fmt: skip
-        for rank, g in enumerate(document["groups"], start=1)
-    ]
-
-
-def evidence_lines(document: dict) -> list[str]:
-    lines = []
-    for rank, g in enumerate(document["groups"], start=1):
-        lines.append(f"group {rank}:")
-        for ev in g["evidence"]:
-            posts = ", ".join(f"{u['account']} {u['uploaded_at']}" for u in ev["uploads"])
-            lines.append(f"  cluster {ev['cluster']} within {duration_text(ev['span_s'])}: {posts}")
-    return [safe_text(line) for line in lines]
-
-
-def group_csv_rows(document: dict) -> list[tuple]:
-    return [
-        (rank, g["score"], ";".join(g["accounts"]), ev["cluster"], ev["span_s"], u["account"], u["uploaded_at"], u["path"])
-        for rank, g in enumerate(document["groups"], start=1)
-        for ev in g["evidence"]
-        for u in ev["uploads"]
     ]
