@@ -1,6 +1,7 @@
 """Coordination: content clusters from matches, and accounts that post the same content together.
 
-Pure: plain values in and out.
+Pure: plain values in and out. Clusters are made in `vidtrace.clustering`, co-posts and the
+window found in `vidtrace.coposts`; the groups, amplifiers and first posters here.
 
 - Clusters. Two videos are the same content when their match covers most of the shorter one
   (a re-encode, a crop, a trimmed sub-clip). Those links are merged (union-find). A partial match
@@ -31,36 +32,29 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
 from statistics import median, pstdev
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from vidtrace import chance
-from vidtrace.results.clusters import (  # noqa: F401 (clusters_by_video: re-exported)
+
+# Clusters and co-posts have modules of their own; their names (and the result types) are offered
+# here too.
+# ruff: noqa: F401
+from vidtrace.clustering import (
+    COPY, SAME_CONTENT_MIN_SCORE, WHOLE_COPY_LENGTH_SHARE, WHOLE_COPY_MIN_SCORE, WHOLE_COPY_SLACK_S, UnionFind,
+    build_clusters, cluster_changes, related_clusters, same_time_line,
+)  # fmt: skip
+from vidtrace.coposts import (
+    FALLBACK_WINDOW_S, MIN_CLUSTERS_FOR_ESTIMATE, WINDOW_RANGE_S, Coposts, account_index, account_links,
+    cluster_arrays, cluster_uploads, estimate_window_s, find_coposts, once_per_upload,
+)  # fmt: skip
+from vidtrace.results.clusters import (
     Amplifier, Cluster, Coordination, Evidence, Group, LinkTest, MatchEdge, Relation, UploadEvent, cluster_events,
     clusters_by_video,
 )  # fmt: skip
 
-#: A match covering at least this share of the shorter video makes the two one content.
-SAME_CONTENT_MIN_SCORE = 0.8
-#: A weaker match still makes one content when it is a whole copy on the same time line (see
-#: `same_time_line`): a large logo or caption hides part of the pictures and lowers the score of
-#: a copy, not its timing. The share of the shorter video it must still cover:
-WHOLE_COPY_MIN_SCORE = 0.6
-#: ...with both videos this close in length (share of the longer, at least `WHOLE_COPY_SLACK_S`)
-WHOLE_COPY_LENGTH_SHARE = 0.05
-#: ...and every segment at the same instants in both videos, within this (seconds), at speed 1.
-WHOLE_COPY_SLACK_S = 1.0
-#: The kind of match that makes content clusters; any other kind only relates them.
-COPY = "copy"
-#: Window used when there are too few re-posts to estimate one from the data (seconds).
-FALLBACK_WINDOW_S = 3600.0
-#: The data-driven window needs this many clusters with re-posts.
-MIN_CLUSTERS_FOR_ESTIMATE = 10
-#: Estimated windows are clamped to this range (seconds).
-WINDOW_RANGE_S = (60.0, 6 * 3600.0)
 #: Accounts must co-post at least this many distinct clusters to be linked.
 MIN_SHARED_CLUSTERS = 2
 #: Groups need at least this many accounts.
@@ -68,253 +62,6 @@ MIN_ACCOUNTS = 3
 #: An account trailing the same source by lags whose spread is below this share of their mean,
 #: over at least two clusters, is flagged as an amplifier.
 AMPLIFIER_MAX_LAG_SPREAD = 0.5
-
-
-def same_time_line(
-    segments: Sequence[tuple[float, float, float, float, float]], duration_a_s: float, duration_b_s: float, score: float
-) -> bool:
-    """Whether a match is a whole copy whose score was lowered by an overlay: both videos about
-    as long, every segment (a_start, a_end, b_start, b_end, speed) at the same instants in both
-    at speed 1, covering at least `WHOLE_COPY_MIN_SCORE` of the shorter. An excerpt, a
-    compilation or a shifted re-cut is none of these."""
-    if not segments or score < WHOLE_COPY_MIN_SCORE:
-        return False
-    slack = max(WHOLE_COPY_SLACK_S, WHOLE_COPY_LENGTH_SHARE * max(duration_a_s, duration_b_s))
-    if abs(duration_a_s - duration_b_s) > slack:
-        return False
-    return all(
-        abs(speed - 1.0) < 0.01 and abs(b0 - a0) <= WHOLE_COPY_SLACK_S and abs(b1 - a1) <= WHOLE_COPY_SLACK_S
-        for a0, a1, b0, b1, speed in segments
-    )
-
-
-@dataclass
-class _UnionFind:
-    """Disjoint sets of comparable items (video ids, account names); a set's root is its smallest."""
-
-    parent: dict = field(default_factory=dict)
-
-    def find(self, x):
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a, b) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
-def build_clusters(
-    video_ids: Iterable[int], matches: Iterable[MatchEdge], same_content_min_score: float = SAME_CONTENT_MIN_SCORE
-) -> list[Cluster]:
-    """Content clusters: full matches merge videos; partial matches add a video to another cluster.
-
-    A cluster whose videos partly match two or more other clusters is a compilation of them:
-    its videos join each source cluster as partial members, and the sources do not join it.
-    Any other partial match adds each side to the other's cluster.
-    """
-    uf = _UnionFind()
-    for v in video_ids:
-        uf.find(v)
-    matches = [m for m in matches if m.kind == COPY]
-    for m in matches:
-        uf.find(m.video_a)
-        uf.find(m.video_b)
-        if m.score >= same_content_min_score or m.whole_copy:
-            uf.union(m.video_a, m.video_b)
-    core: dict[int, list[int]] = defaultdict(list)
-    for v in list(uf.parent):
-        core[uf.find(v)].append(v)
-    partial_edges = [(uf.find(m.video_a), m.video_a, uf.find(m.video_b), m.video_b) for m in matches]
-    partial_edges = [e for e in partial_edges if e[0] != e[2]]
-    touches: dict[int, set[int]] = defaultdict(set)
-    for ra, _, rb, _ in partial_edges:
-        touches[ra].add(rb)
-        touches[rb].add(ra)
-    compilations = {root for root, others in touches.items() if len(others) >= 2}
-    partial: dict[int, set[int]] = defaultdict(set)
-    for ra, va, rb, vb in partial_edges:
-        if ra not in compilations or rb in compilations:
-            partial[ra].add(vb)
-        if rb not in compilations or ra in compilations:
-            partial[rb].add(va)
-    return [
-        Cluster(id=min(members), core=tuple(sorted(members)), partial=tuple(sorted(partial[root])))
-        for root, members in sorted(core.items())
-    ]
-
-
-def related_clusters(clusters: Sequence[Cluster], matches: Iterable[MatchEdge]) -> list[Relation]:
-    """Pairs of clusters joined by matches that are not copies (each kind once per pair), sorted.
-    A compilation's or excerpt's partial memberships do not relate clusters: its core does."""
-    core_of = {v: c.id for c in clusters for v in c.core}
-    found = set()
-    for m in matches:
-        if m.kind == COPY:
-            continue
-        a, b = core_of.get(m.video_a), core_of.get(m.video_b)
-        if a is not None and b is not None and a != b:
-            found.add((min(a, b), max(a, b), m.kind))
-    return [Relation(a, b, kind) for a, b, kind in sorted(found)]
-
-
-def cluster_changes(before: Sequence[Cluster], after: Sequence[Cluster]) -> tuple[list[int], list[tuple[int, int]]]:
-    """Clusters that are new, and (from, into) merges, between two clusterings of a growing store."""
-    after_of_video = {v: c.id for c in after for v in c.core}
-    before_ids = {c.id for c in before}
-    merges = sorted(
-        {(c.id, after_of_video[c.id]) for c in before if c.id in after_of_video and after_of_video[c.id] != c.id}
-    )
-    merged_into = {into for _, into in merges}
-    new = sorted(c.id for c in after if c.id not in before_ids and c.id not in merged_into)
-    return new, merges
-
-
-def _timestamps(events: Sequence[UploadEvent]) -> np.ndarray:
-    return np.array([e.uploaded_at.timestamp() for e in events], dtype=float)
-
-
-def estimate_window_s(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> tuple[float, str]:
-    """The co-posting window from the data, or the fallback; with a note of how it was chosen.
-
-    The window is the smallest gap that holds `chance.EXCESS_SHARE` of the co-posting beyond what
-    ordinary posting gives by chance (`chance.estimate_window`): content posted all day long by
-    many accounts is what chance gives, so it does not stretch the window.
-    """
-    by_cluster = cluster_events(events, clusters)
-    times = [_timestamps(evs) for evs in by_cluster.values() if len(evs) >= 2]
-    reposted = len(times)
-    if reposted < MIN_CLUSTERS_FOR_ESTIMATE:
-        return FALLBACK_WINDOW_S, f"fixed fallback ({reposted} clusters with re-posts; {MIN_CLUSTERS_FOR_ESTIMATE} needed to estimate)"
-    found = chance.estimate_window(times, chance.TimeOfDay(_timestamps(events)))
-    if found.window_s is None:
-        return FALLBACK_WINDOW_S, (
-            f"fixed fallback (no co-posting beyond chance by {chance.EXCESS_NOISE_SD:g} standard deviations over {reposted} "
-            "clusters)"
-        )
-    low, high = WINDOW_RANGE_S
-    window = min(high, max(low, found.window_s))
-    return window, (
-        f"estimated: holds {chance.EXCESS_SHARE:.0%} of the co-posting beyond chance "
-        f"({found.excess_pairs:.0f} weighted pairs of posts over {reposted} clusters)"
-    )
-
-
-@dataclass(frozen=True)
-class _Coposts:
-    """One row per (pair of accounts, cluster) co-posted within the window: account indices
-    a < b, the cluster and the smallest gap between their posts of it (seconds)."""
-
-    names: list[str]  # account index -> name
-    a: np.ndarray
-    b: np.ndarray
-    cluster: np.ndarray
-    gap_s: np.ndarray
-
-
-def _cluster_arrays(by_cluster: dict[int, list[UploadEvent]], index: dict[str, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per cluster, (account indices, posting times in seconds) of its time-sorted events."""
-    return {c: (np.array([index[e.account] for e in evs], dtype=np.int64), _timestamps(evs)) for c, evs in by_cluster.items()}
-
-
-def _cluster_uploads(by_cluster: dict[int, list[UploadEvent]]) -> dict[int, np.ndarray]:
-    """Per cluster, the upload ids of its time-sorted events (aligned with `_cluster_arrays`)."""
-    return {c: np.array([e.upload_id for e in evs], dtype=np.int64) for c, evs in by_cluster.items()}
-
-
-def _once_per_upload(rows: list[tuple[int, int, int]]) -> set[int]:
-    """Of one pair's co-posts (row, upload of one account, upload of the other), the rows to
-    keep so that each upload counts once: co-posts that share an upload (one upload in two
-    overlapping clusters, such as a compilation) are one co-post, the first row standing for it."""
-    uf = _UnionFind()
-    for row, ua, ub in rows:
-        uf.union(("row", row), ("a", ua))
-        uf.union(("row", row), ("b", ub))
-    kept: dict = {}
-    for row, _, _ in rows:
-        kept.setdefault(uf.find(("row", row)), row)
-    return set(kept.values())
-
-
-def _coposts(
-    posts: dict[int, tuple[np.ndarray, np.ndarray]], window_s: float, names: list[str],
-    uploads: dict[int, np.ndarray] | None = None,
-) -> _Coposts:  # fmt: skip
-    """Every (pair, cluster) co-posted within the window, with the smallest gap. With `uploads`
-    (per cluster, aligned with `posts`), co-posts of one pair that rest on one upload in several
-    overlapping clusters count once."""
-    parts_a, parts_b, parts_c, parts_g, parts_ua, parts_ub = [], [], [], [], [], []
-    for cluster, (acc, t) in posts.items():
-        if len(t) < 2:
-            continue
-        n = np.searchsorted(t, t + window_s, side="right") - np.arange(len(t)) - 1
-        total = int(n.sum())
-        if total == 0:
-            continue
-        i = np.repeat(np.arange(len(t)), n)
-        j = i + 1 + np.arange(total) - np.repeat(np.cumsum(n) - n, n)
-        ai, aj = acc[i], acc[j]
-        other = ai != aj
-        parts_a.append(np.minimum(ai, aj)[other])
-        parts_b.append(np.maximum(ai, aj)[other])
-        parts_g.append((t[j] - t[i])[other])
-        parts_c.append(np.full(int(other.sum()), cluster, dtype=np.int64))
-        if uploads is not None:
-            ui, uj = uploads[cluster][i], uploads[cluster][j]
-            parts_ua.append(np.where(ai < aj, ui, uj)[other])
-            parts_ub.append(np.where(ai < aj, uj, ui)[other])
-    if not parts_a:
-        empty = np.zeros(0, dtype=np.int64)
-        return _Coposts(names, empty, empty, empty, np.zeros(0))
-    a, b, c, g = (np.concatenate(p) for p in (parts_a, parts_b, parts_c, parts_g))
-    order = np.lexsort((g, c, b, a))
-    a, b, c, g = a[order], b[order], c[order], g[order]
-    first = np.ones(len(a), dtype=bool)
-    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (c[1:] != c[:-1])
-    if uploads is not None:
-        ua, ub = (np.concatenate(p)[order] for p in (parts_ua, parts_ub))
-        first &= _counted_once(a, b, ua, ub, first, uploads)
-    return _Coposts(names, a[first], b[first], c[first], g[first])
-
-
-def _counted_once(
-    a: np.ndarray, b: np.ndarray, ua: np.ndarray, ub: np.ndarray, first: np.ndarray, uploads: dict[int, np.ndarray]
-) -> np.ndarray:
-    """Which of the rows kept per (pair, cluster) stay once each upload counts once. Only rows
-    resting on an upload that is in several clusters can share one; they are few."""
-    keep = np.ones(len(a), dtype=bool)
-    every = np.concatenate(list(uploads.values())) if uploads else np.zeros(0, dtype=np.int64)
-    ids, counts = np.unique(every, return_counts=True)
-    shared = ids[counts > 1]
-    if not len(shared):
-        return keep
-    rows = np.flatnonzero(first & (np.isin(ua, shared) | np.isin(ub, shared)))
-    by_pair: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
-    for r in rows.tolist():
-        by_pair[(int(a[r]), int(b[r]))].append((r, int(ua[r]), int(ub[r])))
-    for pair_rows in by_pair.values():
-        kept = _once_per_upload(pair_rows)
-        for r, _, _ in pair_rows:
-            keep[r] = r in kept
-    return keep
-
-
-def _account_index(events: Sequence[UploadEvent]) -> tuple[list[str], dict[str, int]]:
-    names = sorted({e.account for e in events})
-    return names, {name: k for k, name in enumerate(names)}
-
-
-def account_links(by_cluster: dict[int, list[UploadEvent]], window_s: float) -> dict[tuple[str, str], dict[int, float]]:
-    """(account, account) -> {cluster: smallest gap between their posts of it, seconds}."""
-    names, index = _account_index([e for evs in by_cluster.values() for e in evs])
-    found = _coposts(_cluster_arrays(by_cluster, index), window_s, names, _cluster_uploads(by_cluster))
-    links: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for a, b, c, g in zip(found.a.tolist(), found.b.tolist(), found.cluster.tolist(), found.gap_s.tolist()):
-        links[(names[a], names[b])][c] = g
-    return links
 
 
 def _bursts(events: Sequence[UploadEvent], window_s: float) -> list[list[UploadEvent]]:
@@ -355,7 +102,7 @@ def _null_model(posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int
     return chance.NullModel(posts, n_accounts, window_s, chance.TimeOfDay(all_times))
 
 
-def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: int, fdr: float) -> tuple[np.ndarray, LinkTest, dict]:
+def _test_links(found: Coposts, model: chance.NullModel, min_shared_clusters: int, fdr: float) -> tuple[np.ndarray, LinkTest, dict]:
     """Per pair (a, b) that co-posted: kept or not, and the rule applied; also pair -> (observed, expected)."""
     starts = np.flatnonzero(np.r_[True, (found.a[1:] != found.a[:-1]) | (found.b[1:] != found.b[:-1])]) if len(found.a) else np.zeros(0, dtype=np.int64)
     observed = np.diff(np.r_[starts, len(found.a)])
@@ -381,7 +128,7 @@ def _test_links(found: _Coposts, model: chance.NullModel, min_shared_clusters: i
 
 
 def _components(strong: dict[tuple[str, str], dict[int, float]]) -> dict[str, list[str]]:
-    accounts_uf = _UnionFind()
+    accounts_uf = UnionFind()
     for a, b in strong:
         accounts_uf.union(a, b)
     members: dict[str, list[str]] = defaultdict(list)
@@ -463,9 +210,9 @@ def coordinate(
     """Groups of accounts that repeatedly post the same contents within `window_s` more often than
     chance gives, best first; with how their links were tested."""
     by_cluster = cluster_events(events, clusters)
-    names, index = _account_index(events)
-    posts = _cluster_arrays(by_cluster, index)
-    found = _coposts(posts, window_s, names, _cluster_uploads(by_cluster))
+    names, index = account_index(events)
+    posts = cluster_arrays(by_cluster, index)
+    found = find_coposts(posts, window_s, names, cluster_uploads(by_cluster))
     model = _null_model(posts, len(names), window_s)
     keep, test, per_pair = _test_links(found, model, min_shared_clusters, fdr)
     starts, observed = per_pair["starts"], per_pair["observed"]
@@ -564,7 +311,7 @@ def amplifiers(events: Sequence[UploadEvent], clusters: Sequence[Cluster], min_c
     for (account, source), per_cluster in lags.items():
         # Repeated, distinct uploads: one upload in overlapping clusters (a compilation) is one
         # trailing post, and an account with a single upload is never an amplifier.
-        once = _once_per_upload(witnesses[(account, source)])
+        once = once_per_upload(witnesses[(account, source)])
         per_cluster = {c: lag for c, lag in per_cluster.items() if c in once}
         if len(per_cluster) < min_clusters:
             continue
