@@ -12,25 +12,16 @@ exceptions (`UsageError`, `InputError`, `DependencyError`, ...), never exits or 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from vidtrace import chance, coordinate, networks
 from vidtrace.lookup import LookupResult, lookup as _lookup
 from vidtrace.progress import Progress, silent
+from vidtrace.results.clusters import Placement
 from vidtrace.scan import ScanSummary, ingest as _ingest, rescan as _rescan
 from vidtrace.settings import Settings
 from vidtrace.store import db, repo
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a stored video stands: its content clusters and the coordinated groups (ranks, from
-    1) that co-posted any of them."""
-
-    clusters: tuple[int, ...]
-    groups: tuple[int, ...]
 
 
 class Case:

@@ -13,13 +13,13 @@ rendering and storage can use them without pulling in decoding, hashing or the i
 from vidtrace.results.alignment import SLOWED_DOWN, SPED_UP, Alignment, FrameHit, Segment, swap_edit, union_length
 from vidtrace.results.clusters import (
     Amplifier, Changes, Cluster, cluster_events, clusters_by_video, Coordination, Evidence, Group, LinkTest,
-    MatchEdge, Relation, Snapshot, UploadEvent,
+    MatchEdge, Placement, Relation, Snapshot, UploadEvent,
 )  # fmt: skip
 from vidtrace.results.matches import (
     COPY, IDENTICAL_FILE, PICTURES, SAME_SOUNDTRACK, SOUND, Failure, LookupMatch, LookupResult, MatchKind,
     ScanSummary, Signal, SignalMatch, VideoMatch,
 )  # fmt: skip
 from vidtrace.results.records import (
-    Coverage, FrameRef, MatchLink, MatchRecord, ScanRecord, ScanStatus, SegmentRecord, UploadRecord, VideoExport,
-    VideoRecord, VideoStatus,
+    Coverage, FrameRef, MatchLink, MatchRecord, Region, ScanRecord, ScanStatus, SegmentRecord, UploadRecord,
+    VideoExport, VideoRecord, VideoStatus,
 )  # fmt: skip

@@ -147,3 +147,12 @@ class Changes:
     merges: list[tuple[int, int]]
     new_groups: list[tuple[str, ...]]
     grown_groups: list[tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a stored video stands: its content clusters and the coordinated groups (ranks, from
+    1) that co-posted any of them."""
+
+    clusters: tuple[int, ...]
+    groups: tuple[int, ...]

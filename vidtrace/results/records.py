@@ -13,6 +13,25 @@ if TYPE_CHECKING:
     from vidtrace.sound import SoundPrint as SoundValues
 
 
+class Region(enum.IntEnum):
+    """The part of a frame a hash covers, as stored with each frame hash: the numbers of
+    `vidtrace.fingerprint.REGION_*` (a test pins them), which say what each region is."""
+
+    FRAME = 0
+    CONTENT = 1
+    CENTRE = 2
+    ZOOM = 3
+    MIRROR = 4
+    INSET = 5
+    MOTION = 6
+    MOTION_MIRROR = 7
+    MOTION_ZOOM = 8
+    MOTION_CENTRE = 9
+    MOTION_INSET = 10
+    DEEP_ZOOM = 11
+    MOTION_DEEP_ZOOM = 12
+
+
 class VideoStatus(enum.StrEnum):
     """A video's fingerprinting outcome, as stored."""
 
@@ -89,7 +108,7 @@ class MatchRecord:
 class FrameRef:
     video_id: int
     ts_s: float
-    region: int = 0  # the part of the frame the hash covers (fingerprint.REGION_*)
+    region: int = 0  # the part of the frame the hash covers (`Region`)
 
 
 @dataclass(frozen=True)
