@@ -30,7 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
-from vidtrace.results.alignment import SLOWED_DOWN, SPED_UP, Alignment, FrameHit, Segment, union_length as _union_length
+from vidtrace.results.alignment import SLOWED_DOWN, SPED_UP, Alignment, FrameHit, Segment
+from vidtrace.results.alignment import union_length as _union_length
 from vidtrace.settings import Settings
 
 #: Hits within this many bits of a query frame's closest hit count as equally good.

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Sequence
 
 from vidtrace import chance, coordinate, networks
-from vidtrace.lookup import LookupResult, lookup as _lookup
+from vidtrace.lookup import LookupResult
+from vidtrace.lookup import lookup as _lookup
 from vidtrace.progress import Progress, silent
 from vidtrace.results.clusters import Placement
-from vidtrace.scan import ScanSummary, ingest as _ingest, rescan as _rescan
+from vidtrace.scan import ScanSummary
+from vidtrace.scan import ingest as _ingest
+from vidtrace.scan import rescan as _rescan
 from vidtrace.settings import Settings
 from vidtrace.store import db, repo
 

@@ -11,8 +11,8 @@ never merges clusters nor adds members: it relates two clusters. Pure: plain val
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from vidtrace.results.clusters import Cluster, MatchEdge, Relation
 

@@ -43,17 +43,43 @@ from vidtrace import chance
 # here too.
 # ruff: noqa: F401
 from vidtrace.clustering import (
-    COPY, SAME_CONTENT_MIN_SCORE, WHOLE_COPY_LENGTH_SHARE, WHOLE_COPY_MIN_SCORE, WHOLE_COPY_SLACK_S, UnionFind,
-    build_clusters, cluster_changes, related_clusters, same_time_line,
-)  # fmt: skip
+    COPY,
+    SAME_CONTENT_MIN_SCORE,
+    WHOLE_COPY_LENGTH_SHARE,
+    WHOLE_COPY_MIN_SCORE,
+    WHOLE_COPY_SLACK_S,
+    UnionFind,
+    build_clusters,
+    cluster_changes,
+    related_clusters,
+    same_time_line,
+)
 from vidtrace.coposts import (
-    FALLBACK_WINDOW_S, MIN_CLUSTERS_FOR_ESTIMATE, WINDOW_RANGE_S, Coposts, account_index, account_links,
-    cluster_arrays, cluster_uploads, estimate_window_s, find_coposts, once_per_upload,
-)  # fmt: skip
+    FALLBACK_WINDOW_S,
+    MIN_CLUSTERS_FOR_ESTIMATE,
+    WINDOW_RANGE_S,
+    Coposts,
+    account_index,
+    account_links,
+    cluster_arrays,
+    cluster_uploads,
+    estimate_window_s,
+    find_coposts,
+    once_per_upload,
+)
 from vidtrace.results.clusters import (
-    Amplifier, Cluster, Coordination, Evidence, Group, LinkTest, MatchEdge, Relation, UploadEvent, cluster_events,
+    Amplifier,
+    Cluster,
+    Coordination,
+    Evidence,
+    Group,
+    LinkTest,
+    MatchEdge,
+    Relation,
+    UploadEvent,
+    cluster_events,
     clusters_by_video,
-)  # fmt: skip
+)
 
 #: Accounts must co-post at least this many distinct clusters to be linked.
 MIN_SHARED_CLUSTERS = 2

@@ -8,7 +8,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidtrace import chance, coordinate as co, html_report, networks
+from vidtrace import chance, html_report, networks
+from vidtrace import coordinate as co
 from vidtrace.progress import Progress, silent
 from vidtrace.settings import Settings
 from vidtrace.store import repo

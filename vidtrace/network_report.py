@@ -3,10 +3,11 @@ Pure: a `vidtrace.results.clusters.Snapshot` in, plain values out."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from vidtrace.results.clusters import Snapshot, UploadEvent, clusters_by_video
 from vidtrace.text import duration_text, iso, safe_text
+
 
 def event_json(e: UploadEvent) -> dict:
     return {"account": e.account, "path": e.path, "uploaded_at": iso(e.uploaded_at)}

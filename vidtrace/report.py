@@ -14,9 +14,17 @@ from typing import Sequence
 # The names of the modules below, offered here too.
 # ruff: noqa: F401
 from vidtrace.network_report import (
-    CLUSTER_HEADERS, GROUP_CSV_HEADERS, GROUP_HEADERS, cluster_rows, clusters_json, coordination_json, event_json,
-    evidence_lines, group_csv_rows, group_rows,
-)  # fmt: skip
+    CLUSTER_HEADERS,
+    GROUP_CSV_HEADERS,
+    GROUP_HEADERS,
+    cluster_rows,
+    clusters_json,
+    coordination_json,
+    event_json,
+    evidence_lines,
+    group_csv_rows,
+    group_rows,
+)
 from vidtrace.results.matches import LookupResult, ScanSummary
 from vidtrace.results.records import MatchRecord, UploadRecord
 from vidtrace.text import csv_cell, duration_text, iso, safe_text, span, table, to_csv

@@ -12,7 +12,7 @@ import datetime as dt
 import io
 import numbers
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 

@@ -12,14 +12,47 @@ rendering and storage can use them without pulling in decoding, hashing or the i
 # ruff: noqa: F401
 from vidtrace.results.alignment import SLOWED_DOWN, SPED_UP, Alignment, FrameHit, Segment, swap_edit, union_length
 from vidtrace.results.clusters import (
-    Amplifier, Changes, Cluster, cluster_events, clusters_by_video, Coordination, Evidence, Group, LinkTest,
-    MatchEdge, Placement, Relation, Snapshot, UploadEvent,
-)  # fmt: skip
+    Amplifier,
+    Changes,
+    Cluster,
+    Coordination,
+    Evidence,
+    Group,
+    LinkTest,
+    MatchEdge,
+    Placement,
+    Relation,
+    Snapshot,
+    UploadEvent,
+    cluster_events,
+    clusters_by_video,
+)
 from vidtrace.results.matches import (
-    COPY, IDENTICAL_FILE, PICTURES, SAME_SOUNDTRACK, SOUND, Failure, LookupMatch, LookupResult, MatchKind,
-    ScanSummary, Signal, SignalMatch, VideoMatch,
-)  # fmt: skip
+    COPY,
+    IDENTICAL_FILE,
+    PICTURES,
+    SAME_SOUNDTRACK,
+    SOUND,
+    Failure,
+    LookupMatch,
+    LookupResult,
+    MatchKind,
+    ScanSummary,
+    Signal,
+    SignalMatch,
+    VideoMatch,
+)
 from vidtrace.results.records import (
-    Coverage, FrameRef, MatchLink, MatchRecord, Region, ScanRecord, ScanStatus, SegmentRecord, UploadRecord,
-    VideoExport, VideoRecord, VideoStatus,
-)  # fmt: skip
+    Coverage,
+    FrameRef,
+    MatchLink,
+    MatchRecord,
+    Region,
+    ScanRecord,
+    ScanStatus,
+    SegmentRecord,
+    UploadRecord,
+    VideoExport,
+    VideoRecord,
+    VideoStatus,
+)

@@ -73,7 +73,7 @@ class Alignment:
     matched_s: float
     score: float  # share of the shorter video covered by the segments, 0-1
 
-    def swapped(self) -> "Alignment":
+    def swapped(self) -> Alignment:
         """The same alignment seen from the reference's side."""
         segments = tuple(
             sorted(

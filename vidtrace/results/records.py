@@ -163,7 +163,7 @@ class Coverage:
     digest: int = 0
 
     @classmethod
-    def of_contents(cls, algorithm: str, version: int, ids: np.ndarray, codes: np.ndarray) -> "Coverage":
+    def of_contents(cls, algorithm: str, version: int, ids: np.ndarray, codes: np.ndarray) -> Coverage:
         """The coverage of an index holding frames `ids` with hashes `codes` ((n, bytes) uint8)."""
         import numpy as np  # only the index computes coverages from contents
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from vidtrace.store.sounds import sound_print_of_video
 from vidtrace.store.sql import utcnow
 from vidtrace.store.uploads import uploads_of_videos
 from vidtrace.store.videos import insert_video
+
 
 def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExport]:
     """Every fingerprinted video made here (not imported), with frames and uploads, in id order."""

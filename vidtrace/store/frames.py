@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from sqlalchemy import func, select
@@ -12,6 +12,7 @@ from vidtrace.hashes import to_matrix
 from vidtrace.results.records import Coverage, FrameRef
 from vidtrace.store.models import Frame
 from vidtrace.store.sql import chunks
+
 
 def frame_coverage(session: Session, algorithm: str, version: int, up_to_id: int | None = None) -> Coverage:
     """The same aggregates an index file records, computed from SQL."""

@@ -14,27 +14,69 @@ On SQLite the store's writer lock already admits one writer at a time.
 # The names of the query modules, offered here.
 # ruff: noqa: F401
 from vidtrace.results.records import (
-    FrameRef, MatchLink, MatchRecord, ScanRecord, SegmentRecord, UploadRecord, VideoExport, VideoRecord,
-)  # fmt: skip
+    FrameRef,
+    MatchLink,
+    MatchRecord,
+    ScanRecord,
+    SegmentRecord,
+    UploadRecord,
+    VideoExport,
+    VideoRecord,
+)
 from vidtrace.store.exports import add_imported_video, videos_for_export
 from vidtrace.store.frames import (
-    first_frame_ids, frame_codes, frame_codes_of_videos, frame_coverage, frame_refs, frames_of_video,
+    first_frame_ids,
+    frame_codes,
+    frame_codes_of_videos,
+    frame_coverage,
+    frame_refs,
+    frames_of_video,
     frames_of_videos,
-)  # fmt: skip
+)
 from vidtrace.store.matches import (
-    MATCH_ORDER_LOCK, add_match, claim_video_to_match, count_videos_to_match, list_matches, lock_match_order,
-    mark_matched, mark_unmatched, match_links, match_time_lines, matched_after,
-)  # fmt: skip
+    MATCH_ORDER_LOCK,
+    add_match,
+    claim_video_to_match,
+    count_videos_to_match,
+    list_matches,
+    lock_match_order,
+    mark_matched,
+    mark_unmatched,
+    match_links,
+    match_time_lines,
+    matched_after,
+)
 from vidtrace.store.scans import (
-    add_cluster_merges, cluster_merges, count_videos_created, finish_scan, known_sources, previous_scan,
-    set_scan_counts, start_scan, table_counts,
-)  # fmt: skip
+    add_cluster_merges,
+    cluster_merges,
+    count_videos_created,
+    finish_scan,
+    known_sources,
+    previous_scan,
+    set_scan_counts,
+    start_scan,
+    table_counts,
+)
 from vidtrace.store.sounds import set_sound_print, sound_coverage, sound_print_of_video, sound_rows
 from vidtrace.store.sql import IN_CHUNK, utcnow
 from vidtrace.store.uploads import (
-    IMPORT_PATH_PREFIX, add_upload, dated_uploads, file_time_uploads, find_upload, live_uploads, update_upload,
-    uploads_of_video_by_account, uploads_of_videos,
-)  # fmt: skip
+    IMPORT_PATH_PREFIX,
+    add_upload,
+    dated_uploads,
+    file_time_uploads,
+    find_upload,
+    live_uploads,
+    update_upload,
+    uploads_of_video_by_account,
+    uploads_of_videos,
+)
 from vidtrace.store.videos import (
-    account_id, add_accounts, add_video, insert_video, ok_video_ids, replace_fingerprint, video_by_sha, videos_by_id,
-)  # fmt: skip
+    account_id,
+    add_accounts,
+    add_video,
+    insert_video,
+    ok_video_ids,
+    replace_fingerprint,
+    video_by_sha,
+    videos_by_id,
+)

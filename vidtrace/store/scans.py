@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vidtrace.results.records import ScanRecord
 from vidtrace.store.models import Account, ClusterMerge, Frame, Match, Scan, Segment, SoundPrint, Upload, Video
 from vidtrace.store.sql import utcnow
+
 
 def start_scan(session: Session, kind: str, roots: list[dict]) -> int:
     scan = Scan(kind=kind, roots=roots, started_at=utcnow(), status="running", counts={})
