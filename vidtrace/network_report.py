@@ -19,10 +19,10 @@ def clusters_json(snapshot: Snapshot, merges: Sequence[tuple[int, int, int]]) ->
     for r in snapshot.related:
         related.setdefault(r.cluster_a, []).append({"cluster": r.cluster_b, "kind": r.kind})
         related.setdefault(r.cluster_b, []).append({"cluster": r.cluster_a, "kind": r.kind})
-    by_cluster: dict[int, list] = {c.id: [] for c in snapshot.clusters}
+    by_cluster: dict[int, list[UploadEvent]] = {c.id: [] for c in snapshot.clusters}
     for e in snapshot.events:
-        for c in membership.get(e.video_id, []):
-            by_cluster[c].append(e)
+        for cluster_id in membership.get(e.video_id, []):
+            by_cluster[cluster_id].append(e)
     out = []
     for c in snapshot.clusters:
         events = sorted(by_cluster[c.id], key=lambda e: e.uploaded_at)
