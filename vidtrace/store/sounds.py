@@ -16,6 +16,7 @@ from vidtrace.store.sql import chunks
 if TYPE_CHECKING:
     from vidtrace.sound import SoundPrint as SoundValues
 
+
 def _sound_print(data: bytes, *meta) -> SoundValues:
     """A stored print's values; the sound module, which decodes soundtracks, is imported only here."""
     from vidtrace.sound import SoundPrint as SoundValues

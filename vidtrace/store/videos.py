@@ -15,6 +15,7 @@ from vidtrace.store.sql import IN_CHUNK, chunks, dialect_insert, utcnow
 if TYPE_CHECKING:
     from vidtrace.fingerprint import VideoFingerprint
 
+
 def account_id(session: Session, platform: str, handle: str | None) -> int | None:
     if handle is None:
         return None
