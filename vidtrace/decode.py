@@ -31,22 +31,22 @@ from vidtrace.decode_command import (  # noqa: F401  (re-exported: callers impor
     TIMES_SHOWINFO,
     decode_mode,
     ffmpeg_command,
-    parse_times_line as _parse_times_line,
     set_decode_threads,
     times_reporting,
 )
+from vidtrace.decode_command import parse_times_line as _parse_times_line
 from vidtrace.errors import DependencyError, InputError
 from vidtrace.ffmpeg_process import (  # noqa: F401  (re-exported: callers import them from here)
     _CHILD_ENV,
     DECODE_MEMORY_MB,
     MIN_DECODE_MEMORY_MB,
-    NO_MEMORY as _NO_MEMORY,
     FfmpegProcess,
     decode_memory_mb,
     effective_memory_mb,
     ffmpeg_binary,
-    hard_limit_mb as _hard_limit_mb,
 )
+from vidtrace.ffmpeg_process import NO_MEMORY as _NO_MEMORY
+from vidtrace.ffmpeg_process import hard_limit_mb as _hard_limit_mb
 from vidtrace.settings import Settings
 from vidtrace.spec import FRAME_SIDE_PX, SAMPLE_FPS
 

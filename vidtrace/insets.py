@@ -33,6 +33,7 @@ from vidtrace.spec import (
     INSET_MIN_SHARE,
 )
 
+
 def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) in pixels of an inset video in a stretch of pictures, or None.
     `means` is (pictures, height, width), both sides divisible by `INSET_GRID_CELLS`."""

@@ -4,10 +4,12 @@ These change how a run decodes and matches, never what a fingerprint is: the con
 fingerprint depends on are the specification in `vidtrace.spec` (re-exported here for older
 imports), which nothing overrides.
 
-Every field of `Settings` can be overridden per run by a `VIDTRACE_<FIELD>` environment variable
-(`VIDTRACE_MAX_DISTANCE_BITS=8`); `ffmpeg_binary` also by the `--ffmpeg` flag, which wins. The
-case file (`vidtrace.toml`) does not set them. `DECODE_MEMORY_MB` is read from its own
-environment variable where ffmpeg starts (see `decode_memory_mb`).
+The command line and `vidtrace.api.Case` build `Settings.from_env()`: every field can be
+overridden per run by a `VIDTRACE_<FIELD>` environment variable (`VIDTRACE_MAX_DISTANCE_BITS=8`),
+and `ffmpeg_binary` also by the `--ffmpeg` flag, which wins. Library functions called without
+settings use the defaults below. The case file (`vidtrace.toml`) sets none of them.
+`DECODE_MEMORY_MB` is not a field: every ffmpeg start reads `VIDTRACE_DECODE_MEMORY_MB` itself
+(`ffmpeg_process.decode_memory_mb`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ DECODE_TIMEOUT_S = 600.0
 DECODE_MEMORY_MB = 2048
 #: Decode every frame ("all"), or only the codec's key frames ("keyframes": several times faster,
 #: but the samples fall wherever the encoder put key frames, so the fingerprint is sparser; see
-#: `decode_command.DECODE_MODES`).
+#: `decode_command.DECODE_MODES`). The mode is not stored with a fingerprint.
 DECODE_MODE = "all"
 
 # --- matching -------------------------------------------------------------------------------
@@ -79,7 +81,8 @@ MAX_ECHO_SPAN_S = 2.0
 #: slideshow's slide changes do, where a shared title card, a closing card or a static logo over
 #: other content gives at most two.
 MIN_HELD_CHANGES = 3
-#: Matches scoring below this are not stored (share of the shorter video covered, 0-1).
+#: Alignments scoring below this are dropped: not stored, not shown (share of the shorter video
+#: covered, 0-1).
 MIN_SCORE = 0.0
 
 
