@@ -46,6 +46,7 @@ def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
                 return box
     return None
 
+
 def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:
     """Indices of the `count` largest values, no two within `gap` of each other."""
     out: list[int] = []
@@ -55,6 +56,7 @@ def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:
             if len(out) == count:
                 break
     return out
+
 
 def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     """The rectangle whose four sides are the most prominent straight lines, when its weakest side
@@ -110,6 +112,7 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
                         best, box = float(weakest), (y0 + 1, y1, x0 + 1, x1)  # inside the edges
     return box
 
+
 def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pixel, over a stretch of pictures: the mean step to the next pixel (texture), the
     mean step to the pixel `INSET_COARSE_STEP_PX` away, and the temporal spread (motion)."""
@@ -120,6 +123,7 @@ def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         return np.pad(across, ((0, 0), (0, by)), mode="edge") + np.pad(down, ((0, by), (0, 0)), mode="edge")
 
     return mean_steps(1), mean_steps(INSET_COARSE_STEP_PX), means.std(axis=0)
+
 
 def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, brightness: np.ndarray) -> list[np.ndarray]:
     """Per grid cell, from the per-pixel maps of a stretch: texture (mean gradient), motion
@@ -141,6 +145,7 @@ def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, bri
         np.log((cells(cv2.blur(fine, blur)) + 1.0) / (cells(cv2.blur(coarse, blur)) + 1.0)),  # near 0: fine
     ]
 
+
 def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """cols[c, y0, y1]: mean step of `feature` from cell column c-1 to c+1, over rows y0..y1-1, in
     units of the typical such step; rows[c, x0, x1] the same from cell row c-1 to c+1. An inset's
@@ -157,6 +162,7 @@ def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cols = (sum_x[:, None, :] - sum_x[:, :, None]) / span / scale
     rows = (sum_y[:, None, :] - sum_y[:, :, None]) / span / scale
     return cols, rows
+
 
 def _textured_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     """The inset by the texture, motion, brightness or detail it differs in from its host
@@ -198,6 +204,7 @@ def _textured_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     box = (y0 * cy - cy // 2, y1 * cy + cy // 2, x0 * cx - cx // 2, x1 * cx + cx // 2)
     return _refine_box([fine, motion, brightness], box, max(cy, cx), max(cy, cx))
 
+
 def _refine_box(
     features: list[np.ndarray], box: tuple[int, int, int, int], reach: int, window: int
 ) -> tuple[int, int, int, int]:
@@ -224,4 +231,3 @@ def _refine_box(
     cols = [f[top:bottom].mean(axis=0) for f in features]
     rows = [f[:, left:right].mean(axis=1) for f in features]
     return best(rows, top), best(rows, bottom), best(cols, left), best(cols, right)
-

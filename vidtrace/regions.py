@@ -50,6 +50,44 @@ class FrameHash:
     region: int = REGION_FRAME
 
 
+# --- the hash -------------------------------------------------------------------------------
+
+
+def hash_frame(content: np.ndarray, hash_size: int = HASH_SIZE) -> bytes:
+    """imagehash pHash of a grey image (hash_size**2 bits), as raw bytes.
+
+    pHash reads a (4 * hash_size)-pixel square; the picture is reduced to it here by area
+    averaging (OpenCV), which costs a tenth of the Lanczos resampling imagehash would do on the
+    full picture and changes 0.1 bits in 64 on average (2 at most over 200 test textures).
+    """
+    side = 4 * hash_size
+    if content.shape != (side, side):
+        content = cv2.resize(np.ascontiguousarray(content), (side, side), interpolation=cv2.INTER_AREA)
+    return phash_rows(content[None], hash_size)[0].tobytes()  # imagehash.phash, bit for bit
+
+
+def frame_quality(content: np.ndarray) -> float:
+    """Grey-level standard deviation: near zero for black, flat or faded frames."""
+    return float(cv2.meanStdDev(content)[1][0, 0]) if content.size else 0.0
+
+
+def quality_of(picture: np.ndarray) -> float:
+    """`frame_quality` as stored with a hash."""
+    return round(frame_quality(picture), QUALITY_DIGITS)
+
+
+# --- regions of the content -----------------------------------------------------------------
+
+
+def zoom_region(content: np.ndarray, share: float | None = None) -> np.ndarray:
+    """The content without a border of `share` (default `ZOOM_BORDER_SHARE`) of each side."""
+    height, width = content.shape
+    share = ZOOM_BORDER_SHARE if share is None else share
+    dy = int(round(height * share))
+    dx = int(round(width * share))
+    return content[dy : height - dy, dx : width - dx] if height > 2 * dy and width > 2 * dx else content
+
+
 def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
     """The 9:16 centre of landscape content (16:9 band of portrait content), or None when it is
     not much smaller than the content. `aspect` is the content's real width / height."""
@@ -69,26 +107,8 @@ def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
     return content[start : start + keep, :]
 
 
-def zoom_region(content: np.ndarray, share: float | None = None) -> np.ndarray:
-    """The content without a border of `share` (default `ZOOM_BORDER_SHARE`) of each side."""
-    height, width = content.shape
-    share = ZOOM_BORDER_SHARE if share is None else share
-    dy = int(round(height * share))
-    dx = int(round(width * share))
-    return content[dy : height - dy, dx : width - dx] if height > 2 * dy and width > 2 * dx else content
-
-
-def quality_of(picture: np.ndarray) -> float:
-    """`frame_quality` as stored with a hash."""
-    return round(frame_quality(picture), QUALITY_DIGITS)
-
-
-def frame_quality(content: np.ndarray) -> float:
-    """Grey-level standard deviation: near zero for black, flat or faded frames."""
-    return float(cv2.meanStdDev(content)[1][0, 0]) if content.size else 0.0
-
-
 # --- picture-in-picture ---------------------------------------------------------------------
+
 
 def inset_hashes(
     stretch: list[tuple[float, np.ndarray]], before: list[tuple[float, np.ndarray]] = ()
@@ -122,22 +142,6 @@ def inset_hashes(
         if changed is not None:
             out.append(FrameHash(ts, hash_frame(changed[0]), changed[1], REGION_MOTION_INSET))
     return out
-
-
-# --- the hash -------------------------------------------------------------------------------
-
-
-def hash_frame(content: np.ndarray, hash_size: int = HASH_SIZE) -> bytes:
-    """imagehash pHash of a grey image (hash_size**2 bits), as raw bytes.
-
-    pHash reads a (4 * hash_size)-pixel square; the picture is reduced to it here by area
-    averaging (OpenCV), which costs a tenth of the Lanczos resampling imagehash would do on the
-    full picture and changes 0.1 bits in 64 on average (2 at most over 200 test textures).
-    """
-    side = 4 * hash_size
-    if content.shape != (side, side):
-        content = cv2.resize(np.ascontiguousarray(content), (side, side), interpolation=cv2.INTER_AREA)
-    return phash_rows(content[None], hash_size)[0].tobytes()  # imagehash.phash, bit for bit
 
 
 # --- change between pictures ---------------------------------------------------------------
