@@ -301,7 +301,7 @@ def _check_outcome(
             raise InputError(path, message)
         state.warnings.append(message + "; kept the frames decoded before")
     elif returncode != 0 or out_of_memory:
-        reason = _describe_failure(lines, state.info, -9 if out_of_memory else returncode, memory_mb)
+        reason = _describe_failure(lines, state.info, -signal.SIGKILL if out_of_memory else returncode, memory_mb)
         if state.frames_read == 0:
             raise InputError(path, reason)
         state.warnings.append(f"decoded in part: {reason}")
