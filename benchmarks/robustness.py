@@ -478,7 +478,7 @@ def other_version_cost(checkout: Path, clips: list[Clip]) -> float:
 def baseline_hashes(path: Path, settings: Settings) -> list[bytes]:
     """1 fps pHash (64 bits) of whole frames, flat frames dropped: the bag-of-frames baseline."""
     out = []
-    for frame in decode(path, Settings(sample_fps=1.0, frame_side_px=settings.frame_side_px)):
+    for frame in decode(path, Settings(), sample_fps=1.0):
         if frame.pixels.std() < defaults.MIN_FRAME_STD:
             continue
         out.append(bits_to_bytes(imagehash.phash(Image.fromarray(frame.pixels)).hash))

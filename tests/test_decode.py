@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -101,12 +100,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     return {p.name: p for p in out.iterdir()}
 
 
-def _decode(path: Path, times: str, settings: Settings | None = None) -> tuple[list[float], list[bytes], dec.Decoding]:
+def _decode(path: Path, times: str, settings: Settings | None = None, **options) -> tuple[list[float], list[bytes], dec.Decoding]:
     state = dec.Decoding(path)
     original = dec.times_reporting
     dec.times_reporting = lambda settings: times
     try:
-        frames = list(dec.decode(path, settings or Settings(), state))
+        frames = list(dec.decode(path, settings or Settings(), state, **options))
     finally:
         dec.times_reporting = original
     return [f.ts_s for f in frames], [f.pixels.tobytes() for f in frames], state
@@ -211,7 +210,7 @@ def test_frames_and_times_stay_in_step_on_a_long_run(clips):
     # more frames than the stdout pipe holds: a times line not flushed before its frame would
     # leave the reader waiting and ffmpeg blocked until the timeout
     settings = Settings(decode_timeout_s=60)
-    times, _, state = _decode(clips["jitter.mkv"], dec.TIMES_PIPE, replace(settings, sample_fps=100.0))
+    times, _, state = _decode(clips["jitter.mkv"], dec.TIMES_PIPE, settings, sample_fps=100.0)
     assert len(times) > 100 and state.warnings == [] and times == sorted(times)
 
 

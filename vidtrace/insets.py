@@ -18,26 +18,33 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vidtrace import settings as defaults
+from vidtrace.spec import (
+    INSET_BRIGHTNESS_UNIT,
+    INSET_COARSE_STEP_PX,
+    INSET_DETAIL_BLUR_PX,
+    INSET_EDGE_CANDIDATES,
+    INSET_EDGE_REACH_PX,
+    INSET_GRID_CELLS,
+    INSET_MAX_SHARE,
+    INSET_MIN_CONTRAST,
+    INSET_MIN_EDGE,
+    INSET_MIN_EDGE_MOTION,
+    INSET_MIN_MOTION,
+    INSET_MIN_SHARE,
+)
 
 
 def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) in pixels of an inset video in a stretch of pictures, or None.
-    `means` is (pictures, height, width), both sides divisible by `_INSET_GRID`."""
+    `means` is (pictures, height, width), both sides divisible by `INSET_GRID_CELLS`."""
     means = means.astype(np.float32)
-    for search, min_motion in ((_edged_inset, defaults.INSET_MIN_EDGE_MOTION), (_textured_inset, defaults.INSET_MIN_MOTION)):
+    for search, min_motion in ((_edged_inset, INSET_MIN_EDGE_MOTION), (_textured_inset, INSET_MIN_MOTION)):
         box = search(means)
         if box is not None:
             top, bottom, left, right = box
             if float(means[:, top:bottom, left:right].std(axis=0).mean()) >= min_motion:
                 return box
     return None
-
-
-#: A side's line is compared with the lines this many pixels away on either side.
-_EDGE_REACH = 3
-#: Candidate lines kept per direction (the strongest, at least `_EDGE_REACH` apart).
-_EDGE_CANDIDATES = 10
 
 
 def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:
@@ -56,13 +63,13 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     stands out by `INSET_MIN_EDGE` (in units of the picture's typical step), else None.
 
     A line's strength at each pixel is the mean step across it over the stretch (a pasted edge
-    is there in every picture), less the stronger of the steps `_EDGE_REACH` pixels either side
+    is there in every picture), less the stronger of the steps `INSET_EDGE_REACH_PX` pixels either side
     (texture is as strong beside a line as on it). A side's score is that prominence averaged
     along the side: a straight edge keeps it over the whole side, a curved one only for a few
     pixels. The best side segments of each column and row give the candidate lines; every
     rectangle of candidate lines of an allowed size is scored by its weakest side."""
     n_rows, n_cols = means.shape[1:]
-    reach = _EDGE_REACH
+    reach = INSET_EDGE_REACH_PX
     across = np.zeros((n_rows, n_cols), np.float32)  # step across a vertical line at (y, x)
     down = np.zeros((n_rows, n_cols), np.float32)  # step across a horizontal line
     across[:, 1:-1] = np.abs(means[:, :, 2:] - means[:, :, :-2]).mean(axis=0)
@@ -76,7 +83,7 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     along_x = np.hstack([np.zeros((n_rows, 1), np.float32), np.cumsum(horizontal / scale, axis=1)])  # [y, x]
 
     def sizes(n: int) -> tuple[int, int]:  # the allowed sides of an inset, in lines
-        return int(np.ceil(n * defaults.INSET_MIN_SHARE)), int(n * defaults.INSET_MAX_SHARE)
+        return int(np.ceil(n * INSET_MIN_SHARE)), int(n * INSET_MAX_SHARE)
 
     def spans(n: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = sizes(n)
@@ -87,10 +94,10 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     x0s, x1s = spans(n_cols)
     best_columns = ((along_y[y1s, :] - along_y[y0s, :]) / (y1s - y0s)[:, None]).max(axis=0)
     best_rows = ((along_x[:, x1s] - along_x[:, x0s]) / (x1s - x0s)[None, :]).max(axis=1)
-    columns = sorted(_strongest(best_columns, _EDGE_CANDIDATES, reach))
-    rows = sorted(_strongest(best_rows, _EDGE_CANDIDATES, reach))
+    columns = sorted(_strongest(best_columns, INSET_EDGE_CANDIDATES, reach))
+    rows = sorted(_strongest(best_rows, INSET_EDGE_CANDIDATES, reach))
     (min_width, max_width), (min_height, max_height) = sizes(n_cols), sizes(n_rows)
-    best, box = defaults.INSET_MIN_EDGE, None
+    best, box = INSET_MIN_EDGE, None
     for x0 in columns:
         for x1 in (x for x in columns if min_width <= x - x0 <= max_width):
             for y0 in rows:
@@ -106,34 +113,27 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     return box
 
 
-#: Cells per side of the grid insets are searched on (4 pixels of a 128-pixel frame).
-_INSET_GRID = 32
-
-
 def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pixel, over a stretch of pictures: the mean step to the next pixel (texture), the
-    mean step to the pixel `_COARSE_STEP` away, and the temporal spread (motion)."""
+    mean step to the pixel `INSET_COARSE_STEP_PX` away, and the temporal spread (motion)."""
 
     def mean_steps(by: int) -> np.ndarray:
         across = np.abs(means[:, :, by:] - means[:, :, :-by]).mean(axis=0)
         down = np.abs(means[:, by:, :] - means[:, :-by, :]).mean(axis=0)
         return np.pad(across, ((0, 0), (0, by)), mode="edge") + np.pad(down, ((0, by), (0, 0)), mode="edge")
 
-    return mean_steps(1), mean_steps(_COARSE_STEP), means.std(axis=0)
-
-
-#: Detail scale compares steps to the next pixel with steps this many pixels away.
-_COARSE_STEP = 3
+    return mean_steps(1), mean_steps(INSET_COARSE_STEP_PX), means.std(axis=0)
 
 
 def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, brightness: np.ndarray) -> list[np.ndarray]:
     """Per grid cell, from the per-pixel maps of a stretch: texture (mean gradient), motion
     (temporal spread), brightness and detail scale. An inset shows another video, so it usually
     differs from its host in one of them; shrunk to fit, its detail is finer than the host's even
-    when the two videos look alike. Detail scale is read over 8 pixels around each cell, as a
-    host's own pattern would otherwise show through the grid."""
-    g = _INSET_GRID
+    when the two videos look alike. Detail scale is read over `INSET_DETAIL_BLUR_PX` pixels around
+    each cell, as a host's own pattern would otherwise show through the grid."""
+    g = INSET_GRID_CELLS
     height, width = fine.shape
+    blur = (INSET_DETAIL_BLUR_PX, INSET_DETAIL_BLUR_PX)
 
     def cells(a: np.ndarray) -> np.ndarray:
         return a.reshape(g, height // g, g, width // g).mean(axis=(1, 3))
@@ -141,8 +141,8 @@ def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, bri
     return [
         np.log1p(cells(fine)),  # texture
         np.log1p(cells(motion)),  # motion
-        cells(brightness) / 32.0,  # brightness
-        np.log((cells(cv2.blur(fine, (8, 8))) + 1.0) / (cells(cv2.blur(coarse, (8, 8))) + 1.0)),  # near 0: fine
+        cells(brightness) / INSET_BRIGHTNESS_UNIT,  # brightness
+        np.log((cells(cv2.blur(fine, blur)) + 1.0) / (cells(cv2.blur(coarse, blur)) + 1.0)),  # near 0: fine
     ]
 
 
@@ -151,7 +151,7 @@ def _side_contrasts(feature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     units of the typical such step; rows[c, x0, x1] the same from cell row c-1 to c+1. An inset's
     edge lies somewhere in cell c, rarely on the grid: the step across it is whole only between
     the cells either side. Cells on the frame's edge have no step (0)."""
-    g = _INSET_GRID
+    g = INSET_GRID_CELLS
     dx = feature[:, 2:] - feature[:, :-2]  # [y, c - 1]
     dy = feature[2:, :] - feature[:-2, :]  # [c - 1, x]
     scale = float(np.median(np.abs(dx)) + np.median(np.abs(dy))) + 1e-6
@@ -173,10 +173,10 @@ def _textured_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     how much the cells just inside differ from those just outside, the same way round on all four
     sides, in the feature (texture, motion, brightness, detail scale) where that is largest.
     """
-    g = _INSET_GRID
+    g = INSET_GRID_CELLS
     height, width = means.shape[1:]
-    lo = max(1, int(np.ceil(g * defaults.INSET_MIN_SHARE)))
-    hi = int(g * defaults.INSET_MAX_SHARE)
+    lo = max(1, int(np.ceil(g * INSET_MIN_SHARE)))
+    hi = int(g * INSET_MAX_SHARE)
     pairs = np.array([(a, b) for a in range(1, g) for b in range(a + lo, min(a + hi, g - 1) + 1)])
     if len(pairs) == 0:
         return None
@@ -196,7 +196,7 @@ def _textured_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
         weakest_negative = -np.maximum(np.maximum(left, right), np.maximum(top, bottom))
         np.maximum(best, np.maximum(weakest, weakest_negative), out=best)
     p, q = np.unravel_index(int(np.argmax(best)), best.shape)
-    if best[p, q] < defaults.INSET_MIN_CONTRAST:
+    if best[p, q] < INSET_MIN_CONTRAST:
         return None
     # The edges lie in cells x0-1 and x1 (y0-1 and y1): start from those cells' middles.
     cy, cx = height // g, width // g
@@ -231,5 +231,3 @@ def _refine_box(
     cols = [f[top:bottom].mean(axis=0) for f in features]
     rows = [f[:, left:right].mean(axis=1) for f in features]
     return best(rows, top), best(rows, bottom), best(cols, left), best(cols, right)
-
-

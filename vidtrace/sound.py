@@ -19,32 +19,36 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from vidtrace.align import Alignment, FrameHit, align
-from vidtrace.decode import _kill, _spawn, decode_memory_mb, ffmpeg_binary, start_watchdog
 from vidtrace.errors import DependencyError, InputError
+from vidtrace.ffmpeg_process import FfmpegProcess, decode_memory_mb, ffmpeg_binary
 from vidtrace.hashes import self_echo_spans
 from vidtrace.settings import Settings
+from vidtrace.spec import (  # noqa: F401  (re-exported: the sound print's specification)
+    SOUND_ALGORITHM,
+    SOUND_CHROMAPRINT_ALGORITHM,
+    SOUND_FRAME_SAMPLES,
+    SOUND_FRAMES_PER_VALUE,
+    SOUND_RATE_HZ,
+    SOUND_STEP_S,
+    SOUND_VERSION,
+)
 
 log = logging.getLogger(__name__)
 
-#: Name and version of the sound print; a new version means a rescan computes prints again.
-SOUND_ALGORITHM = "chromaprint1"
-SOUND_VERSION = 1
-#: Chromaprint's analysis rate, frame length and step (algorithm 1, its default "TEST2").
-_RATE_HZ = 11025
-_FRAME_SAMPLES = 4096
-#: Seconds between consecutive values (a third of a 4096-sample frame at 11025 Hz).
-SOUND_STEP_S = _FRAME_SAMPLES / 3 / _RATE_HZ
 #: Bytes per value (little-endian uint32 on the pipe; rows of 4 bytes in the index).
 VALUE_BYTES = 4
 #: stderr text of ffmpeg when the file has no audio stream to map.
 _NO_AUDIO = re.compile(r"matches no streams|does not contain any stream|Output file.*does not contain", re.I)
+#: stderr text of ffmpeg when the memory limit refused an allocation.
+_NO_MEMORY = re.compile(r"cannot allocate memory|out of memory", re.I)
+#: ffmpeg's last stderr line is quoted in a message cut to this many characters.
+_QUOTE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ def sound_command(path: Path, settings: Settings) -> list[str]:
     return [
         ffmpeg_binary(settings), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1",
         "-i", "file:" + str(Path(path).absolute()), "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1",
-        "-f", "chromaprint", "-fp_format", "raw", "-algorithm", "1", "pipe:1",
+        "-f", "chromaprint", "-fp_format", "raw", "-algorithm", str(SOUND_CHROMAPRINT_ALGORITHM), "pipe:1",
     ]  # fmt: skip
 
 
@@ -96,27 +100,22 @@ def sound_print(path: Path, settings: Settings) -> SoundPrint | None:
     cmd = sound_command(path, settings)
     memory_mb = decode_memory_mb()
     try:
-        proc = _spawn(cmd, memory_mb, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = FfmpegProcess(cmd, memory_mb, settings.decode_timeout_s)
     except OSError as e:
         raise DependencyError(f"cannot run ffmpeg ({cmd[0]}): {e}") from e
-    watchdog, timed_out = start_watchdog(proc, settings.decode_timeout_s)
-    try:
-        out, err = proc.communicate()
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            _kill(proc)
-            proc.wait()
+    with process:
+        out, err = process.communicate()
     text = err.decode("utf-8", "replace")
-    if timed_out.is_set():
+    if process.timed_out.is_set():
         raise InputError(path, f"sound print took longer than {settings.decode_timeout_s:g} s and was stopped")
-    if proc.returncode != 0:
+    returncode = process.returncode
+    if returncode != 0:
         if _NO_AUDIO.search(text):
             return None
-        if proc.returncode < 0 or (memory_mb and re.search(r"cannot allocate memory|out of memory", text, re.I)):
-            raise InputError(path, f"sound print stopped (ffmpeg exit {proc.returncode}, memory limit {memory_mb} MiB)")
+        if returncode < 0 or (memory_mb and _NO_MEMORY.search(text)):
+            raise InputError(path, f"sound print stopped (ffmpeg exit {returncode}, memory limit {memory_mb} MiB)")
         detail = text.strip().splitlines()[-1:] or ["no output"]
-        raise InputError(path, f"sound print failed: {detail[0][:200]}")
+        raise InputError(path, f"sound print failed: {detail[0][:_QUOTE_CHARS]}")
     usable = len(out) - len(out) % VALUE_BYTES
     return SoundPrint(np.frombuffer(out[:usable], dtype="<u4").astype(np.uint32))
 
@@ -192,7 +191,7 @@ def align_values(
 
 #: Each value sums this much sound from its instant on (16 frames of 4096 samples a third apart):
 #: a soundtrack's last values cover its last two seconds.
-VALUE_SPAN_S = 15 * SOUND_STEP_S + _FRAME_SAMPLES / _RATE_HZ
+VALUE_SPAN_S = (SOUND_FRAMES_PER_VALUE - 1) * SOUND_STEP_S + SOUND_FRAME_SAMPLES / SOUND_RATE_HZ
 
 
 def _covering(found: Alignment, q_duration_s: float, r_duration_s: float, step_s: float) -> Alignment:

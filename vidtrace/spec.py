@@ -1,0 +1,207 @@
+"""The fingerprint specification: every constant a stored fingerprint depends on.
+
+A stored frame hash is only comparable with another computed the same way, so these values are
+not settings: no flag, environment variable or case file changes them. Changing any of them
+changes the hashes; bump `HASH_VERSION` with it, and a rescan re-fingerprints the videos hashed
+with an older version. The sound print is versioned apart (`SOUND_VERSION`, at the end).
+
+Run-time values (matching thresholds, limits, timeouts) are in `vidtrace.settings`.
+"""
+
+from __future__ import annotations
+
+# --- the hash -------------------------------------------------------------------------------
+#: Hash side: 8 gives 64-bit hashes (imagehash pHash: the 8x8 lowest DCT frequencies of a 32x32
+#: image against their median).
+HASH_SIZE = 8
+HASH_ALGORITHM = "phash64"
+#: Bumped whenever frame sampling, cropping or hashing changes; a rescan re-fingerprints
+#: videos hashed with an older version. 2: blurred and coloured padding removed, centre region
+#: hashed for re-framed copies. 3: imagehash pHash, mirrored content hashed and stored. 4: one
+#: picture every 0.125 s, inset pictures (picture-in-picture) hashed. 5: insets also found by
+#: their finer detail. 6: the change between pictures half a second apart hashed too (still
+#: backdrops, talking heads). 7: insets found by their straight edges first, the change within
+#: an inset hashed; the content without a fifth of each side hashed (pictures and changes).
+HASH_VERSION = 7
+#: Instants are stored to the millisecond (decimal places of seconds)...
+TS_DIGITS = 3
+#: ...and qualities (grey-level standard deviations) to two decimal places.
+QUALITY_DIGITS = 2
+
+# --- frame sampling -------------------------------------------------------------------------
+#: Frames decoded per second of video (at most; fewer when the video has fewer). Dense, because
+#: the pictures hashed are averages over short windows of frames (see HASH_WINDOW_S); 15 keeps
+#: the fingerprinting cost within 1.3x of sampling 2 per second (25: 1.5x, for no measured gain).
+SAMPLE_FPS = 15.0
+#: Side of the small grey frame ffmpeg hands to Python (pixels; area-scaled, squashed to a square).
+#: Large enough to find borders and to crop them while keeping more than the 32x32 pixels pHash reads.
+FRAME_SIDE_PX = 128
+#: Each hashed picture is the mean of the frames within half of this of its instant (s). Single
+#: frames 0.1 s apart can differ by a third of their bits; 0.5 s means shifted by a quarter of
+#: their window stay within a few bits, so a copy sampled at another phase still matches.
+HASH_WINDOW_S = 0.5
+#: One hashed picture every this many seconds (windows overlap by three quarters). A copy is at
+#: most half a step out of phase; content that changes completely from frame to frame (a
+#: scrolling texture) needs that within 0.06 s: at 0.25 s steps, compilations cut at arbitrary
+#: instants lost half their excerpts in the robustness benchmark, at 0.125 s none.
+HASH_STEP_S = 0.125
+#: Pictures whose grey-level standard deviation is below this carry no information (black,
+#: flat colour, the middle of a fade) and are not hashed (grey levels, 0-255).
+MIN_FRAME_STD = 8.0
+
+# --- padding (bars, coloured and blurred backgrounds) ----------------------------------------
+#: A border row or column is one whose standard deviation is below this (grey levels).
+BORDER_STD = 6.0
+#: ...and whose mean differs from the outermost line's mean by less than this (grey levels).
+BORDER_MEAN_DELTA = 12.0
+#: Never crop more than this share of a side away as border.
+MAX_BORDER_SHARE = 0.4
+#: A line is blurred padding when its detail (mean absolute difference between neighbouring
+#: pixels) is below this share of the detail of the frame's sharp lines...
+BLUR_SHARPNESS_RATIO = 0.35
+#: ...those at this percentile of the lines' detail.
+SHARP_LINES_PERCENTILE = 90
+#: Blurred padding must cover at least this share of the side at each end...
+MIN_BLUR_SHARE = 0.05
+#: ...and both ends must agree within this share of the side (a blurred background is centred).
+BLUR_ASYMMETRY = 0.08
+#: Shapes (width / height) of the clips re-posters lay over a blurred copy of themselves...
+COMMON_SHAPES = (1.0, 4 / 3, 3 / 4, 5 / 4, 4 / 5, 16 / 9, 9 / 16)
+#: ...within this share.
+SHAPE_TOLERANCE = 0.05
+#: A seam is a line across which the picture steps by at least this many times the frame's
+#: typical step between neighbouring lines...
+SEAM_RATIO = 4.0
+#: ...with a step of at least `SEAM_STEP` grey levels at this share of its pixels or more.
+SEAM_SHARE = 0.3
+SEAM_STEP = 6
+#: ...and the padding outside the seams has at most this share of the clip's detail (blurred).
+SEAM_SOFTNESS = 0.75
+#: The padding is found again at most this often (s): finding it costs more than a hash.
+CONTENT_BOX_EVERY_S = 0.25
+
+# --- regions --------------------------------------------------------------------------------
+#: What part of the frame a hash covers (stored with each frame hash).
+REGION_FRAME = 0  # the whole frame: nothing was cropped
+REGION_CONTENT = 1  # the frame with its padding (bars, coloured or blurred background) removed
+REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape) or 16:9 (portrait)
+REGION_ZOOM = 3  # the centre of the content without a border (what a zoomed-in copy keeps)
+REGION_MIRROR = 4  # the content region mirrored left to right (stored; never used as a query)
+REGION_INSET = 5  # a smaller video shown over a host (picture-in-picture)
+#: How the content changed over the last `MOTION_LAG_S` (the mean picture at an instant minus
+#: the one before it): a still backdrop, a static logo or caption cancel out, and what moves (a
+#: face, a mouth, a hand, a slide change) is all that is left.
+REGION_MOTION = 6
+REGION_MOTION_MIRROR = 7  # the same, mirrored left to right (stored; never used as a query)
+REGION_MOTION_ZOOM = 8  # the change without a border of `MOTION_ZOOM_SHARE` of each side
+REGION_MOTION_CENTRE = 9  # the change in the centre region (see REGION_CENTRE)
+REGION_MOTION_INSET = 10  # the change in an inset (see REGION_INSET)
+#: The centre of the content without `DEEP_ZOOM_SHARE` of each side (what a copy cropped by a fifth
+#: on every side keeps), and its change.
+REGION_DEEP_ZOOM = 11
+REGION_MOTION_DEEP_ZOOM = 12
+#: The largest region number (imported fingerprints are checked against it).
+REGION_LAST = REGION_MOTION_DEEP_ZOOM
+#: The change regions, and the picture regions each one stands for.
+MOTION_REGIONS = {
+    REGION_MOTION: REGION_CONTENT,
+    REGION_MOTION_MIRROR: REGION_MIRROR,
+    REGION_MOTION_ZOOM: REGION_ZOOM,
+    REGION_MOTION_CENTRE: REGION_CENTRE,
+    REGION_MOTION_INSET: REGION_INSET,
+    REGION_MOTION_DEEP_ZOOM: REGION_DEEP_ZOOM,
+}
+#: The zoom region leaves out this share of each side of the content: copies cropped by up to
+#: about twice this much (and scaled back up) match it within the distance threshold.
+ZOOM_BORDER_SHARE = 0.075
+#: The deep zoom regions leave out this share of each side: a copy cropped by a fifth on every
+#: side (36% of the picture kept) is too far in for the zoom regions.
+DEEP_ZOOM_SHARE = 0.2
+#: Aspect ratio (width / height) of the centre region of a landscape frame; its inverse for portrait.
+CENTRE_ASPECT = 9 / 16
+#: The centre region is hashed when it keeps at most this share of the content's width (height);
+#: closer to 9:16 the whole frame is enough.
+MAX_CENTRE_SHARE = 0.8
+#: The mirrored, zoomed and centre regions are hashed at most this often (s). The whole picture
+#: is hashed every `HASH_STEP_S`: excerpts cut off the grid need it; the extra regions matched
+#: their edits (mirror, border crop, vertical re-frame: recall 1.00 each) at 0.25 s steps, and
+#: hashing them half as often saves a third of the hashes and of the index.
+EXTRA_REGIONS_EVERY_S = 0.25
+
+# --- change between pictures ----------------------------------------------------------------
+#: The change is read between pictures this far apart (s): they share no frame (each is the
+#: mean of `HASH_WINDOW_S`), and half a second of talking moves a face, a mouth or a hand.
+MOTION_LAG_S = 0.5
+#: The change is hashed this often (s): as often as the whole picture, so that a short excerpt
+#: (a 3 s head or tail of a talk) still has enough changes to align.
+MOTION_EVERY_S = 0.125
+#: A change whose grey-level standard deviation is below this is encoding noise, not motion.
+MIN_MOTION_STD = 2.0
+#: The change picture is scaled to this standard deviation before hashing...
+MOTION_CONTRAST = 40.0
+#: ...around this grey level (no change).
+MOTION_MID_GREY = 128.0
+#: The zoomed change region leaves out this share of each side: copies cropped by 10 to 20% on
+#: every side (a re-poster's crop, kept at its smaller size) keep it.
+MOTION_ZOOM_SHARE = 0.15
+
+# --- picture-in-picture ---------------------------------------------------------------------
+#: The frames of each stretch of this many seconds are searched together for an inset (a smaller
+#: video over a host); the inset, when found, is hashed in each of them. A shorter last stretch
+#: (under half of this) is searched with the one before it.
+INSET_CHUNK_S = 8.0
+#: A stretch is searched on this many of its pictures, spread over it: texture, motion, brightness
+#: and detail are as clear from them (each the mean of its 0.5 s window: every fourth of a whole
+#: stretch still covers it).
+INSET_SEARCH_PICTURES = 16
+#: An inset's width and height lie between these shares of the frame's.
+INSET_MIN_SHARE = 0.2
+INSET_MAX_SHARE = 0.7
+#: An inset differs from its surroundings along all four sides by at least this many times the
+#: typical difference between cells two apart, in texture, motion, brightness or detail scale.
+#: The best stretch of each of the four PiP copies of the robustness benchmark scores 3.3 to 9.4
+#: at its inset. Over the 232 stretches of the benchmark's other 132 clips, the best rectangle
+#: scores a median of 1.1 (90th percentile 3.7); the 24 that also pass the motion test cost
+#: hashes, not false matches (an inset must still match a whole frame of another video, in time).
+INSET_MIN_CONTRAST = 2.0
+#: ...or its four sides are straight lines this many times sharper (on average along each side)
+#: than the picture's typical step, less the steps a few pixels beside them (see `insets`).
+#: Over the benchmark's real clips, the talking heads shown small over other talking heads score
+#: 1.7 to 11.6 (one stretch of 15: 0.5); the sources themselves 0.0 to 2.1 (slideshows of moving
+#: clips the highest), but for one (5.9: a black strip under a shirt). A false inset costs
+#: hashes, not matches: its pictures must still match another video in time.
+INSET_MIN_EDGE = 1.5
+#: An inset found by its edges moves at least this much (grey levels of temporal spread, mean over
+#: the inset): a talking head shown small moves little (1.0 to 16), a pasted logo not at all.
+INSET_MIN_EDGE_MOTION = 0.8
+#: An inset found by what it differs in moves at least this much: a static logo or a held card is
+#: not an inset (grey levels of temporal spread).
+INSET_MIN_MOTION = 6.0
+#: A side's line is compared with the lines this many pixels away on either side.
+INSET_EDGE_REACH_PX = 3
+#: Candidate lines kept per direction (the strongest, at least `INSET_EDGE_REACH_PX` apart).
+INSET_EDGE_CANDIDATES = 10
+#: Cells per side of the grid insets are searched on by what they differ in (4 pixels of a
+#: 128-pixel frame).
+INSET_GRID_CELLS = 32
+#: Detail scale compares steps to the next pixel with steps this many pixels away...
+INSET_COARSE_STEP_PX = 3
+#: ...read over this many pixels around each cell (a host's own pattern would otherwise show
+#: through the grid).
+INSET_DETAIL_BLUR_PX = 8
+#: Brightness is compared in units of this many grey levels (beside the logarithms of texture,
+#: motion and detail scale).
+INSET_BRIGHTNESS_UNIT = 32.0
+
+# --- the sound print ------------------------------------------------------------------------
+#: Name and version of the sound print; a new version means a rescan computes prints again.
+SOUND_ALGORITHM = "chromaprint1"
+SOUND_VERSION = 1
+#: Chromaprint's algorithm (1: its default "TEST2"), analysis rate (Hz) and frame length (samples).
+SOUND_CHROMAPRINT_ALGORITHM = 1
+SOUND_RATE_HZ = 11025
+SOUND_FRAME_SAMPLES = 4096
+#: Seconds between consecutive values (a third of a 4096-sample frame at 11025 Hz).
+SOUND_STEP_S = SOUND_FRAME_SAMPLES / 3 / SOUND_RATE_HZ
+#: Each value sums the chroma of this many consecutive frames (a third of a frame apart).
+SOUND_FRAMES_PER_VALUE = 16
