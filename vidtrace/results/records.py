@@ -7,6 +7,8 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vidtrace import spec
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -14,22 +16,22 @@ if TYPE_CHECKING:
 
 
 class Region(enum.IntEnum):
-    """The part of a frame a hash covers, as stored with each frame hash: the numbers of
-    `vidtrace.fingerprint.REGION_*` (a test pins them), which say what each region is."""
+    """The part of a frame a hash covers, as stored with each frame hash: the numbers of the
+    fingerprint specification (`vidtrace.spec.REGION_*`), which say what each region is."""
 
-    FRAME = 0
-    CONTENT = 1
-    CENTRE = 2
-    ZOOM = 3
-    MIRROR = 4
-    INSET = 5
-    MOTION = 6
-    MOTION_MIRROR = 7
-    MOTION_ZOOM = 8
-    MOTION_CENTRE = 9
-    MOTION_INSET = 10
-    DEEP_ZOOM = 11
-    MOTION_DEEP_ZOOM = 12
+    FRAME = spec.REGION_FRAME
+    CONTENT = spec.REGION_CONTENT
+    CENTRE = spec.REGION_CENTRE
+    ZOOM = spec.REGION_ZOOM
+    MIRROR = spec.REGION_MIRROR
+    INSET = spec.REGION_INSET
+    MOTION = spec.REGION_MOTION
+    MOTION_MIRROR = spec.REGION_MOTION_MIRROR
+    MOTION_ZOOM = spec.REGION_MOTION_ZOOM
+    MOTION_CENTRE = spec.REGION_MOTION_CENTRE
+    MOTION_INSET = spec.REGION_MOTION_INSET
+    DEEP_ZOOM = spec.REGION_DEEP_ZOOM
+    MOTION_DEEP_ZOOM = spec.REGION_MOTION_DEEP_ZOOM
 
 
 class VideoStatus(enum.StrEnum):
