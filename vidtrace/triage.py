@@ -12,9 +12,10 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from vidtrace import sidecars
 from vidtrace.discover import Candidate, path_text, read_manifest, text_path, walk_root
@@ -160,7 +161,7 @@ class Uploads:
         if c.uploaded_at is not None:
             uploaded_at, source = c.uploaded_at, "manifest"
         else:
-            uploaded_at, source = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc), "file_time"
+            uploaded_at, source = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC), "file_time"
         return dict(
             path=c.text, uploaded_at=uploaded_at, uploaded_at_source=source, url=c.url, title=c.title,
             file_size=st.st_size, file_mtime_ns=st.st_mtime_ns,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from vidtrace.distributed import run_on_cluster
 from vidtrace.interrupts import Interrupts, worker_init
