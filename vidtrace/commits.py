@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from vidtrace.discover import Candidate
@@ -97,7 +97,7 @@ class Commits:
             self._last_commit = time.monotonic()
 
     def store_all(
-        self, pending: dict[str, Pending], results: Iterator[tuple[str, tuple]], progress: Progress
+        self, pending: dict[str, Pending], results: Generator[tuple[str, tuple], None, None], progress: Progress
     ) -> None:  # fmt: skip
         """Store each (sha, (fingerprints or None, error or None)) of `results`, committing as it goes."""
         total = len(pending)
