@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import logging
@@ -44,6 +45,12 @@ class Candidate:
     uploaded_at: dt.datetime | None = None
     url: str | None = None
     title: str | None = None
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The path's text form (`path_text`): what the database keeps and reports show. Made
+        once per candidate; everything a scan records or reports of the file uses it."""
+        return path_text(self.path)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,8 @@ from dataclasses import asdict
 
 import click
 
-from vidtrace import doctor as doctor_lib
 from vidtrace.commands.output import emit_json
 from vidtrace.report import safe_text
-from vidtrace.settings import Settings
 
 
 @click.command()
@@ -26,6 +24,9 @@ def doctor(ctx, repair, as_json):
       vidtrace doctor
       vidtrace doctor --repair
     """
+    from vidtrace import doctor as doctor_lib
+    from vidtrace.settings import Settings
+
     store = ctx.obj.open(create=False)
     report = doctor_lib.repair(store, Settings.from_env()) if repair else doctor_lib.check(store)
     if as_json:

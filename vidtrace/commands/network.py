@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from vidtrace import chance, coordinate, networks, report
+from vidtrace import chance, coordinate, report
 from vidtrace.commands.output import emit_json, output_options
-from vidtrace.store import repo
+
+if TYPE_CHECKING:
+    from vidtrace import networks
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.I)
 _UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -48,6 +51,9 @@ def clusters(ctx, file_times, fmt):
     Example:
       vidtrace clusters --json
     """
+    from vidtrace import networks
+    from vidtrace.store import repo
+
     store = ctx.obj.open(create=False, read_only=True)
     with store.session() as session:
         snap = networks.snapshot(session, include_file_times=file_times)
