@@ -34,7 +34,7 @@ import numpy as np
 
 from vidtrace import settings as defaults
 from vidtrace.index import APPROXIMATE_FROM_FRAMES, FLAT, MULTIHASH, FrameIndex
-from vidtrace.shards import SHARDED, ShardedIndex, shard_of
+from vidtrace.index import SHARDED, ShardedIndex, shard_of
 
 QUERY_FRAMES = 60
 NBYTES = 8

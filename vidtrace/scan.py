@@ -28,10 +28,10 @@ from vidtrace.interrupts import Interrupts, worker_init
 from vidtrace.progress import Progress, silent as _noop
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
-from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
+from vidtrace.index.sounds import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
 from vidtrace.store import repo
 from vidtrace.store.db import Store, scan_lock
-from vidtrace.store.index_sync import save_index, synced_index
+from vidtrace.index.sync import save_index, synced_index
 from vidtrace.store.matched import MatchedVideos
 
 log = logging.getLogger(__name__)

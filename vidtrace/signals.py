@@ -25,10 +25,10 @@ from vidtrace.errors import InputError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.matching import MatchBudgetExceeded, VideoMatch, find_matches
 from vidtrace.settings import Settings
-from vidtrace.sound_index import SoundIndex, synced_sound_index
+from vidtrace.index.sounds import SoundIndex, synced_sound_index
 from vidtrace.store import repo
 from vidtrace.store.db import Store
-from vidtrace.store.index_sync import synced_index
+from vidtrace.index.sync import synced_index
 
 PICTURES = "pictures"
 SOUND = "sound"

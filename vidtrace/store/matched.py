@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vidtrace.index import FrameIndex
+from vidtrace.index import Index
 from vidtrace.store import repo
 
 
 class MatchedVideos:
     """The matched videos that `index` covers, caught up with the database on request."""
 
-    def __init__(self, session: Session, index: FrameIndex):
+    def __init__(self, session: Session, index: Index):
         self.index = index
         self.ids: set[int] = set()
         self.order = 0  # the last match order taken in
