@@ -25,7 +25,7 @@ from vidtrace.layout import atomic_file
 try:
     import faiss
 except ImportError as _error:  # pragma: no cover - faiss-cpu is a declared dependency
-    faiss = None
+    faiss = None  # type: ignore[assignment]
     _MISSING: ImportError | None = _error
 else:
     _MISSING = None

@@ -277,7 +277,7 @@ class MultiHash:
         """Save the arrays to `path` (numpy's npz) atomically: temporary file, flushed, renamed."""
         with atomic_file(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, **self.arrays())
+                np.savez(f, **self.arrays())  # type: ignore[arg-type]
 
     @classmethod
     def read(cls, path: Path) -> MultiHash:

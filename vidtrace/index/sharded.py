@@ -63,8 +63,8 @@ def load_sharded(
     if len(counts) != 1:
         return None
     shards = counts.pop()
-    loaded = [load_shard(path, k, shards, approximate_from) for k in range(shards)]
-    if any(item is None for item in loaded):
+    loaded = [item for k in range(shards) if (item := load_shard(path, k, shards, approximate_from)) is not None]
+    if len(loaded) != shards:
         return None
     coverages = [c for _, c in loaded]
     if len({(c.algorithm, c.version) for c in coverages}) != 1:

@@ -12,7 +12,7 @@ hashes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,9 @@ class Part:
         return None if self.shards is None else _shard_expr(self.shards) == self.shard
 
     def path(self, index_path: Path) -> Path:
-        return index_path if self.shards is None else layout.shard_path(index_path, self.shard, self.shards)
+        if self.shard is None or self.shards is None:
+            return index_path
+        return layout.shard_path(index_path, self.shard, self.shards)
 
     def record(self) -> dict:
         return {} if self.shards is None else {"shard": self.shard, "shards": self.shards}
@@ -77,7 +79,7 @@ class BuiltPart:
     kind: str
 
 
-def _rows(session: Session, where=None, after_id: int = 0, columns=()) -> Iterable[list]:
+def _rows(session: Session, where=None, after_id: int = 0, columns=()) -> Iterable[Sequence]:
     """Frames with id above `after_id` (and matching `where`), in id order and batches of rows
     (id, hash, *columns)."""
     last = after_id
@@ -203,6 +205,7 @@ def _synced_shards(store: Store, shards: int, current: ShardedIndex | None, save
     with store.session() as session:
         for k, wanted in enumerate(sql_coverages(session, shards)):
             part = Part(k, shards)
+            loaded: tuple[FrameIndex, Coverage] | None
             if current is not None and current.n_shards == shards:
                 loaded = (current.shards[k], current.coverages[k])
             else:
@@ -240,7 +243,7 @@ def build_index(store: Store, shards: int | None = None, shard: int | None = Non
         raise UsageError("--shard needs --shards (the total number of shards)")
     if shards is not None and not 1 <= shards <= MAX_SHARDS:
         raise UsageError(f"--shards must be between 1 and {MAX_SHARDS}, got {shards}")
-    if shard is not None and not 0 <= shard < shards:
+    if shard is not None and shards is not None and not 0 <= shard < shards:
         raise UsageError(f"--shard must be between 0 and {shards - 1} for {shards} shards, got {shard}")
     path = store.location.index_path
     if shards is None:

@@ -8,11 +8,15 @@ adds to the in-memory index the frames of any it does not hold yet.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vidtrace.index import Index
 from vidtrace.store import repo
+
+if TYPE_CHECKING:  # the store needs the index's interface only, not the index
+    from vidtrace.index import Index
 
 
 class MatchedVideos:
