@@ -136,7 +136,7 @@ def test_self_echo_spans_are_long_for_a_held_picture_and_short_for_moving_conten
 
 
 @no_deadline
-@given(st.integers(1, 20).flatmap(lambda n: st.tuples(st.binary(min_size=n, max_size=n), st.binary(min_size=n, max_size=n))))
+@given(st.integers(1, 20).flatmap(lambda n: st.tuples(*[st.binary(min_size=n, max_size=n)] * 2)))
 def test_row_distances_equal_bit_counts_of_xor_for_any_length(pair):
     a, b = pair
     xor = int.from_bytes(a, "big") ^ int.from_bytes(b, "big")

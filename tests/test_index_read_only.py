@@ -18,7 +18,8 @@ from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION
 
 def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Every file under `folder`: its contents and modification time (ns)."""
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
 
 
 @pytest.fixture

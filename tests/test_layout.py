@@ -53,9 +53,8 @@ def test_flat_multihash_and_sharded_indexes_share_one_interface():
     codes = rng.integers(0, 256, size=(200, 8), dtype=np.uint8)
     flat = FrameIndex.build(ids, codes, kind="flat")
     multihash = FrameIndex.build(ids, codes, kind="multihash")
-    sharded = ShardedIndex([FrameIndex.build(ids[:100], codes[:100]), FrameIndex.build(ids[100:], codes[100:])], [
-        FrameIndex.build(ids[:100], codes[:100]).coverage("a", 1), FrameIndex.build(ids[100:], codes[100:]).coverage("a", 1)
-    ])  # fmt: skip
+    halves = [FrameIndex.build(ids[:100], codes[:100]), FrameIndex.build(ids[100:], codes[100:])]
+    sharded = ShardedIndex(halves, [h.coverage("a", 1) for h in halves])
     for index in (flat, multihash, sharded):
         assert isinstance(index, Index)
         assert len(index) == 200 and sorted(index.ids().tolist()) == ids.tolist()

@@ -1,8 +1,8 @@
 """Keeping the on-disk frame index in step with SQL (the source of truth).
 
 A store holds its index either as one file (`frames.faiss`) or as shards
-(`frames.shard-K-of-N.faiss`, see `vidtrace.index.sharded` and `vidtrace.layout`); shard files, when present, are the
-index. Either way each file records what it covers (counts, id sums, and a digest of every
+(`frames.shard-K-of-N.faiss`, see `vidtrace.index.sharded` and `vidtrace.layout`); shard files,
+when present, are the index. Either way each file records what it covers (counts, id sums, and a digest of every
 frame's id and hash, so that the index of another store of the same files, ingested in another
 order, is told apart), and a file that does not agree with SQL is brought up to date (frames
 added since it was saved) or rebuilt from SQL. Checking costs one read of the frames' ids and
