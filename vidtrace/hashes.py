@@ -1,7 +1,8 @@
-"""The one place that converts between hash representations.
+"""The one place that converts between hash representations and counts their bits.
 
 A frame hash is stored and exchanged as raw bytes (8 bytes for a 64-bit hash). imagehash gives
-a boolean matrix; FAISS wants rows of uint8; people read hex.
+a boolean matrix; FAISS wants rows of uint8; multi-index hashing works on uint64 values; people
+read hex. Every Hamming distance is counted by `popcount`.
 """
 
 from __future__ import annotations
