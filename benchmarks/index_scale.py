@@ -3,7 +3,7 @@
 For each store size it makes uniformly random 64-bit frame hashes with planted near-duplicate
 families (a root hash and 2 to 8 copies of it, each copy 0 to 5 bits away from the root, so two
 copies are up to 10 bits apart: the match radius), builds the index kinds through
-`vidtrace.index.FrameIndex` (flat, multihash) and `vidtrace.shards.ShardedIndex` (`sharded`:
+`vidtrace.index.FrameIndex` (flat, multihash) and `vidtrace.index.ShardedIndex` (`sharded`:
 `--shards` shards by video id modulo N, 240 frames a video, each shard flat or multihash by its
 own size, as `vidtrace index build --shards N` makes them) and, with `--ivf`, FAISS
 `IndexBinaryIVF` for comparison (trained on a sample, `--nprobe` cells probed), and prints, per kind:
@@ -34,7 +34,7 @@ import numpy as np
 
 from vidtrace import settings as defaults
 from vidtrace.index import APPROXIMATE_FROM_FRAMES, FLAT, MULTIHASH, FrameIndex
-from vidtrace.shards import SHARDED, ShardedIndex, shard_of
+from vidtrace.index import SHARDED, ShardedIndex, shard_of
 
 QUERY_FRAMES = 60
 NBYTES = 8

@@ -162,7 +162,7 @@ def index_matches_sql(store: Path) -> None:
         sql_ids = sorted(r[0] for r in conn.execute("SELECT id FROM frames"))
     finally:
         conn.close()
-    index_ids = sorted(np.concatenate(index._ids).tolist()) if index._ids else []
+    index_ids = sorted(index.ids().tolist())
     assert index_ids == sql_ids
 
 

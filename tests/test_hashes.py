@@ -133,3 +133,24 @@ def test_self_echo_spans_are_long_for_a_held_picture_and_short_for_moving_conten
     spans = hashes.self_echo_spans(ts, held, 10, 2.75)
     assert spans.min() >= 2.75 - 1e-9  # each frame looks like its neighbours 2.75 s either way
     assert spans.max() <= 2 * 2.75 + 1e-9  # never beyond the window on either side
+
+
+@no_deadline
+@given(st.integers(1, 20).flatmap(lambda n: st.tuples(*[st.binary(min_size=n, max_size=n)] * 2)))
+def test_row_distances_equal_bit_counts_of_xor_for_any_length(pair):
+    a, b = pair
+    xor = int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
+    rows_a, rows_b = (np.frombuffer(x, dtype=np.uint8).reshape(1, -1) for x in (a, b))
+    assert hashes.hamming_rows(rows_a, rows_b).tolist() == [bin(xor).count("1")]
+    assert hashes.hamming_matrix(rows_a, rows_b).tolist() == [[bin(xor).count("1")]]
+
+
+@no_deadline
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=20))
+def test_u64_rows_round_trip_most_significant_byte_first(values):
+    as_u64 = np.array(values, dtype=np.uint64)
+    rows = hashes.u64_to_rows(as_u64)
+    assert [bytes(r) for r in rows] == [v.to_bytes(8, "big") for v in values]
+    assert (hashes.rows_to_u64(rows) == as_u64).all()
+    assert hashes.u64_bits(as_u64)[:, 0].tolist() == [v >> 63 for v in values]
+    assert hashes.popcount(as_u64).tolist() == [bin(v).count("1") for v in values]

@@ -308,14 +308,14 @@ def test_a_memory_limit_too_low_to_decode_stops_the_run_with_exit_3_and_blames_n
 
 
 def test_a_full_disk_while_saving_the_index_stops_with_exit_3_and_the_next_run_heals(case, tmp_path, monkeypatch):
-    import vidtrace.index
+    import vidtrace.index.faiss_binary
 
     store = tmp_path / "store"
     assert run(store, "ingest", "--manifest", write_manifest(case, [GOOD_ROW])).exit_code == 0
     shutil.copy(fixture_clip("orig_b.mp4"), case / "clips" / "new.mp4")
     before = stored(store)
-    write = vidtrace.index.faiss.write_index_binary
-    monkeypatch.setattr(vidtrace.index.faiss, "write_index_binary", lambda index, path: write(index, "/dev/full"))
+    write = vidtrace.index.faiss_binary.faiss.write_index_binary
+    monkeypatch.setattr(vidtrace.index.faiss_binary.faiss, "write_index_binary", lambda index, path: write(index, "/dev/full"))
     result = run(store, "ingest", case / "clips")
     assert result.exit_code == 3
     line = result.stderr.strip().splitlines()[-1]

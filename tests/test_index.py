@@ -21,11 +21,10 @@ from vidtrace.index import (
     Hit,
     add_digests,
     frame_digest,
-    _as_u64,
-    _permute_bits,
+    load_index,
     train_bit_order,
 )
-from vidtrace.shards import SHARDED, shard_of, shard_path
+from vidtrace.index import SHARDED, shard_of, shard_path
 from vidtrace.store import db
 
 NBITS = 64
@@ -462,9 +461,9 @@ def test_bit_permutation_round_trips_and_keeps_distances():
     rng = np.random.default_rng(2)
     codes = rng.integers(0, 2**63, size=500, dtype=np.int64).astype(np.uint64)
     order = rng.permutation(64)
-    permuted = _permute_bits(codes, order)
-    assert (_permute_bits(permuted, np.argsort(order)) == codes).all()
-    assert (np.bitwise_count(codes[0] ^ codes) == np.bitwise_count(permuted[0] ^ permuted)).all()
+    permuted = hashes.permute_bits(codes, order)
+    assert (hashes.permute_bits(permuted, np.argsort(order)) == codes).all()
+    assert (hashes.popcount(codes[0] ^ codes) == hashes.popcount(permuted[0] ^ permuted)).all()
 
 
 def test_multihash_takes_under_twice_the_raw_hash_bytes():
@@ -476,7 +475,7 @@ def test_multihash_takes_under_twice_the_raw_hash_bytes():
     got_ids, got_codes = index.contents_u64()
     order = np.argsort(got_ids)
     assert (got_ids[order] == np.arange(10**9, 10**9 + n)).all()
-    assert (got_codes[order] == _as_u64(codes)).all()
+    assert (got_codes[order] == hashes.rows_to_u64(codes)).all()
 
 
 # --- shards ---------------------------------------------------------------------------------
@@ -503,7 +502,7 @@ def test_shards_built_separately_search_like_one_index(tmp_path, kind):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         n for k in range(n_shards) for n in (f"frames.shard-{k}-of-3.faiss", f"frames.shard-{k}-of-3.faiss.json")
     )
-    loaded = FrameIndex.load(path)
+    loaded = load_index(path)
     assert loaded is not None
     sharded, coverage = loaded
     whole = FrameIndex.build(ids, refs, kind=kind)
@@ -526,18 +525,18 @@ def test_sharded_load_returns_none_when_a_shard_is_missing_or_misnamed(tmp_path)
         mine = shard_of(video_ids, 2) == k
         part = FrameIndex.build(ids[mine], refs[mine])
         part.save(shard_path(path, k, 2), part.coverage(ALGORITHM, VERSION), {"shard": k, "shards": 2})
-    assert FrameIndex.load(path) is not None
+    assert load_index(path) is not None
     one = shard_path(path, 1, 2)
     saved = one.read_bytes(), Path(str(one) + ".json").read_text()
     # shard 0's files copied under shard 1's name are not shard 1
     one.write_bytes(shard_path(path, 0, 2).read_bytes())
     Path(str(one) + ".json").write_text(Path(str(shard_path(path, 0, 2)) + ".json").read_text())
-    assert FrameIndex.load(path) is None
+    assert load_index(path) is None
     one.write_bytes(saved[0])
     Path(str(one) + ".json").write_text(saved[1])
-    assert FrameIndex.load(path) is not None
+    assert load_index(path) is not None
     one.unlink()
-    assert FrameIndex.load(path) is None
+    assert load_index(path) is None
 
 
 # --- `vidtrace index build` against a real store ----------------------------------------------
@@ -564,7 +563,7 @@ def test_index_build_shards_then_lookup_and_doctor_agree(ingested_store, tmp_pat
     clip = fixture_clip("a_trimmed.mp4")
     before = run(store, "lookup", clip, "--json")
     assert before.exit_code == 0, before.stderr
-    single, _ = FrameIndex.load(store / db.INDEX_FILENAME)
+    single, _ = load_index(store / db.INDEX_FILENAME)
 
     built = run(store, "index", "build", "--shards", "3", "--json")
     assert built.exit_code == 0, built.stderr
@@ -574,7 +573,7 @@ def test_index_build_shards_then_lookup_and_doctor_agree(ingested_store, tmp_pat
     assert not (store / db.INDEX_FILENAME).exists()  # one layout per store folder
     assert {p.name for p in store.glob("frames.shard-*-of-3.faiss")} == {f"frames.shard-{k}-of-3.faiss" for k in range(3)}
 
-    sharded, _ = FrameIndex.load(store / db.INDEX_FILENAME)
+    sharded, _ = load_index(store / db.INDEX_FILENAME)
     assert sharded.kind == SHARDED and _contents(sharded) == _contents(single)
     after = run(store, "lookup", clip, "--json")
     assert after.exit_code == 0, after.stderr
@@ -613,8 +612,8 @@ def test_shards_built_on_separate_machines_from_one_database_match_what_ingest_p
     for k in range(2):
         for f in (tmp_path / f"machine{k}").glob("frames.shard-*"):
             shutil.copy(f, searcher / f.name)
-    sharded, coverage = FrameIndex.load(searcher / db.INDEX_FILENAME)
-    single, single_coverage = FrameIndex.load(ingested_store / db.INDEX_FILENAME)
+    sharded, coverage = load_index(searcher / db.INDEX_FILENAME)
+    single, single_coverage = load_index(ingested_store / db.INDEX_FILENAME)
     assert coverage == single_coverage
     assert _contents(sharded) == _contents(single)
     clip = fixture_clip("a_trimmed.mp4")
@@ -672,14 +671,14 @@ def test_shards_built_from_postgresql_match_the_single_index(pg_url, tmp_path):
     store = tmp_path / "ingest"
     result = run(store, "ingest", "--manifest", MANIFEST, db_url=pg_url)
     assert result.exit_code == 0, result.stderr
-    single, single_coverage = FrameIndex.load(store / db.INDEX_FILENAME)
+    single, single_coverage = load_index(store / db.INDEX_FILENAME)
     for k in range(3):
         built = run(tmp_path / f"machine{k}", "index", "build", "--shards", "3", "--shard", str(k), "--json", db_url=pg_url)
         assert built.exit_code == 0, built.stderr
         assert json.loads(built.stdout)["built"][0]["shard"] == k
         for f in (tmp_path / f"machine{k}").glob("frames.shard-*"):
             shutil.copy(f, store / f.name)
-    sharded, coverage = FrameIndex.load(store / db.INDEX_FILENAME)
+    sharded, coverage = load_index(store / db.INDEX_FILENAME)
     assert sharded.kind == SHARDED and coverage == single_coverage
     assert _contents(sharded) == _contents(single)
     assert run(store, "doctor", db_url=pg_url).exit_code == 0

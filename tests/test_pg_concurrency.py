@@ -38,7 +38,7 @@ from vidtrace import scan
 from vidtrace.index import FrameIndex
 from vidtrace.settings import Settings
 from vidtrace.store import db, repo
-from vidtrace.store.index_sync import synced_index
+from vidtrace.index.sync import synced_index
 from vidtrace.store.models import Account, Frame, Match, Segment, Upload, Video
 
 #: Bounds every wait for another process (a hang guard, not a timing assertion).

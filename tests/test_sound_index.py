@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidtrace.sound import brute_distances
-from vidtrace.sound_index import SoundIndex
+from vidtrace.index.sounds import SoundIndex
 
 
 def _stored(rng: np.random.Generator) -> dict[int, np.ndarray]:

@@ -15,13 +15,13 @@ from vidtrace import signals
 from vidtrace.discover import text_path
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
-from vidtrace.index import FrameIndex
+from vidtrace.index import load_index
+from vidtrace.index.sync import sql_coverage, synced_index
 from vidtrace.scan import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock
-from vidtrace.store.index_sync import sql_coverage, synced_index
 from vidtrace.store.models import Scan, Video
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def repair(store: Store, settings: Settings | None = None) -> DoctorReport:
 
 def _check_index(store: Store, session) -> Finding:
     wanted = sql_coverage(session)
-    loaded = FrameIndex.load(store.location.index_path)
+    loaded = load_index(store.location.index_path)
     if loaded is None:
         if wanted.count == 0:
             return Finding("index", True, "no frames stored; no index needed")

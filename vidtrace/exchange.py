@@ -48,7 +48,7 @@ from vidtrace.scan import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_SIZE, HASH_VERSION, HASH_WINDOW_S, Settings
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock
-from vidtrace.store.index_sync import save_index, synced_index
+from vidtrace.index.sync import save_index, synced_index
 
 FORMAT = "vidtrace-fingerprints"
 FORMAT_VERSION = 1

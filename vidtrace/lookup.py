@@ -65,9 +65,9 @@ def lookup(
         queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
         progress("soundtrack of the query", 1, 1)
         progress("searching", 0, 1)
-        # The frame index is derived data: rebuilding and saving it when missing or stale is
-        # allowed here. The sound index, built from SQL in a moment, is not written by a lookup.
-        indexes = sig.open_indexes(store, saved=(sig.PICTURES,))
+        # A lookup writes nothing: an index file that is missing or stale is built in memory
+        # from SQL for this search and the files are left as they are (a read-only store works).
+        indexes = sig.open_indexes(store, saved=())
         with store.session() as session:
             others = sig.match_video(
                 session, indexes, queries, duration_s, settings,

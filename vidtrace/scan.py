@@ -20,10 +20,10 @@ from vidtrace.progress import Progress, silent as _noop
 from vidtrace.results.matches import Failure, ScanSummary
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SoundPrint
-from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
+from vidtrace.index.sounds import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
 from vidtrace.store import repo
 from vidtrace.store.db import Store, scan_lock
-from vidtrace.store.index_sync import save_index, synced_index
+from vidtrace.index.sync import save_index, synced_index
 from vidtrace.store.matched import MatchedVideos
 from vidtrace.triage import COMMIT_EVERY, Pending, Uploads, sha256_file  # noqa: F401  (importable from here)
 from vidtrace.workers import run_jobs

@@ -26,10 +26,10 @@ from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.matching import MatchBudgetExceeded, VideoMatch, find_matches
 from vidtrace.results.matches import COPY, IDENTICAL_FILE, PICTURES, SAME_SOUNDTRACK, SOUND, SignalMatch  # noqa: F401
 from vidtrace.settings import Settings
-from vidtrace.sound_index import SoundIndex, synced_sound_index
+from vidtrace.index.sounds import SoundIndex, synced_sound_index
 from vidtrace.store import repo
 from vidtrace.store.db import Store
-from vidtrace.store.index_sync import synced_index
+from vidtrace.index.sync import synced_index
 
 Accept = Callable[[repo.VideoRecord], bool]
 

@@ -8,9 +8,9 @@ import click
 
 from vidtrace.commands.output import emit_json
 from vidtrace.report import safe_text
-from vidtrace.shards import MAX_SHARDS
+from vidtrace.index import MAX_SHARDS
 from vidtrace.store.db import writer_lock
-from vidtrace.store.index_sync import build_index
+from vidtrace.index.sync import build_index
 
 
 @click.group(name="index")

@@ -23,14 +23,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from vidtrace import layout
 from vidtrace.errors import DependencyError, StoreBusyError, UsageError, VidtraceError
+from vidtrace.layout import DB_FILENAME, DEFAULT_STORE_DIR, INDEX_FILENAME, LOCK_FILENAME  # noqa: F401 - names callers use
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STORE_DIR = "vidtrace-store"
-DB_FILENAME = "vidtrace.db"
-INDEX_FILENAME = "frames.faiss"
-LOCK_FILENAME = "writer.lock"
 #: How long SQLite waits for another connection's write to finish (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: How long a writer waits for the writer lock before reporting the store busy (seconds): a
@@ -50,16 +48,20 @@ class StoreLocation:
     @classmethod
     def resolve(cls, store: str | os.PathLike | None = None, db_url: str | None = None) -> "StoreLocation":
         root = Path(store or os.environ.get("VIDTRACE_STORE") or DEFAULT_STORE_DIR).absolute()
-        url = db_url or os.environ.get("VIDTRACE_DB") or f"sqlite:///{root / DB_FILENAME}"
+        url = db_url or os.environ.get("VIDTRACE_DB") or f"sqlite:///{layout.db_path(root)}"
         return cls(root=root, db_url=url)
 
     @property
     def index_path(self) -> Path:
-        return self.root / INDEX_FILENAME
+        return layout.index_path(self.root)
+
+    @property
+    def sound_index_path(self) -> Path:
+        return layout.sound_index_path(self.root)
 
     @property
     def lock_path(self) -> Path:
-        return self.root / LOCK_FILENAME
+        return layout.lock_path(self.root)
 
     @property
     def is_sqlite(self) -> bool:

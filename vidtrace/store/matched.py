@@ -8,17 +8,21 @@ adds to the in-memory index the frames of any it does not hold yet.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vidtrace.index import FrameIndex
 from vidtrace.store import repo
+
+if TYPE_CHECKING:  # the store needs the index's interface only, not the index
+    from vidtrace.index import Index
 
 
 class MatchedVideos:
     """The matched videos that `index` covers, caught up with the database on request."""
 
-    def __init__(self, session: Session, index: FrameIndex):
+    def __init__(self, session: Session, index: Index):
         self.index = index
         self.ids: set[int] = set()
         self.order = 0  # the last match order taken in

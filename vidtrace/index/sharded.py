@@ -5,7 +5,7 @@ built on its own machine straight from the database (PostgreSQL, or a copy of th
 and the files copied into one store folder. A shard is an ordinary `FrameIndex` file whose JSON
 record also says which shard it is; its coverage is that of its own videos' frames.
 
-Each shard is the approximate index of `vidtrace.index` (multi-index hashing, its substring bits
+Each shard is the approximate index of `vidtrace.index.frames` (multi-index hashing, its substring bits
 trained on a sample of the shard's own hashes, the order recorded with the shard) once it is
 large enough, else exact flat search. Multi-index hashing rather than FAISS `IndexBinaryIVF`,
 by measurement (benchmarks/index_scale.py --ivf, 60-frame queries at a 10-bit radius, 2 shared
@@ -25,49 +25,17 @@ Searching asks every shard and concatenates the hits: shards hold disjoint frame
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from vidtrace.index import (
-    APPROXIMATE_FROM_FRAMES,
-    Coverage,
-    FrameIndex,
-    Hit,
-    add_digests,
-    read_record,
-)
+from vidtrace.index.base import SHARDED, Hit, Index, as_hits
+from vidtrace.index.coverage import Coverage, combined_coverage
+from vidtrace.index.frames import APPROXIMATE_FROM_FRAMES, FrameIndex, read_record
+from vidtrace.layout import shard_counts, shard_path
 
-SHARDED = "sharded"
 #: Largest shard count accepted (files in one folder).
 MAX_SHARDS = 4096
-_SHARD_NAME = re.compile(r"\.shard-(\d+)-of-(\d+)$")
-
-
-def shard_path(path: Path, shard: int, shards: int) -> Path:
-    """Where shard `shard` of `shards` of the index at `path` lives: frames.shard-0-of-4.faiss."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.shard-{shard}-of-{shards}{path.suffix}")
-
-
-def shard_files(path: Path) -> dict[tuple[int, int], Path]:
-    """Every shard index file (with its record) beside `path`, keyed by (shard, shards)."""
-    path = Path(path)
-    found = {}
-    if not path.parent.is_dir():
-        return found
-    for candidate in path.parent.glob(f"{path.stem}.shard-*-of-*{path.suffix}.json"):
-        index_file = candidate.with_suffix("")
-        match = _SHARD_NAME.search(index_file.stem) if index_file.suffix == path.suffix else None
-        if match and index_file.stem[: match.start()] == path.stem:
-            found[(int(match[1]), int(match[2]))] = index_file
-    return found
-
-
-def shard_counts(path: Path) -> set[int]:
-    """The shard counts of the shard files beside `path` (empty: the index is not sharded)."""
-    return {shards for _, shards in shard_files(path)}
 
 
 def shard_of(video_ids: np.ndarray, shards: int) -> np.ndarray:
@@ -86,19 +54,6 @@ def load_shard(
     return FrameIndex.load(file, approximate_from)
 
 
-def combined_coverage(coverages: list[Coverage]) -> Coverage:
-    """The coverage of the union of disjoint shards: counts, sums and digests add, the max is the max."""
-    first = coverages[0]
-    return Coverage(
-        algorithm=first.algorithm,
-        version=first.version,
-        count=sum(c.count for c in coverages),
-        max_id=max(c.max_id for c in coverages),
-        id_sum=sum(c.id_sum for c in coverages),
-        digest=add_digests(*(c.digest for c in coverages)),
-    )
-
-
 def load_sharded(
     path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
 ) -> tuple[ShardedIndex, Coverage] | None:
@@ -108,8 +63,8 @@ def load_sharded(
     if len(counts) != 1:
         return None
     shards = counts.pop()
-    loaded = [load_shard(path, k, shards, approximate_from) for k in range(shards)]
-    if any(item is None for item in loaded):
+    loaded = [item for k in range(shards) if (item := load_shard(path, k, shards, approximate_from)) is not None]
+    if len(loaded) != shards:
         return None
     coverages = [c for _, c in loaded]
     if len({(c.algorithm, c.version) for c in coverages}) != 1:
@@ -118,11 +73,11 @@ def load_sharded(
 
 
 class ShardedIndex:
-    """Several `FrameIndex` shards searched as one; the same search interface as `FrameIndex`.
+    """Several `FrameIndex` shards searched as one; satisfies `vidtrace.index.Index` as `FrameIndex` does.
 
     Frames added after loading (an ingest in progress) do not say which video they belong to,
     so they wait in an exact flat index searched with the shards; saving the index files again
-    goes through SQL (`vidtrace.store.index_sync`), which puts each frame in its shard.
+    goes through SQL (`vidtrace.index.sync`), which puts each frame in its shard.
     """
 
     kind = SHARDED
@@ -163,8 +118,14 @@ class ShardedIndex:
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
     def search(self, codes: np.ndarray, max_distance_bits: int) -> list[Hit]:
-        rows, ids, dists = self.search_arrays(codes, max_distance_bits)
-        return [
-            Hit(query_row=int(r), frame_id=int(i), distance_bits=int(d))
-            for r, i, d in zip(rows, ids, dists)
-        ]
+        return as_hits(*self.search_arrays(codes, max_distance_bits))
+
+
+def load_index(
+    path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
+) -> tuple[Index, Coverage] | None:
+    """The index saved at `path` (a store's `frames.faiss`): its shards when shard files lie
+    beside it (they are then the index), else the one file; None when missing or unreadable."""
+    if shard_counts(path):
+        return load_sharded(path, approximate_from)
+    return FrameIndex.load(path, approximate_from)

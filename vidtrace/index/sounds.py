@@ -1,36 +1,34 @@
-"""The FAISS binary index of sound values (32 bits each), saved as `sounds.faiss` in the store.
+"""The sound index: exact Hamming search over every stored sound value (32 bits each), saved as
+`sounds.faiss` in the store.
 
 Like the frame index, it is derived from SQL (`sound_prints`): the file records what it covers
 (the count, largest and sum of the sound print ids with values, and the algorithm version), and
 a file that does not agree with SQL is topped up with the prints stored since, or rebuilt. Each
 entry's id packs the video id and the value's position in its print
-(`video_id << POSITION_BITS | position`).
-
-FAISS quirk handled here: binary `range_search` returns distances strictly below the radius,
-so a search for "at most d bits" asks for radius d + 1.
+(`video_id << POSITION_BITS | position`). FAISS is reached through `vidtrace.index.faiss_binary`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-import faiss
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vidtrace.index import Coverage
+from vidtrace import layout
+from vidtrace.index.base import empty_hits
+from vidtrace.index.coverage import Coverage
+from vidtrace.index.faiss_binary import BinaryFlat
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_VERSION, value_rows
 from vidtrace.store import repo
 from vidtrace.store.db import Store
 
 log = logging.getLogger(__name__)
 
-SOUND_INDEX_FILENAME = "sounds.faiss"
+SOUND_INDEX_FILENAME = layout.SOUND_INDEX_FILENAME
 SOUND_INDEX_FORMAT = 1
 #: Bits of an entry id holding the value's position in its print: 2**24 values last 578 hours.
 POSITION_BITS = 24
@@ -42,12 +40,12 @@ class SoundIndex:
     """Exact Hamming search over every stored sound value, with the prints it holds."""
 
     def __init__(self) -> None:
-        self._index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(_NBITS))
+        self._index = BinaryFlat(_NBITS, reverse_map=False)
         self.videos: set[int] = set()
         self._count = self._max_id = self._id_sum = 0  # of the print ids added
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return len(self._index)
 
     def add(self, print_id: int, video_id: int, values: np.ndarray) -> None:
         """Add one video's print (`print_id`: its row id in SQL)."""
@@ -56,7 +54,7 @@ class SoundIndex:
         if len(values) == 0:  # no soundtrack: SQL's coverage counts prints with values only
             return
         ids = (np.int64(video_id) << POSITION_BITS) | np.arange(len(values), dtype=np.int64)
-        self._index.add_with_ids(value_rows(values), ids)
+        self._index.add(ids, value_rows(values))
         self._count += 1
         self._max_id = max(self._max_id, int(print_id))
         self._id_sum += int(print_id)
@@ -69,44 +67,31 @@ class SoundIndex:
         of a query value, by query row."""
         values = np.asarray(values, dtype=np.uint32)
         if len(values) == 0 or len(self) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty, empty
-        lims, dists, ids = self._index.range_search(value_rows(values), max_bits + 1)  # strictly below the radius
-        rows = np.repeat(np.arange(len(values), dtype=np.int64), np.diff(lims.astype(np.int64)))
-        ids = ids.astype(np.int64)
-        return rows, ids >> POSITION_BITS, ids & _POSITION_MASK, dists.astype(np.int64)
+            return (*empty_hits(), np.zeros(0, dtype=np.int64))
+        rows, ids, dists = self._index.range_search(value_rows(values), max_bits)
+        return rows, ids >> POSITION_BITS, ids & _POSITION_MASK, dists
 
     def save(self, path: Path) -> None:
         """Write the index, then its record (each atomically: temporary file, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".sounds-", dir=path.parent)
-        os.close(fd)
-        try:
-            faiss.write_index_binary(self._index, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        self._index.write(path)
         record = {"format": SOUND_INDEX_FORMAT, "values": len(self), "videos": sorted(self.videos), **asdict(self.coverage())}
-        fd, tmp = tempfile.mkstemp(prefix=".sounds-meta-", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f)
-        os.replace(tmp, _record_path(path))
+        layout.atomic_write(layout.record_path(path), json.dumps(record))
 
     @classmethod
     def load(cls, path: Path) -> "SoundIndex | None":
         """The saved index, or None when missing, unreadable or not the one its record describes."""
         try:
-            record = json.loads(_record_path(Path(path)).read_text())
+            record = json.loads(layout.record_path(Path(path)).read_text())
             if record.get("format") != SOUND_INDEX_FORMAT:
                 return None
             if (record["algorithm"], record["version"]) != (SOUND_ALGORITHM, SOUND_VERSION):
                 return None
-            index = faiss.read_index_binary(str(path))
+            index = BinaryFlat.read(path, _NBITS, reverse_map=False)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError):
             return None
-        if not isinstance(index, faiss.IndexBinaryIDMap) or index.d != _NBITS or index.ntotal != record["values"]:
+        if index is None or len(index) != record["values"]:
             return None
         found = cls()
         found._index = index
@@ -115,12 +100,8 @@ class SoundIndex:
         return found
 
 
-def _record_path(path: Path) -> Path:
-    return path.with_suffix(path.suffix + ".json")
-
-
 def sound_index_path(store: Store) -> Path:
-    return store.location.root / SOUND_INDEX_FILENAME
+    return store.location.sound_index_path
 
 
 def build(session: Session) -> SoundIndex:

@@ -1,8 +1,8 @@
 """Keeping the on-disk frame index in step with SQL (the source of truth).
 
 A store holds its index either as one file (`frames.faiss`) or as shards
-(`frames.shard-K-of-N.faiss`, see `vidtrace.shards`); shard files, when present, are the
-index. Either way each file records what it covers (counts, id sums, and a digest of every
+(`frames.shard-K-of-N.faiss`, see `vidtrace.index.sharded` and `vidtrace.layout`); shard files,
+when present, are the index. Either way each file records what it covers (counts, id sums, and a digest of every
 frame's id and hash, so that the index of another store of the same files, ingested in another
 order, is told apart), and a file that does not agree with SQL is brought up to date (frames
 added since it was saved) or rebuilt from SQL. Checking costs one read of the frames' ids and
@@ -12,7 +12,7 @@ hashes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +20,14 @@ import numpy as np
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
+from vidtrace import layout
 from vidtrace import settings as defaults
-from vidtrace import shards as sharding
 from vidtrace.errors import UsageError
 from vidtrace.hashes import to_matrix
-from vidtrace.index import Coverage, FrameIndex, add_digests, frame_digest
-from vidtrace.shards import ShardedIndex
+from vidtrace.index.base import Index
+from vidtrace.index.coverage import Coverage, add_digests, frame_digest
+from vidtrace.index.frames import FrameIndex
+from vidtrace.index.sharded import MAX_SHARDS, ShardedIndex, load_shard, shard_of
 from vidtrace.store.db import Store
 from vidtrace.store.models import Frame
 
@@ -55,7 +57,9 @@ class Part:
         return None if self.shards is None else _shard_expr(self.shards) == self.shard
 
     def path(self, index_path: Path) -> Path:
-        return index_path if self.shards is None else sharding.shard_path(index_path, self.shard, self.shards)
+        if self.shard is None or self.shards is None:
+            return index_path
+        return layout.shard_path(index_path, self.shard, self.shards)
 
     def record(self) -> dict:
         return {} if self.shards is None else {"shard": self.shard, "shards": self.shards}
@@ -75,7 +79,7 @@ class BuiltPart:
     kind: str
 
 
-def _rows(session: Session, where=None, after_id: int = 0, columns=()) -> Iterable[list]:
+def _rows(session: Session, where=None, after_id: int = 0, columns=()) -> Iterable[Sequence]:
     """Frames with id above `after_id` (and matching `where`), in id order and batches of rows
     (id, hash, *columns)."""
     last = after_id
@@ -108,7 +112,7 @@ def sql_coverages(session: Session, shards: int | None = None) -> list[Coverage]
     for rows in _rows(session, columns=columns):
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         codes = to_matrix([r[1] for r in rows], len(rows[0][1]))
-        which = sharding.shard_of(np.array([r[2] for r in rows]), shards) if shards else np.zeros(len(ids), np.int64)
+        which = shard_of(np.array([r[2] for r in rows]), shards) if shards else np.zeros(len(ids), np.int64)
         for k in np.unique(which):
             mine = which == k
             k = int(k)
@@ -125,7 +129,7 @@ def sql_coverage(session: Session) -> Coverage:
 
 
 def _build(session: Session, part: Part) -> FrameIndex:
-    """The part's index built from SQL: flat or multihash by size (see `vidtrace.index`)."""
+    """The part's index built from SQL: flat or multihash by size (see `vidtrace.index.frames`)."""
     chunks = list(_codes(session, part))
     if not chunks:
         return FrameIndex(nbits=defaults.HASH_SIZE**2)
@@ -166,7 +170,7 @@ def _synced_part(
     return _build(session, part), True
 
 
-def synced_index(store: Store, save: bool = True) -> FrameIndex | ShardedIndex:
+def synced_index(store: Store, save: bool = True) -> Index:
     """The index covering exactly the frames in SQL: one file, or every shard when the store
     holds shard files (missing or stale shards are rebuilt from SQL, the others kept).
 
@@ -175,7 +179,7 @@ def synced_index(store: Store, save: bool = True) -> FrameIndex | ShardedIndex:
     """
     path = store.location.index_path
     save = save and not store.read_only  # a reading command leaves the files as they are
-    counts = sharding.shard_counts(path)
+    counts = layout.shard_counts(path)
     if counts:
         return _synced_shards(store, _one_count(counts, path), None, save)
     part = Part()
@@ -201,10 +205,11 @@ def _synced_shards(store: Store, shards: int, current: ShardedIndex | None, save
     with store.session() as session:
         for k, wanted in enumerate(sql_coverages(session, shards)):
             part = Part(k, shards)
+            loaded: tuple[FrameIndex, Coverage] | None
             if current is not None and current.n_shards == shards:
                 loaded = (current.shards[k], current.coverages[k])
             else:
-                loaded = sharding.load_shard(path, k, shards)
+                loaded = load_shard(path, k, shards)
             index, changed = _synced_part(session, part, loaded, wanted)
             if changed and save:
                 index.save(part.path(path), wanted, part.record())
@@ -213,7 +218,7 @@ def _synced_shards(store: Store, shards: int, current: ShardedIndex | None, save
     return ShardedIndex(indexes, coverages)
 
 
-def save_index(store: Store, index: FrameIndex | ShardedIndex) -> None:
+def save_index(store: Store, index: Index) -> None:
     """Save the index beside the database. A sharded index is brought up to date from SQL,
     which knows each new frame's video and so its shard, and its changed shards are saved."""
     if isinstance(index, ShardedIndex):
@@ -221,6 +226,8 @@ def save_index(store: Store, index: FrameIndex | ShardedIndex) -> None:
         index.shards, index.coverages = synced.shards, synced.coverages
         index.pending = FrameIndex(nbits=index.nbits, approximate_from=None)
         return
+    if not isinstance(index, FrameIndex):
+        raise TypeError(f"cannot save an index of type {type(index).__name__}")
     index.save(store.location.index_path, index.coverage(ALGORITHM, VERSION))
 
 
@@ -234,9 +241,9 @@ def build_index(store: Store, shards: int | None = None, shard: int | None = Non
     """
     if shard is not None and shards is None:
         raise UsageError("--shard needs --shards (the total number of shards)")
-    if shards is not None and not 1 <= shards <= sharding.MAX_SHARDS:
-        raise UsageError(f"--shards must be between 1 and {sharding.MAX_SHARDS}, got {shards}")
-    if shard is not None and not 0 <= shard < shards:
+    if shards is not None and not 1 <= shards <= MAX_SHARDS:
+        raise UsageError(f"--shards must be between 1 and {MAX_SHARDS}, got {shards}")
+    if shard is not None and shards is not None and not 0 <= shard < shards:
         raise UsageError(f"--shard must be between 0 and {shards - 1} for {shards} shards, got {shard}")
     path = store.location.index_path
     if shards is None:
@@ -257,11 +264,10 @@ def build_index(store: Store, shards: int | None = None, shard: int | None = Non
 
 def _remove_other_layouts(path: Path, shards: int | None) -> None:
     """Delete index files (and records) that are not part of the layout with `shards` shards."""
-    stale = [p for (_, n), p in sharding.shard_files(path).items() if n != shards]
+    stale = [p for (_, n), p in layout.shard_files(path).items() if n != shards]
     if shards is not None:
         stale.append(path)
     for file in stale:
-        for p in (file, file.with_name(file.name + ".json")):
-            if p.exists():
-                log.info("removing %s (another index layout)", p.name)
-                p.unlink()
+        for p in layout.index_files(file):
+            log.info("removing %s (another index layout)", p.name)
+            p.unlink()
