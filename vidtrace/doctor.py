@@ -16,7 +16,7 @@ from vidtrace.discover import text_path
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.index import FrameIndex
-from vidtrace.scan import match_unmatched
+from vidtrace.match_service import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.store import repo

@@ -44,7 +44,7 @@ from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPr
 from vidtrace.hashes import from_hex, to_hex
 from vidtrace.progress import Progress, silent
 from vidtrace.report import iso
-from vidtrace.scan import match_unmatched
+from vidtrace.match_service import match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_SIZE, HASH_VERSION, HASH_WINDOW_S, Settings
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock
