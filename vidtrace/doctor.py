@@ -17,7 +17,7 @@ from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.index import FrameIndex
 from vidtrace.match_service import match_unmatched
-from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.settings import Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from vidtrace import matching
@@ -37,7 +38,13 @@ MATCH_BATCH_VIDEOS = 64
 #: whose hits come after are searched alone, when their turn comes.
 MATCH_BATCH_HITS = 2_000_000
 
+#: New videos' frames kept in memory for their matching (`remember`), at most this many in all:
+#: about 20 bytes each.
+MAX_REMEMBERED_FRAMES = 2_000_000
+
 Accept = Callable[[repo.VideoRecord], bool]
+#: A video's frames: times, hashes (bytes, or the rows of a matrix) and regions, in time order.
+Frames = tuple[Sequence[float], Sequence[bytes] | np.ndarray, Sequence[int]]
 Result = list[VideoMatch] | MatchBudgetExceeded | None
 
 
@@ -55,7 +62,7 @@ def match_pictures(
 ) -> list[Result]:  # fmt: skip
     """Each query's matches among the stored videos (status "ok") that `accept` takes, minus the
     query's `excluded` ones, best first; all queries searched in one pass, the candidates' frames
-    read in one query. A query over the hit budget gets its `MatchBudgetExceeded`; with
+    read once. A query over the hit budget gets its `MatchBudgetExceeded`; with
     `batch_hits`, those past the batch's hit budget get None (search them alone)."""
     videos: dict[int, repo.VideoRecord] = {}
 
@@ -68,17 +75,21 @@ def match_pictures(
     excluded_present = [excluded[k] for k in present] if excluded is not None else None
     found = matching.search(index, [queries[k] for k in present], table, judge, settings, excluded_present, batch_hits)
     durations_s = {v: video.duration_s or 0.0 for v, video in videos.items()}
-    firsts = [
-        matching.aligning(queries[k], hits, durations_s, settings) if isinstance(hits, dict) else hits
-        for k, hits in zip(present, found)
-    ]  # fmt: skip
-    # The stored side's held pictures and changes count too: the frames of every candidate that
-    # aligns, for all queries at once.
-    wanted = {video_id for first in firsts if isinstance(first, list) for video_id, _, _ in first}
-    stored = repo.frames_of_videos(session, wanted)
+    # The stored side's held pictures and changes count too: the frames of the candidates that
+    # align, each read once for all the queries.
+    stored: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
+    read: set[int] = set()
     out: list[Result] = [[] for _ in queries]
-    for k, first in zip(present, firsts):
-        out[k] = matching.finish(queries[k], first, stored, durations_s, settings) if isinstance(first, list) else first
+    for n, k in enumerate(present):
+        hits, found[n] = found[n], None  # one query's hits at a time are turned into FrameHits
+        if not isinstance(hits, dict):
+            out[k] = hits
+            continue
+        first = matching.aligning(queries[k], hits, durations_s, settings)
+        wanted = {video_id for video_id, _, _ in first} - read
+        stored.update(repo.frames_of_videos(session, wanted))
+        read |= wanted
+        out[k] = matching.finish(queries[k], first, stored, durations_s, settings)
     return out
 
 
@@ -97,6 +108,24 @@ def find_matches(
     return found or []
 
 
+class NewFrames(dict):
+    """New videos' frames held in memory for `match_unmatched` (video id -> `Frames`), at most
+    `MAX_REMEMBERED_FRAMES` in all; the others are read back from the store."""
+
+    count = 0
+
+    def remember(self, video_id: int, frames: Sequence[tuple[float, bytes, int]]) -> None:
+        """Keep a new video's frames (ts, hash, region) compactly, in the order the store reads
+        them back (by time, then as stored)."""
+        if not frames or self.count + len(frames) > MAX_REMEMBERED_FRAMES:
+            return
+        order = sorted(range(len(frames)), key=lambda k: frames[k][0])
+        ts = np.array([frames[k][0] for k in order], dtype=np.float64)
+        codes = np.frombuffer(b"".join(frames[k][1] for k in order), dtype=np.uint8).reshape(len(frames), -1)
+        self[video_id] = (ts, codes, np.array([frames[k][2] for k in order], dtype=np.int16))
+        self.count += len(frames)
+
+
 # --- new videos, in match order ---------------------------------------------------------------
 
 
@@ -108,6 +137,8 @@ class _Batch:
     results: dict[int, tuple[int, list[int], Result]] = field(default_factory=dict)
     index_size: int = -1
     pending: list[int] = field(default_factory=list)  # videos to match after these, in order
+    #: the frames of new videos still in memory (see `match_unmatched`), taken when searched
+    fingerprints: dict[int, Frames] = field(default_factory=dict)
     #: videos searched together next time: back to one when a result could not be used (other
     #: writers matching meanwhile), doubling while they can
     size: int = MATCH_BATCH_VIDEOS
@@ -135,11 +166,12 @@ class _Batch:
         else:
             batch = [video_id]
         videos = repo.videos_by_id(session, batch)
-        frames = repo.frames_of_videos(session, batch)
-        queries = [
-            prepare(*_frames_of(frames, v)[:2], videos[v].duration_s or 0.0, settings, _frames_of(frames, v)[2])
-            for v in batch
-        ]  # fmt: skip
+        frames = dict(repo.frames_of_videos(session, [v for v in batch if v not in self.fingerprints]))
+        frames.update((v, self.fingerprints.pop(v)) for v in batch if v in self.fingerprints)
+        queries = []
+        for v in batch:
+            ts_s, hashes, regions = frames.get(v, ([], [], []))
+            queries.append(prepare(ts_s, hashes, videos[v].duration_s or 0.0, settings, regions))
         base, members = set(matched.ids), set(batch)
         found = match_pictures(
             session, matched.index, queries, settings, accept=lambda other: other.id in base or other.id in members,
@@ -147,10 +179,6 @@ class _Batch:
         )  # fmt: skip
         self.index_size = len(matched.index)
         self.results = {v: (len(base) + k, batch[:k], result) for k, (v, result) in enumerate(zip(batch, found))}
-
-
-def _frames_of(frames: dict, video_id: int) -> tuple[list[float], list[bytes], list[int]]:
-    return frames.get(video_id, ([], [], []))
 
 
 def _matches_of(
@@ -176,7 +204,7 @@ def _budget_reason(e: Exception) -> str:
 
 def match_unmatched(
     session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop,
-    sound_index: SoundIndex | None = None, warnings: list | None = None,
+    sound_index: SoundIndex | None = None, warnings: list | None = None, fingerprints: dict[int, Frames] | None = None,
 ) -> list[int]:  # fmt: skip
     """Match every not-yet-matched video against all videos matched before it; new match ids.
 
@@ -188,6 +216,9 @@ def match_unmatched(
     pass resumes where it stopped. A video whose hits exceed the memory budget of matching is
     marked matched without matches, with the reason (stored, and added to `warnings` as a
     `scan.Failure`). The pictures of the videos waiting are searched in batches (`_Batch`).
+
+    `fingerprints`: the frames of new videos (`NewFrames`)
+    that the caller still holds in memory: those are not read back from the store.
     """
     from vidtrace import signals
 
@@ -199,7 +230,7 @@ def match_unmatched(
     matched = MatchedVideos(session, index)
     sound_catch_up(session, sound_index, matched.ids)  # then only the videos matched since
     session.commit()
-    batch = _Batch()
+    batch = _Batch(fingerprints=dict(fingerprints or {}))
     done = 0
     while (video_id := repo.claim_video_to_match(session)) is not None:
         progress("matching", done, max(total, done + 1))

@@ -159,10 +159,7 @@ class FrameTable:
 
     def __init__(self, load: FrameLoader) -> None:
         self.load = load
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.videos = np.zeros(0, dtype=np.int64)
-        self.ts = np.zeros(0, dtype=np.float64)
-        self.regions = np.zeros(0, dtype=np.int64)
+        self.ids, self.videos, self.ts, self.regions = (np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64))
 
     def _positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of `ids` in the table, -1 for those it does not hold."""
@@ -208,16 +205,20 @@ class Query:
 
 
 def prepare(
-    ts_s: Sequence[float], hashes: Sequence[bytes], duration_s: float, settings: Settings, regions: Sequence[int] | None = None
-) -> Query | None:
-    """The query of a video's frames (None: nothing to search). `regions` are the hashes' regions
-    (`fingerprint.REGION_*`), when known."""
-    if not hashes:
+    ts_s: Sequence[float], hashes: Sequence[bytes] | np.ndarray, duration_s: float, settings: Settings,
+    regions: Sequence[int] | None = None,
+) -> Query | None:  # fmt: skip
+    """The query of a video's frames (None: nothing to search): their times, hashes (bytes, or
+    rows of a matrix) and, when known, regions (`fingerprint.REGION_*`), in time order."""
+    if len(hashes) == 0:
         return None
     rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] not in _STORED_ONLY]
     if not rows_used:
         return None
-    codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
+    if isinstance(hashes, np.ndarray):
+        codes = np.ascontiguousarray(hashes[rows_used], dtype=np.uint8)
+    else:
+        codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
     used_ts = [float(ts_s[i]) for i in rows_used]
     used_regions = [int(regions[i]) for i in rows_used] if regions is not None else None
     q_held = held_spans(used_ts, codes, used_regions, settings)
