@@ -139,8 +139,8 @@ class _Batch:
     pending: list[int] = field(default_factory=list)  # videos to match after these, in order
     #: the frames of new videos still in memory (see `match_unmatched`), taken when searched
     fingerprints: dict[int, Frames] = field(default_factory=dict)
-    #: videos searched together next time: back to one when a result could not be used (other
-    #: writers matching meanwhile), doubling while they can
+    #: videos searched together next time: as many as fitted the hit budget, back to one when a
+    #: result could not be used (other writers matching meanwhile), doubling while all fit
     size: int = MATCH_BATCH_VIDEOS
 
     def take(self, video_id: int, matched: MatchedVideos) -> Result:
@@ -153,7 +153,6 @@ class _Batch:
         if len(matched.index) != self.index_size or len(matched.ids) != matched_count or not all(v in matched.ids for v in earlier):
             self.size = 1
             return None
-        self.size = min(MATCH_BATCH_VIDEOS, self.size * 2)
         return result
 
     def fill(self, session: Session, video_id: int, matched: MatchedVideos, settings: Settings) -> None:
@@ -179,6 +178,9 @@ class _Batch:
         )  # fmt: skip
         self.index_size = len(matched.index)
         self.results = {v: (len(base) + k, batch[:k], result) for k, (v, result) in enumerate(zip(batch, found))}
+        # As many as fitted in the hit budget next time, or twice as many when all did.
+        fitted = next((k for k, result in enumerate(found) if result is None and queries[k] is not None), None)
+        self.size = min(MATCH_BATCH_VIDEOS, 2 * len(batch)) if fitted is None else max(1, fitted)
 
 
 def _matches_of(

@@ -267,7 +267,7 @@ def search(
     Pictures with the same hash and region are searched once per query: a still video's thousands
     of identical pictures cost one search, and their hits are only multiplied out once reduced. A
     query whose kept hits pass `MAX_KEPT_HITS` gets the `MatchBudgetExceeded` to raise; with
-    `batch_hits`, the queries whose hits would take the total past it get None (search them alone).
+    `batch_hits`, the queries after the first whose hits take the total past it get None.
     """
     excluded = excluded or [None] * len(queries)
     parts = [_pictures(q, e) for q, e in zip(queries, excluded)]
@@ -304,8 +304,8 @@ def search(
             if state.excluded is not None:
                 mine &= ~np.isin(vids, state.excluded)
             total += _keep(state, u_rows[mine] - base[k], dists[mine], table.ts[at[mine]], table.regions[at[mine]], vids[mine])
-            if batch_hits is not None and total > batch_hits:
-                for later in states[k:]:
+            if batch_hits is not None and total > batch_hits:  # the first query is kept whole, as alone
+                for later in states[max(k, 1) :]:
                     later.found = later.found if isinstance(later.found, MatchBudgetExceeded) else None
         if start >= len(unique) or not any(isinstance(s.found, dict) for s in states[owner[start] :]):
             break  # no query left that keeps hits
