@@ -443,7 +443,7 @@ def test_edits_shared_by_most_frames_are_reported():
 def test_lines_found_once_per_speed_order_equal_lines_sorted_anew(seed, speed, noise):
     """Each speed's order of the hits is sorted once and filtered as lines are taken out; the
     segments are those of sorting the remaining hits anew for every line."""
-    import vidtrace.align as align_module
+    import vidtrace.lines as align_module
 
     rng = random.Random(seed)
     hits = [

@@ -106,7 +106,7 @@ def test_moving_content_and_a_single_card_have_no_held_changes():
 def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatch):
     """A stored video whose pictures are held (a static logo over different content) gives its
     hits held_s from its own frames: find_matches aligns again with them."""
-    from vidtrace import matching
+    from vidtrace import match_service, matching
     from vidtrace.align import Alignment, Segment
     from vidtrace.decode import VideoInfo
     from vidtrace.fingerprint import FrameHash, VideoFingerprint
@@ -137,7 +137,7 @@ def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatc
         monkeypatch.setattr(matching, "align_planned", fake_align)
         # The query shows the same moving content (zoom region) and the held picture once.
         query = [(t, h, REGION_ZOOM) for t, h in zip(ts, moving)] + [(7.0, held, REGION_FRAME)]
-        found = matching.find_matches(
+        found = match_service.find_matches(
             session, index, [q[0] for q in query], [q[1] for q in query], 6.0, Settings(), regions=[q[2] for q in query]
         )
     store.close()
@@ -148,3 +148,39 @@ def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatc
     assert len(on_held) == 48 and all(h.held_s > limit for h in on_held)
     assert all(h.held_s == 0.0 for h in first if h.q_ts == 7.0)  # not held in the query
     assert all(h.held_s == 0.0 for h in second if h.q_ts != 7.0)  # the moving zoom hits stay evidence
+
+
+def test_queries_searched_together_keep_the_hits_each_keeps_alone():
+    """`matching.search` of several queries in one pass gives each the hits it gets alone (same
+    order); past the batch's hit budget the later queries get None, the first is kept whole."""
+    from vidtrace import matching
+    from vidtrace.index import FrameIndex
+
+    rng = np.random.default_rng(5)
+    stored = rng.integers(0, 256, (300, 8), dtype=np.uint8)
+    ids = np.arange(1, 301)
+    videos, ts, regions = ids % 3 + 1, (ids // 3) * 0.125, np.where(ids % 2 == 0, REGION_FRAME, REGION_ZOOM)
+    index = FrameIndex()
+    index.add(ids, stored)
+
+    def load(wanted):
+        at = np.asarray(wanted) - 1
+        return ids[at], videos[at], ts[at], regions[at]
+
+    def query(rows):
+        codes = stored[rows] ^ (rng.random((len(rows), 8)) < 0.02).astype(np.uint8)
+        return matching.prepare([float(t) for t in ts[rows]], codes, 40.0, Settings(), [int(r) for r in regions[rows]])
+
+    queries = [query(rng.choice(300, 120, replace=False)) for _ in range(4)]
+    judge = lambda vids: set(vids)  # noqa: E731
+    excluded = [{1}, None, {2, 3}, set()]
+    alone = [matching.search(index, [q], matching.FrameTable(load), judge, Settings(), [e])[0] for q, e in zip(queries, excluded)]
+    assert [len(a) for a in alone] == [2, 3, 1, 3]  # every stored video not excluded is hit
+    together = matching.search(index, queries, matching.FrameTable(load), judge, Settings(), excluded, batch_hits=10**9)
+    for a, t in zip(alone, together):
+        assert sorted(a) == sorted(t)
+        for v in a:
+            assert all(np.array_equal(x, y) for x, y in zip(a[v].joined(), t[v].joined()))
+    capped = matching.search(index, queries, matching.FrameTable(load), judge, Settings(), excluded, batch_hits=1)
+    assert isinstance(capped[0], dict) and capped[1:] == [None, None, None]
+    assert all(np.array_equal(x, y) for v in alone[0] for x, y in zip(alone[0][v].joined(), capped[0][v].joined()))

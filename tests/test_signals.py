@@ -12,7 +12,7 @@ import pytest
 
 from conftest import FIXTURE_VIDEOS, SHARED_VIDEOS, db_rows, fixture_clip, run
 from test_sound import MELODY, ffmpeg
-from vidtrace import signals
+from vidtrace import match_service, signals
 from vidtrace.align import Alignment, Segment
 from vidtrace.matching import VideoMatch
 from vidtrace.scan import sha256_file
@@ -221,10 +221,10 @@ def test_a_video_over_the_matching_budget_is_marked_matched_with_a_warning(tmp_p
     for name in ("orig_a.mp4", "a_trimmed.mp4"):
         shutil.copy(fixture_clip(name), root / name)
 
-    def over_budget(*args, **kwargs):
-        raise signals.MatchBudgetExceeded("its frame hits exceed the matching memory budget")
+    def over_budget(session, index, queries, *args, **kwargs):
+        return [signals.MatchBudgetExceeded("its frame hits exceed the matching memory budget") for _ in queries]
 
-    monkeypatch.setattr(signals, "find_matches", over_budget)
+    monkeypatch.setattr(match_service, "match_pictures", over_budget)
     store = tmp_path / "store"
     result = run(store, "ingest", root.parent, "--json")
     assert result.exit_code == 0, result.stderr

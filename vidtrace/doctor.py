@@ -17,8 +17,8 @@ from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.index import load_index
 from vidtrace.index.sync import sql_coverage, synced_index
-from vidtrace.scan import match_unmatched
-from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.match_service import match_unmatched
+from vidtrace.settings import Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock

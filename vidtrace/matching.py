@@ -7,20 +7,23 @@ padding removed, "cropped" when one side is the zoomed-in region of the other, "
 side is the 9:16 (16:9) centre of the other, "picture in picture" when one side is an inset
 over another video. Alignment keeps the edits most of a segment's frames share, plus the speed
 change.
+
+Pure: the query's hashes, times and regions, an index to search, a table of stored frames and the
+candidates' frames come in as values (`vidtrace.match_service` reads them from the store and
+writes the results); matches come out. Several queries are searched in one pass (`search`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import lru_cache
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from functools import lru_cache
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
-from sqlalchemy.orm import Session
 
-from vidtrace.align import FrameHit, align_planned, plan_lines
-from vidtrace.fingerprint import (
+from vidtrace.align import FrameHit, LinePlan, align_planned, plan_lines
+from vidtrace.spec import (
     MOTION_REGIONS,
     REGION_CENTRE,
     REGION_CONTENT,
@@ -32,11 +35,10 @@ from vidtrace.fingerprint import (
     REGION_MOTION_MIRROR,
     REGION_ZOOM,
 )
-from vidtrace.hashes import hamming_rows, self_echo_extents, self_echo_spans, to_matrix
-from vidtrace.index import FrameIndex
+from vidtrace.hashes import to_matrix
+from vidtrace.held import change_marks, held_changes, held_spans, stored_holds
 from vidtrace.results.matches import VideoMatch
 from vidtrace.settings import Settings
-from vidtrace.store import repo
 
 MIRRORED = "mirrored"
 PADDED = "padded"
@@ -83,84 +85,6 @@ def plausible(q_region: int | None, r_region: int) -> bool:
     return q_region in _WHOLE or r_region in _WHOLE or q_region == r_region
 
 
-def held_spans(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings) -> np.ndarray:
-    """How long each of a video's hashes is held: the span of its near duplicates around it in
-    the same video and region (seconds; 0 for moving content)."""
-    spans = np.zeros(len(ts_s))
-    groups = np.asarray(regions if regions is not None else [0] * len(ts_s))
-    times = np.asarray(ts_s, dtype=np.float64)
-    window = settings.max_echo_span_s + settings.offset_tolerance_s
-    for region in np.unique(groups):
-        rows = np.flatnonzero(groups == region)
-        rows = rows[np.argsort(times[rows], kind="stable")]
-        spans[rows] = self_echo_spans(times[rows], codes[rows], settings.max_distance_bits, window)
-    return spans
-
-
-def held_changes(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings) -> np.ndarray:
-    """Instants where a video changes from one held picture to another (a slideshow's slide
-    changes), in seconds, sorted. At such an instant the whole pictures `_CHANGE_REACH_S` before
-    and after are both held over `max_echo_span_s`, differ by more than `max_distance_bits`, and
-    their near duplicates stay on their own side of it (give or take the pictures that blend the
-    two): content drifting under a static logo has no such instant. A run of them is one change,
-    at its middle."""
-    times = np.asarray(ts_s, dtype=np.float64)
-    whole = np.arange(len(times)) if regions is None else np.flatnonzero(np.isin(np.asarray(regions), _PRIMARY))
-    if len(whole) < 3:
-        return np.zeros(0)
-    whole = whole[np.argsort(times[whole], kind="stable")]
-    t, c = times[whole], codes[whole]
-    window = settings.max_echo_span_s + settings.offset_tolerance_s
-    first, last = self_echo_extents(t, c, settings.max_distance_bits, window)
-    held = t[last] - t[first] > settings.max_echo_span_s
-    slack = settings.hash_interval_s / 2
-    before = np.clip(np.searchsorted(t, t - _CHANGE_REACH_S - slack), 0, len(t) - 1)
-    after = np.clip(np.searchsorted(t, t + _CHANGE_REACH_S - slack), 0, len(t) - 1)
-    present = (np.abs(t[before] - t + _CHANGE_REACH_S) <= slack) & (np.abs(t[after] - t - _CHANGE_REACH_S) <= slack)
-    apart = hamming_rows(c[before], c[after]) > settings.max_distance_bits
-    blend = _CHANGE_REACH_S / 2 + slack  # a picture is the mean of frames within half the reach of it
-    separate = (t[last[before]] <= t + blend) & (t[first[after]] >= t - blend)
-    at = present & held[before] & held[after] & apart & separate
-    edges = np.diff(np.concatenate([[0], at.astype(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-    return (t[starts] + t[stops]) / 2
-
-
-def _change_marks(ts_s: Sequence[float], changes: np.ndarray, settings: Settings) -> list[float | None]:
-    """For each instant, the change within a picture and a half of it (the nearest), or None: two
-    copies' pictures of one change may lie a picture apart."""
-    if len(changes) == 0:
-        return [None] * len(ts_s)
-    t = np.asarray(ts_s, dtype=np.float64)
-    k = np.searchsorted(changes, t)
-    before, after = changes[np.clip(k - 1, 0, len(changes) - 1)], changes[np.clip(k, 0, len(changes) - 1)]
-    nearest = np.where(np.abs(before - t) <= np.abs(after - t), before, after)
-    close = np.abs(nearest - t) <= 1.5 * settings.hash_interval_s
-    return [float(c) if ok else None for c, ok in zip(nearest.tolist(), close.tolist())]
-
-
-#: A change between held pictures is read between the whole pictures this long before and after
-#: an instant: each picture is the mean of this much video, so they hold no frame in common.
-_CHANGE_REACH_S = 0.5
-_PRIMARY = (REGION_FRAME, REGION_CONTENT)
-
-
-def _stored_holds(
-    frames: tuple[list[float], list[bytes], list[int]] | None, settings: Settings, changes: bool
-) -> tuple[dict[tuple[float, int], float], np.ndarray]:
-    """(ts, region) -> how long that stored picture is held in its video (`frames`: its times,
-    hashes and regions); and, when `changes`, its held changes (else none: they only count where
-    the query has some)."""
-    ts, hashes, regions = frames or ([], [], [])
-    if not hashes:
-        return {}, np.zeros(0)
-    codes = to_matrix(hashes, len(hashes[0]))
-    spans = held_spans(ts, codes, regions, settings)
-    held = {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}
-    found = changes and bool((spans > settings.max_echo_span_s).any())
-    return held, held_changes(ts, codes, regions, settings) if found else np.zeros(0)
-
-
 class MatchBudgetExceeded(Exception):
     """A video's hits exceed what matching may hold in memory: it is left unmatched, with why."""
 
@@ -179,6 +103,8 @@ MAX_KEPT_HITS = 8_000_000
 #: Query pictures searched together: the index answers them at once; their hits are reduced
 #: before the next ones are searched, so a still video's hits never pile up.
 SEARCH_CHUNK_ROWS = 256
+
+
 def _plausible_table() -> np.ndarray:
     n = REGION_LAST + 1
     return np.array([[plausible(q, r) for r in range(n)] for q in range(n)], dtype=bool)
@@ -219,15 +145,14 @@ class _Hits:
         return tuple(np.concatenate(parts) for parts in (self.rows, self.r_ts, self.r_regions, self.dists))
 
 
-class _FrameTable:
+class FrameTable:
     """Stored frames met so far (id -> video, time, region), as sorted arrays: a still video's
-    hits name the same frames over and over, and millions of ids are looked up at once."""
+    hits name the same frames over and over, and millions of ids are looked up at once. `load`
+    reads the frames it does not hold yet: (ids, video ids, times, regions) of those that exist."""
 
-    def __init__(self) -> None:
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.videos = np.zeros(0, dtype=np.int64)
-        self.ts = np.zeros(0, dtype=np.float64)
-        self.regions = np.zeros(0, dtype=np.int64)
+    def __init__(self, load: FrameLoader) -> None:
+        self.load = load
+        self.ids, self.videos, self.ts, self.regions = (np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64))
 
     def _positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of `ids` in the table, -1 for those it does not hold."""
@@ -236,19 +161,66 @@ class _FrameTable:
         at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
         return np.where(self.ids[at] == ids, at, -1)
 
-    def lookup(self, session: Session, ids: np.ndarray) -> np.ndarray:
-        """Positions of `ids` in the table (-1: no such frame in SQL), reading the new ones."""
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of `ids` in the table (-1: no such frame stored), reading the new ones."""
         wanted = np.unique(ids)
         new = wanted[self._positions(wanted) < 0]
         if len(new):
-            refs = list(repo.frame_refs(session, new.tolist()).items())
-            self.ids = np.concatenate([self.ids, np.array([fid for fid, _ in refs], dtype=np.int64)])
-            self.videos = np.concatenate([self.videos, np.array([r.video_id for _, r in refs], dtype=np.int64)])
-            self.ts = np.concatenate([self.ts, np.array([r.ts_s for _, r in refs], dtype=np.float64)])
-            self.regions = np.concatenate([self.regions, np.array([r.region for _, r in refs], dtype=np.int64)])
+            parts = zip((self.ids, self.videos, self.ts, self.regions), self.load(new.tolist()))
+            self.ids, self.videos, self.ts, self.regions = (np.concatenate([old, np.asarray(add, old.dtype)]) for old, add in parts)
             order = np.argsort(self.ids, kind="stable")
             self.ids, self.videos, self.ts, self.regions = self.ids[order], self.videos[order], self.ts[order], self.regions[order]
         return self._positions(ids)
+
+
+FrameLoader = Callable[[list[int]], tuple[Sequence[int], Sequence[int], Sequence[float], Sequence[int]]]
+#: Given stored video ids met for the first time, the ones that may match (stored "ok", accepted).
+Judge = Callable[[list[int]], set[int]]
+
+
+class Searchable(Protocol):
+    def search_arrays(self, codes: np.ndarray, max_distance_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Query:
+    """A video's searched pictures (stored-only regions left out), with their held spans and the
+    changes between held pictures."""
+
+    ts_s: list[float]
+    codes: np.ndarray
+    regions: list[int] | None  # None: unknown
+    q_regions: np.ndarray  # REGION_FRAME where unknown
+    held_s: np.ndarray
+    changes: np.ndarray
+    marks: list[float | None]
+    duration_s: float
+
+
+def prepare(
+    ts_s: Sequence[float], hashes: Sequence[bytes] | np.ndarray, duration_s: float, settings: Settings,
+    regions: Sequence[int] | None = None,
+) -> Query | None:  # fmt: skip
+    """The query of a video's frames (None: nothing to search): their times, hashes (bytes, or
+    rows of a matrix) and, when known, regions (`fingerprint.REGION_*`), in time order."""
+    if len(hashes) == 0:
+        return None
+    rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] not in _STORED_ONLY]
+    if not rows_used:
+        return None
+    if isinstance(hashes, np.ndarray):
+        codes = np.ascontiguousarray(hashes[rows_used], dtype=np.uint8)
+    else:
+        codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
+    used_ts = [float(ts_s[i]) for i in rows_used]
+    used_regions = [int(regions[i]) for i in rows_used] if regions is not None else None
+    q_held = held_spans(used_ts, codes, used_regions, settings)
+    # A change between held pictures needs held pictures: most videos have none to look for.
+    held_any = bool((q_held > settings.max_echo_span_s).any())
+    q_changes = held_changes(used_ts, codes, used_regions, settings) if held_any else np.zeros(0)
+    q_regions = np.asarray(used_regions if used_regions is not None else [REGION_FRAME] * len(rows_used))
+    marks = change_marks(used_ts, q_changes, settings)
+    return Query(used_ts, codes, used_regions, q_regions, q_held, q_changes, marks, duration_s)
 
 
 #: The number of pictures searched at once grows while their hits stay under this, and shrinks
@@ -256,27 +228,49 @@ class _FrameTable:
 _CHUNK_HITS = 1_000_000
 
 
-def _search(
-    session: Session, index: FrameIndex, codes: np.ndarray, regions: np.ndarray, settings: Settings,
-    accept: Callable[[repo.VideoRecord], bool], spread: bool,
-) -> tuple[dict[int, _Hits], dict[int, repo.VideoRecord]]:  # fmt: skip
-    """The query's hits per accepted stored video, reduced per picture (`reduce_hits`) as they come.
+@dataclass
+class _Pictures:
+    """One query's distinct (region, hash) pictures, and the query rows showing each."""
 
-    Pictures with the same hash and region are searched once: a still video's thousands of
-    identical pictures cost one search, and their hits are only multiplied out once reduced.
-    """
-    keyed = np.concatenate([regions.astype(np.uint8)[:, None], codes], axis=1)
+    query: Query
+    rows_of: np.ndarray
+    row_counts: np.ndarray
+    first_row: np.ndarray
+    excluded: np.ndarray | None
+    kept: int = 0
+    found: dict[int, _Hits] | MatchBudgetExceeded | None = field(default_factory=lambda: defaultdict(_Hits))
+
+
+def _pictures(query: Query, excluded: set[int] | None) -> tuple[_Pictures, np.ndarray]:
+    keyed = np.concatenate([query.q_regions.astype(np.uint8)[:, None], query.codes], axis=1)
     unique, inverse = np.unique(keyed, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    rows_of = np.argsort(inverse, kind="stable")
     row_counts = np.bincount(inverse, minlength=len(unique))
-    first_row = np.cumsum(row_counts) - row_counts
-    table = _FrameTable()
-    videos: dict[int, repo.VideoRecord] = {}
+    ids = None if excluded is None else np.fromiter(excluded, dtype=np.int64, count=len(excluded))
+    return _Pictures(query, np.argsort(inverse, kind="stable"), row_counts, np.cumsum(row_counts) - row_counts, ids), unique
+
+
+def search(
+    index: Searchable, queries: Sequence[Query], table: FrameTable, judge: Judge, settings: Settings,
+    excluded: Sequence[set[int] | None] | None = None, batch_hits: int | None = None,
+) -> list[dict[int, _Hits] | MatchBudgetExceeded | None]:  # fmt: skip
+    """Each query's hits per stored video that `judge` accepts (and, per query, that are not in
+    its `excluded` set), reduced per picture (`reduce_hits`) as they come; all queries searched together.
+
+    Pictures with the same hash and region are searched once per query: a still video's thousands
+    of identical pictures cost one search, and their hits are only multiplied out once reduced. A
+    query whose kept hits pass `MAX_KEPT_HITS` gets the `MatchBudgetExceeded` to raise; with
+    `batch_hits`, the queries after the first whose hits take the total past it get None.
+    """
+    excluded = excluded or [None] * len(queries)
+    parts = [_pictures(q, e) for q, e in zip(queries, excluded)]
+    states = [p for p, _ in parts]
+    unique = np.concatenate([u for _, u in parts]) if parts else np.zeros((0, 1), np.uint8)
+    owner = np.repeat(np.arange(len(parts)), [len(u) for _, u in parts])
+    base = np.cumsum([0] + [len(u) for _, u in parts])
     accepted: set[int] = set()
     judged: set[int] = set()
-    found: dict[int, _Hits] = defaultdict(_Hits)
-    kept_total = 0
+    total = 0
     start, size = 0, SEARCH_CHUNK_ROWS
     while start < len(unique):
         chunk = unique[start : start + size]
@@ -285,93 +279,81 @@ def _search(
         size = max(8, size // 2) if len(ids) > _CHUNK_HITS else min(4096, size * 2) if len(ids) < _CHUNK_HITS // 8 else size
         if len(ids) == 0:
             continue
-        at = table.lookup(session, ids.astype(np.int64))
+        at = table.lookup(ids.astype(np.int64))
         known = at >= 0
         u_rows, dists, at = u_rows[known], dists[known], at[known]
         vids = table.videos[at]
         new_vids = [v for v in np.unique(vids).tolist() if v not in judged]
-        videos.update(repo.videos_by_id(session, new_vids))
-        for v in new_vids:
-            judged.add(v)
-            video = videos.get(v)
-            if video is not None and video.status == "ok" and accept(video):
-                accepted.add(v)
-        r_regions = table.regions[at]
+        judged.update(new_vids)
+        accepted |= judge(new_vids)
         ok = np.isin(vids, np.fromiter(accepted, dtype=np.int64, count=len(accepted)))
-        ok &= _PLAUSIBLE[chunk[u_rows, 0].astype(np.int64), r_regions]
-        u_rows, dists, at, vids, r_regions = u_rows[ok], dists[ok].astype(np.int64), at[ok], vids[ok], r_regions[ok]
-        if len(at) == 0:
-            continue
-        r_ts = table.ts[at]
-        _, video_number = np.unique(vids, return_inverse=True)
-        groups = u_rows.astype(np.int64) * (int(video_number.max()) + 1) + video_number.ravel()
-        kept = reduce_hits(groups, r_ts, MAX_HITS_PER_PICTURE, spread)
-        u = u_rows[kept].astype(np.int64) + chunk_start
-        # Every query row with this picture's hash and region gets its hits.
-        times = row_counts[u]
-        kept_total += int(times.sum())
-        if kept_total > MAX_KEPT_HITS:
-            raise MatchBudgetExceeded(
-                f"more than {MAX_KEPT_HITS:,} frame hits after collapsing held pictures; left unmatched"
-            )
-        hit_of = np.repeat(np.arange(len(kept)), times)
-        offsets = np.arange(len(hit_of)) - np.repeat(np.cumsum(times) - times, times)
-        rows = rows_of[first_row[u][hit_of] + offsets]
-        pick = kept[hit_of]
-        kept_vids, kept_ts, kept_regions, kept_dists = vids[pick], r_ts[pick], r_regions[pick], dists[pick]
-        for v in np.unique(kept_vids).tolist():
-            mine = kept_vids == v
-            h = found[v]
-            h.rows.append(rows[mine])
-            h.r_ts.append(kept_ts[mine])
-            h.r_regions.append(kept_regions[mine])
-            h.dists.append(kept_dists[mine])
-    return found, videos
+        ok &= _PLAUSIBLE[chunk[u_rows, 0].astype(np.int64), table.regions[at]]
+        u_rows, dists, at, vids = u_rows[ok].astype(np.int64) + chunk_start, dists[ok].astype(np.int64), at[ok], vids[ok]
+        for k in np.unique(owner[u_rows]).tolist():
+            state = states[k]
+            if not isinstance(state.found, dict):
+                continue
+            mine = owner[u_rows] == k
+            if state.excluded is not None:
+                mine &= ~np.isin(vids, state.excluded)
+            total += _keep(state, u_rows[mine] - base[k], dists[mine], table.ts[at[mine]], table.regions[at[mine]], vids[mine])
+            if batch_hits is not None and total > batch_hits:  # the first query is kept whole, as alone
+                for later in states[max(k, 1) :]:
+                    later.found = later.found if isinstance(later.found, MatchBudgetExceeded) else None
+        if start >= len(unique) or not any(isinstance(s.found, dict) for s in states[owner[start] :]):
+            break  # no query left that keeps hits
+    return [s.found for s in states]
 
 
-def find_matches(
-    session: Session,
-    index: FrameIndex,
-    ts_s: Sequence[float],
-    hashes: Sequence[bytes],
-    duration_s: float,
-    settings: Settings,
-    accept: Callable[[repo.VideoRecord], bool] = lambda video: True,
-    regions: Sequence[int] | None = None,
-) -> list[VideoMatch]:
-    """Stored videos that share aligned segments with the query's frames, best first.
+def _keep(state: _Pictures, u_rows: np.ndarray, dists: np.ndarray, r_ts: np.ndarray, r_regions: np.ndarray, vids: np.ndarray) -> int:
+    """Reduce one query's hits of one chunk of its pictures and add them to what it keeps; how
+    many were added (0 when the query passed its budget, which it then holds instead)."""
+    if len(vids) == 0:
+        return 0
+    _, video_number = np.unique(vids, return_inverse=True)
+    groups = u_rows * (int(video_number.max()) + 1) + video_number.ravel()
+    kept = reduce_hits(groups, r_ts, MAX_HITS_PER_PICTURE, len(state.query.changes) > 0)
+    u = u_rows[kept]
+    # Every query row with this picture's hash and region gets its hits.
+    times = state.row_counts[u]
+    added = int(times.sum())
+    state.kept += added
+    if state.kept > MAX_KEPT_HITS:
+        state.found = MatchBudgetExceeded(f"more than {MAX_KEPT_HITS:,} frame hits after collapsing held pictures; left unmatched")
+        return -(state.kept - added)
+    hit_of = np.repeat(np.arange(len(kept)), times)
+    offsets = np.arange(len(hit_of)) - np.repeat(np.cumsum(times) - times, times)
+    rows = state.rows_of[state.first_row[u][hit_of] + offsets]
+    pick = kept[hit_of]
+    kept_vids, kept_ts, kept_regions, kept_dists = vids[pick], r_ts[pick], r_regions[pick], dists[pick]
+    for v in np.unique(kept_vids).tolist():
+        mine = kept_vids == v
+        h = state.found[v]
+        h.rows.append(rows[mine])
+        h.r_ts.append(kept_ts[mine])
+        h.r_regions.append(kept_regions[mine])
+        h.dists.append(kept_dists[mine])
+    return added
 
-    `regions` are the query hashes' regions (`fingerprint.REGION_*`), when known. Raises
-    `MatchBudgetExceeded` when the hits, held pictures collapsed, exceed `MAX_KEPT_HITS`.
-    """
-    if not hashes:
-        return []
-    rows_used = np.array([i for i in range(len(hashes)) if regions is None or regions[i] not in _STORED_ONLY], dtype=np.int64)
-    if len(rows_used) == 0:
-        return []
-    codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
-    used_ts = [float(ts_s[i]) for i in rows_used]
-    used_regions = [int(regions[i]) for i in rows_used] if regions is not None else None
-    q_held = held_spans(used_ts, codes, used_regions, settings)
-    # A change between held pictures needs held pictures: most videos have none to look for.
-    held_any = bool((q_held > settings.max_echo_span_s).any())
-    q_changes = held_changes(used_ts, codes, used_regions, settings) if held_any else np.zeros(0)
-    q_marks = _change_marks(used_ts, q_changes, settings)
-    q_regions = np.asarray(used_regions if used_regions is not None else [REGION_FRAME] * len(rows_used))
-    hits, videos = _search(session, index, codes, q_regions, settings, accept, spread=len(q_changes) > 0)
-    # The lines of each candidate's hits are found once: the held pictures of the stored side
-    # change which hits count, never which lines there are.
-    aligning = []
+
+#: A candidate that aligns on the query's side alone: its hits (each with its stored region) and lines.
+Aligning = tuple[int, list[tuple[FrameHit, int]], LinePlan]
+
+
+def aligning(query: Query, hits: dict[int, _Hits], durations_s: dict[int, float], settings: Settings) -> list[Aligning]:
+    """The candidates whose hits align, with the query's held pictures only. Their lines are found
+    once: the held pictures of the stored side change which hits count, never which lines there are."""
+    out = []
     for video_id, arrays in hits.items():
         rows, r_ts, r_regions, dists = arrays.joined()
         if len(np.unique(rows)) < settings.min_segment_frames:
             continue  # too few to align, whatever they are
-        video = videos[video_id]
         region_hits = [
             (
                 FrameHit(
-                    used_ts[row], r, dist, region_edits(used_regions[row] if used_regions else None, region, region in _STORED_ONLY),
-                    float(q_held[row]), q_marks[row], int(q_regions[row]),
+                    query.ts_s[row], r, dist,
+                    region_edits(query.regions[row] if query.regions else None, region, region in _STORED_ONLY),
+                    float(query.held_s[row]), query.marks[row], int(query.q_regions[row]),
                 ),
                 region,
             )
@@ -379,17 +361,23 @@ def find_matches(
         ]  # fmt: skip
         query_hits = [hit for hit, _ in region_hits]
         plan = plan_lines(query_hits, settings)
-        if align_planned(query_hits, plan, duration_s, video.duration_s or 0.0, settings) is None:
+        if align_planned(query_hits, plan, query.duration_s, durations_s[video_id], settings) is None:
             continue
-        aligning.append((video_id, region_hits, plan))
-    # The stored side's held pictures (a static logo under different content) weigh nothing
-    # either, and a change between held pictures must be one in both videos: read the frames
-    # of the candidates that align (in one query), and align them again with both sides' holds.
-    stored = repo.frames_of_videos(session, [video_id for video_id, _, _ in aligning])
+        out.append((video_id, region_hits, plan))
+    return out
+
+
+def finish(
+    query: Query, candidates: list[Aligning], stored: dict[int, tuple[list[float], list[bytes], list[int]]],
+    durations_s: dict[int, float], settings: Settings,
+) -> list[VideoMatch]:  # fmt: skip
+    """The matches, best first: the candidates aligned again with the stored side's held pictures
+    too (a static logo under different content weighs nothing), a change between held pictures
+    counting only where it is one in both videos. `stored`: the candidates' frames."""
     found = []
-    for video_id, region_hits, plan in aligning:
-        stored_held, stored_changes = _stored_holds(stored.get(video_id), settings, changes=len(q_changes) > 0)
-        r_marks = _change_marks([hit.r_ts for hit, _ in region_hits], stored_changes, settings)
+    for video_id, region_hits, plan in candidates:
+        stored_held, stored_changes = stored_holds(stored.get(video_id), settings, changes=len(query.changes) > 0)
+        r_marks = change_marks([hit.r_ts for hit, _ in region_hits], stored_changes, settings)
         frame_hits = [
             FrameHit(
                 hit.q_ts, hit.r_ts, hit.distance_bits, hit.edits, max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0)),
@@ -397,9 +385,8 @@ def find_matches(
             )
             for (hit, region), r_mark in zip(region_hits, r_marks)
         ]  # fmt: skip
-        alignment = align_planned(frame_hits, plan, duration_s, videos[video_id].duration_s or 0.0, settings)
+        alignment = align_planned(frame_hits, plan, query.duration_s, durations_s[video_id], settings)
         if alignment is not None:
             found.append(VideoMatch(video_id, alignment))
     found.sort(key=lambda m: (-m.alignment.score, -m.alignment.matched_s, m.video_id))
     return found
-

@@ -16,15 +16,15 @@ from vidtrace.commits import COMMIT_EVERY_S, Commits  # noqa: F401  (COMMIT_EVER
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.interrupts import Interrupts
+from vidtrace.match_service import match_unmatched
 from vidtrace.progress import Progress, silent as _noop
 from vidtrace.results.matches import Failure, ScanSummary
-from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.settings import Settings
 from vidtrace.sound import SoundPrint
-from vidtrace.index.sounds import SoundIndex, catch_up as sound_catch_up, sound_index_path, synced as synced_sound
+from vidtrace.index.sounds import SoundIndex, sound_index_path, synced as synced_sound
 from vidtrace.store import repo
 from vidtrace.store.db import Store, scan_lock
 from vidtrace.index.sync import save_index, synced_index
-from vidtrace.store.matched import MatchedVideos
 from vidtrace.triage import COMMIT_EVERY, Pending, Uploads, sha256_file  # noqa: F401  (importable from here)
 from vidtrace.workers import run_jobs
 
@@ -52,79 +52,6 @@ def _fingerprint_job(path: str, settings: Settings, on_frame=None) -> tuple[Fing
     if problem:
         pictures.warnings.append(problem)
     return Fingerprints(pictures, sound), None
-
-
-def _matches_of(session, indexes: dict, video_id: int, settings: Settings, among: set[int]) -> list[signals.SignalMatch]:
-    video = repo.videos_by_id(session, [video_id])[video_id]
-    queries = {s.name: s.stored_query(session, video_id) for s in signals.SIGNALS}
-    return signals.match_video(session, indexes, queries, video.duration_s or 0.0, settings, accept=lambda other: other.id in among)
-
-
-def _budget_reason(e: Exception) -> str:
-    return str(e) or "its hits exceed the memory budget of matching; left unmatched"
-
-
-def match_unmatched(
-    session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop,
-    sound_index: SoundIndex | None = None, warnings: list[Failure] | None = None,
-) -> list[int]:  # fmt: skip
-    """Match every not-yet-matched video against all videos matched before it; new match ids.
-
-    Every signal is searched (`vidtrace.signals`): `index` is the frame index, `sound_index` the
-    sound index (built from SQL when not given). Writers sharing a database claim different
-    videos and search them at once; the short last step, which gives a video its place in the
-    match order, is serialised and also searches the videos that others matched meanwhile, so
-    every pair is matched exactly once. Each video commits with its matches, so an interrupted
-    pass resumes where it stopped. A video whose hits exceed the memory budget of matching is
-    marked matched without matches, with the reason (stored, and added to `warnings`).
-    """
-    if sound_index is None:
-        sound_index, _ = synced_sound(session, None)
-    indexes = {signals.PICTURES: index, signals.SOUND: sound_index}
-    new: list[int] = []
-    total = repo.count_videos_to_match(session)
-    matched = MatchedVideos(session, index)
-    sound_catch_up(session, sound_index, matched.ids)  # then only the videos matched since
-    session.commit()
-    done = 0
-    while (video_id := repo.claim_video_to_match(session)) is not None:
-        progress("matching", done, max(total, done + 1))
-        sound_catch_up(session, sound_index, set(matched.catch_up(session)))
-        try:
-            found = _matches_of(session, indexes, video_id, settings, set(matched.ids))
-            repo.lock_match_order(session)
-            late = matched.catch_up(session)
-            if late:
-                sound_catch_up(session, sound_index, set(late))
-                found += _matches_of(session, indexes, video_id, settings, set(late))
-        except signals.MatchBudgetExceeded as e:  # raised while searching: nothing written yet
-            repo.lock_match_order(session)
-            reason = _budget_reason(e)
-            log.warning("video %d: %s", video_id, reason)
-            if warnings is not None:
-                warnings.append(Failure(_video_label(session, video_id), reason))
-            repo.mark_unmatched(session, video_id, reason)
-            sound_catch_up(session, sound_index, set(matched.catch_up(session)))
-            session.commit()
-            done += 1
-            continue
-        for m in found:
-            new.append(repo.add_match(
-                session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id, m.signals, m.kind
-            ))  # fmt: skip
-        repo.mark_matched(session, video_id)
-        # this video, its frames and sound now in the indexes
-        sound_catch_up(session, sound_index, set(matched.catch_up(session)))
-        session.commit()
-        done += 1
-    progress("matching", done, done)
-    return new
-
-
-def _video_label(session, video_id: int) -> str:
-    """A video's first upload's path (what a warning names), else `video N`."""
-    uploads = repo.uploads_of_videos(session, [video_id]).get(video_id)
-    return uploads[0].path if uploads else f"video {video_id}"
 
 
 class _Scan:

@@ -23,7 +23,7 @@ from vidtrace import sound
 from vidtrace.align import Alignment
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
-from vidtrace.matching import MatchBudgetExceeded, VideoMatch, find_matches
+from vidtrace.matching import MatchBudgetExceeded, VideoMatch  # noqa: F401  (raised through match_video)
 from vidtrace.results.matches import COPY, IDENTICAL_FILE, PICTURES, SAME_SOUNDTRACK, SOUND, SignalMatch  # noqa: F401
 from vidtrace.settings import Settings
 from vidtrace.index.sounds import SoundIndex, synced_sound_index
@@ -86,6 +86,8 @@ class Pictures:
         return PictureQuery(*repo.frames_of_video(session, video_id))
 
     def search(self, session, index, query: PictureQuery, duration_s, settings, accept) -> list[VideoMatch]:
+        from vidtrace.match_service import find_matches  # which matches through this module
+
         return find_matches(session, index, query.ts_s, query.hashes, duration_s, settings, accept=accept, regions=query.regions)
 
 
@@ -157,17 +159,17 @@ def merge(found: dict[str, list[VideoMatch]], signals: Sequence[SignalType] = SI
 
 def match_video(
     session: Session, indexes: dict[str, Any], queries: dict[str, Any], duration_s: float, settings: Settings,
-    accept: Accept = lambda video: True, signals: Sequence[SignalType] = SIGNALS,
+    accept: Accept = lambda video: True, signals: Sequence[SignalType] = SIGNALS, found: dict[str, list[VideoMatch]] | None = None,
 ) -> list[SignalMatch]:  # fmt: skip
     """Every signal's search for one video, merged per stored video (copies first, best first).
+    `found`: the matches of signals already searched (not searched again).
 
     Raises MatchBudgetExceeded when the pictures' hits exceed the memory budget of matching.
     """
-    found = {
-        s.name: s.search(session, indexes[s.name], queries.get(s.name), duration_s, settings, accept)
-        for s in signals
-        if s.name in indexes
-    }
+    found = dict(found or {})
+    for s in signals:
+        if s.name in indexes and s.name not in found:
+            found[s.name] = s.search(session, indexes[s.name], queries.get(s.name), duration_s, settings, accept)
     return merge(found, signals)
 
 

@@ -1,0 +1,280 @@
+"""Matching against the store: what `vidtrace.matching` needs read from SQL, and its matches written back.
+
+The pure search and alignment (`vidtrace.matching`) get the query's hashes, the index, the stored
+frames its hits name and the candidates' frames as values; this module reads those (the
+candidates' frames in one query) and stores the matches. Ingest, rescan, import, doctor and lookup
+all match through it.
+
+New videos are matched in batches (`match_unmatched`): the pictures of up to
+`MATCH_BATCH_VIDEOS` of them are searched in one pass, each against the videos matched before it,
+and their candidates' frames are read once. Each video still takes its place in the match order
+and commits with its matches one at a time, and a batch's result is used only while the matched
+videos and the index are what the batch was searched against (else that video is searched alone).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from vidtrace import matching
+from vidtrace.matching import MatchBudgetExceeded, Query, VideoMatch, prepare
+from vidtrace.progress import Progress, silent as _noop
+from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, synced as synced_sound
+from vidtrace.store import repo
+from vidtrace.store.matched import MatchedVideos
+
+log = logging.getLogger(__name__)
+
+#: New videos whose pictures are searched in one pass (and whose candidates' frames are read in
+#: one query) while they are matched in turn.
+MATCH_BATCH_VIDEOS = 64
+#: A batch keeps at most this many hits over all its videos (about 70 MB of arrays); the videos
+#: whose hits come after are searched alone, when their turn comes.
+MATCH_BATCH_HITS = 2_000_000
+
+#: New videos' frames kept in memory for their matching (`remember`), at most this many in all:
+#: about 20 bytes each.
+MAX_REMEMBERED_FRAMES = 2_000_000
+
+Accept = Callable[[repo.VideoRecord], bool]
+#: A video's frames: times, hashes (bytes, or the rows of a matrix) and regions, in time order.
+Frames = tuple[Sequence[float], Sequence[bytes] | np.ndarray, Sequence[int]]
+Result = list[VideoMatch] | MatchBudgetExceeded | None
+
+
+def _frame_loader(session: Session) -> matching.FrameLoader:
+    def load(ids: list[int]) -> tuple[list[int], list[int], list[float], list[int]]:
+        refs = list(repo.frame_refs(session, ids).items())
+        return [i for i, _ in refs], [r.video_id for _, r in refs], [r.ts_s for _, r in refs], [r.region for _, r in refs]
+
+    return load
+
+
+def match_pictures(
+    session: Session, index, queries: Sequence[Query | None], settings: Settings, accept: Accept = lambda video: True,
+    excluded: Sequence[set[int]] | None = None, batch_hits: int | None = None,
+) -> list[Result]:  # fmt: skip
+    """Each query's matches among the stored videos (status "ok") that `accept` takes, minus the
+    query's `excluded` ones, best first; all queries searched in one pass, the candidates' frames
+    read once. A query over the hit budget gets its `MatchBudgetExceeded`; with
+    `batch_hits`, those past the batch's hit budget get None (search them alone)."""
+    videos: dict[int, repo.VideoRecord] = {}
+
+    def judge(ids: list[int]) -> set[int]:
+        videos.update(repo.videos_by_id(session, ids))
+        return {v for v in ids if (video := videos.get(v)) is not None and video.status == "ok" and accept(video)}
+
+    present = [k for k, q in enumerate(queries) if q is not None]
+    table = matching.FrameTable(_frame_loader(session))
+    excluded_present = [excluded[k] for k in present] if excluded is not None else None
+    found = matching.search(index, [queries[k] for k in present], table, judge, settings, excluded_present, batch_hits)
+    durations_s = {v: video.duration_s or 0.0 for v, video in videos.items()}
+    # The stored side's held pictures and changes count too: the frames of the candidates that
+    # align, each read once for all the queries.
+    stored: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
+    read: set[int] = set()
+    out: list[Result] = [[] for _ in queries]
+    for n, k in enumerate(present):
+        hits, found[n] = found[n], None  # one query's hits at a time are turned into FrameHits
+        if not isinstance(hits, dict):
+            out[k] = hits
+            continue
+        first = matching.aligning(queries[k], hits, durations_s, settings)
+        wanted = {video_id for video_id, _, _ in first} - read
+        stored.update(repo.frames_of_videos(session, wanted))
+        read |= wanted
+        out[k] = matching.finish(queries[k], first, stored, durations_s, settings)
+    return out
+
+
+def find_matches(
+    session: Session, index, ts_s: Sequence[float], hashes: Sequence[bytes], duration_s: float, settings: Settings,
+    accept: Accept = lambda video: True, regions: Sequence[int] | None = None,
+) -> list[VideoMatch]:  # fmt: skip
+    """Stored videos that share aligned segments with the query's frames, best first.
+
+    `regions` are the query hashes' regions (`fingerprint.REGION_*`), when known. Raises
+    `MatchBudgetExceeded` when the hits, held pictures collapsed, exceed `matching.MAX_KEPT_HITS`.
+    """
+    (found,) = match_pictures(session, index, [prepare(ts_s, hashes, duration_s, settings, regions)], settings, accept)
+    if isinstance(found, MatchBudgetExceeded):
+        raise found
+    return found or []
+
+
+class NewFrames(dict):
+    """New videos' frames held in memory for `match_unmatched` (video id -> `Frames`), at most
+    `MAX_REMEMBERED_FRAMES` in all; the others are read back from the store."""
+
+    count = 0
+
+    def remember(self, video_id: int, frames: Sequence[tuple[float, bytes, int]]) -> None:
+        """Keep a new video's frames (ts, hash, region) compactly, in the order the store reads
+        them back (by time, then as stored)."""
+        if not frames or self.count + len(frames) > MAX_REMEMBERED_FRAMES:
+            return
+        order = sorted(range(len(frames)), key=lambda k: frames[k][0])
+        ts = np.array([frames[k][0] for k in order], dtype=np.float64)
+        codes = np.frombuffer(b"".join(frames[k][1] for k in order), dtype=np.uint8).reshape(len(frames), -1)
+        self[video_id] = (ts, codes, np.array([frames[k][2] for k in order], dtype=np.int16))
+        self.count += len(frames)
+
+
+# --- new videos, in match order ---------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    """The pictures' matches of the next videos to match, each searched against the videos matched
+    before it (those matched when the batch began and the batch's videos before it)."""
+
+    results: dict[int, tuple[int, list[int], Result]] = field(default_factory=dict)
+    index_size: int = -1
+    pending: list[int] = field(default_factory=list)  # videos to match after these, in order
+    #: the frames of new videos still in memory (see `match_unmatched`), taken when searched
+    fingerprints: dict[int, Frames] = field(default_factory=dict)
+    #: videos searched together next time: as many as fitted the hit budget, back to one when a
+    #: result could not be used (other writers matching meanwhile), doubling while all fit
+    size: int = MATCH_BATCH_VIDEOS
+
+    def take(self, video_id: int, matched: MatchedVideos) -> Result:
+        """The batch's result for `video_id` while it was searched against exactly the videos
+        matched now, in the same index (else None: search it alone)."""
+        entry = self.results.pop(video_id, None)
+        if entry is None:
+            return None
+        matched_count, earlier, result = entry
+        if len(matched.index) != self.index_size or len(matched.ids) != matched_count or not all(v in matched.ids for v in earlier):
+            self.size = 1
+            return None
+        return result
+
+    def fill(self, session: Session, video_id: int, matched: MatchedVideos, settings: Settings) -> None:
+        """Search `video_id` and the videos waiting after it together (its batch)."""
+        if video_id not in self.pending:
+            self.pending = sorted(set(repo.ok_video_ids(session)) - matched.ids)
+        if video_id in self.pending:
+            at = self.pending.index(video_id)
+            batch, self.pending = self.pending[at : at + self.size], self.pending[at + self.size :]
+        else:
+            batch = [video_id]
+        videos = repo.videos_by_id(session, batch)
+        frames = dict(repo.frames_of_videos(session, [v for v in batch if v not in self.fingerprints]))
+        frames.update((v, self.fingerprints.pop(v)) for v in batch if v in self.fingerprints)
+        queries = []
+        for v in batch:
+            ts_s, hashes, regions = frames.get(v, ([], [], []))
+            queries.append(prepare(ts_s, hashes, videos[v].duration_s or 0.0, settings, regions))
+        base, members = set(matched.ids), set(batch)
+        found = match_pictures(
+            session, matched.index, queries, settings, accept=lambda other: other.id in base or other.id in members,
+            excluded=[set(batch[k:]) for k in range(len(batch))], batch_hits=MATCH_BATCH_HITS,
+        )  # fmt: skip
+        self.index_size = len(matched.index)
+        self.results = {v: (len(base) + k, batch[:k], result) for k, (v, result) in enumerate(zip(batch, found))}
+        # As many as fitted in the hit budget next time, or twice as many when all did.
+        fitted = next((k for k, result in enumerate(found) if result is None and queries[k] is not None), None)
+        self.size = min(MATCH_BATCH_VIDEOS, 2 * len(batch)) if fitted is None else max(1, fitted)
+
+
+def _matches_of(
+    session: Session, indexes: dict, video_id: int, settings: Settings, among: set[int], pictures: Result = None
+) -> list:
+    """Every signal's matches of a stored video among `among`; `pictures`: its pictures' matches
+    when already found (a `MatchBudgetExceeded` is raised)."""
+    from vidtrace import signals
+
+    if isinstance(pictures, MatchBudgetExceeded):
+        raise pictures
+    video = repo.videos_by_id(session, [video_id])[video_id]
+    known = {signals.PICTURES: pictures} if pictures is not None else {}
+    queries = {s.name: s.stored_query(session, video_id) for s in signals.SIGNALS if s.name not in known}
+    return signals.match_video(
+        session, indexes, queries, video.duration_s or 0.0, settings, accept=lambda other: other.id in among, found=known
+    )  # fmt: skip
+
+
+def _budget_reason(e: Exception) -> str:
+    return str(e) or "its hits exceed the memory budget of matching; left unmatched"
+
+
+def match_unmatched(
+    session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop,
+    sound_index: SoundIndex | None = None, warnings: list | None = None, fingerprints: dict[int, Frames] | None = None,
+) -> list[int]:  # fmt: skip
+    """Match every not-yet-matched video against all videos matched before it; new match ids.
+
+    Every signal is searched (`vidtrace.signals`): `index` is the frame index, `sound_index` the
+    sound index (built from SQL when not given). Writers sharing a database claim different
+    videos and search them at once; the short last step, which gives a video its place in the
+    match order, is serialised and also searches the videos that others matched meanwhile, so
+    every pair is matched exactly once. Each video commits with its matches, so an interrupted
+    pass resumes where it stopped. A video whose hits exceed the memory budget of matching is
+    marked matched without matches, with the reason (stored, and added to `warnings` as a
+    `scan.Failure`). The pictures of the videos waiting are searched in batches (`_Batch`).
+
+    `fingerprints`: the frames of new videos (`NewFrames`)
+    that the caller still holds in memory: those are not read back from the store.
+    """
+    from vidtrace import signals
+
+    if sound_index is None:
+        sound_index, _ = synced_sound(session, None)
+    indexes = {signals.PICTURES: index, signals.SOUND: sound_index}
+    new: list[int] = []
+    total = repo.count_videos_to_match(session)
+    matched = MatchedVideos(session, index)
+    sound_catch_up(session, sound_index, matched.ids)  # then only the videos matched since
+    session.commit()
+    batch = _Batch(fingerprints=dict(fingerprints or {}))
+    done = 0
+    while (video_id := repo.claim_video_to_match(session)) is not None:
+        progress("matching", done, max(total, done + 1))
+        sound_catch_up(session, sound_index, set(matched.catch_up(session)))
+        try:
+            pictures = batch.take(video_id, matched)
+            if pictures is None:
+                batch.fill(session, video_id, matched, settings)
+                pictures = batch.take(video_id, matched)
+            found = _matches_of(session, indexes, video_id, settings, set(matched.ids), pictures)
+            repo.lock_match_order(session)
+            late = matched.catch_up(session)
+            if late:
+                sound_catch_up(session, sound_index, set(late))
+                found += _matches_of(session, indexes, video_id, settings, set(late))
+        except MatchBudgetExceeded as e:  # raised while searching: nothing written yet
+            repo.lock_match_order(session)
+            reason = _budget_reason(e)
+            log.warning("video %d: %s", video_id, reason)
+            if warnings is not None:
+                from vidtrace.scan import Failure
+
+                warnings.append(Failure(_video_label(session, video_id), reason))
+            repo.mark_unmatched(session, video_id, reason)
+            sound_catch_up(session, sound_index, set(matched.catch_up(session)))
+            session.commit()
+            done += 1
+            continue
+        for m in found:
+            new.append(repo.add_match(
+                session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id, m.signals, m.kind
+            ))  # fmt: skip
+        repo.mark_matched(session, video_id)
+        # this video, its frames and sound now in the indexes
+        sound_catch_up(session, sound_index, set(matched.catch_up(session)))
+        session.commit()
+        done += 1
+    progress("matching", done, done)
+    return new
+
+
+def _video_label(session, video_id: int) -> str:
+    """A video's first upload's path (what a warning names), else `video N`."""
+    uploads = repo.uploads_of_videos(session, [video_id]).get(video_id)
+    return uploads[0].path if uploads else f"video {video_id}"
