@@ -25,7 +25,7 @@ from vidtrace import matching
 from vidtrace.matching import MatchBudgetExceeded, Query, VideoMatch, prepare
 from vidtrace.progress import Progress, silent as _noop
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
-from vidtrace.sound_index import SoundIndex, catch_up as sound_catch_up, synced as synced_sound
+from vidtrace.index.sounds import SoundIndex, catch_up as sound_catch_up, synced as synced_sound
 from vidtrace.store import repo
 from vidtrace.store.matched import MatchedVideos
 
