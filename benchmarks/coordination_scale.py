@@ -58,7 +58,7 @@ from vidtrace.store import db, repo
 from vidtrace.store.models import Account, Match, Scan, Upload, Video
 
 ROOT = Path(__file__).resolve().parent.parent
-EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DAY_S = 86400.0
 DAYS = 120
 RELEASE_DAYS = 100
@@ -140,11 +140,13 @@ def simulate(n_accounts: int, seed: int) -> Simulation:
 def fill_store(sim: Simulation, folder: Path, seed: int) -> None:
     rng = np.random.default_rng(seed + 1)
     store = db.Store.open(db.StoreLocation.resolve(folder), create=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     n_videos = sum(len(v) for v in sim.videos_of_content)
     try:
         with store.engine.begin() as conn:
-            conn.execute(insert(Scan), [dict(kind="ingest", roots=[], started_at=now, finished_at=now, status="ok", counts={})])
+            conn.execute(
+                insert(Scan), [dict(kind="ingest", roots=[], started_at=now, finished_at=now, status="ok", counts={})]
+            )
             conn.execute(insert(Account), [dict(platform="", handle=name) for name in sim.accounts])
             conn.execute(
                 insert(Video),
@@ -246,7 +248,9 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, nargs="+", default=[1_000, 10_000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
-    parser.add_argument("--no-library-call", action="store_true", help="Time only the command (halves the run at 10^5).")
+    parser.add_argument(
+        "--no-library-call", action="store_true", help="Time only the command (halves the run at 10^5)."
+    )
     args = parser.parse_args()
     results = []
     for n in args.accounts:

@@ -44,7 +44,21 @@ def make_copies(files: list[Path], copies: int, dest: Path) -> float:
         for f in files:
             out = dest / f"acct{k}" / f.name
             subprocess.run(
-                [ffmpeg, "-v", "error", "-y", "-i", str(f), "-c", "copy", "-map", "0:v:0", "-metadata", f"comment=copy {k}", str(out)],
+                [
+                    ffmpeg,
+                    "-v",
+                    "error",
+                    "-y",
+                    "-i",
+                    str(f),
+                    "-c",
+                    "copy",
+                    "-map",
+                    "0:v:0",
+                    "-metadata",
+                    f"comment=copy {k}",
+                    str(out),
+                ],
                 check=True,
             )
     for f in files:

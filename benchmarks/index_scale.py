@@ -33,8 +33,7 @@ import faiss
 import numpy as np
 
 from vidtrace import settings as defaults
-from vidtrace.index import APPROXIMATE_FROM_FRAMES, FLAT, MULTIHASH, FrameIndex
-from vidtrace.index import SHARDED, ShardedIndex, shard_of
+from vidtrace.index import APPROXIMATE_FROM_FRAMES, FLAT, MULTIHASH, SHARDED, FrameIndex, ShardedIndex, shard_of
 
 QUERY_FRAMES = 60
 NBYTES = 8
@@ -86,9 +85,7 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-def flip_bits(
-    rows: np.ndarray, counts: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def flip_bits(rows: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each row with `counts[i]` distinct random bits flipped."""
     bits = np.unpackbits(rows, axis=1)
     order = rng.random(bits.shape).argsort(axis=1)
@@ -97,9 +94,7 @@ def flip_bits(
     return np.packbits(bits ^ flips, axis=1)
 
 
-def make_store(
-    n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def make_store(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ids, codes, planted positions, family of each planted position)."""
     codes = rng.integers(0, 256, size=(n, NBYTES), dtype=np.uint8)
     n_families = max(200, min(20_000, n // 200))
@@ -171,11 +166,7 @@ def bench_size(n: int, n_queries: int, seed: int, args) -> list[dict]:
             far = {p for p in truth if truth_d[p] >= radius - 2}
             hit_far += len(found & far)
             total_far += len(far)
-            wanted = {
-                (row, fid)
-                for row, fid in truth
-                if family_of_id.get(fid) == family[picks[row]]
-            }
+            wanted = {(row, fid) for row, fid in truth if family_of_id.get(fid) == family[picks[row]]}
             planted_hit += len(found & wanted)
             planted_total += len(wanted)
         ms = sorted(1000 * t for t in times)
@@ -204,9 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10^5 and 10^6 only")
     parser.add_argument("--sizes", type=int, nargs="*", help="store sizes (frames)")
-    parser.add_argument(
-        "--queries", type=int, default=40, help="60-frame queries per size (default 40)"
-    )
+    parser.add_argument("--queries", type=int, default=40, help="60-frame queries per size (default 40)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--shards", type=int, default=4, help="shards of the sharded kind (0: skip it; default 4)")
     parser.add_argument("--ivf", action="store_true", help="also FAISS IndexBinaryIVF, for comparison")
@@ -233,12 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     if (10**6, MULTIHASH) in by and (big, MULTIHASH) in by and big > 10**6:
         for kind in (FLAT, MULTIHASH):
             growth = by[(big, kind)]["p50_ms"] / by[(10**6, kind)]["p50_ms"]
-            print(
-                f"search p50 growth 10^6 -> {big:.0e} ({kind}): {growth:.1f}x for {big // 10**6}x the frames"
-            )
+            print(f"search p50 growth 10^6 -> {big:.0e} ({kind}): {growth:.1f}x for {big // 10**6}x the frames")
     sh = by.get((big, SHARDED))
     if sh:
-        print(f"{args.shards} shards at {big:,}: p50 {sh['p50_ms']:.1f} ms, memory {sh['raw_x']:.2f}x raw, recall {sh['recall']:.4f}")
+        print(
+            f"{args.shards} shards at {big:,}: p50 {sh['p50_ms']:.1f} ms, memory {sh['raw_x']:.2f}x raw, recall {sh['recall']:.4f}"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     mh = by.get((big, MULTIHASH))
     if mh and big >= 10**7:

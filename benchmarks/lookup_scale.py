@@ -164,7 +164,7 @@ def query_clips(cache: Path) -> tuple[Path, Path]:
         )  # fmt: skip
     if not without.exists():
         subprocess.run(
-            [ff, "-v", "error", "-y", "-f", "lavfi", "-i", f"cellauto=s=480x360:rule=110:r=25:full=1,format=yuv420p",
+            [ff, "-v", "error", "-y", "-f", "lavfi", "-i", "cellauto=s=480x360:rule=110:r=25:full=1,format=yuv420p",
              "-f", "lavfi", "-i", "anoisesrc=a=0.2:c=pink:r=44100", "-t", str(QUERY_S), "-c:v", "libx264",
              "-c:a", "aac", "-shortest", str(without)], check=True,
         )  # fmt: skip
@@ -178,7 +178,11 @@ def seed_export(src: Path, cache: Path, fresh: bool) -> Path:
     out = cache / f"seed-v{HASH_VERSION}.jsonl.gz"
     if out.exists() and not fresh:
         return out
-    sources = sorted(FIXTURES.rglob("*.mp4")) + sorted(SHARED.glob("*.mp4")) + sorted((SHARED / "talking-heads").glob("*.mp4"))
+    sources = (
+        sorted(FIXTURES.rglob("*.mp4"))
+        + sorted(SHARED.glob("*.mp4"))
+        + sorted((SHARED / "talking-heads").glob("*.mp4"))
+    )
     sources.append(cache / "query-copies.mp4")
     clips = cache / "seed-clips"  # a temporary copy: ingest takes only files under its folder
     shutil.rmtree(clips, ignore_errors=True)
@@ -219,7 +223,11 @@ def _copy(record: dict, n: int, most_bits: int, sound_bits: int, exact: bool, rn
     codes = np.frombuffer(bytes.fromhex("".join(f[1] for f in frames)), dtype=np.uint8).reshape(len(frames), -1)
     bits = np.full(len(frames), most_bits) if exact else rng.integers(0, most_bits + 1, len(frames))
     moved = _moved(codes, bits, rng)
-    out = dict(record, sha256=secrets.token_hex(32), frames=[[f[0], row.tobytes().hex(), f[2]] for f, row in zip(frames, moved)])
+    out = dict(
+        record,
+        sha256=secrets.token_hex(32),
+        frames=[[f[0], row.tobytes().hex(), f[2]] for f, row in zip(frames, moved)],
+    )
     if record.get("sound"):
         out["sound"] = dict(record["sound"], values=_sound_moved(record["sound"]["values"], sound_bits, exact, rng))
     out["uploads"] = [{"account": f"load{n % 997}", "platform": "youtube", "uploaded_at": "2024-05-01T12:00:00Z",
@@ -227,13 +235,17 @@ def _copy(record: dict, n: int, most_bits: int, sound_bits: int, exact: bool, rn
     return out
 
 
-def build_export(seed: Path, out: Path, frames: int, seed_value: int, true_copies: int = TRUE_COPIES) -> tuple[int, int]:
+def build_export(
+    seed: Path, out: Path, frames: int, seed_value: int, true_copies: int = TRUE_COPIES
+) -> tuple[int, int]:
     """The store's contents as one export file: (videos, frame hashes)."""
     rng = np.random.default_rng(seed_value)
     with gzip.open(seed, "rt") as f:
         header = json.loads(f.readline())
         records = [json.loads(line) for line in f if line.strip()]
-    query = next(r for r in records if any((u.get("file") or "").endswith("query-copies.mp4") for u in r.get("uploads", [])))
+    query = next(
+        r for r in records if any((u.get("file") or "").endswith("query-copies.mp4") for u in r.get("uploads", []))
+    )
     total = sum(len(r["frames"]) for r in records)
     copies = [_copy(query, i, TRUE_MAX_BITS, TRUE_MAX_SOUND_BITS, False, rng) for i in range(true_copies)]
     total += sum(len(c["frames"]) for c in copies)
@@ -266,7 +278,9 @@ def profile_phases(path: Path) -> dict[str, float]:
 def version_of(src: Path) -> str:
     git = ["git", "-C", str(src)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", "vidtrace"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "vidtrace"], capture_output=True, text=True
+    ).stdout.strip()
     return f"{src} at {head or '?'}" + (" (uncommitted changes to vidtrace/)" if dirty else "")
 
 
@@ -274,7 +288,9 @@ def measure(src: Path, label: str, work: Path, export: Path, queries: dict[str, 
     store = work / f"store-{label}"
     shutil.rmtree(store, ignore_errors=True)
     print(f"[{label}] importing ...", flush=True)
-    wall, rss, _ = run_vidtrace(src, work, ["--store", str(store), "--quiet", "import", str(export), "--source", "partner"])
+    wall, rss, _ = run_vidtrace(
+        src, work, ["--store", str(store), "--quiet", "import", str(export), "--source", "partner"]
+    )
     figures: dict = {"import_s": wall, "import_cpu_s": LAST_CPU_S[0], "import_rss_mb": rss / 1024}
     print(f"[{label}] import {wall:.1f} s wall, {LAST_CPU_S[0]:.1f} s CPU, {rss / 1024:.0f} MB", flush=True)
     # One lookup first, so that the index file is saved and every timed run opens it the same way.
@@ -299,7 +315,9 @@ def time_lookups(src: Path, label: str, work: Path, store: Path, queries: dict[s
             cpus.append(LAST_CPU_S[0])
             rsss.append(r)
         prof = work / f"{label}-{name}.prof"
-        pw, _, _ = run_vidtrace(src, work, ["--store", str(store), "--quiet", "lookup", "--json", str(clip)], profile=prof)
+        pw, _, _ = run_vidtrace(
+            src, work, ["--store", str(store), "--quiet", "lookup", "--json", str(clip)], profile=prof
+        )
         matches = json.loads(out).get("matches", [])
         figures[name] = {
             "wall_s": statistics.median(walls), "walls": walls, "cpu_s": statistics.median(cpus), "rss_mb": max(rsss) / 1024,
@@ -344,7 +362,9 @@ def main() -> None:
             else:
                 results["base"] = measure(base, "base", work, export, queries, args.repeats)
         print_table(results, videos, frames, src, args.baseline_src)
-        print(f"\nload average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+        print(
+            f"\nload average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
+        )
         print(f"total benchmark wall time {time.perf_counter() - started:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)

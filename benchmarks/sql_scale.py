@@ -78,10 +78,7 @@ def fill(engine, n_videos: int, frames_per_video: int, seed: int) -> None:
                     file_size=1_000_000, file_mtime_ns=0, first_seen_scan=1,
                 ))  # fmt: skip
         conn.execute(insert(Upload), uploads)
-        pairs = {
-            tuple(sorted(rng.sample(range(1, n_videos + 1), 2)))
-            for _ in range(2 * n_videos)
-        }
+        pairs = {tuple(sorted(rng.sample(range(1, n_videos + 1), 2))) for _ in range(2 * n_videos)}
         conn.execute(
             insert(Match),
             [dict(video_a_id=a, video_b_id=b, score=rng.random(), matched_s=10.0, algorithm="phash64",
@@ -90,9 +87,7 @@ def fill(engine, n_videos: int, frames_per_video: int, seed: int) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
-def workload(
-    session: Session, n_videos: int, frames_per_video: int, rng: random.Random
-):
+def workload(session: Session, n_videos: int, frames_per_video: int, rng: random.Random):
     """(name, callable) for each query the commands run."""
     n_frames = n_videos * frames_per_video
     frame_ids = rng.sample(range(1, n_frames + 1), 600)
@@ -148,9 +143,7 @@ def measure(engine, n_videos: int, frames_per_video: int, repeat: int) -> None:
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with Session(engine) as session:
-            for name, call in workload(
-                session, n_videos, frames_per_video, random.Random(1)
-            ):
+            for name, call in workload(session, n_videos, frames_per_video, random.Random(1)):
                 times = []
                 for _ in range(repeat):
                     statements.clear()
@@ -160,15 +153,11 @@ def measure(engine, n_videos: int, frames_per_video: int, repeat: int) -> None:
                     session.expunge_all()
                 seen = list(dict.fromkeys(s for s, _ in statements))
                 params = {s: p for s, p in statements}
-                print(
-                    f"\n-- {name}: median {1000 * statistics.median(times):.1f} ms over {repeat} runs"
-                )
+                print(f"\n-- {name}: median {1000 * statistics.median(times):.1f} ms over {repeat} runs")
                 for sql in seen:
                     print("   " + " ".join(sql.split())[:160])
                     with engine.connect() as conn:
-                        for row in conn.exec_driver_sql(
-                            "EXPLAIN QUERY PLAN " + sql, params[sql]
-                        ):
+                        for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params[sql]):
                             print(f"     plan: {row[-1]}")
     finally:
         event.remove(engine, "before_cursor_execute", capture)
@@ -177,12 +166,8 @@ def measure(engine, n_videos: int, frames_per_video: int, repeat: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10^4 videos")
-    parser.add_argument(
-        "--videos", type=int, help="videos (default 100000, --quick 10000)"
-    )
-    parser.add_argument(
-        "--frames", type=int, default=30, help="frames per video (default 30)"
-    )
+    parser.add_argument("--videos", type=int, help="videos (default 100000, --quick 10000)")
+    parser.add_argument("--frames", type=int, default=30, help="frames per video (default 30)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     n_videos = args.videos or (10_000 if args.quick else 100_000)
@@ -198,23 +183,16 @@ def main(argv: list[str] | None = None) -> int:
                 for t in ("videos", "frames", "uploads", "matches")
             }
         size_mb = (Path(tmp) / "scale.db").stat().st_size / 1e6
-        print(
-            f"filled in {time.perf_counter() - start:.0f} s: {counts}; {size_mb:.0f} MB"
-        )
+        print(f"filled in {time.perf_counter() - start:.0f} s: {counts}; {size_mb:.0f} MB")
 
         print("\n== schema as the models declare it")
         measure(engine, n_videos, args.frames, args.repeat)
 
         with engine.begin() as conn:
             for name, table, columns in PROPOSED_INDEXES:
-                conn.exec_driver_sql(
-                    f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"
-                )
+                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
             conn.exec_driver_sql("ANALYZE")
-        print(
-            "\n== with the proposed indexes: "
-            + ", ".join(f"{t}({c})" for _, t, c in PROPOSED_INDEXES)
-        )
+        print("\n== with the proposed indexes: " + ", ".join(f"{t}({c})" for _, t, c in PROPOSED_INDEXES))
         measure(engine, n_videos, args.frames, args.repeat)
         engine.dispose()
     return 0

@@ -59,19 +59,11 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 
 
 def find_videos(paths: list[str], use_defaults: bool) -> list[Path]:
-    roots = (
-        ([PROJECT / "fixtures" / "videos"] + ([SHARED] if SHARED.is_dir() else []))
-        if use_defaults
-        else []
-    )
+    roots = ([PROJECT / "fixtures" / "videos"] + ([SHARED] if SHARED.is_dir() else [])) if use_defaults else []
     roots += [Path(p) for p in paths]
     found: list[Path] = []
     for root in roots:
-        files = (
-            sorted(f for f in root.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS)
-            if root.is_dir()
-            else [root]
-        )
+        files = sorted(f for f in root.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS) if root.is_dir() else [root]
         found += [f for f in files if f.is_file() and f.stat().st_size > 0]
     return found
 
@@ -120,9 +112,7 @@ def _peak_rss_mb() -> tuple[float, float]:
     )
 
 
-def fingerprint_job(
-    path: str, settings: Settings
-) -> tuple[float, int, tuple[float, float], int]:
+def fingerprint_job(path: str, settings: Settings) -> tuple[float, int, tuple[float, float], int]:
     fp = fingerprint_file(Path(path), settings)
     return fp.duration_s, fp.sampled_frames, _peak_rss_mb(), len(fp.frames)
 
@@ -158,7 +148,10 @@ def vpdq_reference(files: list[Path], python: str) -> tuple[list[dict] | None, s
     """vPDQ (every frame hashed, one thread) on the files: per file its pictures and CPU seconds,
     or None and why it was skipped."""
     if not Path(python).exists():
-        return None, f"no interpreter at {python} (make one: python3 -m venv /tmp/vpdq-venv; /tmp/vpdq-venv/bin/pip install vpdq)"
+        return (
+            None,
+            f"no interpreter at {python} (make one: python3 -m venv /tmp/vpdq-venv; /tmp/vpdq-venv/bin/pip install vpdq)",
+        )
     probe = subprocess.run([python, "-c", "import vpdq"], capture_output=True, text=True)
     if probe.returncode != 0:
         return None, f"vpdq is not importable by {python}: {probe.stderr.strip().splitlines()[-1:]}"
@@ -182,12 +175,8 @@ def run(job, files: list[Path], settings: Settings, workers: int, where: str) ->
     else:
         # map hands out one file at a time, in order: with the files longest first, no worker
         # is left with a long file at the end while the other idles.
-        with concurrent.futures.ProcessPoolExecutor(
-            workers, initializer=set_decode_threads, initargs=(1,)
-        ) as pool:
-            results = list(
-                pool.map(job, [str(f) for f in files], [settings] * len(files), chunksize=1)
-            )
+        with concurrent.futures.ProcessPoolExecutor(workers, initializer=set_decode_threads, initargs=(1,)) as pool:
+            results = list(pool.map(job, [str(f) for f in files], [settings] * len(files), chunksize=1))
     wall = time.perf_counter() - start
     return dict(
         wall_s=wall, cpu_s=cpu_s() - start_cpu, video_s=sum(r[0] for r in results), frames=sum(r[1] for r in results),
@@ -215,9 +204,7 @@ def robustness_recall(mode: str) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sources", nargs="*", help="more videos or folders of them")
-    parser.add_argument(
-        "--no-defaults", action="store_true", help="only the sources given"
-    )
+    parser.add_argument("--no-defaults", action="store_true", help="only the sources given")
     parser.add_argument(
         "--workers",
         type=int,
@@ -249,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run benchmarks/robustness.py --quick for each decode mode",
     )
-    parser.add_argument("--vpdq-python", default=VPDQ_PYTHON, help=f"interpreter with vpdq installed (default {VPDQ_PYTHON}; env VPDQ_PYTHON)")
+    parser.add_argument(
+        "--vpdq-python",
+        default=VPDQ_PYTHON,
+        help=f"interpreter with vpdq installed (default {VPDQ_PYTHON}; env VPDQ_PYTHON)",
+    )
     args = parser.parse_args(argv)
 
     files = find_videos(args.sources, not args.no_defaults)
@@ -264,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(files) // args.copies} files x {args.copies}; {os.cpu_count()} cores; medians of {args.repeat} runs; "
         f"frame times via {times_reporting(base)}; {load()}"
     )
-    print(
-        "in-proc: one process, ffmpeg picks its threads; pool N: N worker processes, one ffmpeg thread each"
-    )
+    print("in-proc: one process, ffmpeg picks its threads; pool N: N worker processes, one ffmpeg thread each")
     header = f"{'mode':<10} {'stage':<12} {'workers':>9} {'video_s':>8} {'frames':>7} {'wall_s':>7} {'cpu_s':>7} {'vs/cpu_s':>9} {'vs/wall_s':>10} {'worker_MB':>10} {'ffmpeg_MB':>10}"
     print(header)
     table: dict[tuple[str, str, str, int], dict] = {}
@@ -345,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         if 1 in args.workers and 2 in args.workers:
             one, two = table[(DECODE_ALL, "fingerprint", POOL, 1)], table[(DECODE_ALL, "fingerprint", POOL, 2)]
             c1, c2 = one["cpu_s"] / one["video_s"], two["cpu_s"] / two["video_s"]
-            print(f"CPU per video-second: 1 worker {1000 * c1:.1f} ms, 2 workers {1000 * c2:.1f} ms ({100 * (c2 / c1 - 1):+.1f}%)")
+            print(
+                f"CPU per video-second: 1 worker {1000 * c1:.1f} ms, 2 workers {1000 * c2:.1f} ms ({100 * (c2 / c1 - 1):+.1f}%)"
+            )
             # Workers share nothing but the machine: with CPU per video-second flat, throughput
             # grows with the cores given to them.
             print("model, video-seconds per wall-second on idle cores at the 2-worker CPU cost: " + ", ".join(

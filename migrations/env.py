@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from vidtrace.store.db import StoreLocation, make_engine
 from vidtrace.store.models import Base
 

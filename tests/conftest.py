@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -450,7 +450,9 @@ def test_lines_found_once_per_speed_order_equal_lines_sorted_anew(seed, speed, n
         FrameHit(round(k * 0.25, 3), round(3.0 + speed * k * 0.25 + rng.uniform(-0.1, 0.1), 3), rng.randint(0, 8), q_region=rng.choice([0, 0, 2]))
         for k in range(rng.randint(20, 120))
     ]  # fmt: skip
-    hits += [FrameHit(round(rng.uniform(0, 30), 3), round(rng.uniform(0, 40), 3), rng.randint(0, 10)) for _ in range(noise)]
+    hits += [
+        FrameHit(round(rng.uniform(0, 30), 3), round(rng.uniform(0, 40), 3), rng.randint(0, 10)) for _ in range(noise)
+    ]
     rng.shuffle(hits)
     cached = align(hits, 30.0, 40.0, Settings())
     original = align_module.MAX_CACHED_ORDER_ENTRIES

@@ -9,9 +9,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT
-
 import vidtrace
+from tests.conftest import FIXTURES, ROOT
 from vidtrace.errors import UsageError
 
 

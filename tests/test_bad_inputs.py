@@ -69,7 +69,7 @@ def distinct_copy(base: Path, dest: Path, tag: str) -> Path:
 # name (bytes: may be any POSIX name) -> expected reason substring, or None for a good input
 HOSTILE_NAMES: dict[bytes, None] = {
     b"with spaces in it.mp4": None,
-    b"quote's \"double\".mp4": None,
+    b'quote\'s "double".mp4': None,
     b"semi;colon; rm -rf x;.mp4": None,
     b"new\nline.mp4": None,
     b"bad\xff\xfebytes.mp4": None,
@@ -153,7 +153,12 @@ def test_bad_inputs_are_reported_recorded_and_skipped(tmp_path, media, capsys):
     assert all("\x1b" not in ln and "\n" not in ln for ln in result.stderr.splitlines())
 
     # failed videos are recorded with their reason and have no frames, matches or index entries
-    stored = dict(db_rows(store, "SELECT u.path, v.status || ': ' || coalesce(v.error, '') FROM uploads u JOIN videos v ON v.id = u.video_id"))
+    stored = dict(
+        db_rows(
+            store,
+            "SELECT u.path, v.status || ': ' || coalesce(v.error, '') FROM uploads u JOIN videos v ON v.id = u.video_id",
+        )
+    )
     for path, reason in bad_video.items():
         assert stored[path_text(path)].startswith("failed: ") and reason in stored[path_text(path)]
     # unreadable inputs have no video (no bytes to identify it): the scan records them
@@ -180,16 +185,31 @@ def test_bad_inputs_are_reported_recorded_and_skipped(tmp_path, media, capsys):
     assert again_counts["new_videos"] == again_counts["gone_uploads"] == again_counts["new_uploads"] == 0
     assert_no_partial_rows(store)
     with capsys.disabled():
-        summary_line("bad inputs", tried=len(bad_video) + len(bad_input), good_odd_inputs=len(good), all_reported=len(failures))
+        summary_line(
+            "bad inputs", tried=len(bad_video) + len(bad_input), good_odd_inputs=len(good), all_reported=len(failures)
+        )
 
 
 def assert_no_partial_rows(store: Path) -> None:
     assert db_rows(store, "PRAGMA foreign_key_check") == []
-    assert db_rows(store, "SELECT count(*) FROM frames f JOIN videos v ON v.id = f.video_id WHERE v.status != 'ok'") == [(0,)]
-    assert db_rows(store, "SELECT count(*) FROM videos v WHERE v.status = 'ok' AND v.source IS NULL AND NOT EXISTS (SELECT 1 FROM frames f WHERE f.video_id = v.id)") == [(0,)]
-    assert db_rows(store, "SELECT count(*) FROM matches m JOIN videos v ON v.id IN (m.video_a_id, m.video_b_id) WHERE v.status != 'ok'") == [(0,)]
-    assert db_rows(store, "SELECT count(*) FROM matches m WHERE NOT EXISTS (SELECT 1 FROM segments s WHERE s.match_id = m.id)") == [(0,)]
-    assert db_rows(store, "SELECT count(*) FROM videos v WHERE NOT EXISTS (SELECT 1 FROM uploads u WHERE u.video_id = v.id) AND v.source IS NULL") == [(0,)]
+    assert db_rows(
+        store, "SELECT count(*) FROM frames f JOIN videos v ON v.id = f.video_id WHERE v.status != 'ok'"
+    ) == [(0,)]
+    assert db_rows(
+        store,
+        "SELECT count(*) FROM videos v WHERE v.status = 'ok' AND v.source IS NULL AND NOT EXISTS (SELECT 1 FROM frames f WHERE f.video_id = v.id)",
+    ) == [(0,)]
+    assert db_rows(
+        store,
+        "SELECT count(*) FROM matches m JOIN videos v ON v.id IN (m.video_a_id, m.video_b_id) WHERE v.status != 'ok'",
+    ) == [(0,)]
+    assert db_rows(
+        store, "SELECT count(*) FROM matches m WHERE NOT EXISTS (SELECT 1 FROM segments s WHERE s.match_id = m.id)"
+    ) == [(0,)]
+    assert db_rows(
+        store,
+        "SELECT count(*) FROM videos v WHERE NOT EXISTS (SELECT 1 FROM uploads u WHERE u.video_id = v.id) AND v.source IS NULL",
+    ) == [(0,)]
 
 
 def test_a_file_that_disappears_mid_scan_is_reported_and_read_again_later(tmp_path, media, monkeypatch):
@@ -223,7 +243,13 @@ def test_a_file_that_disappears_mid_scan_is_reported_and_read_again_later(tmp_pa
 
 
 def test_stored_paths_round_trip_any_posix_name():
-    for raw in [b"/a/plain.mp4", b"/a/bad\xff.mp4", b"/a/back\\slash\xfe.mp4", b"bytes:/x\\xff.mp4", b"/a/\xc3\xa9t\xc3\xa9.mp4"]:
+    for raw in [
+        b"/a/plain.mp4",
+        b"/a/bad\xff.mp4",
+        b"/a/back\\slash\xfe.mp4",
+        b"bytes:/x\\xff.mp4",
+        b"/a/\xc3\xa9t\xc3\xa9.mp4",
+    ]:
         name = os.fsdecode(raw)
         text = path_text(name)
         text.encode("utf-8")  # storable in any SQL text column and JSON
@@ -232,7 +258,15 @@ def test_stored_paths_round_trip_any_posix_name():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=12).filter(lambda b: b"/" not in b and b"\x00" not in b and b not in (b".", b"..")), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.binary(min_size=1, max_size=12).filter(
+            lambda b: b"/" not in b and b"\x00" not in b and b not in (b".", b"..")
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_path_text_is_reversible_for_every_posix_name(parts):
     raw = b"/" + b"/".join(parts)
     text = path_text(os.fsdecode(raw))
@@ -340,7 +374,9 @@ def test_bad_manifest_rows_are_reported_and_the_rest_ingested(tmp_path, capsys):
         assert reason in reasons[where], (where, reasons)
         assert sum(1 for ln in result.stderr.splitlines() if where + ":" in ln) == 1
     assert "no such file" in reasons[str(folder / "v" / "missing.mp4")]
-    assert db_rows(store, "SELECT a.handle, u.title FROM uploads u JOIN accounts a ON a.id = u.account_id") == [("alice", "fine")]
+    assert db_rows(store, "SELECT a.handle, u.title FROM uploads u JOIN accounts a ON a.id = u.account_id") == [
+        ("alice", "fine")
+    ]
     assert db_rows(store, "SELECT count(*) FROM accounts") == [(1,)]
     with capsys.disabled():
         summary_line("bad manifest rows", tried=len(expected) + 1, reported=len(reasons))
@@ -381,7 +417,15 @@ def test_manifest_parsing_never_crashes_and_keeps_paths_inside(tmp_path_factory,
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.from_regex(r"[a-z]{1,8}\.mp4", fullmatch=True), st.from_regex(r"[a-z]{1,8}", fullmatch=True), _text), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.tuples(
+            st.from_regex(r"[a-z]{1,8}\.mp4", fullmatch=True), st.from_regex(r"[a-z]{1,8}", fullmatch=True), _text
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_csv_and_jsonl_manifests_read_the_same(tmp_path_factory, rows):
     import csv
 
@@ -390,7 +434,9 @@ def test_csv_and_jsonl_manifests_read_the_same(tmp_path_factory, rows):
         writer = csv.writer(f)
         writer.writerow(["path", "account", "title"])
         writer.writerows(rows)
-    (folder / "m.jsonl").write_text("".join(json.dumps({"path": p, "account": a, "title": t}) + "\n" for p, a, t in rows))
+    (folder / "m.jsonl").write_text(
+        "".join(json.dumps({"path": p, "account": a, "title": t}) + "\n" for p, a, t in rows)
+    )
     from_csv, csv_problems = read_manifest(folder / "m.csv")
     from_jsonl, jsonl_problems = read_manifest(folder / "m.jsonl")
     assert from_csv == from_jsonl

@@ -32,8 +32,21 @@ def test_global_options_are_accepted_after_the_command(tmp_path):
 
 
 def test_hoisting_leaves_other_arguments_alone():
-    assert hoist_global_options(["ingest", "a", "--store", "s", "-v", "b"]) == ["--store", "s", "-v", "ingest", "a", "b"]
-    assert hoist_global_options(["--db", "u", "lookup", "x.mp4", "--quiet"]) == ["--db", "u", "--quiet", "lookup", "x.mp4"]
+    assert hoist_global_options(["ingest", "a", "--store", "s", "-v", "b"]) == [
+        "--store",
+        "s",
+        "-v",
+        "ingest",
+        "a",
+        "b",
+    ]
+    assert hoist_global_options(["--db", "u", "lookup", "x.mp4", "--quiet"]) == [
+        "--db",
+        "u",
+        "--quiet",
+        "lookup",
+        "x.mp4",
+    ]
     assert hoist_global_options(["ingest", "--", "--store"]) == ["ingest", "--", "--store"]
     assert hoist_global_options(["--store", "s", "matches"]) == ["--store", "s", "matches"]
 
@@ -51,7 +64,9 @@ def test_ingest_single_files(tmp_path):
 def test_case_file_gives_store_and_defaults(tmp_path, monkeypatch):
     case = tmp_path / "case"
     case.mkdir()
-    (case / "vidtrace.toml").write_text('store = "st"\nprogress_interval_s = 3600\n\n[coordination]\nmin-accounts = 4\n')
+    (case / "vidtrace.toml").write_text(
+        'store = "st"\nprogress_interval_s = 3600\n\n[coordination]\nmin-accounts = 4\n'
+    )
     monkeypatch.chdir(case)
     monkeypatch.delenv("VIDTRACE_STORE", raising=False)
     assert invoke("ingest", "--manifest", MANIFEST).exit_code == 0
@@ -105,6 +120,11 @@ def test_shell_completion_as_documented(tmp_path):
     env = {**os.environ, "_VIDTRACE_COMPLETE": "bash_source"}
     script = subprocess.run([vidtrace], env=env, capture_output=True, text=True, check=True).stdout
     assert "_vidtrace_completion" in script and "complete " in script
-    env = {**os.environ, "_VIDTRACE_COMPLETE": "bash_complete", "COMP_WORDS": "vidtrace report --min", "COMP_CWORD": "2"}
+    env = {
+        **os.environ,
+        "_VIDTRACE_COMPLETE": "bash_complete",
+        "COMP_WORDS": "vidtrace report --min",
+        "COMP_CWORD": "2",
+    }
     words = subprocess.run([vidtrace], env=env, capture_output=True, text=True, check=True).stdout
     assert "--min-accounts" in words and "--min-clusters" in words

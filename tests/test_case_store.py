@@ -85,7 +85,11 @@ def _manifest_rows(sep: str, header: list[str]) -> str:
 
 @pytest.mark.parametrize(
     "sep, header",
-    [(";", ["Path", "Account", "Uploaded_At"]), ("\t", ["PATH", "account", " uploaded_at "]), (",", ["Path", "Account", "UPLOADED_AT"])],
+    [
+        (";", ["Path", "Account", "Uploaded_At"]),
+        ("\t", ["PATH", "account", " uploaded_at "]),
+        (",", ["Path", "Account", "UPLOADED_AT"]),
+    ],
     ids=["semicolon", "tab", "comma"],
 )
 def test_manifest_headers_in_any_case_and_separated_by_semicolons_or_tabs(tmp_path, case, sep, header):

@@ -143,7 +143,9 @@ def test_bad_files_are_reported_recorded_and_skipped(tmp_path, video_tree):
     assert document["counts"]["new_videos"] == len({p.read_bytes() for p in video_tree.rglob("*.mp4")}) - 2
     failed_rows = db_rows(store, "SELECT error FROM videos WHERE status = 'failed' ORDER BY error")
     assert failed_rows == [("empty file (0 bytes)",), ("not a readable video (ffmpeg: invalid data)",)]
-    assert db_rows(store, "SELECT count(*) FROM frames WHERE video_id IN (SELECT id FROM videos WHERE status = 'failed')") == [(0,)]
+    assert db_rows(
+        store, "SELECT count(*) FROM frames WHERE video_id IN (SELECT id FROM videos WHERE status = 'failed')"
+    ) == [(0,)]
     # the good files were matched all the same
     pairs = found_pairs(json.loads(run(store, "matches", "--json").stdout))
     assert set(pairs) == set(EXPECTED)
@@ -184,7 +186,12 @@ def test_rescan_adds_new_files_marks_gone_and_recognises_moves(tmp_path):
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     counts = document["counts"]
-    assert (counts["new_videos"], counts["new_uploads"], counts["moved_uploads"], counts["gone_uploads"]) == (1, 1, 1, 1)
+    assert (counts["new_videos"], counts["new_uploads"], counts["moved_uploads"], counts["gone_uploads"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
     assert counts["new_matches"] == 1
     (match,) = document["new_matches"]
     assert {_name(match["a"]), _name(match["b"])} == {"renamed.mp4", "trimmed.mp4"}

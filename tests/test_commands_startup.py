@@ -10,7 +10,9 @@ import pytest
 HEAVY = ("cv2", "vidtrace.fingerprint", "vidtrace.scan")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["ingest", "--help"], ["lookup", "--help"], ["doctor", "--help"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args", [["--help"], ["ingest", "--help"], ["lookup", "--help"], ["doctor", "--help"]], ids=" ".join
+)
 def test_help_loads_no_decoder(args):
     code = (
         "import sys\n"

@@ -89,7 +89,10 @@ def test_lookup_during_an_ingest_sees_only_committed_whole_videos(tmp_path):
             video_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             hashes = conn.execute("SELECT hash, region FROM frames LIMIT 5").fetchall()
             for h, region in hashes:
-                conn.execute("INSERT INTO frames (video_id, ts_s, hash, quality, region) VALUES (?, 0, ?, 50, ?)", (video_id, h, region))
+                conn.execute(
+                    "INSERT INTO frames (video_id, ts_s, hash, quality, region) VALUES (?, 0, ?, 50, ?)",
+                    (video_id, h, region),
+                )
             during = run(store, "lookup", clip, "--json")
             assert during.exit_code == 0, during.stderr
             assert json.loads(during.stdout) == json.loads(first.stdout)
@@ -134,7 +137,9 @@ def test_doctor_finds_problems_and_repair_mends_them(tmp_path):
     conn.execute("UPDATE scans SET status = 'running', finished_at = NULL WHERE id = 1")
     conn.commit()
     conn.close()
-    failed_path = db_rows(store, "SELECT u.path FROM uploads u JOIN videos v ON v.id = u.video_id WHERE v.status = 'failed'")[0][0]
+    failed_path = db_rows(
+        store, "SELECT u.path FROM uploads u JOIN videos v ON v.id = u.video_id WHERE v.status = 'failed'"
+    )[0][0]
     shutil.copy(fixture_clip("compilation.mp4"), failed_path)  # same path, now complete
 
     checked = run(store, "doctor")
@@ -151,11 +156,21 @@ def test_doctor_finds_problems_and_repair_mends_them(tmp_path):
     assert all(line.startswith("ok") for line in out.splitlines() if line[:4] in ("ok  ", "FAIL"))
     assert db_rows(store, "SELECT count(*) FROM videos WHERE status = 'failed'") == [(0,)]
     # ...with its sound print (empty: the clip is silent), so no rescan fingerprints it again
-    assert db_rows(store, "SELECT count(*) FROM videos v LEFT JOIN sound_prints s ON s.video_id = v.id WHERE s.video_id IS NULL") == [(0,)]
+    assert db_rows(
+        store, "SELECT count(*) FROM videos v LEFT JOIN sound_prints s ON s.video_id = v.id WHERE s.video_id IS NULL"
+    ) == [(0,)]
     assert db_rows(store, "SELECT count(*) FROM frames")[0][0] > before[0][0]
     assert db_rows(store, "SELECT count(*) FROM uploads WHERE gone_at IS NOT NULL") == [(1,)]
     # the retried video was matched like any other: the compilation shares 8 s with orig_a
-    assert db_rows(store, "SELECT count(*) FROM matches m JOIN videos v ON v.id IN (m.video_a_id, m.video_b_id) WHERE v.sha256 = (SELECT v2.sha256 FROM videos v2 JOIN uploads u ON u.video_id = v2.id WHERE u.path = ?)".replace("?", repr(failed_path)))[0][0] >= 1
+    assert (
+        db_rows(
+            store,
+            "SELECT count(*) FROM matches m JOIN videos v ON v.id IN (m.video_a_id, m.video_b_id) WHERE v.sha256 = (SELECT v2.sha256 FROM videos v2 JOIN uploads u ON u.video_id = v2.id WHERE u.path = ?)".replace(
+                "?", repr(failed_path)
+            ),
+        )[0][0]
+        >= 1
+    )
     assert run(store, "doctor").exit_code == 0
 
 
@@ -187,7 +202,12 @@ def test_hostile_account_names_and_titles_are_stored_as_given_and_escaped_everyw
     shutil.copy(fixture_clip("a_trimmed.mp4"), folder / "v" / "b.mp4")
     manifest = folder / "manifest.jsonl"
     rows = [
-        {"path": f"v/{'a' if n % 2 == 0 else 'b'}.mp4", "account": f"acct{n} {text}", "title": text, "uploaded_at": f"2026-03-0{n + 1}T10:00:00Z"}
+        {
+            "path": f"v/{'a' if n % 2 == 0 else 'b'}.mp4",
+            "account": f"acct{n} {text}",
+            "title": text,
+            "uploaded_at": f"2026-03-0{n + 1}T10:00:00Z",
+        }
         for n, text in enumerate(HOSTILE)
     ]
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -219,7 +239,9 @@ def test_hostile_account_names_and_titles_are_stored_as_given_and_escaped_everyw
         out = run(store, *args).stdout
         assert "\x1b" not in out and "\x07" not in out  # JSON escapes control characters
         document = json.loads(out)
-        accounts = {u["account"] for m in document["matches"] for side in ("a", "b") if side in m for u in m[side]["uploads"]}
+        accounts = {
+            u["account"] for m in document["matches"] for side in ("a", "b") if side in m for u in m[side]["uploads"]
+        }
         accounts |= {u["account"] for m in document["matches"] if "uploads" in m for u in m["uploads"]}
         assert accounts <= {r["account"] for r in rows} and accounts  # the exact values survive
 

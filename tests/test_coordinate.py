@@ -9,7 +9,7 @@ import numpy as np
 from vidtrace import chance
 from vidtrace import coordinate as co
 
-T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def at(minutes: float) -> dt.datetime:
@@ -36,7 +36,8 @@ def test_cluster_ids_are_stable_as_clusters_grow_and_merges_are_reported():
     assert {c.id for c in grown} == {1, 3}
     assert co.cluster_changes(before, grown) == ([], [])
     merged = co.build_clusters(
-        [1, 2, 3, 4, 5], [co.MatchEdge(1, 2, 1.0), co.MatchEdge(2, 4, 0.9), co.MatchEdge(3, 5, 1.0), co.MatchEdge(1, 5, 1.0)]
+        [1, 2, 3, 4, 5],
+        [co.MatchEdge(1, 2, 1.0), co.MatchEdge(2, 4, 0.9), co.MatchEdge(3, 5, 1.0), co.MatchEdge(1, 5, 1.0)],
     )
     assert co.cluster_changes(grown, merged) == ([], [(3, 1)])
     with_new = co.build_clusters([1, 2, 3, 4, 9], [co.MatchEdge(1, 2, 1.0), co.MatchEdge(2, 4, 0.9)])
@@ -47,7 +48,9 @@ def _scenario():
     """Five network accounts post variants of three contents within 20 minutes, three times;
     organic accounts re-post weeks later; one organic account once posts within the hour of a
     burst (a coincidence); noise accounts post unrelated videos, two of them once together."""
-    clusters = co.build_clusters(range(1, 20), [co.MatchEdge(1, 2, 1.0), co.MatchEdge(3, 4, 1.0), co.MatchEdge(5, 6, 1.0)])
+    clusters = co.build_clusters(
+        range(1, 20), [co.MatchEdge(1, 2, 1.0), co.MatchEdge(3, 4, 1.0), co.MatchEdge(5, 6, 1.0)]
+    )
     events = []
     uid = iter(range(1, 1000))
     network = [f"net{i}" for i in range(1, 6)]

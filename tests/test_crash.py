@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import ROOT, fixture_clip
@@ -141,7 +140,9 @@ def snapshot(store: Path) -> dict[str, list]:
                 "FROM uploads u JOIN videos v ON v.id = u.video_id LEFT JOIN accounts a ON a.id = u.account_id"
             ),
             "accounts": q("SELECT platform, handle FROM accounts"),
-            "frames": q("SELECT v.sha256, f.ts_s, hex(f.hash), f.quality FROM frames f JOIN videos v ON v.id = f.video_id"),
+            "frames": q(
+                "SELECT v.sha256, f.ts_s, hex(f.hash), f.quality FROM frames f JOIN videos v ON v.id = f.video_id"
+            ),
             "matches": q(
                 "SELECT va.sha256, vb.sha256, round(m.score, 9), m.matched_s, "
                 "(SELECT group_concat(s.a_start_s || ':' || s.a_end_s || '=' || s.b_start_s || ':' || s.b_end_s, ',') "
@@ -166,7 +167,9 @@ def index_matches_sql(store: Path) -> None:
     assert index_ids == sql_ids
 
 
-def run_chains(runner: Runner, tmp_path: Path, name: str, prepare, args: list[str], rng: random.Random) -> tuple[int, int, int]:
+def run_chains(
+    runner: Runner, tmp_path: Path, name: str, prepare, args: list[str], rng: random.Random
+) -> tuple[int, int, int]:
     """Kill `args` at spread-out offsets, resume, compare with an uninterrupted run.
 
     Returns (kill points, kills that interrupted a scan, rows compared).

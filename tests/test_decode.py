@@ -18,13 +18,7 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 SOURCE = "testsrc2=size=160x120:rate={rate}"
 ENCODE = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-threads", "1", "-preset", "ultrafast"]
 
-FIXTURE = (
-    Path(__file__).resolve().parent.parent
-    / "fixtures"
-    / "videos"
-    / "news_hub"
-    / "orig_a.mp4"
-)
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "videos" / "news_hub" / "orig_a.mp4"
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +94,9 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     return {p.name: p for p in out.iterdir()}
 
 
-def _decode(path: Path, times: str, settings: Settings | None = None, **options) -> tuple[list[float], list[bytes], dec.Decoding]:
+def _decode(
+    path: Path, times: str, settings: Settings | None = None, **options
+) -> tuple[list[float], list[bytes], dec.Decoding]:
     state = dec.Decoding(path)
     original = dec.times_reporting
     dec.times_reporting = lambda settings: times
@@ -154,7 +150,16 @@ def test_a_frame_without_a_usable_time_reads_as_nan(line):
     assert math.isnan(dec._parse_times_line(line, {}))
 
 
-_TIMED_CLIPS = ["cfr.mp4", "vfr.mp4", "jitter.mkv", "offset.mp4", "ntsc.mp4", "trimmed.mp4", "raw.h264", "one_frame.mp4"]
+_TIMED_CLIPS = [
+    "cfr.mp4",
+    "vfr.mp4",
+    "jitter.mkv",
+    "offset.mp4",
+    "ntsc.mp4",
+    "trimmed.mp4",
+    "raw.h264",
+    "one_frame.mp4",
+]
 
 
 @pytest.mark.parametrize(

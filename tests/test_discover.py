@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from vidtrace.discover import MAX_FIELD_CHARS, Candidate, parse_time, read_manifest, walk_root
 from vidtrace.errors import UsageError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def touch(path: Path) -> Path:
@@ -64,7 +64,12 @@ def test_walk_root_order_is_stable(tmp_path):
     first = [c.path for c in walk_root(tmp_path)]
     assert first == [c.path for c in walk_root(tmp_path)]
     assert [p.relative_to(tmp_path).as_posix() for p in first] == [
-        "amy/a.mp4", "amy/b.mp4", "amy/c.mp4", "zed/a.mp4", "zed/b.mp4", "zed/c.mp4",
+        "amy/a.mp4",
+        "amy/b.mp4",
+        "amy/c.mp4",
+        "zed/a.mp4",
+        "zed/b.mp4",
+        "zed/c.mp4",
     ]
 
 
@@ -200,7 +205,11 @@ def test_duplicate_row_is_reported(tmp_path, fmt):
     if fmt == "csv":
         text = "path,account\na.mp4,alice\n./a.mp4,alice\na.mp4,bob\n"
     else:
-        text = jsonl({"path": "a.mp4", "account": "alice"}, {"path": "./a.mp4", "account": "alice"}, {"path": "a.mp4", "account": "bob"})
+        text = jsonl(
+            {"path": "a.mp4", "account": "alice"},
+            {"path": "./a.mp4", "account": "alice"},
+            {"path": "a.mp4", "account": "bob"},
+        )
     manifest = write(tmp_path / f"manifest.{fmt}", text)
     candidates, problems = read_manifest(manifest)
     # The same file under another account is another upload, not a duplicate.
@@ -264,7 +273,12 @@ def test_invalid_json_line_is_reported_and_the_rest_kept(tmp_path):
 def test_missing_required_value_and_nul_byte_are_reported(tmp_path):
     manifest = write(
         tmp_path / "manifest.jsonl",
-        jsonl({"path": "", "account": "alice"}, {"path": "a.mp4"}, {"path": "a\x00.mp4", "account": "x"}, {"path": "ok.mp4", "account": "ok"}),
+        jsonl(
+            {"path": "", "account": "alice"},
+            {"path": "a.mp4"},
+            {"path": "a\x00.mp4", "account": "x"},
+            {"path": "ok.mp4", "account": "ok"},
+        ),
     )
     candidates, problems = read_manifest(manifest)
     assert [c.account for c in candidates] == ["ok"]

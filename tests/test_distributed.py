@@ -24,7 +24,9 @@ def scheduler():
             yield cluster.scheduler_address
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
+)
 def test_dask_ingest_stores_what_a_local_ingest_stores(scheduler, ingested_store, tmp_path):
     store = tmp_path / "store"
     result = run(store, "ingest", "--manifest", MANIFEST, "--scheduler", scheduler, "--json")

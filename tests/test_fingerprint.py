@@ -9,21 +9,21 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from conftest import FIXTURE_VIDEOS
 
+from conftest import FIXTURE_VIDEOS
 from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import (
     MOTION_REGIONS,
-    REGION_MOTION,
-    REGION_MOTION_CENTRE,
     REGION_CENTRE,
     REGION_CONTENT,
+    REGION_DEEP_ZOOM,
     REGION_FRAME,
     REGION_INSET,
     REGION_MIRROR,
+    REGION_MOTION,
+    REGION_MOTION_CENTRE,
     REGION_ZOOM,
-    REGION_DEEP_ZOOM,
     content_box,
     find_inset,
     fingerprint_file,
@@ -281,7 +281,12 @@ def test_wide_frames_also_hash_their_centre_and_a_zoomed_region():
     square, _ = hash_frames(frames, aspect=1.0)
     assert REGION_CENTRE in {h.region for h in hash_frames(frames, aspect=9 / 16)[0]}  # its 16:9 band
     unknown, _ = hash_frames(frames)
-    assert {h.region for h in unknown} - set(MOTION_REGIONS) == {REGION_FRAME, REGION_ZOOM, REGION_DEEP_ZOOM, REGION_MIRROR}
+    assert {h.region for h in unknown} - set(MOTION_REGIONS) == {
+        REGION_FRAME,
+        REGION_ZOOM,
+        REGION_DEEP_ZOOM,
+        REGION_MIRROR,
+    }
     assert REGION_MOTION_CENTRE not in {h.region for h in unknown}
     assert REGION_CENTRE in {h.region for h in square}
 
@@ -405,7 +410,9 @@ def test_window_means_of_many_frames_do_not_overflow():
 # --- the change between pictures (talking heads before a still backdrop) ----------------------
 
 
-def _talking(seed: int, motion_seed: int, seconds: float = 6.0, fps: float = 15.0, caption: bool = False, gain: float = 1.0):
+def _talking(
+    seed: int, motion_seed: int, seconds: float = 6.0, fps: float = 15.0, caption: bool = False, gain: float = 1.0
+):
     """A still backdrop with a 'face' (a soft bright disc) that moves and changes size in a
     pattern of its own; optionally a static caption bar over it and a brightness change."""
     backdrop = texture(seed).astype(np.float32) * 0.6

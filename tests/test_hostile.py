@@ -13,7 +13,6 @@ import csv
 import gzip
 import io
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -170,7 +169,11 @@ FORGED = [
     ("uploads.0.account", "news\x00hub", "uploads[0].account contains a NUL byte"),
     ("uploads.0.title", {"text": "evening"}, "uploads[0].title must be text or null, not an object"),
     ("uploads.0.url", "\udc80", "uploads[0].url is not valid Unicode text"),
-    ("uploads.0.uploaded_at", "0001-01-01T00:00:00+01:00", "uploads[0].uploaded_at '0001-01-01T00:00:00+01:00' is out of range"),
+    (
+        "uploads.0.uploaded_at",
+        "0001-01-01T00:00:00+01:00",
+        "uploads[0].uploaded_at '0001-01-01T00:00:00+01:00' is out of range",
+    ),
     ("uploads.0.uploaded_at", "9999-12-31T23:59:59-05:00", "is out of range"),
     ("uploads.0.uploaded_at", "yesterday", "is not an ISO 8601 time"),
 ]
@@ -202,7 +205,9 @@ def test_import_skips_lines_that_are_not_records(exported, tmp_path):
         f.write(json.dumps(header) + "\n" + json.dumps(good) + "\n{not json\n[1, 2]\n" + "[" * 100_000 + "\n")
     result = run(tmp_path / "store", "--quiet", "import", path, "--source", "lab-b")  # stderr: the problems only
     assert result.exit_code == 1
-    assert [line.split(": bad video record: ")[0] for line in result.stderr.splitlines()] == [f"{path}:{n}" for n in (3, 4, 5)]
+    assert [line.split(": bad video record: ")[0] for line in result.stderr.splitlines()] == [
+        f"{path}:{n}" for n in (3, 4, 5)
+    ]
     assert "not valid JSON" in result.stderr and "must be a JSON object, not a list" in result.stderr
     assert ok_shas(tmp_path / "store") == {good["sha256"]}
 
@@ -252,7 +257,10 @@ def test_a_manifest_link_leading_outside_the_case_folder_is_reported_and_skipped
     store = tmp_path / "store"
     result = ingest_manifest(store, manifest)
     assert result.exit_code == 1
-    assert f"{manifest}:2: path {row_path!r} is a link to " in result.stderr and "outside the manifest's folder" in result.stderr
+    assert (
+        f"{manifest}:2: path {row_path!r} is a link to " in result.stderr
+        and "outside the manifest's folder" in result.stderr
+    )
     assert db_rows(store, "SELECT count(*) FROM uploads") == [(1,)]
     assert len(ok_shas(store)) == 1
 
@@ -302,7 +310,11 @@ def test_a_memory_limit_too_low_to_decode_stops_the_run_with_exit_3_and_blames_n
     monkeypatch.setattr("vidtrace.decode._hard_limit_mb", lambda: 100)
     result = run(store, "ingest", case / "clips")
     assert result.exit_code == 3
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: this process may use at most 100 MiB of address space")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: this process may use at most 100 MiB of address space")
+    )
     assert db_rows(store, "SELECT count(*) FROM videos WHERE status = 'failed'") == [(0,)]
     assert_nothing_lost(before, stored(store))
 
@@ -315,16 +327,22 @@ def test_a_full_disk_while_saving_the_index_stops_with_exit_3_and_the_next_run_h
     shutil.copy(fixture_clip("orig_b.mp4"), case / "clips" / "new.mp4")
     before = stored(store)
     write = vidtrace.index.faiss_binary.faiss.write_index_binary
-    monkeypatch.setattr(vidtrace.index.faiss_binary.faiss, "write_index_binary", lambda index, path: write(index, "/dev/full"))
+    monkeypatch.setattr(
+        vidtrace.index.faiss_binary.faiss, "write_index_binary", lambda index, path: write(index, "/dev/full")
+    )
     result = run(store, "ingest", case / "clips")
     assert result.exit_code == 3
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"Error: cannot save the frame index {store / 'frames.faiss'}: No space left on device"), line
+    assert line.startswith(f"Error: cannot save the frame index {store / 'frames.faiss'}: No space left on device"), (
+        line
+    )
     assert "Traceback" not in result.stderr
     after = stored(store)
     assert_nothing_lost(before, after)
     assert len(ok_shas(store)) == 2 and not db_rows(store, "SELECT * FROM videos WHERE status = 'failed'")
-    assert db_rows(store, "SELECT count(*) FROM scans WHERE status = 'running'") == [(0,)]  # the scan is recorded as ended
+    assert db_rows(store, "SELECT count(*) FROM scans WHERE status = 'running'") == [
+        (0,)
+    ]  # the scan is recorded as ended
     monkeypatch.undo()
     assert run(store, "ingest", case / "clips").exit_code == 0
     doctor = run(store, "doctor")
@@ -346,7 +364,9 @@ def test_a_database_server_lost_mid_ingest_stops_with_exit_3(case, tmp_path, pg_
             admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"
+                    ),
                     {"db": make_url(pg_url).database},
                 )
             admin.dispose()
@@ -384,7 +404,10 @@ def corrupt_store(tmp_path) -> Path:
 )  # fmt: skip
 def test_a_corrupt_sqlite_file_gives_one_line_from_every_command(corrupt_store, tmp_path, command):
     before = (corrupt_store / "vidtrace.db").read_bytes()
-    args = [a.replace("CLIP", str(fixture_clip("a_trimmed.mp4"))).replace("ROOT", str(FIXTURE_VIDEOS)) for a in command.split()]
+    args = [
+        a.replace("CLIP", str(fixture_clip("a_trimmed.mp4"))).replace("ROOT", str(FIXTURE_VIDEOS))
+        for a in command.split()
+    ]
     args = [str(tmp_path / "out.file") if a == "OUT" else a for a in args]
     result = run(corrupt_store, *args)
     assert result.exit_code == 3, (result.stdout, result.stderr)
@@ -406,7 +429,9 @@ def test_a_damaged_page_in_the_database_gives_the_same_line(tmp_path, ingested_s
         f.write(b"\xff" * 4096 * 20)
     result = run(store, "doctor")
     assert result.exit_code == 3
-    assert result.stderr.startswith(f"Error: {store / 'vidtrace.db'} is not a readable SQLite database (database disk image is malformed)")
+    assert result.stderr.startswith(
+        f"Error: {store / 'vidtrace.db'} is not a readable SQLite database (database disk image is malformed)"
+    )
 
 
 def test_an_index_copied_from_another_store_of_the_same_files_is_detected_and_rebuilt(tmp_path):
@@ -424,7 +449,9 @@ def test_an_index_copied_from_another_store_of_the_same_files_is_detected_and_re
 
     doctor = run(mine, "doctor")
     assert doctor.exit_code == 1
-    assert f"FAIL  index: index holds {record['count']} frames with the database's ids but other hashes" in doctor.stdout
+    assert (
+        f"FAIL  index: index holds {record['count']} frames with the database's ids but other hashes" in doctor.stdout
+    )
 
     found = json.loads(run(mine, "lookup", fixture_clip("a_trimmed.mp4"), "--json").stdout)
     best = found["matches"][0]
@@ -441,7 +468,12 @@ def test_an_index_copied_from_another_store_of_the_same_files_is_detected_and_re
 def test_a_still_picture_is_reported_as_no_moving_picture(case, tmp_path, kind):
     picture = tmp_path / "picture.jpg"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240", "-frames:v", "1", str(picture))
-    name = {"png image": "still.png", "jpeg image": "still.jpg", "mp3 with cover art": "song.mp3", "m4a with cover art": "song.m4a"}[kind]
+    name = {
+        "png image": "still.png",
+        "jpeg image": "still.jpg",
+        "mp3 with cover art": "song.mp3",
+        "m4a with cover art": "song.m4a",
+    }[kind]
     target = case / "clips" / name
     if kind == "png image":
         ffmpeg("-i", str(picture), str(target))
@@ -457,7 +489,9 @@ def test_a_still_picture_is_reported_as_no_moving_picture(case, tmp_path, kind):
     assert result.exit_code == 1
     assert f"{target}: no moving picture (a single image)" in result.stderr
     assert len(ok_shas(store)) == 1
-    assert db_rows(store, "SELECT error FROM videos WHERE status = 'failed'") == [("no moving picture (a single image)",)]
+    assert db_rows(store, "SELECT error FROM videos WHERE status = 'failed'") == [
+        ("no moving picture (a single image)",)
+    ]
 
 
 def test_doctor_stops_reporting_a_killed_scan_once_a_later_scan_finished(case, tmp_path):
@@ -496,7 +530,9 @@ def test_an_export_leaves_no_named_partial_file_while_it_writes(ingested_store, 
     assert sorted(p.name for p in out.iterdir()) == ["fp.jsonl.gz"]
 
 
-def test_an_interrupted_export_leaves_nothing_and_a_killed_ones_leftovers_are_removed(ingested_store, tmp_path, monkeypatch):
+def test_an_interrupted_export_leaves_nothing_and_a_killed_ones_leftovers_are_removed(
+    ingested_store, tmp_path, monkeypatch
+):
     import vidtrace.exchange as exchange
 
     out = tmp_path / "out"

@@ -75,11 +75,14 @@ def test_report_in_chromium_has_links_titles_contact_sheets_and_no_absolute_path
     assert written.exit_code == 0, written.stderr
     html = report.read_text(encoding="utf-8")
     assert str(tmp_path) not in html and str(FIXTURES) not in html  # no absolute path anywhere
-    assert "<script" not in html and "http-equiv=\"Content-Security-Policy\"" in html
+    assert "<script" not in html and 'http-equiv="Content-Security-Policy"' in html
 
     clusters = json.loads(run(store, "clusters", "--json").stdout)["clusters"]
     posted_again = [c for c in clusters if len(c["uploads"]) > 1]
-    rows = {(r["path"], r["account"]): r for r in csv.DictReader(io.StringIO((case / "manifest.csv").read_text(encoding="utf-8")))}
+    rows = {
+        (r["path"], r["account"]): r
+        for r in csv.DictReader(io.StringIO((case / "manifest.csv").read_text(encoding="utf-8")))
+    }
     uploads = {rows[(os.path.relpath(u["path"], case), u["account"])]["url"]: rows[(os.path.relpath(u["path"], case), u["account"])]
                for c in posted_again for u in c["uploads"]}.values()  # fmt: skip
     assert len(posted_again) >= 2 and len(uploads) == 9  # all but the unrelated clip, posted once
@@ -91,7 +94,10 @@ def test_report_in_chromium_has_links_titles_contact_sheets_and_no_absolute_path
         browser.load(report.as_uri())
         root = browser.call("DOM.getDocument", depth=0)["root"]["nodeId"]
         dom = browser.call("DOM.getOuterHTML", nodeId=root)["outerHTML"]
-        boxes = {selector: browser.boxes(selector) for selector in (*SECTIONS, ".contact-sheet", "svg.network", ".contact-sheet img")}
+        boxes = {
+            selector: browser.boxes(selector)
+            for selector in (*SECTIONS, ".contact-sheet", "svg.network", ".contact-sheet img")
+        }
         shot = browser.screenshot()
     finally:
         browser.close()
@@ -105,7 +111,10 @@ def test_report_in_chromium_has_links_titles_contact_sheets_and_no_absolute_path
     for u in uploads:
         assert u["title"] in text, u["title"]
     # in the groups' evidence the title is the link; on the contact sheet the URL itself
-    assert page.links["https://videoshare.example/v/0004"] == ["THEY don't want you to see this", "https://videoshare.example/v/0004"]
+    assert page.links["https://videoshare.example/v/0004"] == [
+        "THEY don't want you to see this",
+        "https://videoshare.example/v/0004",
+    ]
     # one contact sheet per cluster posted more than once, a still of each of its videos
     assert set(page.sheets) == {f"cluster-{c['id']}" for c in posted_again}
     for c in posted_again:
@@ -154,7 +163,7 @@ def test_same_soundtrack_links_lead_to_both_clusters_sheets(tmp_path):
     page = Page()
     page.feed(report.read_text(encoding="utf-8"))
     html = report.read_text(encoding="utf-8")
-    related = html[html.index("<section id='related'>"):]
+    related = html[html.index("<section id='related'>") :]
     targets = re.findall(r"<a href='#(cluster-\d+)'>", related)
     assert len(targets) == 2 and set(targets) == set(page.sheets)  # both contents shown, each linked
     assert all(sheet["images"] == 1 for sheet in page.sheets.values())

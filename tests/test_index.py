@@ -8,23 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MANIFEST, db_rows, fixture_clip, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import MANIFEST, db_rows, fixture_clip, run
 from vidtrace import hashes
 from vidtrace.index import (
     FLAT,
     MULTIHASH,
+    SHARDED,
     Coverage,
     FrameIndex,
     Hit,
     add_digests,
     frame_digest,
     load_index,
+    shard_of,
+    shard_path,
     train_bit_order,
 )
-from vidtrace.index import SHARDED, shard_of, shard_path
 from vidtrace.store import db
 
 NBITS = 64
@@ -40,9 +42,7 @@ def _flip(code: np.ndarray, bits: list[int]) -> np.ndarray:
     return out
 
 
-def random_data(
-    seed: int, n_refs: int, n_queries: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def random_data(seed: int, n_refs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Clustered codes (so that many pairs fall near the search radius) with sparse, shuffled ids."""
     rng = np.random.default_rng(seed)
     centres = rng.integers(0, 256, size=(max(1, n_refs // 6), NBYTES), dtype=np.uint8)
@@ -57,15 +57,11 @@ def random_data(
 
     refs, queries = near(n_refs), near(n_queries)
     # Unique, non-contiguous, large and in no particular order, like SQL ids after deletions.
-    ids = rng.permutation(
-        np.cumsum(rng.integers(1, 10**6, size=n_refs, dtype=np.int64))
-    )
+    ids = rng.permutation(np.cumsum(rng.integers(1, 10**6, size=n_refs, dtype=np.int64)))
     return ids, refs, queries
 
 
-def oracle(
-    ids: np.ndarray, refs: np.ndarray, queries: np.ndarray, max_bits: int
-) -> list[tuple[int, int, int]]:
+def oracle(ids: np.ndarray, refs: np.ndarray, queries: np.ndarray, max_bits: int) -> list[tuple[int, int, int]]:
     if len(refs) == 0 or len(queries) == 0:
         return []
     dist = hashes.hamming_matrix(queries, refs)
@@ -79,9 +75,7 @@ def as_tuples(hits: list[Hit]) -> list[tuple[int, int, int]]:
 
 def build(ids: np.ndarray, refs: np.ndarray, chunks: int = 1) -> FrameIndex:
     index = FrameIndex(nbits=NBITS)
-    for part_ids, part_refs in zip(
-        np.array_split(ids, chunks), np.array_split(refs, chunks)
-    ):
+    for part_ids, part_refs in zip(np.array_split(ids, chunks), np.array_split(refs, chunks)):
         index.add(part_ids, part_refs)
     return index
 
@@ -109,9 +103,7 @@ def test_search_equals_oracle_property(seed, n_refs, n_queries, max_bits, chunks
     ids, refs, queries = random_data(seed, n_refs, n_queries)
     index = build(ids, refs, chunks=min(chunks, n_refs))
     assert len(index) == n_refs
-    assert as_tuples(index.search(queries, max_bits)) == oracle(
-        ids, refs, queries, max_bits
-    )
+    assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
 
 
 @pytest.mark.parametrize("max_bits", [0, 1, 6, 10, 31, 63])
@@ -176,9 +168,7 @@ def test_coverage_describes_the_ids_and_hashes():
     assert index.coverage(ALGORITHM, VERSION) == Coverage(
         ALGORITHM, VERSION, count=3, max_id=900, id_sum=947, digest=frame_digest(ids, codes)
     )
-    assert FrameIndex(nbits=NBITS).coverage(ALGORITHM, VERSION) == Coverage(
-        ALGORITHM, VERSION, 0, 0, 0, 0
-    )
+    assert FrameIndex(nbits=NBITS).coverage(ALGORITHM, VERSION) == Coverage(ALGORITHM, VERSION, 0, 0, 0, 0)
 
 
 def test_digest_ignores_order_but_not_which_id_holds_which_hash():
@@ -235,9 +225,7 @@ def test_loaded_index_accepts_more_codes(tmp_path):
     again.add(np.array([10**12]), extra[None, :])
     all_ids = np.concatenate([ids, [10**12]])
     all_refs = np.vstack([refs, extra[None, :]])
-    assert as_tuples(again.search(queries, 10)) == oracle(
-        all_ids, all_refs, queries, 10
-    )
+    assert as_tuples(again.search(queries, 10)) == oracle(all_ids, all_refs, queries, 10)
     assert again.coverage(ALGORITHM, VERSION).count == len(ids) + 1
 
 
@@ -268,9 +256,7 @@ def test_load_missing_record_returns_none(tmp_path):
     assert FrameIndex.load(path) is None
 
 
-@pytest.mark.parametrize(
-    "garbage", [b"", b"not a faiss index at all", bytes(range(256)) * 4]
-)
+@pytest.mark.parametrize("garbage", [b"", b"not a faiss index at all", bytes(range(256)) * 4])
 def test_load_corrupt_index_file_returns_none(tmp_path, garbage):
     path, *_ = _saved(tmp_path)
     path.write_bytes(garbage)
@@ -321,9 +307,7 @@ def test_load_returns_none_when_index_file_comes_from_another_run(tmp_path):
 # index file, makes the file unusable (so it gets rebuilt), never an exception.
 
 
-@pytest.mark.parametrize(
-    "text", ["[]", '"text"', "null", '{"format": 1}', '{"format": 1, "nbits": "many"}']
-)
+@pytest.mark.parametrize("text", ["[]", '"text"', "null", '{"format": 1}', '{"format": 1, "nbits": "many"}'])
 def test_load_malformed_record_returns_none(tmp_path, text):
     path, *_ = _saved(tmp_path)
     Path(str(path) + ".json").write_text(text)
@@ -342,9 +326,7 @@ def test_load_returns_none_when_record_nbits_disagrees_with_index(tmp_path):
 # --- multi-index hashing (the approximate index for large stores) ---------------------------
 
 
-def planted_data(
-    seed: int, n_random: int, n_families: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def planted_data(seed: int, n_random: int, n_families: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random codes plus families of copies each 0-5 bits from their root (up to 10 apart)."""
     rng = np.random.default_rng(seed)
     roots = rng.integers(0, 256, size=(n_families, NBYTES), dtype=np.uint8)
@@ -362,9 +344,7 @@ def planted_data(
             np.array(members),
         ]
     )
-    ids = rng.permutation(
-        np.cumsum(rng.integers(1, 1000, size=len(refs), dtype=np.int64))
-    )
+    ids = rng.permutation(np.cumsum(rng.integers(1, 1000, size=len(refs), dtype=np.int64)))
     queries = np.array(members)[rng.choice(len(members), size=60, replace=False)]
     return ids, refs, queries
 
@@ -375,9 +355,7 @@ def test_multihash_hits_are_exact_and_recall_is_high():
     assert index.kind == MULTIHASH and len(index) == len(ids)
     got = set(as_tuples(index.search(queries, 10)))
     expected = set(oracle(ids, refs, queries, 10))
-    assert (
-        got <= expected
-    )  # never a pair that is not within the radius, distances exact
+    assert got <= expected  # never a pair that is not within the radius, distances exact
     assert len(got) == len(index.search(queries, 10))  # each pair once
     assert len(got & expected) / len(expected) >= 0.98
 
@@ -387,9 +365,7 @@ def test_multihash_equals_oracle_within_the_probe_radius(max_bits):
     # Pairs at most 3 bits apart differ by at most 3 bits in each substring: always probed.
     ids, refs, queries = random_data(5, n_refs=3000, n_queries=60)
     index = FrameIndex.build(ids, refs, kind=MULTIHASH)
-    assert as_tuples(index.search(queries, max_bits)) == oracle(
-        ids, refs, queries, max_bits
-    )
+    assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
 
 
 def test_index_switches_to_multihash_by_size_and_keeps_new_frames_searchable(tmp_path):
@@ -406,9 +382,7 @@ def test_index_switches_to_multihash_by_size_and_keeps_new_frames_searchable(tmp
         np.vstack([refs, extra[None, :]]),
     )
     assert (0, 10**12, 1) in as_tuples(index.search(queries, 10))
-    assert set(as_tuples(index.search(queries, 10))) <= set(
-        oracle(all_ids, all_refs, queries, 10)
-    )
+    assert set(as_tuples(index.search(queries, 10))) <= set(oracle(all_ids, all_refs, queries, 10))
     assert index.coverage(ALGORITHM, VERSION).count == len(all_ids)
 
     path = tmp_path / "frames.index"
@@ -430,9 +404,7 @@ def test_flat_index_stays_flat_when_switching_is_off():
     assert FrameIndex.build(ids, refs, kind=FLAT).kind == FLAT
 
 
-@pytest.mark.parametrize(
-    "garbage", [b"", b"PK\x03\x04 not a zip", bytes(range(256)) * 4]
-)
+@pytest.mark.parametrize("garbage", [b"", b"PK\x03\x04 not a zip", bytes(range(256)) * 4])
 def test_load_corrupt_multihash_file_returns_none(tmp_path, garbage):
     ids, refs, _ = random_data(4, n_refs=500, n_queries=0)
     index = FrameIndex.build(ids, refs, kind=MULTIHASH)
@@ -571,7 +543,9 @@ def test_index_build_shards_then_lookup_and_doctor_agree(ingested_store, tmp_pat
     assert document["shards"] == 3 and [b["shard"] for b in document["built"]] == [0, 1, 2]
     assert sum(b["frames"] for b in document["built"]) == len(single)
     assert not (store / db.INDEX_FILENAME).exists()  # one layout per store folder
-    assert {p.name for p in store.glob("frames.shard-*-of-3.faiss")} == {f"frames.shard-{k}-of-3.faiss" for k in range(3)}
+    assert {p.name for p in store.glob("frames.shard-*-of-3.faiss")} == {
+        f"frames.shard-{k}-of-3.faiss" for k in range(3)
+    }
 
     sharded, _ = load_index(store / db.INDEX_FILENAME)
     assert sharded.kind == SHARDED and _contents(sharded) == _contents(single)
@@ -656,7 +630,10 @@ def test_store_with_shards_of_two_counts_is_a_clear_error(ingested_store, tmp_pa
     store = _store_copy(ingested_store, tmp_path)
     assert run(store, "index", "build", "--shards", "2").exit_code == 0
     for suffix in ("", ".json"):
-        shutil.copy(f"{shard_path(store / db.INDEX_FILENAME, 0, 2)}{suffix}", f"{shard_path(store / db.INDEX_FILENAME, 0, 3)}{suffix}")
+        shutil.copy(
+            f"{shard_path(store / db.INDEX_FILENAME, 0, 2)}{suffix}",
+            f"{shard_path(store / db.INDEX_FILENAME, 0, 3)}{suffix}",
+        )
     result = run(store, "lookup", fixture_clip("a_trimmed.mp4"))
     assert result.exit_code == 2
     assert "shards for 2 and 3 shards" in result.stderr and "index build --shards" in result.stderr
@@ -673,7 +650,9 @@ def test_shards_built_from_postgresql_match_the_single_index(pg_url, tmp_path):
     assert result.exit_code == 0, result.stderr
     single, single_coverage = load_index(store / db.INDEX_FILENAME)
     for k in range(3):
-        built = run(tmp_path / f"machine{k}", "index", "build", "--shards", "3", "--shard", str(k), "--json", db_url=pg_url)
+        built = run(
+            tmp_path / f"machine{k}", "index", "build", "--shards", "3", "--shard", str(k), "--json", db_url=pg_url
+        )
         assert built.exit_code == 0, built.stderr
         assert json.loads(built.stdout)["built"][0]["shard"] == k
         for f in (tmp_path / f"machine{k}").glob("frames.shard-*"):

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import fixture_clip, run
 
 import vidtrace
+from conftest import fixture_clip, run
 from vidtrace import layout
 from vidtrace.index import FrameIndex
 from vidtrace.index.sounds import SoundIndex

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import cv2
 import imageio_ffmpeg
@@ -13,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_VIDEOS, run
-from vidtrace.decode import DecodedFrame
 from vidtrace import settings as defaults
+from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import MOTION_LAG_S, REGION_MOTION_INSET, _windows, change_picture, hash_frame, hash_frames
 from vidtrace.hashes import hamming
 from vidtrace.insets import find_inset
@@ -27,7 +26,9 @@ def talking(seed: int, frames: int, side: int = 128, pace: float = 1.3, detail: 
     """A talking head: a smooth still backdrop, an oval face, a mouth opening and closing (`pace`
     radians a picture); the backdrop has `detail` by `detail` smooth cells."""
     rng = np.random.default_rng(seed)
-    backdrop = cv2.resize(rng.uniform(40, 200, (detail, detail)).astype(np.float32), (side, side), interpolation=cv2.INTER_CUBIC)
+    backdrop = cv2.resize(
+        rng.uniform(40, 200, (detail, detail)).astype(np.float32), (side, side), interpolation=cv2.INTER_CUBIC
+    )
     yy, xx = np.mgrid[0:side, 0:side]
     centre_y, centre_x = side * 0.45, side * 0.5
     face = ((yy - centre_y) / (side * 0.3)) ** 2 + ((xx - centre_x) / (side * 0.2)) ** 2 <= 1
@@ -46,7 +47,9 @@ def talking(seed: int, frames: int, side: int = 128, pace: float = 1.3, detail: 
 
 def shown_small(host: np.ndarray, guest: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
     out = host.copy()
-    out[:, top : top + side, left : left + side] = [cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in guest]
+    out[:, top : top + side, left : left + side] = [
+        cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in guest
+    ]
     return out
 
 

@@ -119,7 +119,9 @@ def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatc
     held = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
     moving = [rng.integers(0, 256, 8, dtype=np.uint8).tobytes() for _ in range(48)]
     ts = [round(k * 0.125, 3) for k in range(48)]
-    frames = [FrameHash(t, held, 20.0, REGION_FRAME) for t in ts] + [FrameHash(t, h, 20.0, REGION_ZOOM) for t, h in zip(ts, moving)]
+    frames = [FrameHash(t, held, 20.0, REGION_FRAME) for t in ts] + [
+        FrameHash(t, h, 20.0, REGION_ZOOM) for t, h in zip(ts, moving)
+    ]
     fingerprint = VideoFingerprint(VideoInfo(6.0, 25.0, 320, 240, True), frames, 150)
     store = Store.open(StoreLocation.resolve(tmp_path / "store"), create=True)
     with store.session() as session:
@@ -174,7 +176,10 @@ def test_queries_searched_together_keep_the_hits_each_keeps_alone():
     queries = [query(rng.choice(300, 120, replace=False)) for _ in range(4)]
     judge = lambda vids: set(vids)  # noqa: E731
     excluded = [{1}, None, {2, 3}, set()]
-    alone = [matching.search(index, [q], matching.FrameTable(load), judge, Settings(), [e])[0] for q, e in zip(queries, excluded)]
+    alone = [
+        matching.search(index, [q], matching.FrameTable(load), judge, Settings(), [e])[0]
+        for q, e in zip(queries, excluded)
+    ]
     assert [len(a) for a in alone] == [2, 3, 1, 3]  # every stored video not excluded is hit
     together = matching.search(index, queries, matching.FrameTable(load), judge, Settings(), excluded, batch_hits=10**9)
     for a, t in zip(alone, together):

@@ -142,7 +142,7 @@ def test_clusters_keep_their_ids_and_merges_are_recorded(tmp_path):
 
 HOSTILE = [
     "<script>document.title='pwned'</script>",
-    '<img src=x onerror="document.title=\'pwned\'">',
+    "<img src=x onerror=\"document.title='pwned'\">",
     "net3'; DROP TABLE accounts; --",
     "\x1b[31mred\x1b[0m",
     "net5",

@@ -36,9 +36,9 @@ from test_cli import TOLERANCE_S
 from test_crash import Runner
 from vidtrace import scan
 from vidtrace.index import FrameIndex
+from vidtrace.index.sync import synced_index
 from vidtrace.settings import Settings
 from vidtrace.store import db, repo
-from vidtrace.index.sync import synced_index
 from vidtrace.store.models import Account, Frame, Match, Segment, Upload, Video
 
 #: Bounds every wait for another process (a hang guard, not a timing assertion).
@@ -90,7 +90,11 @@ def snapshot(url: str) -> dict[str, list]:
             sha = dict(s.execute(select(Video.id, Video.sha256)).all())
             handle = dict(s.execute(select(Account.id, Account.handle)).all())
             out = {
-                "videos": sorted(s.execute(select(Video.sha256, Video.status, Video.sampled_frames, Video.matched_at.is_not(None))).all()),
+                "videos": sorted(
+                    s.execute(
+                        select(Video.sha256, Video.status, Video.sampled_frames, Video.matched_at.is_not(None))
+                    ).all()
+                ),
                 "accounts": sorted(s.execute(select(Account.platform, Account.handle)).all()),
                 "uploads": sorted(
                     (sha[u.video_id], u.path, handle.get(u.account_id), u.uploaded_at_source, u.gone_at is not None)
@@ -203,7 +207,9 @@ def _waiting_on_locks(conn) -> int:
 
 
 @pytest.mark.parametrize("stores", ["one store folder", "a store folder each"])
-def test_two_ingests_of_overlapping_folders_at_once_store_what_one_ingest_of_the_union_stores(pg_url, tmp_path, stores, capsys):
+def test_two_ingests_of_overlapping_folders_at_once_store_what_one_ingest_of_the_union_stores(
+    pg_url, tmp_path, stores, capsys
+):
     roots = _tree(tmp_path / "videos")
     reference = tmp_path / "reference"
     assert run(reference, "ingest", roots["r1"], roots["r2"], roots["r3"]).exit_code == 0
@@ -264,7 +270,15 @@ def _seed_unmatched(url: str, count: int) -> list[int]:
         conn.execute(
             insert(Video),
             [
-                dict(sha256=f"{n:064x}", size_bytes=1, status="ok", algorithm="t", algorithm_version=1, sampled_frames=0, created_at=now)
+                dict(
+                    sha256=f"{n:064x}",
+                    size_bytes=1,
+                    status="ok",
+                    algorithm="t",
+                    algorithm_version=1,
+                    sampled_frames=0,
+                    created_at=now,
+                )
                 for n in range(count)
             ],
         )
@@ -369,7 +383,7 @@ def test_two_writers_matching_at_once_match_every_pair_exactly_once(pg_url, tmp_
                     found[n] = scan.match_unmatched(session, index, Settings(), None)
             finally:
                 opened.close()
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
             barrier.abort()
 
@@ -426,4 +440,7 @@ def test_ingest_killed_anywhere_on_postgres_resumes_without_loss_or_duplicates(r
         index_covers_sql(store, url)
         assert_same_content(snapshot(url), want)
     with capsys.disabled():
-        print(f"\npostgres crash safety: {kills} SIGKILL points ({interrupted} killed a running ingest), then equal to an uninterrupted run", file=sys.stderr)
+        print(
+            f"\npostgres crash safety: {kills} SIGKILL points ({interrupted} killed a running ingest), then equal to an uninterrupted run",
+            file=sys.stderr,
+        )

@@ -22,7 +22,11 @@ from vidtrace.settings import HASH_SIZE, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CLIPS = sorted((ROOT / "fixtures" / "videos").rglob("*.mp4"))
-REAL_CLIPS = [p for p in (ROOT.parent / "shared" / "videos" / "talking-heads" / f"{n}.mp4" for n in ("d3", "d10", "d19")) if p.exists()]
+REAL_CLIPS = [
+    p
+    for p in (ROOT.parent / "shared" / "videos" / "talking-heads" / f"{n}.mp4" for n in ("d3", "d10", "d19"))
+    if p.exists()
+]
 SIDE = 4 * HASH_SIZE
 
 
@@ -45,15 +49,15 @@ def test_batched_phash_equals_imagehash_on_real_frames(path):
     pictures += [np.ascontiguousarray(p[:, ::-1]) for p in pictures[:10]] + [zoom_region(p, 0.7) for p in pictures[:10]]
     expected = [_oracle(p) for p in pictures]
     assert [hash_frame(p) for p in pictures] == expected
-    stack = np.stack([cv2.resize(np.ascontiguousarray(p), (SIDE, SIDE), interpolation=cv2.INTER_AREA) for p in pictures])
+    stack = np.stack(
+        [cv2.resize(np.ascontiguousarray(p), (SIDE, SIDE), interpolation=cv2.INTER_AREA) for p in pictures]
+    )
     assert [row.tobytes() for row in phash_rows(stack, HASH_SIZE)] == expected
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    pictures=st.integers(1, 40).flatmap(
-        lambda n: arrays(np.uint8, (n, SIDE, SIDE), elements=st.integers(0, 255))
-    ),
+    pictures=st.integers(1, 40).flatmap(lambda n: arrays(np.uint8, (n, SIDE, SIDE), elements=st.integers(0, 255))),
     flat=st.booleans(),
 )
 def test_batched_phash_equals_imagehash_on_random_pictures(pictures, flat):

@@ -97,5 +97,16 @@ def test_table_with_hostile_cells():
 def test_csv_neutralises_formula_text_and_keeps_numbers():
     from vidtrace.report import to_csv
 
-    text = to_csv(("=h", "n"), [("=HYPERLINK(1)", -1.5), ("+cmd", -2), ("@SUM(1)", 0.5), ("-1.5", None), ("\tx", "ok"), ("\rx", "a-b")])
-    assert text.split("\n")[:-1] == ["'=h,n", "'=HYPERLINK(1),-1.5", "'+cmd,-2", "'@SUM(1),0.5", "'-1.5,", "'\tx,ok", '\'\rx,a-b']
+    text = to_csv(
+        ("=h", "n"),
+        [("=HYPERLINK(1)", -1.5), ("+cmd", -2), ("@SUM(1)", 0.5), ("-1.5", None), ("\tx", "ok"), ("\rx", "a-b")],
+    )
+    assert text.split("\n")[:-1] == [
+        "'=h,n",
+        "'=HYPERLINK(1),-1.5",
+        "'+cmd,-2",
+        "'@SUM(1),0.5",
+        "'-1.5,",
+        "'\tx,ok",
+        "'\rx,a-b",
+    ]

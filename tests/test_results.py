@@ -9,8 +9,7 @@ import pytest
 def _loaded(modules: str, prefixes: tuple[str, ...]) -> list[str]:
     """The modules among `prefixes` that importing `modules` loads, in a fresh interpreter."""
     code = (
-        f"import sys\nimport {modules}\n"
-        f"print(' '.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+        f"import sys\nimport {modules}\nprint(' '.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return out.split()

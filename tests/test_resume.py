@@ -50,7 +50,9 @@ def _stored_videos(store: Path) -> int:
     [(signal.SIGINT, True, 1), (signal.SIGTERM, False, 2), (signal.SIGKILL, True, 1)],
     ids=["ctrl-c-to-the-process-group", "sigterm-with-workers", "sigkill"],
 )
-def test_an_interrupted_ingest_keeps_its_finished_videos_and_the_rerun_does_the_rest(tmp_path, signum, to_group, workers):
+def test_an_interrupted_ingest_keeps_its_finished_videos_and_the_rerun_does_the_rest(
+    tmp_path, signum, to_group, workers
+):
     folder, store = tmp_path / "videos", tmp_path / "store"
     total = _collection(folder)
     proc = subprocess.Popen(

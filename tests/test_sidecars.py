@@ -42,7 +42,7 @@ def info_dict(video_id: str, title: str, uploader_id: str, timestamp: int | None
     if timestamp is not None:
         info["timestamp"] = timestamp
     info["upload_date"] = upload_date or (
-        dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y%m%d") if timestamp is not None else None
+        dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y%m%d") if timestamp is not None else None
     )
     return info
 
@@ -63,8 +63,16 @@ T0 = 1772460180  # 2026-03-02T14:03:00Z
 
 def test_a_yt_dlp_folder_is_ingested_with_its_sidecars_accounts_times_and_urls(tmp_path, store):
     downloads = tmp_path / "downloads"
-    download(downloads / "case", "a_reencoded.mp4", info_dict("aaaaaaaaaaa", "THEY don't want you to see this", "@patriot_daily", T0))
-    download(downloads / "case", "a_trimmed.mp4", info_dict("bbbbbbbbbbb", "Watch before it is deleted", "@truth_wave", T0 + 360))
+    download(
+        downloads / "case",
+        "a_reencoded.mp4",
+        info_dict("aaaaaaaaaaa", "THEY don't want you to see this", "@patriot_daily", T0),
+    )
+    download(
+        downloads / "case",
+        "a_trimmed.mp4",
+        info_dict("bbbbbbbbbbb", "Watch before it is deleted", "@truth_wave", T0 + 360),
+    )
     # no timestamp: the upload date (midnight UTC) is the posting time
     download(downloads / "case", "compilation.mp4",
              info_dict("7350000000000000001", "The truth, all of it", "6812345", None, "TikTok", upload_date="20260302"))  # fmt: skip
@@ -78,7 +86,12 @@ def test_a_yt_dlp_folder_is_ingested_with_its_sidecars_accounts_times_and_urls(t
     by_handle = {r[1]: r for r in rows}
     assert set(by_handle) == {"@patriot_daily", "@truth_wave", "6812345", "case"}
     platform, _, at, source, url, title, path = by_handle["@patriot_daily"]
-    assert (platform, source, url, title) == ("Youtube", "manifest", "https://www.youtube.com/watch?v=aaaaaaaaaaa", "THEY don't want you to see this")
+    assert (platform, source, url, title) == (
+        "Youtube",
+        "manifest",
+        "https://www.youtube.com/watch?v=aaaaaaaaaaa",
+        "THEY don't want you to see this",
+    )
     assert at.startswith("2026-03-02 14:03:00")
     assert by_handle["@truth_wave"][2].startswith("2026-03-02 14:09:00")
     tiktok = by_handle["6812345"]
@@ -99,7 +112,9 @@ def test_a_yt_dlp_folder_is_ingested_with_its_sidecars_accounts_times_and_urls(t
 def test_a_manifest_row_wins_over_a_sidecar(tmp_path, store):
     folder = tmp_path / "collected"
     video = download(folder, "orig_a.mp4", info_dict("ccccccccccc", "From the sidecar", "@sidecar_account", T0))
-    (folder / "manifest.csv").write_text(f"path,account,uploaded_at,title\n{video.name},manifest_account,2026-01-01T00:00:00Z,From the manifest\n")
+    (folder / "manifest.csv").write_text(
+        f"path,account,uploaded_at,title\n{video.name},manifest_account,2026-01-01T00:00:00Z,From the manifest\n"
+    )
     result = run(store, "ingest", "--manifest", folder / "manifest.csv")
     assert result.exit_code == 0, result.stderr
     assert "sidecar" not in result.stdout
@@ -114,7 +129,10 @@ def test_a_single_file_takes_its_sidecar_then_its_folder_then_the_given_account(
     given = download(tmp_path / "x", "unrelated_c.mp4", None, name="given")
     assert run(store, "ingest", video, plain).exit_code == 0
     assert run(store, "ingest", given, "--account", "@named").exit_code == 0
-    handles = {r[0]: r[1] for r in db_rows(store, "SELECT a.handle, a.platform FROM uploads u JOIN accounts a ON a.id = u.account_id")}
+    handles = {
+        r[0]: r[1]
+        for r in db_rows(store, "SELECT a.handle, a.platform FROM uploads u JOIN accounts a ON a.id = u.account_id")
+    }
     assert handles == {"@single": "Youtube", "someone": "", "@named": ""}
 
 
@@ -127,5 +145,7 @@ def test_a_broken_sidecar_is_reported_and_the_video_kept(tmp_path, store):
     assert result.exit_code == 1
     assert f"{video.stem}.info.json: yt-dlp sidecar unusable: not valid JSON" in result.stderr
     assert "1 upload(s) took account" in result.stdout
-    handles = sorted(r[0] for r in db_rows(store, "SELECT a.handle FROM uploads u JOIN accounts a ON a.id = u.account_id"))
+    handles = sorted(
+        r[0] for r in db_rows(store, "SELECT a.handle FROM uploads u JOIN accounts a ON a.id = u.account_id")
+    )
     assert handles == ["@other", "acct"]  # the video with the broken sidecar is kept, under its folder's account

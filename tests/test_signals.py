@@ -91,7 +91,18 @@ def dub_tree(tmp_path_factory) -> Path:
         (root / account).mkdir(parents=True)
     voiced = _with_sound(fixture_clip("orig_a.mp4"), root / "news" / "voiced.mp4", 20)
     _with_sound(fixture_clip("unrelated_c.mp4"), root / "dubber" / "dub.mp4", 15, "-b:a", "64k")
-    ffmpeg("-i", str(voiced), "-an", "-c:v", "libx264", "-crf", "30", "-pix_fmt", "yuv420p", str(root / "muter" / "silent.mp4"))
+    ffmpeg(
+        "-i",
+        str(voiced),
+        "-an",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        str(root / "muter" / "silent.mp4"),
+    )
     ffmpeg("-i", str(voiced), "-c:v", "libx264", "-crf", "28", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
            str(root / "copier" / "copy.mp4"))  # fmt: skip
     return root
@@ -209,7 +220,9 @@ def test_rescan_computes_a_missing_sound_print(dub_store, tmp_path):
     assert db_rows(store, f"SELECT value_count FROM sound_prints WHERE video_id = {voiced}") == before
     assert before[0][0] > 100
     # no audio is stored as a print without values, not looked for again
-    assert db_rows(store, "SELECT value_count FROM sound_prints JOIN uploads USING (video_id) WHERE path LIKE '%silent.mp4'") == [(0,)]
+    assert db_rows(
+        store, "SELECT value_count FROM sound_prints JOIN uploads USING (video_id) WHERE path LIKE '%silent.mp4'"
+    ) == [(0,)]
     assert {tuple(sorted(k)): m["kind"] for k, m in _pairs(store).items()} == {
         tuple(sorted(k)): m["kind"] for k, m in _pairs(dub_store).items()
     }
@@ -264,11 +277,23 @@ def test_sound_prints_travel_with_an_export_and_a_partner_finds_the_dub(dub_stor
     partner = tmp_path / "partner"
     result = run(partner, "import", exported, "--source", "lab")
     assert result.exit_code == 0, result.stderr
-    original = sorted(db_rows(dub_store, "SELECT v.sha256, s.value_count, s.data FROM sound_prints s JOIN videos v ON v.id = s.video_id"))
-    imported = sorted(db_rows(partner, "SELECT v.sha256, s.value_count, s.data FROM sound_prints s JOIN videos v ON v.id = s.video_id"))
+    original = sorted(
+        db_rows(
+            dub_store, "SELECT v.sha256, s.value_count, s.data FROM sound_prints s JOIN videos v ON v.id = s.video_id"
+        )
+    )
+    imported = sorted(
+        db_rows(
+            partner, "SELECT v.sha256, s.value_count, s.data FROM sound_prints s JOIN videos v ON v.id = s.video_id"
+        )
+    )
     assert imported == original and sum(1 for _, n, _ in imported if n) == 3  # voiced, dub, copy carry sound
-    kinds = sorted((m["kind"], tuple(m["signals"])) for m in json.loads(run(partner, "matches", "--json").stdout)["matches"])
-    assert kinds == sorted((m["kind"], tuple(m["signals"])) for m in json.loads(run(dub_store, "matches", "--json").stdout)["matches"])
+    kinds = sorted(
+        (m["kind"], tuple(m["signals"])) for m in json.loads(run(partner, "matches", "--json").stdout)["matches"]
+    )
+    assert kinds == sorted(
+        (m["kind"], tuple(m["signals"])) for m in json.loads(run(dub_store, "matches", "--json").stdout)["matches"]
+    )
 
 
 def test_an_import_with_a_malformed_sound_print_reports_the_record(dub_store, tmp_path):
@@ -276,7 +301,12 @@ def test_an_import_with_a_malformed_sound_print_reports_the_record(dub_store, tm
     assert run(dub_store, "export", exported).exit_code == 0
     lines = gzip.decompress(exported.read_bytes()).decode().splitlines()
     record = json.loads(lines[1])
-    record["sound"] = {"algorithm": "chromaprint1", "version": 1, "step_s": record.get("sound", {}).get("step_s", 0.1238), "values": "xyz"}
+    record["sound"] = {
+        "algorithm": "chromaprint1",
+        "version": 1,
+        "step_s": record.get("sound", {}).get("step_s", 0.1238),
+        "values": "xyz",
+    }
     lines[1] = json.dumps(record)
     forged = tmp_path / "forged.jsonl.gz"
     forged.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))

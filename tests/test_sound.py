@@ -55,7 +55,19 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     out["other"] = make_audio(d / "other.m4a", OTHER_MELODY, 20)
     out["silence"] = make_audio(d / "silence.m4a", "anullsrc=r=44100:cl=mono", 12)
     out["hum"] = make_audio(d / "hum.m4a", "aevalsrc=0.2*sin(2*PI*60*t)+0.1*sin(2*PI*120*t):s=22050", 12)
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(d / "mute.mp4"))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(d / "mute.mp4"),
+    )
     out["mute"] = d / "mute.mp4"
     return out
 

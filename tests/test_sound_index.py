@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidtrace.sound import brute_distances
 from vidtrace.index.sounds import SoundIndex
+from vidtrace.sound import brute_distances
 
 
 def _stored(rng: np.random.Generator) -> dict[int, np.ndarray]:

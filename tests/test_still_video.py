@@ -8,14 +8,12 @@ the hits of a held picture, so a 20-minute still costs what a short clip does.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.conftest import FIXTURE_VIDEOS, db_rows
 from vidtrace.decode import ffmpeg_binary
@@ -98,7 +96,9 @@ def test_a_video_over_the_hit_budget_is_left_unmatched_and_doctor_says_why(tmp_p
     result = run(store, "ingest", root.parent)
     assert result.exit_code == 0, result.stderr
     assert "left unmatched" in result.stderr
-    left = db_rows(store, "SELECT count(*) FROM videos WHERE unmatched_reason LIKE '%frame hits%' AND matched_at IS NOT NULL")
+    left = db_rows(
+        store, "SELECT count(*) FROM videos WHERE unmatched_reason LIKE '%frame hits%' AND matched_at IS NOT NULL"
+    )
     assert left == [(1,)]  # stored and marked, so it never blocks later work
     doctor = run(store, "doctor")
     assert doctor.exit_code == 1

@@ -9,7 +9,7 @@ See `vidtrace.api` for the calls (`open_store`, `Case`).
 
 __version__ = "0.1.0"
 
-__all__ = ["open_store", "Case", "Placement", "__version__"]
+__all__ = ["Case", "Placement", "__version__", "open_store"]
 
 
 def __getattr__(name: str):

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from statistics import median
-from typing import Sequence
 
 import numpy as np
 
@@ -35,8 +35,8 @@ from vidtrace.lines import (  # noqa: F401  (line finding, re-exported where it 
     MAX_CACHED_ORDER_ENTRIES,
     MAX_LINE_RMS_S,
     LinePlan,
-    on_one_line,
     candidate_speeds,
+    on_one_line,
     plan_lines,
 )
 from vidtrace.results.alignment import SLOWED_DOWN, SPED_UP, Alignment, FrameHit, Segment
@@ -191,7 +191,11 @@ def align_planned(
         window = [ordered[k] for k in picked]
         for run in _runs(window, settings.max_gap_s):
             segment = _segment_from_run(run, speed, plan.echo_span, q_duration_s, r_duration_s, settings)
-            if segment is not None and segment.frames >= settings.min_segment_frames and segment.duration_s >= settings.min_segment_s:
+            if (
+                segment is not None
+                and segment.frames >= settings.min_segment_frames
+                and segment.duration_s >= settings.min_segment_s
+            ):
                 candidates.append(segment)
 
     # Longest first; a segment overlapping an accepted one by more than half of the shorter of the

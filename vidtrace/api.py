@@ -12,8 +12,8 @@ exceptions (`UsageError`, `InputError`, `DependencyError`, ...), never exits or 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from vidtrace import chance, coordinate, networks
 from vidtrace.lookup import LookupResult
@@ -91,7 +91,7 @@ class Case:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Case":
+    def __enter__(self) -> Case:
         return self
 
     def __exit__(self, *exc) -> None:

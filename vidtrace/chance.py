@@ -186,7 +186,9 @@ class NullModel:
     """Expected chance co-posts within the window for pairs of accounts (indices 0..n-1), and the
     chance that a post falls within given stretches of time."""
 
-    def __init__(self, posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float, day: TimeOfDay):
+    def __init__(
+        self, posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int, window_s: float, day: TimeOfDay
+    ):
         """`posts`: per content, (account indices, posting times in seconds) of its posts;
         `day`: when in the day posts fall."""
         self.window_s = window_s
@@ -196,11 +198,13 @@ class NullModel:
         columns = sorted(posts)
         self.q = np.array([pair_within_probability(posts[c][1], window_s, day) for c in columns])
         rows = np.concatenate([posts[c][0] for c in columns]) if columns else np.zeros(0, dtype=np.int64)
-        cols = np.concatenate([np.full(len(posts[c][0]), k) for k, c in enumerate(columns)]) if columns else np.zeros(0, dtype=np.int64)
-        # Duplicates (an account posting a content twice) are summed into its count.
-        self.counts = sparse.csr_matrix(
-            (np.ones(len(rows)), (rows, cols)), shape=(n_accounts, len(columns))
+        cols = (
+            np.concatenate([np.full(len(posts[c][0]), k) for k, c in enumerate(columns)])
+            if columns
+            else np.zeros(0, dtype=np.int64)
         )
+        # Duplicates (an account posting a content twice) are summed into its count.
+        self.counts = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_accounts, len(columns)))
 
     def within_probability(self, posts_ts_s: np.ndarray, starts_s: np.ndarray, ends_s: np.ndarray) -> float:
         """The chance that one post of a content falls in the given disjoint stretches of time: the

@@ -103,7 +103,12 @@ class Commits:
         total = len(pending)
         try:
             for n, (sha, (found, error)) in enumerate(results, start=1):
-                progress("fingerprinting", n - 1, total, item_duration_s=found.pictures.duration_s if found is not None else None)
+                progress(
+                    "fingerprinting",
+                    n - 1,
+                    total,
+                    item_duration_s=found.pictures.duration_s if found is not None else None,
+                )
                 with self.interrupts.held():
                     frames = self._store(pending[sha], sha, found, error)
                     if frames is not None:

@@ -64,10 +64,14 @@ def load_config(explicit: str | Path | None = None, cwd: Path | None = None) -> 
             defaults[key] = {k.replace("-", "_"): v for k, v in value.items()}
         elif key in _TOP_KEYS:
             if not isinstance(value, _TOP_KEYS[key]) or isinstance(value, bool):
-                raise UsageError(f"config file {path}: {key} = {value!r} is not a {'number' if key.endswith('_s') else 'string'}")
+                raise UsageError(
+                    f"config file {path}: {key} = {value!r} is not a {'number' if key.endswith('_s') else 'string'}"
+                )
             values[key] = value
         else:
-            raise UsageError(f"config file {path}: unknown setting {key!r} (known: {', '.join(_TOP_KEYS)}, or a [command] table)")
+            raise UsageError(
+                f"config file {path}: unknown setting {key!r} (known: {', '.join(_TOP_KEYS)}, or a [command] table)"
+            )
     store = values.get("store")
     if store is not None:
         store = str((path.parent / Path(store).expanduser()).absolute())

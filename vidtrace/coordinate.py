@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from statistics import median, pstdev
-from typing import Sequence
 
 import numpy as np
 
@@ -102,7 +102,9 @@ def _bursts(events: Sequence[UploadEvent], window_s: float) -> list[list[UploadE
     return [b for b in bursts if len({e.account for e in b}) >= 2]
 
 
-def group_score(shared_clusters: int, median_gap_s: float, window_s: float, coordinated_share: float, accounts: int) -> float:
+def group_score(
+    shared_clusters: int, median_gap_s: float, window_s: float, coordinated_share: float, accounts: int
+) -> float:
     """Rank of a group: distinct clusters co-posted, weighted by how tight the timing is (1 at no
     gap, 0.5 at the full window) and by the share of the accounts' uploads that are coordinated,
     times the log of the group's size.
@@ -128,9 +130,15 @@ def _null_model(posts: dict[int, tuple[np.ndarray, np.ndarray]], n_accounts: int
     return chance.NullModel(posts, n_accounts, window_s, chance.TimeOfDay(all_times))
 
 
-def _test_links(found: Coposts, model: chance.NullModel, min_shared_clusters: int, fdr: float) -> tuple[np.ndarray, LinkTest, dict]:
+def _test_links(
+    found: Coposts, model: chance.NullModel, min_shared_clusters: int, fdr: float
+) -> tuple[np.ndarray, LinkTest, dict]:
     """Per pair (a, b) that co-posted: kept or not, and the rule applied; also pair -> (observed, expected)."""
-    starts = np.flatnonzero(np.r_[True, (found.a[1:] != found.a[:-1]) | (found.b[1:] != found.b[:-1])]) if len(found.a) else np.zeros(0, dtype=np.int64)
+    starts = (
+        np.flatnonzero(np.r_[True, (found.a[1:] != found.a[:-1]) | (found.b[1:] != found.b[:-1])])
+        if len(found.a)
+        else np.zeros(0, dtype=np.int64)
+    )
     observed = np.diff(np.r_[starts, len(found.a)])
     pa, pb = found.a[starts], found.b[starts]
     expected = model.expected(pa, pb)
@@ -211,11 +219,17 @@ def _join_groups(
             rows_inside.append(inside)
     if not rows_acc:
         return [], 0
-    acc, core, cluster, prob, inside = (np.concatenate(r) for r in (rows_acc, rows_core, rows_cluster, rows_prob, rows_inside))
+    acc, core, cluster, prob, inside = (
+        np.concatenate(r) for r in (rows_acc, rows_core, rows_cluster, rows_prob, rows_inside)
+    )
     key = acc * len(cores) + core
     keys, where = np.unique(key, return_inverse=True)
     expected = np.bincount(where, weights=prob, minlength=len(keys))
-    hit_keys = np.unique(np.stack([where[inside], cluster[inside]]), axis=1)[0] if inside.any() else np.zeros(0, dtype=np.int64)
+    hit_keys = (
+        np.unique(np.stack([where[inside], cluster[inside]]), axis=1)[0]
+        if inside.any()
+        else np.zeros(0, dtype=np.int64)
+    )
     observed = np.bincount(hit_keys, minlength=len(keys))
     tested = observed >= 1
     p = chance.copost_pvalues(observed[tested], expected[tested], given_at_least=1)
@@ -257,7 +271,10 @@ def coordinate(
         for x, k in joined:
             for g in cores[k]:
                 a, b = sorted((x, index[g]))
-                lo, hi = np.searchsorted(keys, a * len(names) + b, side="left"), np.searchsorted(keys, a * len(names) + b, side="right")
+                lo, hi = (
+                    np.searchsorted(keys, a * len(names) + b, side="left"),
+                    np.searchsorted(keys, a * len(names) + b, side="right"),
+                )
                 if hi > lo:
                     strong[(names[a], names[b])] = dict(zip(found.cluster[lo:hi].tolist(), found.gap_s[lo:hi].tolist()))
         test = LinkTest(
@@ -350,7 +367,9 @@ def amplifiers(events: Sequence[UploadEvent], clusters: Sequence[Cluster], min_c
     return found
 
 
-def patient_zero(events: Sequence[UploadEvent], clusters: Sequence[Cluster]) -> dict[int, tuple[UploadEvent, list[tuple[UploadEvent, float]]]]:
+def patient_zero(
+    events: Sequence[UploadEvent], clusters: Sequence[Cluster]
+) -> dict[int, tuple[UploadEvent, list[tuple[UploadEvent, float]]]]:
     """Per cluster: the first known upload, and each later upload with its lag behind it (seconds)."""
     out = {}
     for c, evs in cluster_events(events, clusters).items():

@@ -40,7 +40,10 @@ def estimate_window_s(events: Sequence[UploadEvent], clusters: Sequence[Cluster]
     times = [_timestamps(evs) for evs in by_cluster.values() if len(evs) >= 2]
     reposted = len(times)
     if reposted < MIN_CLUSTERS_FOR_ESTIMATE:
-        return FALLBACK_WINDOW_S, f"fixed fallback ({reposted} clusters with re-posts; {MIN_CLUSTERS_FOR_ESTIMATE} needed to estimate)"
+        return (
+            FALLBACK_WINDOW_S,
+            f"fixed fallback ({reposted} clusters with re-posts; {MIN_CLUSTERS_FOR_ESTIMATE} needed to estimate)",
+        )
     found = chance.estimate_window(times, chance.TimeOfDay(_timestamps(events)))
     if found.window_s is None:
         return FALLBACK_WINDOW_S, (
@@ -67,9 +70,14 @@ class Coposts:
     gap_s: np.ndarray
 
 
-def cluster_arrays(by_cluster: dict[int, list[UploadEvent]], index: dict[str, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def cluster_arrays(
+    by_cluster: dict[int, list[UploadEvent]], index: dict[str, int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per cluster, (account indices, posting times in seconds) of its time-sorted events."""
-    return {c: (np.array([index[e.account] for e in evs], dtype=np.int64), _timestamps(evs)) for c, evs in by_cluster.items()}
+    return {
+        c: (np.array([index[e.account] for e in evs], dtype=np.int64), _timestamps(evs))
+        for c, evs in by_cluster.items()
+    }
 
 
 def cluster_uploads(by_cluster: dict[int, list[UploadEvent]]) -> dict[int, np.ndarray]:

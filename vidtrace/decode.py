@@ -17,9 +17,10 @@ import queue
 import re
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -69,7 +70,9 @@ _SHOWINFO = re.compile(r"Parsed_showinfo.*\bpts_time:\s*(-?[\d.]+|nan)")
 #: What /bin/sh says when it cannot set the memory limit (ffmpeg never ran)
 _LIMIT_REFUSED = re.compile(r"\bulimit: .*(error|cannot|not permitted|invalid)", re.I)
 #: stderr lines worth quoting in an error message
-_ERROR_HINT = re.compile(r"error|invalid|does not contain|no such|denied|unsupported|moov atom|matches no streams|not found", re.I)
+_ERROR_HINT = re.compile(
+    r"error|invalid|does not contain|no such|denied|unsupported|moov atom|matches no streams|not found", re.I
+)
 #: The last stderr lines kept for an error message (ffmpeg's complaint comes at the end).
 _TAIL_LINES = 40
 #: An ffmpeg line quoted in a message is cut to this many characters.
@@ -306,7 +309,9 @@ def _check_outcome(
             raise InputError(path, reason)
         state.warnings.append(f"decoded in part: {reason}")
     elif state.frames_read == 0:
-        raise InputError(path, "no video stream (audio only?)" if not state.info.has_video else "no frames could be decoded")
+        raise InputError(
+            path, "no video stream (audio only?)" if not state.info.has_video else "no frames could be decoded"
+        )
     elif state.frames_read == 1 and state.info.still_picture:
         raise InputError(path, NO_MOVING_PICTURE)
     else:

@@ -90,19 +90,29 @@ def ffmpeg_command(
     # One frame per 1/rate bucket of presentation time, always including the first frame (a
     # one-frame clip still yields a frame, which an fps filter would not), with real timestamps.
     select = f"isnan(prev_selected_t)+gt(floor(t*{rate}),floor(prev_selected_t*{rate}))"
-    graph = source.video.filter("select", select).filter("scale", side_px, side_px, flags="area").filter("format", "gray")
+    graph = (
+        source.video.filter("select", select).filter("scale", side_px, side_px, flags="area").filter("format", "gray")
+    )
     output_options = {}
     if times == TIMES_SHOWINFO:
         graph = graph.filter("showinfo")
     elif times == TIMES_PIPE:
-        output_options = {"enc_time_base": "filter", "stats_enc_pre": f"pipe:{times_fd}", "stats_enc_pre_fmt": _TIMES_FORMAT}
+        output_options = {
+            "enc_time_base": "filter",
+            "stats_enc_pre": f"pipe:{times_fd}",
+            "stats_enc_pre_fmt": _TIMES_FORMAT,
+        }
     elif times is not None:
         raise ValueError(f"unknown way of reporting frame times: {times!r}")
     out = ffmpeg.output(graph, "pipe:", format="rawvideo", pix_fmt="gray", fps_mode="passthrough", **output_options)
     args = out.compile(cmd=ffmpeg_binary(settings))
     args[args.index(_INPUT_PLACEHOLDER)] = "file:" + os.fspath(Path(path).absolute())
     # The graph is a -filter_complex one: -filter_threads alone would not bound its thread pool.
-    threads = ["-filter_threads", str(_decode_threads), "-filter_complex_threads", str(_decode_threads)] if _decode_threads else []
+    threads = (
+        ["-filter_threads", str(_decode_threads), "-filter_complex_threads", str(_decode_threads)]
+        if _decode_threads
+        else []
+    )
     return [args[0], "-nostdin", "-hide_banner", "-loglevel", "info", *threads, *args[1:]]
 
 

@@ -14,9 +14,9 @@ import io
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from vidtrace.errors import UsageError
 
@@ -125,7 +125,10 @@ def walk_root(root: Path, problems: list[Problem] | None = None) -> Iterator[Can
     real_root = root.resolve()
 
     def outside(link: Path, kind: str) -> None:
-        problem = Problem(path_text(link), f"a link to a {kind} outside {path_text(root)} ({path_text(os.path.realpath(link))}); skipped")
+        problem = Problem(
+            path_text(link),
+            f"a link to a {kind} outside {path_text(root)} ({path_text(os.path.realpath(link))}); skipped",
+        )
         if problems is None:
             log.error("%s: %s", problem.where, problem.reason)
         else:
@@ -161,8 +164,8 @@ def parse_time(text: str) -> dt.datetime:
     leaves the representable range once in UTC (such as 0001-01-01T00:00:00+01:00)."""
     value = dt.datetime.fromisoformat(text.strip())
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -187,14 +190,18 @@ def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 continue
             yield number, {str(k).strip().lower(): (None if v is None else str(v)) for k, v in row.items()}, None
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))  # CSV rules decide where rows end
+    reader = csv.DictReader(
+        io.StringIO(text, newline=""), delimiter=_delimiter(text)
+    )  # CSV rules decide where rows end
     # Column names in any case, with stray spaces: `Path,Account` is `path,account`.
     header = [(name or "").strip().lower() for name in reader.fieldnames or []]
     if header:
         reader.fieldnames = header
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise UsageError(f"manifest {path} lacks column(s) {', '.join(missing)} (header: {', '.join(header) or 'empty'})")
+        raise UsageError(
+            f"manifest {path} lacks column(s) {', '.join(missing)} (header: {', '.join(header) or 'empty'})"
+        )
     for row in reader:
         if None in row:
             yield reader.line_num, None, "more fields than the header"
@@ -206,6 +213,7 @@ def _delimiter(text: str) -> str:
     """The field separator of a CSV manifest: whichever of `,`, `;` and tab splits the header row
     into the most fields, `,` on a tie (spreadsheets in many locales save with `;`, exports often
     with tabs)."""
+
     def fields(d: str) -> int:
         return len(next(csv.reader(io.StringIO(text, newline=""), delimiter=d), []))
 

@@ -10,7 +10,7 @@ and have vidtrace installed.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from vidtrace.errors import DependencyError
 from vidtrace.settings import Settings

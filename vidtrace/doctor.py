@@ -154,11 +154,17 @@ def _check_scans(session) -> Finding:
     last_finished = session.scalar(select(func.max(Scan.id)).where(Scan.status != "running")) or 0
     running = list(session.scalars(select(Scan).where(Scan.status == "running").order_by(Scan.id)))
     healed = [s for s in running if s.id < last_finished]
-    items = [{"scan_id": s.id, "kind": s.kind, "started_at": s.started_at.isoformat()} for s in running if s.id > last_finished]
+    items = [
+        {"scan_id": s.id, "kind": s.kind, "started_at": s.started_at.isoformat()}
+        for s in running
+        if s.id > last_finished
+    ]
     if items:
         return Finding("scans", False, f"{len(items)} scan(s) never finished (killed or still running)", items)
     if healed:
-        return Finding("scans", True, f"every scan finished or was resumed by a later one ({len(healed)} stopped early)")
+        return Finding(
+            "scans", True, f"every scan finished or was resumed by a later one ({len(healed)} stopped early)"
+        )
     return Finding("scans", True, "every scan finished")
 
 

@@ -37,16 +37,16 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, IntegrityError
 
 from vidtrace.errors import DependencyError, UsageError
-from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.hashes import to_hex
+from vidtrace.index.sync import save_index, synced_index
+from vidtrace.match_service import NewFrames, match_unmatched
 from vidtrace.progress import Progress, silent
 from vidtrace.records import BadRecord, Upload, uploads_of, video_of
 from vidtrace.report import iso
-from vidtrace.match_service import NewFrames, match_unmatched
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.store import repo
 from vidtrace.store.db import Store, writer_lock
-from vidtrace.index.sync import save_index, synced_index
 
 FORMAT = "vidtrace-fingerprints"
 FORMAT_VERSION = 1
@@ -117,9 +117,12 @@ def _export_record(v: repo.VideoExport, with_metadata: bool) -> dict:
     if with_metadata:
         record["uploads"] = [
             {
-                "account": u.account, "platform": u.platform or None, "uploaded_at": iso(u.uploaded_at)
-                if u.uploaded_at_source == "manifest" else None,
-                "url": u.url, "title": u.title, "file": os.path.basename(u.path),
+                "account": u.account,
+                "platform": u.platform or None,
+                "uploaded_at": iso(u.uploaded_at) if u.uploaded_at_source == "manifest" else None,
+                "url": u.url,
+                "title": u.title,
+                "file": os.path.basename(u.path),
             }  # fmt: skip
             for u in v.uploads
         ]
@@ -208,7 +211,9 @@ def _read(path: Path):
             if not isinstance(header, dict) or header.get("format") != FORMAT:
                 raise UsageError(f"{path}: not a vidtrace fingerprint file")
             if header.get("version") != FORMAT_VERSION:
-                raise UsageError(f"{path}: fingerprint file version {header.get('version')!r} (this vidtrace reads {FORMAT_VERSION})")
+                raise UsageError(
+                    f"{path}: fingerprint file version {header.get('version')!r} (this vidtrace reads {FORMAT_VERSION})"
+                )
             if (header.get("algorithm"), header.get("algorithm_version")) != (HASH_ALGORITHM, HASH_VERSION):
                 raise UsageError(
                     f"{path}: fingerprints made with {header.get('algorithm')!r} v{header.get('algorithm_version')!r}, "
@@ -225,9 +230,9 @@ def _read(path: Path):
         raise UsageError(f"{path}: unreadable fingerprint file ({e})") from e
 
 
-
-
-def import_file(store: Store, path: Path, source: str, settings: Settings | None = None, progress: Progress = silent) -> ImportSummary:
+def import_file(
+    store: Store, path: Path, source: str, settings: Settings | None = None, progress: Progress = silent
+) -> ImportSummary:
     """Load a partner's fingerprints as `source`, then match them against everything stored.
 
     Each record is checked in full before anything of it is stored; a bad record is skipped and
@@ -265,7 +270,9 @@ def import_file(store: Store, path: Path, source: str, settings: Settings | None
             session.commit()
         index = synced_index(store)
         with store.session() as session:
-            matches = match_unmatched(session, index, settings, scan_id=None, progress=progress, fingerprints=new_frames)
+            matches = match_unmatched(
+                session, index, settings, scan_id=None, progress=progress, fingerprints=new_frames
+            )
         save_index(store, index)
     return ImportSummary(source, imported, known, matches, problems)
 

@@ -15,7 +15,7 @@ import resource
 import signal
 import subprocess
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from vidtrace.errors import DependencyError
 from vidtrace.settings import DECODE_MEMORY_MB, Settings
@@ -195,7 +195,7 @@ class FfmpegProcess:
         if self.proc.stderr is not None:
             self.proc.stderr.close()
 
-    def __enter__(self) -> "FfmpegProcess":
+    def __enter__(self) -> FfmpegProcess:
         return self
 
     def __exit__(self, *exc) -> None:

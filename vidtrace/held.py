@@ -7,7 +7,7 @@ hit on a held picture as no evidence of when two videos agree, unless the change
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,7 +15,10 @@ from vidtrace.fingerprint import REGION_CONTENT, REGION_FRAME
 from vidtrace.hashes import hamming_rows, self_echo_extents, self_echo_spans, to_matrix
 from vidtrace.settings import Settings
 
-def held_spans(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings) -> np.ndarray:
+
+def held_spans(
+    ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings
+) -> np.ndarray:
     """How long each of a video's hashes is held: the span of its near duplicates around it in
     the same video and region (seconds; 0 for moving content)."""
     spans = np.zeros(len(ts_s))
@@ -29,7 +32,9 @@ def held_spans(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] 
     return spans
 
 
-def held_changes(ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings) -> np.ndarray:
+def held_changes(
+    ts_s: Sequence[float], codes: np.ndarray, regions: Sequence[int] | None, settings: Settings
+) -> np.ndarray:
     """Instants where a video changes from one held picture to another (a slideshow's slide
     changes), in seconds, sorted. At such an instant the whole pictures `_CHANGE_REACH_S` before
     and after are both held over `max_echo_span_s`, differ by more than `max_distance_bits`, and

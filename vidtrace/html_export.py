@@ -54,7 +54,9 @@ def _sides(m: repo.MatchRecord, video: int) -> list[tuple[tuple[float, float], t
     return out
 
 
-def _matched_instants(cluster: co.Cluster, matches: list[repo.MatchRecord], durations: dict[int, float | None]) -> dict[int, float]:
+def _matched_instants(
+    cluster: co.Cluster, matches: list[repo.MatchRecord], durations: dict[int, float | None]
+) -> dict[int, float]:
     """Each member's instant (s) showing the same moment. The cluster's first video is shown in
     the middle of the stretch that all its matches cover (else of its first match's first
     segment); the instant is carried along copy matches to the other members through the segment
@@ -105,7 +107,10 @@ def write_report(
         )  # fmt: skip
         found = repo.list_matches(session)
         uploads = repo.uploads_of_videos(session, {v for c in snap.clusters for v in c.videos})
-        durations = {v.id: v.duration_s for v in repo.videos_by_id(session, {v for c in snap.clusters for v in c.videos}).values()}
+        durations = {
+            v.id: v.duration_s
+            for v in repo.videos_by_id(session, {v for c in snap.clusters for v in c.videos}).values()
+        }
     # A content posted more than once (as copies, or the same file by several accounts) gets a sheet.
     # Clusters related by their soundtrack get one too, so that the relation can be seen.
     related = {c for r in snap.related for c in (r.cluster_a, r.cluster_b)}
@@ -128,10 +133,21 @@ def write_report(
             done += 1
             stills.append(
                 html_report.Still(
-                    video_id=video, ts_s=ts_s, jpeg=still, partial=video in c.partial,
+                    video_id=video,
+                    ts_s=ts_s,
+                    jpeg=still,
+                    partial=video in c.partial,
                     uploads=tuple(
-                        html_report.UploadView(u.account, u.platform or "", u.uploaded_at, u.uploaded_at_source,
-                                               u.url, u.title, shown_path(u.path, base), u.gone)  # fmt: skip
+                        html_report.UploadView(
+                            u.account,
+                            u.platform or "",
+                            u.uploaded_at,
+                            u.uploaded_at_source,
+                            u.url,
+                            u.title,
+                            shown_path(u.path, base),
+                            u.gone,
+                        )  # fmt: skip
                         for u in ups
                     ),
                 )  # fmt: skip
@@ -152,4 +168,9 @@ def write_report(
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
-    return {"groups": len(snap.groups), "clusters": len(snap.clusters), "sheets": len(sheets), "related": len(snap.related)}
+    return {
+        "groups": len(snap.groups),
+        "clusters": len(snap.clusters),
+        "sheets": len(sheets),
+        "related": len(snap.related),
+    }

@@ -92,7 +92,9 @@ def _timeline_svg(events: list[UploadEvent], colour_of: dict[str, str]) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" height="{height}" role="img">']
     for i, account in enumerate(accounts):
         y = 15 + i * row
-        parts.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end">{esc(_label(account))}<title>{esc(account)}</title></text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 4}" text-anchor="end">{esc(_label(account))}<title>{esc(account)}</title></text>'
+        )
         parts.append(f'<line x1="{left}" y1="{y}" x2="{left + width}" y2="{y}" stroke="#eee"/>')
         for e in events:
             if e.account == account:
@@ -116,10 +118,15 @@ def _network_svg(accounts: list[str], links: dict[tuple[str, str], dict[int, flo
     width, height = 2 * (radius + margin), 2 * radius + 60
     cx, cy = width / 2, height / 2
     pos = {
-        a: (cx + radius * math.cos(2 * math.pi * i / len(accounts)), cy + radius * math.sin(2 * math.pi * i / len(accounts)))
+        a: (
+            cx + radius * math.cos(2 * math.pi * i / len(accounts)),
+            cy + radius * math.sin(2 * math.pi * i / len(accounts)),
+        )
         for i, a in enumerate(accounts)
     }
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" role="img" class="network">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" role="img" class="network">'
+    ]
     for (a, b), found in sorted(links.items()):
         if a in pos and b in pos:
             (x1, y1), (x2, y2) = pos[a], pos[b]
@@ -131,7 +138,9 @@ def _network_svg(accounts: list[str], links: dict[tuple[str, str], dict[int, flo
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{colour_of.get(a, "#bbb")}"/>')
         anchor = "start" if x >= cx else "end"
         dx = 12 if x >= cx else -12
-        parts.append(f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}">{esc(_label(a))}<title>{esc(a)}</title></text>')
+        parts.append(
+            f'<text x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}">{esc(_label(a))}<title>{esc(a)}</title></text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -164,7 +173,9 @@ def _sheet_html(sheet: ContactSheet) -> str:
             if still.jpeg else '<div class="muted">(no still: file gone or not decodable)</div>'
         )  # fmt: skip
         items = "".join(_upload_item(u) for u in still.uploads)
-        figures.append(f"<figure class='member'>{picture}<figcaption>{esc(caption)}<ul>{items}</ul></figcaption></figure>")
+        figures.append(
+            f"<figure class='member'>{picture}<figcaption>{esc(caption)}<ul>{items}</ul></figcaption></figure>"
+        )
     more = sheet.members - len(sheet.stills)
     note = f"<p class='muted'>{more} more member(s) not shown.</p>" if more > 0 else ""
     return (
@@ -195,8 +206,12 @@ def render(
         f"<h1>{esc(title)}</h1><p class='muted'>Generated {esc(iso(generated_at))}"
         + (f" for the case folder <b>{esc(case_name)}</b> (file paths are relative to it)" if case_name else "")
         + ". Upload times are posting times from manifests and yt-dlp sidecars; file times are never used here."
-        + (f" {snapshot.file_time_only} upload(s) of contents posted more than once carry only file times and are left out."
-           if snapshot.file_time_only else "") + "</p>",
+        + (
+            f" {snapshot.file_time_only} upload(s) of contents posted more than once carry only file times and are left out."
+            if snapshot.file_time_only
+            else ""
+        )
+        + "</p>",
         "<section id='summary'><h2>Summary</h2><table>",
     ]
     summary = [
@@ -229,7 +244,9 @@ def render(
             f"<p class='chance'>Co-posts between its accounts within the window: <b>{g.observed_coposts}</b> observed, "
             f"<b>{g.expected_coposts:.2f}</b> expected by chance from ordinary posting (p {g.chance_p:.2g}).</p>"
         )
-        out.append("<table><tr><th>cluster</th><th>within</th><th>account</th><th>posted</th><th>post</th><th>file</th></tr>")
+        out.append(
+            "<table><tr><th>cluster</th><th>within</th><th>account</th><th>posted</th><th>post</th><th>file</th></tr>"
+        )
         for ev in g.evidence:
             for i, e in enumerate(ev.uploads):
                 lead = (
@@ -238,7 +255,9 @@ def render(
                 ) if i == 0 else ""  # fmt: skip
                 u = upload_of.get(e.upload_id)
                 post = _link(u.url, u.title or u.url) if u is not None and u.url else esc(u.title if u else "")
-                out.append(f"<tr>{lead}<td>{esc(e.account)}</td><td>{esc(iso(e.uploaded_at))}</td><td>{post}</td><td>{esc(show_path(e.path))}</td></tr>")
+                out.append(
+                    f"<tr>{lead}<td>{esc(e.account)}</td><td>{esc(iso(e.uploaded_at))}</td><td>{post}</td><td>{esc(show_path(e.path))}</td></tr>"
+                )
         out.append("</table></section>")
     out.append("</section>")
 
@@ -246,24 +265,32 @@ def render(
     if not snapshot.amplifiers:
         out.append("<p>No account trails another by a steady lag over several contents.</p>")
     else:
-        out.append("<p class='muted'>Accounts that re-post another account's contents after a steady lag, content after "
-                   "content (a relay or a re-poster that follows a source).</p>")
+        out.append(
+            "<p class='muted'>Accounts that re-post another account's contents after a steady lag, content after "
+            "content (a relay or a re-poster that follows a source).</p>"
+        )
         out.append("<table><tr><th>account</th><th>trails</th><th>mean lag</th><th>spread</th><th>clusters</th></tr>")
         for a in snapshot.amplifiers:
             clusters = ", ".join(f"<a href='#cluster-{c}'>{c}</a>" for c in a.clusters)
-            out.append(f"<tr><td>{esc(a.account)}</td><td>{esc(a.source)}</td><td>{esc(duration_text(a.mean_lag_s))}</td>"
-                       f"<td>{esc(duration_text(a.lag_spread_s))}</td><td>{clusters}</td></tr>")
+            out.append(
+                f"<tr><td>{esc(a.account)}</td><td>{esc(a.source)}</td><td>{esc(duration_text(a.mean_lag_s))}</td>"
+                f"<td>{esc(duration_text(a.lag_spread_s))}</td><td>{clusters}</td></tr>"
+            )
         out.append("</table>")
     out.append("</section>")
 
     involved = sorted({a for pair in links for a in pair} | set(colour_of))
     shown = "Accounts that posted the same content within the window"
     if len(involved) > NETWORK_MAX_ACCOUNTS:
-        shown = f"The accounts of the groups ({len(involved)} accounts co-posted within the window; chance links left out)"
+        shown = (
+            f"The accounts of the groups ({len(involved)} accounts co-posted within the window; chance links left out)"
+        )
         involved = sorted(colour_of)
     if involved:
-        out.append(f"<section id='network'><h2>Account network</h2><p class='muted'>{esc(shown)}; "
-                   "line width grows with the number of distinct contents; colours mark groups.</p>")
+        out.append(
+            f"<section id='network'><h2>Account network</h2><p class='muted'>{esc(shown)}; "
+            "line width grows with the number of distinct contents; colours mark groups.</p>"
+        )
         out.append(_network_svg(involved, links, colour_of))
         out.append("</section>")
 
@@ -281,18 +308,22 @@ def render(
         out.append(_timeline_svg([replace(e, path=show_path(e.path)) for e in events], colour_of))
     out.append("</section>")
 
-    out.append("<section id='copies'><h2>Contents: one contact sheet per cluster</h2><p class='muted'>Each content "
-               "cluster's videos side by side, each still taken at the instant the matches align across the cluster; "
-               "under each, its uploads with account, posting time, title and link.</p>")
+    out.append(
+        "<section id='copies'><h2>Contents: one contact sheet per cluster</h2><p class='muted'>Each content "
+        "cluster's videos side by side, each still taken at the instant the matches align across the cluster; "
+        "under each, its uploads with account, posting time, title and link.</p>"
+    )
     if not sheets:
         out.append("<p>No content was posted as more than one video.</p>")
     out += [_sheet_html(sheet) for sheet in sheets]
     out.append("</section>")
 
     if snapshot.related:
-        out.append("<section id='related'><h2>Same soundtrack (related content)</h2><p class='muted'>The same sound over "
-                   "other pictures: a dub, or a voice-over reused on new footage. Related to each other, not copies; "
-                   "content clusters keep them apart.</p><ul>")
+        out.append(
+            "<section id='related'><h2>Same soundtrack (related content)</h2><p class='muted'>The same sound over "
+            "other pictures: a dub, or a voice-over reused on new footage. Related to each other, not copies; "
+            "content clusters keep them apart.</p><ul>"
+        )
         with_sheet = {sheet.cluster for sheet in sheets}
 
         def cluster_link(c: int) -> str:
@@ -307,7 +338,9 @@ def render(
 
 def _related_text(cluster: int, relations: list[Relation]) -> str:
     others = [
-        (r.cluster_b if r.cluster_a == cluster else r.cluster_a, r.kind) for r in relations if cluster in (r.cluster_a, r.cluster_b)
+        (r.cluster_b if r.cluster_a == cluster else r.cluster_a, r.kind)
+        for r in relations
+        if cluster in (r.cluster_a, r.cluster_b)
     ]
     if not others:
         return ""

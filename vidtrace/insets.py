@@ -87,7 +87,9 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
 
     def spans(n: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = sizes(n)
-        pairs = np.array([(a, b) for a in range(reach, n - reach) for b in range(a + lo, min(a + hi, n - 1 - reach) + 1)])
+        pairs = np.array(
+            [(a, b) for a in range(reach, n - reach) for b in range(a + lo, min(a + hi, n - 1 - reach) + 1)]
+        )
         return pairs[:, 0], pairs[:, 1]
 
     y0s, y1s = spans(n_rows)
@@ -125,7 +127,9 @@ def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return mean_steps(1), mean_steps(INSET_COARSE_STEP_PX), means.std(axis=0)
 
 
-def _cell_features(fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, brightness: np.ndarray) -> list[np.ndarray]:
+def _cell_features(
+    fine: np.ndarray, coarse: np.ndarray, motion: np.ndarray, brightness: np.ndarray
+) -> list[np.ndarray]:
     """Per grid cell, from the per-pixel maps of a stretch: texture (mean gradient), motion
     (temporal spread), brightness and detail scale. An inset shows another video, so it usually
     differs from its host in one of them; shrunk to fit, its detail is finer than the host's even

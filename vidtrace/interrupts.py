@@ -24,7 +24,7 @@ class Interrupts:
         if not self._holding:
             raise KeyboardInterrupt
 
-    def __enter__(self) -> "Interrupts":
+    def __enter__(self) -> Interrupts:
         if threading.current_thread() is threading.main_thread():  # handlers live in the main thread only
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)

@@ -19,8 +19,8 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 #: The store folder when neither --store nor VIDTRACE_STORE names one (relative to the working folder).
 DEFAULT_STORE_DIR = "vidtrace-store"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class _HitArrays:
     orders: np.ndarray | None = None
 
     @classmethod
-    def of(cls, hits: Sequence[FrameHit], speeds: Sequence[float] = ()) -> "_HitArrays":
+    def of(cls, hits: Sequence[FrameHit], speeds: Sequence[float] = ()) -> _HitArrays:
         q = np.array([h.q_ts for h in hits], dtype=np.float64)
         regions = np.array([h.q_region for h in hits], dtype=np.float64)
         _, picture = np.unique(np.stack([q, regions], axis=1), axis=0, return_inverse=True)
@@ -94,7 +95,9 @@ def _best_line(
     close = d <= best_d[inverse] + CLOSE_SLACK_BITS
     counts = np.bincount(inverse, weights=close, minlength=len(best_d))
     present = np.unique(inverse)
-    per_instant = np.bincount(arrays.instant_of_picture[present], minlength=int(arrays.instant_of_picture.max(initial=-1)) + 1)
+    per_instant = np.bincount(
+        arrays.instant_of_picture[present], minlength=int(arrays.instant_of_picture.max(initial=-1)) + 1
+    )
     per_picture = per_instant[arrays.instant_of_picture]
     weight = np.where(close, 1.0 / (counts[inverse] * per_picture[inverse]), 0.0)
     found: list[tuple[float, float, np.ndarray, int, int]] = []
@@ -144,6 +147,7 @@ def on_one_line(window: list[FrameHit], max_rms_s: float) -> bool:
     slope, intercept = np.polyfit(q, r, 1)
     return float(np.sqrt(np.mean((r - slope * q - intercept) ** 2))) <= max_rms_s
 
+
 def _echo_spans(hits: Sequence[FrameHit], window_s: float) -> dict[tuple[float, int, float], float]:
     """For each (q_ts, q_region, r_ts): how far that query picture's hits spread within
     `window_s` of r_ts."""
@@ -189,7 +193,13 @@ def plan_lines(hits: Sequence[FrameHit], settings: Settings) -> LinePlan:
         alive = np.arange(len(ordered))
         while len(alive):
             speed, picked = _best_line(
-                ordered, arrays, alive, speeds, settings.offset_tolerance_s, settings.speed_margin_frames, MAX_LINE_RMS_S
+                ordered,
+                arrays,
+                alive,
+                speeds,
+                settings.offset_tolerance_s,
+                settings.speed_margin_frames,
+                MAX_LINE_RMS_S,
             )
             window = alive[picked]
             if len(np.unique(arrays.q[window])) < settings.min_segment_frames:

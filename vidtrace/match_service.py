@@ -15,17 +15,20 @@ videos and the index are what the batch was searched against (else that video is
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from vidtrace import matching
+from vidtrace.index.sounds import SoundIndex
+from vidtrace.index.sounds import catch_up as sound_catch_up
+from vidtrace.index.sounds import synced as synced_sound
 from vidtrace.matching import MatchBudgetExceeded, Query, VideoMatch, prepare
-from vidtrace.progress import Progress, silent as _noop
+from vidtrace.progress import Progress
+from vidtrace.progress import silent as _noop
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
-from vidtrace.index.sounds import SoundIndex, catch_up as sound_catch_up, synced as synced_sound
 from vidtrace.store import repo
 from vidtrace.store.matched import MatchedVideos
 
@@ -51,7 +54,12 @@ Result = list[VideoMatch] | MatchBudgetExceeded | None
 def _frame_loader(session: Session) -> matching.FrameLoader:
     def load(ids: list[int]) -> tuple[list[int], list[int], list[float], list[int]]:
         refs = list(repo.frame_refs(session, ids).items())
-        return [i for i, _ in refs], [r.video_id for _, r in refs], [r.ts_s for _, r in refs], [r.region for _, r in refs]
+        return (
+            [i for i, _ in refs],
+            [r.video_id for _, r in refs],
+            [r.ts_s for _, r in refs],
+            [r.region for _, r in refs],
+        )
 
     return load
 
@@ -150,7 +158,11 @@ class _Batch:
         if entry is None:
             return None
         matched_count, earlier, result = entry
-        if len(matched.index) != self.index_size or len(matched.ids) != matched_count or not all(v in matched.ids for v in earlier):
+        if (
+            len(matched.index) != self.index_size
+            or len(matched.ids) != matched_count
+            or not all(v in matched.ids for v in earlier)
+        ):
             self.size = 1
             return None
         return result

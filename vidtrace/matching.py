@@ -16,13 +16,18 @@ writes the results); matches come out. Several queries are searched in one pass 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from vidtrace.align import FrameHit, LinePlan, align_planned, plan_lines
+from vidtrace.hashes import to_matrix
+from vidtrace.held import change_marks, held_changes, held_spans, stored_holds
+from vidtrace.results.matches import VideoMatch
+from vidtrace.settings import Settings
 from vidtrace.spec import (
     MOTION_REGIONS,
     REGION_CENTRE,
@@ -35,10 +40,6 @@ from vidtrace.spec import (
     REGION_MOTION_MIRROR,
     REGION_ZOOM,
 )
-from vidtrace.hashes import to_matrix
-from vidtrace.held import change_marks, held_changes, held_spans, stored_holds
-from vidtrace.results.matches import VideoMatch
-from vidtrace.settings import Settings
 
 MIRRORED = "mirrored"
 PADDED = "padded"
@@ -152,7 +153,9 @@ class FrameTable:
 
     def __init__(self, load: FrameLoader) -> None:
         self.load = load
-        self.ids, self.videos, self.ts, self.regions = (np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64))
+        self.ids, self.videos, self.ts, self.regions = (
+            np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64)
+        )
 
     def _positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of `ids` in the table, -1 for those it does not hold."""
@@ -167,9 +170,16 @@ class FrameTable:
         new = wanted[self._positions(wanted) < 0]
         if len(new):
             parts = zip((self.ids, self.videos, self.ts, self.regions), self.load(new.tolist()))
-            self.ids, self.videos, self.ts, self.regions = (np.concatenate([old, np.asarray(add, old.dtype)]) for old, add in parts)
+            self.ids, self.videos, self.ts, self.regions = (
+                np.concatenate([old, np.asarray(add, old.dtype)]) for old, add in parts
+            )
             order = np.argsort(self.ids, kind="stable")
-            self.ids, self.videos, self.ts, self.regions = self.ids[order], self.videos[order], self.ts[order], self.regions[order]
+            self.ids, self.videos, self.ts, self.regions = (
+                self.ids[order],
+                self.videos[order],
+                self.ts[order],
+                self.regions[order],
+            )
         return self._positions(ids)
 
 
@@ -247,7 +257,9 @@ def _pictures(query: Query, excluded: set[int] | None) -> tuple[_Pictures, np.nd
     inverse = inverse.ravel()
     row_counts = np.bincount(inverse, minlength=len(unique))
     ids = None if excluded is None else np.fromiter(excluded, dtype=np.int64, count=len(excluded))
-    return _Pictures(query, np.argsort(inverse, kind="stable"), row_counts, np.cumsum(row_counts) - row_counts, ids), unique
+    return _Pictures(
+        query, np.argsort(inverse, kind="stable"), row_counts, np.cumsum(row_counts) - row_counts, ids
+    ), unique
 
 
 def search(
@@ -276,7 +288,13 @@ def search(
         chunk = unique[start : start + size]
         u_rows, ids, dists = index.search_arrays(np.ascontiguousarray(chunk[:, 1:]), settings.max_distance_bits)
         chunk_start, start = start, start + len(chunk)
-        size = max(8, size // 2) if len(ids) > _CHUNK_HITS else min(4096, size * 2) if len(ids) < _CHUNK_HITS // 8 else size
+        size = (
+            max(8, size // 2)
+            if len(ids) > _CHUNK_HITS
+            else min(4096, size * 2)
+            if len(ids) < _CHUNK_HITS // 8
+            else size
+        )
         if len(ids) == 0:
             continue
         at = table.lookup(ids.astype(np.int64))
@@ -288,7 +306,12 @@ def search(
         accepted |= judge(new_vids)
         ok = np.isin(vids, np.fromiter(accepted, dtype=np.int64, count=len(accepted)))
         ok &= _PLAUSIBLE[chunk[u_rows, 0].astype(np.int64), table.regions[at]]
-        u_rows, dists, at, vids = u_rows[ok].astype(np.int64) + chunk_start, dists[ok].astype(np.int64), at[ok], vids[ok]
+        u_rows, dists, at, vids = (
+            u_rows[ok].astype(np.int64) + chunk_start,
+            dists[ok].astype(np.int64),
+            at[ok],
+            vids[ok],
+        )
         for k in np.unique(owner[u_rows]).tolist():
             state = states[k]
             if not isinstance(state.found, dict):
@@ -296,7 +319,9 @@ def search(
             mine = owner[u_rows] == k
             if state.excluded is not None:
                 mine &= ~np.isin(vids, state.excluded)
-            total += _keep(state, u_rows[mine] - base[k], dists[mine], table.ts[at[mine]], table.regions[at[mine]], vids[mine])
+            total += _keep(
+                state, u_rows[mine] - base[k], dists[mine], table.ts[at[mine]], table.regions[at[mine]], vids[mine]
+            )
             if batch_hits is not None and total > batch_hits:  # the first query is kept whole, as alone
                 for later in states[max(k, 1) :]:
                     later.found = later.found if isinstance(later.found, MatchBudgetExceeded) else None
@@ -305,7 +330,9 @@ def search(
     return [s.found for s in states]
 
 
-def _keep(state: _Pictures, u_rows: np.ndarray, dists: np.ndarray, r_ts: np.ndarray, r_regions: np.ndarray, vids: np.ndarray) -> int:
+def _keep(
+    state: _Pictures, u_rows: np.ndarray, dists: np.ndarray, r_ts: np.ndarray, r_regions: np.ndarray, vids: np.ndarray
+) -> int:
     """Reduce one query's hits of one chunk of its pictures and add them to what it keeps; how
     many were added (0 when the query passed its budget, which it then holds instead)."""
     if len(vids) == 0:
@@ -319,7 +346,9 @@ def _keep(state: _Pictures, u_rows: np.ndarray, dists: np.ndarray, r_ts: np.ndar
     added = int(times.sum())
     state.kept += added
     if state.kept > MAX_KEPT_HITS:
-        state.found = MatchBudgetExceeded(f"more than {MAX_KEPT_HITS:,} frame hits after collapsing held pictures; left unmatched")
+        state.found = MatchBudgetExceeded(
+            f"more than {MAX_KEPT_HITS:,} frame hits after collapsing held pictures; left unmatched"
+        )
         return -(state.kept - added)
     hit_of = np.repeat(np.arange(len(kept)), times)
     offsets = np.arange(len(hit_of)) - np.repeat(np.cumsum(times) - times, times)

@@ -33,7 +33,11 @@ def clusters_json(snapshot: Snapshot, merges: Sequence[tuple[int, int, int]]) ->
                 "videos": list(c.core),
                 "partial_videos": list(c.partial),
                 "uploads": [
-                    {**event_json(e), "video_id": e.video_id, "lag_s": (e.uploaded_at - zero.uploaded_at).total_seconds()}
+                    {
+                        **event_json(e),
+                        "video_id": e.video_id,
+                        "lag_s": (e.uploaded_at - zero.uploaded_at).total_seconds(),
+                    }
                     for e in events
                 ],
                 "accounts": sorted({e.account for e in events}),
@@ -84,8 +88,11 @@ def coordination_json(snapshot: Snapshot) -> dict:
         ],
         "amplifiers": [
             {
-                "account": a.account, "source": a.source, "clusters": list(a.clusters),
-                "mean_lag_s": a.mean_lag_s, "lag_spread_s": a.lag_spread_s,
+                "account": a.account,
+                "source": a.source,
+                "clusters": list(a.clusters),
+                "mean_lag_s": a.mean_lag_s,
+                "lag_spread_s": a.lag_spread_s,
             }  # fmt: skip
             for a in snapshot.amplifiers
         ],
@@ -101,8 +108,12 @@ GROUP_CSV_HEADERS = ("rank", "score", "accounts", "cluster", "span_s", "account"
 def group_rows(document: dict) -> list[tuple]:
     return [
         (
-            rank, f"{g['score']:.2f}", ", ".join(g["accounts"]), ", ".join(map(str, g["clusters"])),
-            duration_text(g["median_gap_s"]), f"{g['coordinated_share']:.0%}",
+            rank,
+            f"{g['score']:.2f}",
+            ", ".join(g["accounts"]),
+            ", ".join(map(str, g["clusters"])),
+            duration_text(g["median_gap_s"]),
+            f"{g['coordinated_share']:.0%}",
         )  # fmt: skip
         for rank, g in enumerate(document["groups"], start=1)
     ]
@@ -120,7 +131,16 @@ def evidence_lines(document: dict) -> list[str]:
 
 def group_csv_rows(document: dict) -> list[tuple]:
     return [
-        (rank, g["score"], ";".join(g["accounts"]), ev["cluster"], ev["span_s"], u["account"], u["uploaded_at"], u["path"])
+        (
+            rank,
+            g["score"],
+            ";".join(g["accounts"]),
+            ev["cluster"],
+            ev["span_s"],
+            u["account"],
+            u["uploaded_at"],
+            u["path"],
+        )
         for rank, g in enumerate(document["groups"], start=1)
         for ev in g["evidence"]
         for u in ev["uploads"]

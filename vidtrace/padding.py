@@ -33,11 +33,7 @@ def _border_depth(lines_std: np.ndarray, lines_mean: np.ndarray, limit: int) -> 
     """How many lines from the start of the arrays form a uniform border."""
     edge_mean = lines_mean[0]
     depth = 0
-    while (
-        depth < limit
-        and lines_std[depth] < BORDER_STD
-        and abs(lines_mean[depth] - edge_mean) < BORDER_MEAN_DELTA
-    ):
+    while depth < limit and lines_std[depth] < BORDER_STD and abs(lines_mean[depth] - edge_mean) < BORDER_MEAN_DELTA:
         depth += 1
     return depth
 

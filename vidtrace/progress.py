@@ -174,7 +174,9 @@ class Tracker:
             media_done = self.finished_s + current_s
             known_s = self.finished_s + (self.item_duration_s or 0.0)
             known_bytes = self.timed_bytes + (self.item_bytes if self.item_duration_s is not None else 0)
-            rest_bytes = max(0, self.total_bytes - self.finished_bytes - (self.item_bytes if self.item_duration_s is not None else 0))
+            rest_bytes = max(
+                0, self.total_bytes - self.finished_bytes - (self.item_bytes if self.item_duration_s is not None else 0)
+            )
             exact = rest_bytes == 0 or self.done >= self.total > 0
             media_total = known_s + (rest_bytes * known_s / known_bytes if known_bytes and not exact else 0.0)
             media_total = max(media_total, media_done)
@@ -186,16 +188,33 @@ class Tracker:
             left = (self.total - self.done) / rate if self.total else None
         slow = None
         current_s = now - self.item_started
-        if not self.media and self.done > 0 and self.done < self.total and current_s > SLOW_ITEM_FACTOR * max(elapsed - current_s, 0.0) / self.done:
+        if (
+            not self.media
+            and self.done > 0
+            and self.done < self.total
+            and current_s > SLOW_ITEM_FACTOR * max(elapsed - current_s, 0.0) / self.done
+        ):
             slow = current_s
-        return State(self.stage or "", self.done, self.total, self.item, elapsed, media_done, media_total, exact, rate, left, slow)
+        return State(
+            self.stage or "",
+            self.done,
+            self.total,
+            self.item,
+            elapsed,
+            media_done,
+            media_total,
+            exact,
+            rate,
+            left,
+            slow,
+        )
 
     def elapsed_s(self) -> float:
         return self.clock() - self.started
 
 
 def utc_stamp() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class LogDisplay:
@@ -206,7 +225,9 @@ class LogDisplay:
     every interval: a background thread writes the stage as it stands when nothing else was
     written for that long."""
 
-    def __init__(self, stream: TextIO, interval_s: float = PROGRESS_INTERVAL_S, clock=time.monotonic, heartbeat: bool = True):
+    def __init__(
+        self, stream: TextIO, interval_s: float = PROGRESS_INTERVAL_S, clock=time.monotonic, heartbeat: bool = True
+    ):
         self.stream = stream
         self.interval_s = interval_s
         self.tracker = Tracker(clock)

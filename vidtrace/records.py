@@ -81,7 +81,9 @@ def _text(value, name: str, max_chars: int | None = None, max_bytes: int | None 
 
 
 def _kind(value) -> str:
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(type(value), "a number")
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number"
+    )
 
 
 def video_of(record) -> repo.VideoExport:

@@ -8,8 +8,8 @@ offers their names too. It reads plain values: no pipeline, database or index to
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 # The names of the modules below, offered here too.
 # ruff: noqa: F401
@@ -54,8 +54,12 @@ def match_json(m: MatchRecord, uploads: dict[int, list[UploadRecord]]) -> dict:
         "signals": list(m.signals),
         "segments": [
             {
-                "a_start": s.a_start_s, "a_end": s.a_end_s, "b_start": s.b_start_s, "b_end": s.b_end_s,
-                "speed": s.speed, "edits": list(s.edits),
+                "a_start": s.a_start_s,
+                "a_end": s.a_end_s,
+                "b_start": s.b_start_s,
+                "b_end": s.b_end_s,
+                "speed": s.speed,
+                "edits": list(s.edits),
             }  # fmt: skip
             for s in m.segments
         ],
@@ -83,8 +87,12 @@ def lookup_json(result: LookupResult, placement: dict | None = None) -> dict:
                 "signals": list(m.signals),
                 "segments": [
                     {
-                        "query_start": s.q_start, "query_end": s.q_end, "ref_start": s.r_start, "ref_end": s.r_end,
-                        "speed": s.speed, "edits": list(s.edits),
+                        "query_start": s.q_start,
+                        "query_end": s.q_end,
+                        "ref_start": s.r_start,
+                        "ref_end": s.r_end,
+                        "speed": s.speed,
+                        "edits": list(s.edits),
                     }  # fmt: skip
                     for s in m.alignment.segments
                 ],
@@ -108,9 +116,10 @@ def placement_text(result: LookupResult, placement: dict, snapshot) -> str:
             lines.append(f"{rank}. #{m.video_id}: in no content cluster (not in the store's analysis)")
             continue
         clusters = ", ".join(map(str, where.clusters))
-        groups = "; ".join(
-            f"group {g} ({', '.join(snapshot.groups[g - 1].accounts)})" for g in where.groups
-        ) or "no coordinated group"
+        groups = (
+            "; ".join(f"group {g} ({', '.join(snapshot.groups[g - 1].accounts)})" for g in where.groups)
+            or "no coordinated group"
+        )
         lines.append(safe_text(f"{rank}. #{m.video_id}: cluster {clusters}; {groups}"))
     return "\nWhere the hits belong:\n" + "\n".join(lines) + "\n"
 
@@ -154,7 +163,23 @@ def segment_text(a0: float, a1: float, b0: float, b1: float, speed: float, edits
 
 
 MATCH_HEADERS = ("score", "matched_s", "kind", "signals", "video_a", "video_b", "segments_a=b")
-MATCH_CSV_HEADERS = ("match_id", "video_a_id", "video_b_id", "score", "matched_s", "a_start", "a_end", "b_start", "b_end", "speed", "edits", "a_accounts", "b_accounts", "kind", "signals")
+MATCH_CSV_HEADERS = (
+    "match_id",
+    "video_a_id",
+    "video_b_id",
+    "score",
+    "matched_s",
+    "a_start",
+    "a_end",
+    "b_start",
+    "b_end",
+    "speed",
+    "edits",
+    "a_accounts",
+    "b_accounts",
+    "kind",
+    "signals",
+)
 #: Kinds in the order tables list them: copies, then related content.
 KIND_ORDER = ("identical file", "copy", "same soundtrack")
 
@@ -182,7 +207,9 @@ def match_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[UploadRec
             signals_text(m.signals),
             upload_label(uploads.get(m.video_a_id, []), m.video_a_id),
             upload_label(uploads.get(m.video_b_id, []), m.video_b_id),
-            ", ".join(segment_text(s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s, s.speed, s.edits) for s in m.segments),
+            ", ".join(
+                segment_text(s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s, s.speed, s.edits) for s in m.segments
+            ),
         )
         for m in by_kind(matches)
     ]
@@ -206,17 +233,56 @@ def _accounts(uploads: Sequence[UploadRecord]) -> str:
 def match_csv_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[UploadRecord]]) -> list[tuple]:
     return [
         (
-            m.id, m.video_a_id, m.video_b_id, m.score, m.matched_s, s.a_start_s, s.a_end_s, s.b_start_s, s.b_end_s,
-            s.speed, "+".join(s.edits), _accounts(uploads.get(m.video_a_id, [])), _accounts(uploads.get(m.video_b_id, [])),
-            m.kind, signals_text(m.signals),
+            m.id,
+            m.video_a_id,
+            m.video_b_id,
+            m.score,
+            m.matched_s,
+            s.a_start_s,
+            s.a_end_s,
+            s.b_start_s,
+            s.b_end_s,
+            s.speed,
+            "+".join(s.edits),
+            _accounts(uploads.get(m.video_a_id, [])),
+            _accounts(uploads.get(m.video_b_id, [])),
+            m.kind,
+            signals_text(m.signals),
         )  # fmt: skip
         for m in matches
         for s in m.segments
     ]
 
 
-LOOKUP_HEADERS = ("rank", "score", "matched_s", "kind", "signals", "video", "account", "uploaded_at", "path", "segments_query=ref")
-LOOKUP_CSV_HEADERS = ("rank", "video_id", "score", "matched_s", "account", "uploaded_at", "uploaded_at_source", "path", "query_start", "query_end", "ref_start", "ref_end", "speed", "kind", "signals")
+LOOKUP_HEADERS = (
+    "rank",
+    "score",
+    "matched_s",
+    "kind",
+    "signals",
+    "video",
+    "account",
+    "uploaded_at",
+    "path",
+    "segments_query=ref",
+)
+LOOKUP_CSV_HEADERS = (
+    "rank",
+    "video_id",
+    "score",
+    "matched_s",
+    "account",
+    "uploaded_at",
+    "uploaded_at_source",
+    "path",
+    "query_start",
+    "query_end",
+    "ref_start",
+    "ref_end",
+    "speed",
+    "kind",
+    "signals",
+)
 
 
 def shown_path(path: str, base: str | None) -> str:
@@ -230,7 +296,9 @@ def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
     """Table rows in the result's order: the identical file, copies, then same soundtrack."""
     rows = []
     for rank, m in enumerate(result.matches, start=1):
-        segments = ", ".join(segment_text(s.q_start, s.q_end, s.r_start, s.r_end, s.speed, s.edits) for s in m.alignment.segments)
+        segments = ", ".join(
+            segment_text(s.q_start, s.q_end, s.r_start, s.r_end, s.speed, s.edits) for s in m.alignment.segments
+        )
         for i, u in enumerate(result.uploads.get(m.video_id, []) or [None]):
             first = i == 0
             rows.append(
@@ -244,7 +312,9 @@ def lookup_rows(result: LookupResult, base: str | None = None) -> list[tuple]:
                     if first
                     else "",
                     u.account if u else "",
-                    (iso(u.uploaded_at) or "") + (" (file time)" if u and u.uploaded_at_source == "file_time" else "") if u else "",
+                    (iso(u.uploaded_at) or "") + (" (file time)" if u and u.uploaded_at_source == "file_time" else "")
+                    if u
+                    else "",
                     (shown_path(u.path, base) + (" [gone]" if u.gone else "")) if u else "",
                     segments if first else "",
                 )
@@ -268,8 +338,21 @@ def lookup_tables(result: LookupResult, base: str | None = None) -> str:
 def lookup_csv_rows(result: LookupResult) -> list[tuple]:
     return [
         (
-            rank, m.video_id, m.alignment.score, m.alignment.matched_s, u.account, iso(u.uploaded_at),
-            u.uploaded_at_source, u.path, s.q_start, s.q_end, s.r_start, s.r_end, s.speed, m.kind, signals_text(m.signals),
+            rank,
+            m.video_id,
+            m.alignment.score,
+            m.alignment.matched_s,
+            u.account,
+            iso(u.uploaded_at),
+            u.uploaded_at_source,
+            u.path,
+            s.q_start,
+            s.q_end,
+            s.r_start,
+            s.r_end,
+            s.speed,
+            m.kind,
+            signals_text(m.signals),
         )  # fmt: skip
         for rank, m in enumerate(result.matches, start=1)
         for u in result.uploads.get(m.video_id, [])

@@ -11,20 +11,23 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 from vidtrace import networks, signals
 from vidtrace.commits import COMMIT_EVERY_S, Commits  # noqa: F401  (COMMIT_EVERY_S: importable from here)
 from vidtrace.errors import InputError, UsageError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
+from vidtrace.index.sounds import SoundIndex, sound_index_path
+from vidtrace.index.sounds import synced as synced_sound
+from vidtrace.index.sync import save_index, synced_index
 from vidtrace.interrupts import Interrupts
 from vidtrace.match_service import match_unmatched
-from vidtrace.progress import Progress, silent as _noop
+from vidtrace.progress import Progress
+from vidtrace.progress import silent as _noop
 from vidtrace.results.matches import Failure, ScanSummary
 from vidtrace.settings import Settings
 from vidtrace.sound import SoundPrint
-from vidtrace.index.sounds import SoundIndex, sound_index_path, synced as synced_sound
 from vidtrace.store import repo
 from vidtrace.store.db import Store, scan_lock
-from vidtrace.index.sync import save_index, synced_index
 from vidtrace.triage import COMMIT_EVERY, Pending, Uploads, sha256_file  # noqa: F401  (importable from here)
 from vidtrace.workers import run_jobs
 
@@ -81,7 +84,9 @@ class _Scan:
         # keep them from waiting on each other for long, or in a cycle.
         self.shared = not store.location.is_sqlite
         self.summary.resumed = self._resumed()
-        self.uploads = Uploads(self.session, kind, sources, self.scan_id, self.summary, self.shared, self.fail, progress)
+        self.uploads = Uploads(
+            self.session, kind, sources, self.scan_id, self.summary, self.shared, self.fail, progress
+        )
         self._pending_bytes: int | None = None  # size of the files to fingerprint (progress)
 
     def fail(self, path: str, reason: str) -> None:
@@ -102,7 +107,9 @@ class _Scan:
             self._pending_bytes = sum(p.size for p in pending.values())
         self.progress("fingerprinting", done, total, item=pending[sha].uploads[0][0].text,
                       item_bytes=pending[sha].size, total_bytes=self._pending_bytes)  # fmt: skip
-        return lambda ts_s, duration_s: self.progress("fingerprinting", done, total, item_s=ts_s, item_duration_s=duration_s)
+        return lambda ts_s, duration_s: self.progress(
+            "fingerprinting", done, total, item_s=ts_s, item_duration_s=duration_s
+        )
 
     def fingerprint(self, pending: dict[str, Pending]) -> None:
         """Fingerprint the new contents on the worker pool; store and commit them as they come."""
@@ -246,7 +253,11 @@ def ingest(
 
 
 def rescan(
-    store: Store, settings: Settings | None = None, workers: int = 1, progress: Progress = _noop, scheduler: str | None = None
+    store: Store,
+    settings: Settings | None = None,
+    workers: int = 1,
+    progress: Progress = _noop,
+    scheduler: str | None = None,
 ) -> ScanSummary:
     """Re-walk every folder and manifest ingested before: add what is new, mark what is gone, match."""
     with scan_lock(store.location):

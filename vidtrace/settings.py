@@ -106,7 +106,7 @@ class Settings:
     decode_mode: str = DECODE_MODE
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         """Defaults, then `VIDTRACE_<NAME>` environment variables, then explicit overrides."""
         values = {}
         for f in fields(cls):

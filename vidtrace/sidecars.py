@@ -56,13 +56,13 @@ def posting_time(info: dict) -> dt.datetime | None:
     stamp = info.get("timestamp")
     if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
         try:
-            return dt.datetime.fromtimestamp(stamp, dt.timezone.utc)
+            return dt.datetime.fromtimestamp(stamp, dt.UTC)
         except (OverflowError, OSError, ValueError):
             pass
     day = info.get("upload_date")
     if isinstance(day, str) and len(day) == 8 and day.isdigit():
         try:
-            return dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=dt.timezone.utc)
+            return dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=dt.UTC)
         except ValueError:
             pass
     return None

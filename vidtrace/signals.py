@@ -12,9 +12,10 @@ sound's segments: related content, not a copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -23,13 +24,13 @@ from vidtrace import sound
 from vidtrace.align import Alignment
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
+from vidtrace.index.sounds import SoundIndex, synced_sound_index
+from vidtrace.index.sync import synced_index
 from vidtrace.matching import MatchBudgetExceeded, VideoMatch  # noqa: F401  (raised through match_video)
 from vidtrace.results.matches import COPY, IDENTICAL_FILE, PICTURES, SAME_SOUNDTRACK, SOUND, SignalMatch  # noqa: F401
 from vidtrace.settings import Settings
-from vidtrace.index.sounds import SoundIndex, synced_sound_index
 from vidtrace.store import repo
 from vidtrace.store.db import Store
-from vidtrace.index.sync import synced_index
 
 Accept = Callable[[repo.VideoRecord], bool]
 
@@ -88,7 +89,9 @@ class Pictures:
     def search(self, session, index, query: PictureQuery, duration_s, settings, accept) -> list[VideoMatch]:
         from vidtrace.match_service import find_matches  # which matches through this module
 
-        return find_matches(session, index, query.ts_s, query.hashes, duration_s, settings, accept=accept, regions=query.regions)
+        return find_matches(
+            session, index, query.ts_s, query.hashes, duration_s, settings, accept=accept, regions=query.regions
+        )
 
 
 class Sound:
@@ -106,7 +109,9 @@ class Sound:
     def stored_query(self, session: Session, video_id: int) -> sound.SoundPrint | None:
         return repo.sound_print_of_video(session, video_id)
 
-    def search(self, session, index: SoundIndex, query: sound.SoundPrint | None, duration_s, settings, accept) -> list[VideoMatch]:
+    def search(
+        self, session, index: SoundIndex, query: sound.SoundPrint | None, duration_s, settings, accept
+    ) -> list[VideoMatch]:
         if query is None or len(query) < sound.SOUND_MIN_SEGMENT_VALUES:
             return []
         # A held value (silence, a hum) is no evidence: it is not searched at all, so that the
@@ -173,7 +178,9 @@ def match_video(
     return merge(found, signals)
 
 
-def open_indexes(store: Store, signals: Sequence[SignalType] = SIGNALS, saved: Sequence[str] | None = None) -> dict[str, Any]:
+def open_indexes(
+    store: Store, signals: Sequence[SignalType] = SIGNALS, saved: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Every signal's index; those named in `saved` (default: all) are saved when they changed."""
     return {s.name: s.open_index(store, save=saved is None or s.name in saved) for s in signals}
 

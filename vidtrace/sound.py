@@ -29,7 +29,7 @@ from vidtrace.errors import DependencyError, InputError
 from vidtrace.ffmpeg_process import FfmpegProcess, decode_memory_mb, ffmpeg_binary
 from vidtrace.hashes import self_echo_spans
 from vidtrace.settings import Settings
-from vidtrace.spec import (  # noqa: F401  (re-exported: the sound print's specification)
+from vidtrace.spec import (
     SOUND_ALGORITHM,
     SOUND_CHROMAPRINT_ALGORITHM,
     SOUND_FRAME_SAMPLES,
@@ -73,7 +73,7 @@ class SoundPrint:
     @classmethod
     def from_bytes(
         cls, raw: bytes, algorithm: str = SOUND_ALGORITHM, version: int = SOUND_VERSION, step_s: float = SOUND_STEP_S
-    ) -> "SoundPrint":
+    ) -> SoundPrint:
         return cls(np.frombuffer(raw, dtype="<u4").astype(np.uint32), algorithm, version, step_s)
 
 

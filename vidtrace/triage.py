@@ -185,7 +185,9 @@ class Uploads:
                 repo.update_upload(self.session, old.id, gone_at=None, **values)
                 self.summary.moved_uploads += 1
                 return
-        upload_id = repo.add_upload(self.session, video_id=video_id, account_id=account, first_seen_scan=self.scan_id, **values)
+        upload_id = repo.add_upload(
+            self.session, video_id=video_id, account_id=account, first_seen_scan=self.scan_id, **values
+        )
         if upload_id is None:  # another writer stored it meanwhile
             existing = repo.find_upload(self.session, c.text, account)
             repo.update_upload(self.session, existing.id, video_id=video_id, gone_at=None, **values)
@@ -244,7 +246,10 @@ class Uploads:
         if existing.gone:
             changes["gone_at"] = None
             self.summary.returned_uploads += 1
-        if c.uploaded_at is not None and (c.uploaded_at, "manifest") != (existing.uploaded_at, existing.uploaded_at_source):
+        if c.uploaded_at is not None and (c.uploaded_at, "manifest") != (
+            existing.uploaded_at,
+            existing.uploaded_at_source,
+        ):
             changes.update(uploaded_at=c.uploaded_at, uploaded_at_source="manifest")
         for key in ("url", "title"):
             if getattr(c, key) is not None and getattr(c, key) != getattr(existing, key):

@@ -5,14 +5,15 @@ Revises: 0005
 Create Date: 2026-11-28 18:35:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0006"
-down_revision: Union[str, Sequence[str], None] = "0005"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 INDEXES = [
     ("ix_frames_video_id_ts_s", "frames", ["video_id", "ts_s"]),

@@ -5,15 +5,16 @@ Revises: 0006
 Create Date: 2026-12-02 10:00:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: Union[str, Sequence[str], None] = "0006"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 NO_ACCOUNT = sa.text("account_id IS NULL")
 
@@ -21,11 +22,17 @@ NO_ACCOUNT = sa.text("account_id IS NULL")
 def upgrade() -> None:
     op.add_column("videos", sa.Column("match_order", sa.BigInteger(), nullable=True))
     # Videos matched before this revision keep the order they were matched in.
-    videos = sa.table("videos", sa.column("id", sa.Integer), sa.column("matched_at"), sa.column("match_order", sa.BigInteger))
+    videos = sa.table(
+        "videos", sa.column("id", sa.Integer), sa.column("matched_at"), sa.column("match_order", sa.BigInteger)
+    )
     conn = op.get_bind()
-    matched = conn.execute(
-        sa.select(videos.c.id).where(videos.c.matched_at.is_not(None)).order_by(videos.c.matched_at, videos.c.id)
-    ).scalars().all()
+    matched = (
+        conn.execute(
+            sa.select(videos.c.id).where(videos.c.matched_at.is_not(None)).order_by(videos.c.matched_at, videos.c.id)
+        )
+        .scalars()
+        .all()
+    )
     for order, video_id in enumerate(matched, start=1):
         conn.execute(sa.update(videos).where(videos.c.id == video_id).values(match_order=order))
     # Unique indexes rather than constraints: SQLite adds them without rebuilding the tables.
@@ -34,7 +41,9 @@ def upgrade() -> None:
         "uq_uploads_path_without_account", "uploads", ["path"], unique=True,
         sqlite_where=NO_ACCOUNT, postgresql_where=NO_ACCOUNT,
     )  # fmt: skip
-    op.create_index("uq_segments_match_id_a_start_s_b_start_s", "segments", ["match_id", "a_start_s", "b_start_s"], unique=True)
+    op.create_index(
+        "uq_segments_match_id_a_start_s_b_start_s", "segments", ["match_id", "a_start_s", "b_start_s"], unique=True
+    )
 
 
 def downgrade() -> None:

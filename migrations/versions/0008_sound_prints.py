@@ -5,15 +5,16 @@ Revises: 0007
 Create Date: 2026-12-03 09:00:00
 
 """
-from typing import Sequence, Union
+
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: Union[str, Sequence[str], None] = "0007"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -26,7 +27,9 @@ def upgrade() -> None:
         sa.Column("step_s", sa.Float(), nullable=False),
         sa.Column("value_count", sa.Integer(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
-        sa.ForeignKeyConstraint(["video_id"], ["videos.id"], name="fk_sound_prints_video_id_videos", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["video_id"], ["videos.id"], name="fk_sound_prints_video_id_videos", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_sound_prints"),
         sa.UniqueConstraint("video_id", name="uq_sound_prints_video_id"),
     )

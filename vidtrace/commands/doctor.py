@@ -11,7 +11,11 @@ from vidtrace.report import safe_text
 
 
 @click.command()
-@click.option("--repair", is_flag=True, help="Mend what can be mended: rebuild the index, retry failed videos, mark missing files gone.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Mend what can be mended: rebuild the index, retry failed videos, mark missing files gone.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def doctor(ctx, repair, as_json):
@@ -30,7 +34,9 @@ def doctor(ctx, repair, as_json):
     store = ctx.obj.open(create=False)
     report = doctor_lib.repair(store, Settings.from_env()) if repair else doctor_lib.check(store)
     if as_json:
-        emit_json({"healthy": report.healthy, "checks": [asdict(f) for f in report.findings], "repairs": report.repairs})
+        emit_json(
+            {"healthy": report.healthy, "checks": [asdict(f) for f in report.findings], "repairs": report.repairs}
+        )
     else:
         for line in report.repairs:
             click.echo(f"repaired: {safe_text(line)}" if not line.startswith("  ") else f"  {safe_text(line.strip())}")

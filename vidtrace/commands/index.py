@@ -7,10 +7,10 @@ from dataclasses import asdict
 import click
 
 from vidtrace.commands.output import emit_json
-from vidtrace.report import safe_text
 from vidtrace.index import MAX_SHARDS
-from vidtrace.store.db import writer_lock
 from vidtrace.index.sync import build_index
+from vidtrace.report import safe_text
+from vidtrace.store.db import writer_lock
 
 
 @click.group(name="index")
@@ -24,8 +24,18 @@ def index_group():
 
 
 @index_group.command()
-@click.option("--shards", type=click.IntRange(1, MAX_SHARDS), default=None, help="Split the index into N shards (frames of video id modulo N).")
-@click.option("--shard", type=click.IntRange(0), default=None, help="Build only shard K (0 to N-1), e.g. one per machine; copy the files together.")
+@click.option(
+    "--shards",
+    type=click.IntRange(1, MAX_SHARDS),
+    default=None,
+    help="Split the index into N shards (frames of video id modulo N).",
+)
+@click.option(
+    "--shard",
+    type=click.IntRange(0),
+    default=None,
+    help="Build only shard K (0 to N-1), e.g. one per machine; copy the files together.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def build(ctx, shards, shard, as_json):

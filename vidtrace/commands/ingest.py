@@ -23,7 +23,13 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         matches = [m for m in repo.list_matches(session) if m.id in set(summary.new_matches)]
         uploads = repo.uploads_of_videos(session, {v for m in matches for v in (m.video_a_id, m.video_b_id)})
     if fmt == "json":
-        emit_json({**report.scan_json(summary, matches, uploads), "not_in_manifest": summary.not_in_manifest, "resumed": summary.resumed})
+        emit_json(
+            {
+                **report.scan_json(summary, matches, uploads),
+                "not_in_manifest": summary.not_in_manifest,
+                "resumed": summary.resumed,
+            }
+        )
         return
     if fmt == "csv":
         click.echo(report.to_csv(report.MATCH_CSV_HEADERS, report.match_csv_rows(matches, uploads)), nl=False)
@@ -44,13 +50,20 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         for path in summary.not_in_manifest:
             click.echo(f"  not in manifest: {report.safe_text(path)}")
     if summary.sidecar_uploads:
-        click.echo(f"{summary.sidecar_uploads} upload(s) took account, time, URL and title from yt-dlp .info.json sidecars")
+        click.echo(
+            f"{summary.sidecar_uploads} upload(s) took account, time, URL and title from yt-dlp .info.json sidecars"
+        )
     if summary.refingerprinted_videos:
-        click.echo(f"{summary.refingerprinted_videos} video(s) hashed by an older version fingerprinted again and re-matched")
+        click.echo(
+            f"{summary.refingerprinted_videos} video(s) hashed by an older version fingerprinted again and re-matched"
+        )
     if summary.new_clusters or summary.merged_clusters:
         merged = ", ".join(f"{f} into {i}" for f, i in summary.merged_clusters) or "none"
         click.echo(f"{len(summary.new_clusters)} new content cluster(s); merged clusters: {merged}")
-    for label, groups in (("new coordinated group", summary.new_groups), ("grown coordinated group", summary.grown_groups)):
+    for label, groups in (
+        ("new coordinated group", summary.new_groups),
+        ("grown coordinated group", summary.grown_groups),
+    ):
         for accounts in groups:
             click.echo(report.safe_text(f"{label}: {', '.join(accounts)}"))
     if matches:
@@ -69,8 +82,16 @@ def _finish(ctx: click.Context, summary: ScanSummary) -> None:
 
 @click.command()
 @click.argument("paths", metavar="[FOLDER|FILE]...", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--manifest", type=click.Path(path_type=Path), help="CSV or JSON Lines: path, account[, uploaded_at, platform, url, title].")
-@click.option("--account", metavar="NAME", help="Account of the FILEs given alone (default: their yt-dlp sidecar's, else their folder's name).")
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path),
+    help="CSV or JSON Lines: path, account[, uploaded_at, platform, url, title].",
+)
+@click.option(
+    "--account",
+    metavar="NAME",
+    help="Account of the FILEs given alone (default: their yt-dlp sidecar's, else their folder's name).",
+)
 @workers_option
 @scheduler_option
 @ffmpeg_option
@@ -91,7 +112,9 @@ def ingest(ctx, paths, manifest, account, workers, scheduler, ffmpeg, fmt):
     opts: Options = ctx.obj
     display = opts.display()
     case = opts.case(create=True, ffmpeg=ffmpeg)
-    summary = case.ingest(*paths, manifest=manifest, workers=workers, account=account, progress=display, scheduler=scheduler)
+    summary = case.ingest(
+        *paths, manifest=manifest, workers=workers, account=account, progress=display, scheduler=scheduler
+    )
     display.close("ingest")
     _print_scan(case.store, summary, fmt)
     _finish(ctx, summary)

@@ -17,11 +17,20 @@ from vidtrace.errors import UsageError, VidtraceError
 
 
 @click.group(cls=VidtraceGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", metavar="DIR", help="Store folder (database and index). Env: VIDTRACE_STORE. Default: ./vidtrace-store")
-@click.option("--db", "db_url", metavar="URL", help="Database URL instead of the store's SQLite file. Env: VIDTRACE_DB.")
+@click.option(
+    "--store", metavar="DIR", help="Store folder (database and index). Env: VIDTRACE_STORE. Default: ./vidtrace-store"
+)
+@click.option(
+    "--db", "db_url", metavar="URL", help="Database URL instead of the store's SQLite file. Env: VIDTRACE_DB."
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv: debug, tracebacks).")
 @click.option("--quiet", is_flag=True, help="Only errors on stderr; no progress.")
-@click.option("--config", "config_path", metavar="FILE", help="Case file (TOML) with store, db and option defaults. Default: ./vidtrace.toml if present.")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Case file (TOML) with store, db and option defaults. Default: ./vidtrace.toml if present.",
+)
 @click.version_option(__version__, prog_name="vidtrace")
 @click.pass_context
 def cli(ctx: click.Context, store, db_url, verbose, quiet, config_path):
@@ -55,7 +64,9 @@ def _command_defaults(ctx: click.Context, config: CaseConfig) -> dict:
         known = {p.name for p in command.params if isinstance(p, click.Option)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise UsageError(f"config file {config.path}: [{name}] has no option {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise UsageError(
+                f"config file {config.path}: [{name}] has no option {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
     return config.defaults
 
 

@@ -84,7 +84,11 @@ def coordination_options(func):
 
 @click.command()
 @coordination_options
-@click.option("--graphml", type=click.Path(dir_okay=False, path_type=Path), help="Also write the account network as GraphML (for Gephi).")
+@click.option(
+    "--graphml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the account network as GraphML (for Gephi).",
+)
 @output_options
 @click.pass_context
 def coordination(ctx, window, min_accounts, min_clusters, fdr, graphml, file_times, fmt):
@@ -178,9 +182,19 @@ def write_graphml(snap: networks.Snapshot, min_clusters: int, path: Path) -> Non
 
 
 @click.command(name="report")
-@click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the report.")
+@click.option(
+    "--html",
+    "html_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the report.",
+)
 @coordination_options
-@click.option("--base", type=click.Path(file_okay=False, path_type=Path), help="Case folder that file paths are shown relative to (default: the case file's folder, else the working folder).")
+@click.option(
+    "--base",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Case folder that file paths are shown relative to (default: the case file's folder, else the working folder).",
+)
 @click.pass_context
 def report_command(ctx, html_path, window, min_accounts, min_clusters, fdr, file_times, base):
     """Write one self-contained HTML report: groups, amplifiers, timelines, account network, and a
@@ -198,7 +212,10 @@ def report_command(ctx, html_path, window, min_accounts, min_clusters, fdr, file
     case_file = ctx.obj.config.path
     base = base or (case_file.parent if case_file is not None else None)  # the case folder, else the working folder
     counts = write_report(
-        store, html_path, options=ReportOptions(window, min_accounts, min_clusters, fdr, file_times, base), progress=display
+        store,
+        html_path,
+        options=ReportOptions(window, min_accounts, min_clusters, fdr, file_times, base),
+        progress=display,
     )
     display.close("report")
     click.echo(

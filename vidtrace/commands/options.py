@@ -144,7 +144,9 @@ ffmpeg_option = click.option(
     "--ffmpeg", metavar="PATH", help="ffmpeg binary to use instead of the bundled one. Env: VIDTRACE_FFMPEG_BINARY."
 )
 scheduler_option = click.option(
-    "--scheduler", metavar="tcp://HOST:PORT", help="Fingerprint on a Dask distributed cluster (workers must see the same paths)."
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Fingerprint on a Dask distributed cluster (workers must see the same paths).",
 )
 workers_option = click.option(
     "--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes decoding in parallel."

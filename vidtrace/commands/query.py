@@ -39,7 +39,9 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     elif not result.matches:
         click.echo(f"No match for {report.safe_text(file)} ({result.duration_s:.1f} s).")
     else:
-        click.echo(f"{report.safe_text(file)} ({result.duration_s:.1f} s) matches {len(result.matches)} stored video(s):")
+        click.echo(
+            f"{report.safe_text(file)} ({result.duration_s:.1f} s) matches {len(result.matches)} stored video(s):"
+        )
         click.echo(report.lookup_tables(result, os.getcwd()), nl=False)
         click.echo(report.placement_text(result, where, snap), nl=False)
 

@@ -7,7 +7,6 @@ import numpy as np
 from vidtrace.hashes import rows_to_words
 from vidtrace.results.records import Coverage
 
-
 # splitmix64's constants: a cheap mix in which every input bit changes about half the output bits.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)

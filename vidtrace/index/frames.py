@@ -226,7 +226,7 @@ class FrameIndex:
                 index._flat = flat
             else:
                 return None
-        except Exception:  # noqa: BLE001 - any unreadable file (zip, numpy, FAISS, JSON errors) means "rebuild"
+        except Exception:
             return None
         if index.coverage(coverage.algorithm, coverage.version) != coverage:
             return None  # the index file and its record were written by different runs

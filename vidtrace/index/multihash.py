@@ -43,10 +43,7 @@ def _probe_masks(key_bits: int, radius: int) -> np.ndarray:
     """Every key_bits-bit value with at most `radius` bits set."""
     masks = [0]
     for r in range(1, radius + 1):
-        masks += [
-            sum(1 << b for b in combo)
-            for combo in itertools.combinations(range(key_bits), r)
-        ]
+        masks += [sum(1 << b for b in combo) for combo in itertools.combinations(range(key_bits), r)]
     return np.array(masks, dtype=np.int64)
 
 
@@ -81,8 +78,6 @@ def _pack(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _unpack(lo: np.ndarray, hi: np.ndarray, at=slice(None)) -> np.ndarray:
     """The int64 values at `at` of a `_pack`ed array."""
     return lo[at].astype(np.int64) | (hi[at].astype(np.int64) << 16)
-
-
 
 
 def _collisions(groups: np.ndarray, bits: np.ndarray) -> np.ndarray:
@@ -184,18 +179,13 @@ class MultiHash:
         self.ids_lo, self.ids_hi = _pack(ids - self.id_base)
         del ids
         size = 1 << self.key_bits
-        self.starts1 = _starts(
-            (self.codes >> np.uint64(64 - self.key_bits)).astype(np.int64), size
-        )
+        self.starts1 = _starts((self.codes >> np.uint64(64 - self.key_bits)).astype(np.int64), size)
         key2 = self._key2(self.codes)
         self.perm2_lo, self.perm2_hi = _pack(np.argsort(key2, kind="stable"))
         self.starts2 = _starts(key2, size)
 
     def _key2(self, codes: np.ndarray) -> np.ndarray:
-        return (
-            (codes >> np.uint64(64 - 2 * self.key_bits))
-            & np.uint64((1 << self.key_bits) - 1)
-        ).astype(np.int64)
+        return ((codes >> np.uint64(64 - 2 * self.key_bits)) & np.uint64((1 << self.key_bits) - 1)).astype(np.int64)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -248,9 +238,7 @@ class MultiHash:
             (64 - self.key_bits, self.starts1, False),
             (64 - 2 * self.key_bits, self.starts2, True),
         ):
-            keys = (
-                (queries >> np.uint64(shift)) & np.uint64((1 << self.key_bits) - 1)
-            ).astype(np.int64)
+            keys = ((queries >> np.uint64(shift)) & np.uint64((1 << self.key_bits) - 1)).astype(np.int64)
             probes = (keys[:, None] ^ masks[None, :]).ravel()
             lo = starts[probes].astype(np.int64)
             counts = starts[probes + 1].astype(np.int64) - lo

@@ -108,11 +108,11 @@ class ShardedIndex:
 
     def coverage(self, algorithm: str, version: int) -> Coverage:
         parts = [s.contents() for s in [*self.shards, self.pending]]
-        return Coverage.of_contents(algorithm, version, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        return Coverage.of_contents(
+            algorithm, version, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        )
 
-    def search_arrays(
-        self, codes: np.ndarray, max_distance_bits: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search_arrays(self, codes: np.ndarray, max_distance_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query rows, frame ids, distances) from every shard, as `FrameIndex.search_arrays`."""
         parts = [s.search_arrays(codes, max_distance_bits) for s in [*self.shards, self.pending]]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
@@ -121,9 +121,7 @@ class ShardedIndex:
         return as_hits(*self.search_arrays(codes, max_distance_bits))
 
 
-def load_index(
-    path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
-) -> tuple[Index, Coverage] | None:
+def load_index(path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES) -> tuple[Index, Coverage] | None:
     """The index saved at `path` (a store's `frames.faiss`): its shards when shard files lie
     beside it (they are then the index), else the one file; None when missing or unreadable."""
     if shard_counts(path):

@@ -76,11 +76,16 @@ class SoundIndex:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._index.write(path)
-        record = {"format": SOUND_INDEX_FORMAT, "values": len(self), "videos": sorted(self.videos), **asdict(self.coverage())}
+        record = {
+            "format": SOUND_INDEX_FORMAT,
+            "values": len(self),
+            "videos": sorted(self.videos),
+            **asdict(self.coverage()),
+        }
         layout.atomic_write(layout.record_path(path), json.dumps(record))
 
     @classmethod
-    def load(cls, path: Path) -> "SoundIndex | None":
+    def load(cls, path: Path) -> SoundIndex | None:
         """The saved index, or None when missing, unreadable or not the one its record describes."""
         try:
             record = json.loads(layout.record_path(Path(path)).read_text())

@@ -153,13 +153,18 @@ def _synced_part(
         index, covered = loaded
         if covered == wanted:
             return index, False
-        if (covered.algorithm, covered.version) == (wanted.algorithm, wanted.version) and covered.max_id <= wanted.max_id:
+        if (covered.algorithm, covered.version) == (
+            wanted.algorithm,
+            wanted.version,
+        ) and covered.max_id <= wanted.max_id:
             new = list(_codes(session, part, after_id=covered.max_id))
             count = covered.count + sum(len(ids) for ids, _ in new)
             id_sum = covered.id_sum + sum(int(ids.sum()) for ids, _ in new)
             digest = add_digests(covered.digest, *(frame_digest(ids, codes) for ids, codes in new))
             if (count, id_sum, digest) == (wanted.count, wanted.id_sum, wanted.digest):
-                log.info("%s misses %d frames stored since it was saved; adding them", part.label(), count - covered.count)
+                log.info(
+                    "%s misses %d frames stored since it was saved; adding them", part.label(), count - covered.count
+                )
                 for ids, codes in new:
                     index.add(ids, codes)
                 return index, True

@@ -79,7 +79,13 @@ class Alignment:
             sorted(
                 (
                     Segment(
-                        s.r_start, s.r_end, s.q_start, s.q_end, round(1.0 / s.speed, 4), s.frames, s.mean_distance_bits,
+                        s.r_start,
+                        s.r_end,
+                        s.q_start,
+                        s.q_end,
+                        round(1.0 / s.speed, 4),
+                        s.frames,
+                        s.mean_distance_bits,
                         tuple(sorted(swap_edit(e) for e in s.edits)),
                     )  # fmt: skip
                     for s in self.segments

@@ -110,7 +110,16 @@ class ScanSummary:
 
     def counts(self) -> dict:
         data = asdict(self)
-        for key in ("new_matches", "failures", "warnings", "new_clusters", "merged_clusters", "new_groups", "grown_groups", "not_in_manifest"):
+        for key in (
+            "new_matches",
+            "failures",
+            "warnings",
+            "new_clusters",
+            "merged_clusters",
+            "new_groups",
+            "grown_groups",
+            "not_in_manifest",
+        ):
             data[key] = len(data[key])
         del data["scan_id"], data["kind"], data["new_upload_ids"], data["resumed"]
         return data

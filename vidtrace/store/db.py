@@ -10,9 +10,9 @@ import os
 import sqlite3
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -46,7 +46,7 @@ class StoreLocation:
     db_url: str
 
     @classmethod
-    def resolve(cls, store: str | os.PathLike | None = None, db_url: str | None = None) -> "StoreLocation":
+    def resolve(cls, store: str | os.PathLike | None = None, db_url: str | None = None) -> StoreLocation:
         root = Path(store or os.environ.get("VIDTRACE_STORE") or DEFAULT_STORE_DIR).absolute()
         url = db_url or os.environ.get("VIDTRACE_DB") or f"sqlite:///{layout.db_path(root)}"
         return cls(root=root, db_url=url)
@@ -129,7 +129,9 @@ def make_engine(location: StoreLocation, read_only: bool = False) -> Engine:
     if read_only and database is not None:
         uri = _read_only_uri(database)
         engine = create_engine(
-            f"sqlite:///{database}", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False), poolclass=NullPool
+            f"sqlite:///{database}",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+            poolclass=NullPool,
         )
         event.listen(engine, "connect", _sqlite_read_pragmas)
         return engine
@@ -267,7 +269,7 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, location: StoreLocation, create: bool, read_only: bool = False) -> "Store":
+    def open(cls, location: StoreLocation, create: bool, read_only: bool = False) -> Store:
         """Open the store, creating or upgrading its schema when `create`; else require it to exist.
 
         `read_only` (for commands that only read) opens SQLite read-only and keeps index files
@@ -284,7 +286,7 @@ class Store:
         return store
 
     @classmethod
-    def _checked(cls, location: StoreLocation, engine: Engine, create: bool) -> "Store":
+    def _checked(cls, location: StoreLocation, engine: Engine, create: bool) -> Store:
         current = current_revision(engine)
         head = head_revision()
         if current == head:
@@ -298,7 +300,9 @@ class Store:
             current = current_revision(engine)
             if current != head:
                 if current is None and inspect(engine).has_table("videos"):
-                    raise DependencyError("the database has vidtrace tables but no migration record; refusing to touch it")
+                    raise DependencyError(
+                        "the database has vidtrace tables but no migration record; refusing to touch it"
+                    )
                 log.info("migrating database from %s to %s", current or "empty", head)
                 upgrade(engine)
         return cls(location, engine)

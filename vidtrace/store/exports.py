@@ -21,7 +21,10 @@ def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExpor
     while True:
         videos = list(
             session.scalars(
-                select(Video).where(Video.status == "ok", Video.source.is_(None), Video.id > last).order_by(Video.id).limit(batch)
+                select(Video)
+                .where(Video.status == "ok", Video.source.is_(None), Video.id > last)
+                .order_by(Video.id)
+                .limit(batch)
             )
         )
         if not videos:
@@ -29,7 +32,9 @@ def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExpor
         uploads = uploads_of_videos(session, [v.id for v in videos])
         for v in videos:
             frames = session.execute(
-                select(Frame.ts_s, Frame.hash, Frame.region).where(Frame.video_id == v.id).order_by(Frame.ts_s, Frame.id)
+                select(Frame.ts_s, Frame.hash, Frame.region)
+                .where(Frame.video_id == v.id)
+                .order_by(Frame.ts_s, Frame.id)
             ).all()
             yield VideoExport(
                 v.sha256, v.duration_s, v.fps, v.width, v.height, v.algorithm, v.algorithm_version,
@@ -46,5 +51,7 @@ def add_imported_video(session: Session, source: str, video: VideoExport) -> int
         sampled_frames=len(video.frames), created_at=utcnow(), source=source,
     )  # fmt: skip
     if created:
-        session.add_all(Frame(video_id=video_id, ts_s=ts, hash=h, quality=0.0, region=region) for ts, h, region in video.frames)
+        session.add_all(
+            Frame(video_id=video_id, ts_s=ts, hash=h, quality=0.0, region=region) for ts, h, region in video.frames
+        )
     return video_id

@@ -27,7 +27,9 @@ def frame_codes(session: Session, after_id: int = 0, batch: int = 200_000) -> It
     """(ids, codes) of every stored frame with id above `after_id`, in batches."""
     last = after_id
     while True:
-        rows = session.execute(select(Frame.id, Frame.hash).where(Frame.id > last).order_by(Frame.id).limit(batch)).all()
+        rows = session.execute(
+            select(Frame.id, Frame.hash).where(Frame.id > last).order_by(Frame.id).limit(batch)
+        ).all()
         if not rows:
             return
         ids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -40,7 +42,9 @@ def frames_of_video(session: Session, video_id: int) -> tuple[list[float], list[
     return frames_of_videos(session, [video_id]).get(video_id, ([], [], []))
 
 
-def frames_of_videos(session: Session, video_ids: Iterable[int]) -> dict[int, tuple[list[float], list[bytes], list[int]]]:
+def frames_of_videos(
+    session: Session, video_ids: Iterable[int]
+) -> dict[int, tuple[list[float], list[bytes], list[int]]]:
     """`frames_of_video` of many videos, read in one query per `IN_CHUNK` of them (the candidates a
     query aligns with); videos without frames are left out."""
     out: dict[int, tuple[list[float], list[bytes], list[int]]] = {}

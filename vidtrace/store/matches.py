@@ -96,14 +96,22 @@ def add_match(
     stmt = dialect_insert(session, Match).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["video_a_id", "video_b_id", "algorithm_version"],
-        set_={k: stmt.excluded[k] for k in ("score", "matched_s", "algorithm", "scan_id", "created_at", "signals", "kind")},
+        set_={
+            k: stmt.excluded[k] for k in ("score", "matched_s", "algorithm", "scan_id", "created_at", "signals", "kind")
+        },
     ).returning(Match.id)
     match_id = session.scalar(stmt)
     session.execute(delete(Segment).where(Segment.match_id == match_id))
     segments = [
         dict(
-            match_id=match_id, a_start_s=s.q_start, a_end_s=s.q_end, b_start_s=s.r_start, b_end_s=s.r_end,
-            speed=s.speed, frames=s.frames, edits=",".join(s.edits) or None,
+            match_id=match_id,
+            a_start_s=s.q_start,
+            a_end_s=s.q_end,
+            b_start_s=s.r_start,
+            b_end_s=s.r_end,
+            speed=s.speed,
+            frames=s.frames,
+            edits=",".join(s.edits) or None,
         )  # fmt: skip
         for s in alignment.segments
     ]
@@ -125,8 +133,15 @@ def list_matches(session: Session, min_score: float = 0.0, scan_id: int | None =
             ))  # fmt: skip
     return [
         MatchRecord(
-            m.id, m.video_a_id, m.video_b_id, m.score, m.matched_s, m.scan_id, tuple(segments[m.id]),
-            tuple(filter(None, (m.signals or "pictures").split(","))), m.kind or "copy",
+            m.id,
+            m.video_a_id,
+            m.video_b_id,
+            m.score,
+            m.matched_s,
+            m.scan_id,
+            tuple(segments[m.id]),
+            tuple(filter(None, (m.signals or "pictures").split(","))),
+            m.kind or "copy",
         )  # fmt: skip
         for m in matches
     ]
@@ -156,7 +171,9 @@ def match_time_lines(
         )
         for mid, da, db in session.execute(query):
             out[mid] = (float(da or 0.0), float(db or 0.0), [])
-        query = select(Segment.match_id, Segment.a_start_s, Segment.a_end_s, Segment.b_start_s, Segment.b_end_s, Segment.speed)
+        query = select(
+            Segment.match_id, Segment.a_start_s, Segment.a_end_s, Segment.b_start_s, Segment.b_end_s, Segment.speed
+        )
         for mid, *segment in session.execute(query.where(Segment.match_id.in_(chunk))):
             out[mid][2].append(tuple(segment))
     return out

@@ -44,15 +44,15 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use timezone-aware UTC")
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -139,8 +139,11 @@ class Upload(Base):
         UniqueConstraint("path", "account_id"),
         # NULLs are distinct in a unique constraint: uploads without an account need their own.
         Index(
-            "uq_uploads_path_without_account", "path", unique=True,
-            sqlite_where=text("account_id IS NULL"), postgresql_where=text("account_id IS NULL"),
+            "uq_uploads_path_without_account",
+            "path",
+            unique=True,
+            sqlite_where=text("account_id IS NULL"),
+            postgresql_where=text("account_id IS NULL"),
         ),  # fmt: skip
         Index("ix_uploads_uploaded_at", "uploaded_at"),
         Index("ix_uploads_account_id_uploaded_at", "account_id", "uploaded_at"),
@@ -202,7 +205,9 @@ class Match(Base):
 
 class Segment(Base):
     __tablename__ = "segments"
-    __table_args__ = (Index("uq_segments_match_id_a_start_s_b_start_s", "match_id", "a_start_s", "b_start_s", unique=True),)
+    __table_args__ = (
+        Index("uq_segments_match_id_a_start_s_b_start_s", "match_id", "a_start_s", "b_start_s", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)

@@ -73,5 +73,7 @@ def add_cluster_merges(session: Session, scan_id: int, merges: Iterable[tuple[in
 
 def cluster_merges(session: Session) -> list[tuple[int, int, int]]:
     """(scan_id, from_cluster, into_cluster) of every recorded merge, oldest first."""
-    rows = session.execute(select(ClusterMerge.scan_id, ClusterMerge.from_cluster, ClusterMerge.into_cluster).order_by(ClusterMerge.id))
+    rows = session.execute(
+        select(ClusterMerge.scan_id, ClusterMerge.from_cluster, ClusterMerge.into_cluster).order_by(ClusterMerge.id)
+    )
     return [tuple(r) for r in rows]

@@ -24,7 +24,9 @@ def _sound_print(data: bytes, *meta) -> SoundValues:
     return SoundValues.from_bytes(data, *meta)
 
 
-def set_sound_print(session: Session, video_id: int, sound: SoundValues | None, algorithm: str, version: int, step_s: float) -> int:
+def set_sound_print(
+    session: Session, video_id: int, sound: SoundValues | None, algorithm: str, version: int, step_s: float
+) -> int:
     """Store (or replace) a video's sound print; None stores that it has no soundtrack. Its row id."""
     session.execute(delete(SoundPrint).where(SoundPrint.video_id == video_id))
     row = SoundPrint(

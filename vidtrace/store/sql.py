@@ -13,7 +13,7 @@ IN_CHUNK = 900
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def on_postgres(session: Session) -> bool:

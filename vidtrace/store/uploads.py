@@ -44,14 +44,18 @@ def find_upload(session: Session, path: str, account: int | None) -> UploadRecor
 def uploads_of_video_by_account(session: Session, video_id: int, account: int | None) -> list[UploadRecord]:
     cond = Upload.account_id.is_(None) if account is None else Upload.account_id == account
     rows = session.execute(
-        select(Upload, Account).outerjoin(Account, Upload.account_id == Account.id).where(Upload.video_id == video_id, cond)
+        select(Upload, Account)
+        .outerjoin(Account, Upload.account_id == Account.id)
+        .where(Upload.video_id == video_id, cond)
     )
     return [_upload_record(u, a) for u, a in rows]
 
 
 def add_upload(session: Session, **values) -> int | None:
     """The new upload's id; None when an upload of that path and account exists (another writer's)."""
-    return session.scalar(dialect_insert(session, Upload).values(**values).on_conflict_do_nothing().returning(Upload.id))
+    return session.scalar(
+        dialect_insert(session, Upload).values(**values).on_conflict_do_nothing().returning(Upload.id)
+    )
 
 
 def update_upload(session: Session, upload_id: int, **values) -> None:
@@ -88,8 +92,18 @@ def dated_uploads(session: Session, include_file_times: bool = False) -> list[Up
     # Columns, not ORM objects: a network investigation has hundreds of thousands of uploads.
     query = (
         select(
-            Upload.id, Upload.video_id, Upload.path, Account.handle, Account.platform, Upload.uploaded_at,
-            Upload.uploaded_at_source, Upload.url, Upload.title, Upload.gone_at, Upload.file_size, Upload.file_mtime_ns,
+            Upload.id,
+            Upload.video_id,
+            Upload.path,
+            Account.handle,
+            Account.platform,
+            Upload.uploaded_at,
+            Upload.uploaded_at_source,
+            Upload.url,
+            Upload.title,
+            Upload.gone_at,
+            Upload.file_size,
+            Upload.file_mtime_ns,
         )  # fmt: skip
         .join(Account, Upload.account_id == Account.id)
         .join(Video, Upload.video_id == Video.id)

@@ -48,7 +48,9 @@ def _video_record(v: Video, sound_algorithm: str | None = None, sound_version: i
 
 
 def _videos_with_sound():
-    return select(Video, SoundPrint.algorithm, SoundPrint.algorithm_version).outerjoin(SoundPrint, SoundPrint.video_id == Video.id)
+    return select(Video, SoundPrint.algorithm, SoundPrint.algorithm_version).outerjoin(
+        SoundPrint, SoundPrint.video_id == Video.id
+    )
 
 
 def video_by_sha(session: Session, sha256: str) -> VideoRecord | None:
@@ -67,7 +69,12 @@ def videos_by_id(session: Session, ids: Iterable[int]) -> dict[int, VideoRecord]
 
 def insert_video(session: Session, **values) -> tuple[int, bool]:
     """(id, True) of a new video row, or (id, False) of the one another writer stored first."""
-    stmt = dialect_insert(session, Video).values(**values).on_conflict_do_nothing(index_elements=["sha256"]).returning(Video.id)
+    stmt = (
+        dialect_insert(session, Video)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(Video.id)
+    )
     video_id = session.scalar(stmt)
     if video_id is not None:
         return video_id, True
@@ -113,7 +120,10 @@ def add_video(
 
 
 def _add_frames(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
-    frames = [Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region) for f in fingerprint.frames]
+    frames = [
+        Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region)
+        for f in fingerprint.frames
+    ]
     session.add_all(frames)
     session.flush()
     return [f.id for f in frames]
@@ -133,10 +143,19 @@ def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFinge
         update(Video)
         .where(Video.id == video_id)
         .values(
-            status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
-            height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
-            algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames, matched_at=None,
-            match_order=None, unmatched_reason=None,
+            status="ok",
+            error=None,
+            duration_s=round(fingerprint.duration_s, 3),
+            fps=info.fps,
+            width=info.width,
+            height=info.height,
+            warning="; ".join(fingerprint.warnings) or None,
+            algorithm=fingerprint.algorithm,
+            algorithm_version=fingerprint.version,
+            sampled_frames=fingerprint.sampled_frames,
+            matched_at=None,
+            match_order=None,
+            unmatched_reason=None,
         )  # fmt: skip
     )
     return _add_frames(session, video_id, fingerprint)
