@@ -260,8 +260,26 @@ def test_real_clip_dubbed_over_other_pictures_is_same_soundtrack(tmp_path):
     (root / "dubber").mkdir()
     shutil.copy(TALKING / "d10.mp4", root / "speaker" / "d10.mp4")
     # d12's pictures (7.3 s) carrying d10's sound from 2 s on, re-encoded at 64 kbit/s
-    ffmpeg("-i", str(TALKING / "d12.mp4"), "-ss", "2", "-i", str(TALKING / "d10.mp4"), "-map", "0:v", "-map", "1:a",
-           "-c:v", "copy", "-c:a", "aac", "-b:a", "64k", "-shortest", str(root / "dubber" / "dub.mp4"))  # fmt: skip
+    ffmpeg(
+        "-i",
+        str(TALKING / "d12.mp4"),
+        "-ss",
+        "2",
+        "-i",
+        str(TALKING / "d10.mp4"),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-shortest",
+        str(root / "dubber" / "dub.mp4"),
+    )
     store = tmp_path / "store"
     assert run(store, "ingest", root).exit_code == 0
     (match,) = json.loads(run(store, "matches", "--json").stdout)["matches"]
@@ -269,6 +287,44 @@ def test_real_clip_dubbed_over_other_pictures_is_same_soundtrack(tmp_path):
     seg = match["segments"][0]
     d10_side, dub_side = ("a", "b") if "d10" in match["a"]["uploads"][0]["path"] else ("b", "a")
     assert seg[f"{d10_side}_start"] - seg[f"{dub_side}_start"] == pytest.approx(2.0, abs=0.3)
+
+
+@pytest.mark.skipif(not (TALKING / "d0.mp4").is_file(), reason="real talking-head clips not present")
+def test_a_dub_too_short_for_the_usual_sound_minimum_is_same_soundtrack_both_ways(tmp_path):
+    root = tmp_path / "videos"
+    (root / "speaker").mkdir(parents=True)
+    (root / "dubber").mkdir()
+    shutil.copy(TALKING / "d6.mp4", root / "speaker" / "d6.mp4")
+    # d0's pictures (3.1 s, silent) carrying the first 3.1 s of d6's sound: a handful of values
+    ffmpeg(
+        "-i",
+        str(TALKING / "d0.mp4"),
+        "-i",
+        str(TALKING / "d6.mp4"),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-shortest",
+        str(root / "dubber" / "dub.mp4"),
+    )
+    store = tmp_path / "store"
+    assert run(store, "ingest", root).exit_code == 0
+    (match,) = json.loads(run(store, "matches", "--json").stdout)["matches"]
+    assert (match["kind"], match["signals"]) == ("same soundtrack", ["sound"])
+    seg = match["segments"][0]
+    assert seg["a_start"] == pytest.approx(seg["b_start"], abs=0.3)
+    # looked up from either side
+    for query, other in (("dubber/dub.mp4", "d6.mp4"), ("speaker/d6.mp4", "dub.mp4")):
+        hits = json.loads(run(store, "lookup", "--json", root / query).stdout)["matches"]
+        related = [h for h in hits if h["kind"] == "same soundtrack"]
+        assert [Path(h["uploads"][0]["path"]).name for h in related] == [other]
 
 
 def test_sound_prints_travel_with_an_export_and_a_partner_finds_the_dub(dub_store, tmp_path):

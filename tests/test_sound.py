@@ -144,3 +144,37 @@ def test_first_and_last_third_of_one_soundtrack_do_not_match(clips):
 def test_value_rows_are_big_endian_bytes_of_each_value():
     rows = sound.value_rows(np.array([0x01020304, 0xFFFFFFFF], dtype=np.uint32))
     assert rows.tolist() == [[1, 2, 3, 4], [255, 255, 255, 255]]
+
+
+def test_a_soundtrack_too_short_for_the_usual_minimum_matches_when_all_its_values_agree(clips):
+    (p,) = prints(clips, "other")  # a tune without repeated passages (a repeat is no evidence of when)
+    start = 40
+    for n in (4, 7, sound.SOUND_MIN_SEGMENT_VALUES - 1):
+        short = sound.SoundPrint(p.values[start : start + n].copy())
+        found = match(short, p)
+        assert found is not None, n
+        (seg,) = found.segments
+        assert seg.r_start - seg.q_start == pytest.approx(start * p.step_s, abs=0.2)
+        # seen from the long side too
+        assert match(p, short) is not None
+
+
+def test_a_short_soundtrack_with_one_value_off_or_fewer_than_four_values_matches_nothing(clips):
+    (p,) = prints(clips, "melody")
+    start, n = 40, 6
+    values = p.values[start : start + n].copy()
+    values[2] ^= np.uint32(0xFFFF)  # 16 bits flipped: no longer near its original
+    assert match(sound.SoundPrint(values), p) is None
+    assert match(sound.SoundPrint(p.values[start : start + 3].copy()), p) is None
+    assert sound.required_values(3, 500) == sound.SOUND_MIN_SHORT_VALUES
+    assert sound.required_values(500, 500) == sound.SOUND_MIN_SEGMENT_VALUES
+
+
+def test_a_short_excerpt_of_another_tune_held_or_not_matches_nothing(clips):
+    melody, other, silence = prints(clips, "melody", "other", "silence")
+    for start in range(0, len(other) - 6, 5):
+        assert match(sound.SoundPrint(other.values[start : start + 6].copy()), melody) is None
+    assert match(sound.SoundPrint(silence.values[:6].copy()), melody) is None
+    # a held value is no evidence, even where it agrees with the other soundtrack
+    held = np.repeat(melody.values[40:41], 6)
+    assert match(sound.SoundPrint(held), sound.SoundPrint(np.concatenate([melody.values, held]))) is None

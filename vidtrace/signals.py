@@ -112,7 +112,7 @@ class Sound:
     def search(
         self, session, index: SoundIndex, query: sound.SoundPrint | None, duration_s, settings, accept
     ) -> list[VideoMatch]:
-        if query is None or len(query) < sound.SOUND_MIN_SEGMENT_VALUES:
+        if query is None or len(query) < sound.SOUND_MIN_SHORT_VALUES:
             return []
         # A held value (silence, a hum) is no evidence: it is not searched at all, so that the
         # silent stretches of a store never flood a query with hits.
@@ -127,7 +127,9 @@ class Sound:
             if video is None or video.status != "ok" or not accept(video):
                 continue
             mine = video_ids == video_id
-            if len(np.unique(rows[mine])) < sound.SOUND_MIN_SEGMENT_VALUES:
+            # the stored print's length is known once read: a short video may need fewer values
+            short = (video.duration_s or 0.0) < sound.SHORT_SOUNDTRACK_S
+            if len(np.unique(rows[mine])) < sound.required_values(len(query), 0 if short else len(query)):
                 continue
             stored = repo.sound_print_of_video(session, video_id)
             if stored is None:

@@ -143,18 +143,39 @@ SOUND_MIN_SEGMENT_VALUES = 12
 #: negative pairs (other clips, disjoint thirds of one clip, silence, a hum): pair recall 0.70 at
 #: 2.5 s, 0.80 at 2 s, 0.81 at 1.5 s, no false pair at any of them; 5 s excerpts need 2 s.
 SOUND_MIN_SEGMENT_S = 2.0
+#: A soundtrack too short for `SOUND_MIN_SEGMENT_VALUES` (under about 3.5 s of sound) matches
+#: when every one of its values, at least this many (about 2.6 s of sound), agrees with the other
+#: soundtrack at one offset, none of them held. Over the real talking-head clips, windows of 4
+#: consecutive values that are not held found no other clip's soundtrack (0 of 2,832 windows
+#: against 6 other clips and the 6 pattern clips); one clip with looping background music
+#: (d11) matched its own other stretches in 35 of 302 windows.
+SOUND_MIN_SHORT_VALUES = 4
+#: Videos shorter than this (s) may have fewer than `SOUND_MIN_SEGMENT_VALUES` values (the first
+#: value needs about 2.2 s of sound, and ffmpeg's Chromaprint starts later still: 3.1 s gives 4).
+SHORT_SOUNDTRACK_S = 8.0
 #: Hits of one pair whose offsets differ by at most this belong to one alignment (s): values
 #: come every 0.124 s and a copy's are at most half a step out of phase.
 SOUND_OFFSET_TOLERANCE_S = 0.5
 
 
-def sound_settings(settings: Settings) -> Settings:
-    """The alignment settings for sound: the picture settings with the sound thresholds."""
+def required_values(q_count: int, r_count: int) -> int:
+    """How many aligned values a pair of soundtracks with these many values needs: the usual
+    minimum, or every value of a soundtrack too short for it (at least `SOUND_MIN_SHORT_VALUES`)."""
+    shorter = min(q_count, r_count)
+    if shorter >= SOUND_MIN_SEGMENT_VALUES:
+        return SOUND_MIN_SEGMENT_VALUES
+    return max(SOUND_MIN_SHORT_VALUES, shorter)
+
+
+def sound_settings(settings: Settings, need_values: int = SOUND_MIN_SEGMENT_VALUES) -> Settings:
+    """The alignment settings for sound: the picture settings with the sound thresholds (for a
+    pair that needs `need_values` aligned values, see `required_values`)."""
     return replace(
         settings,
         max_distance_bits=SOUND_MAX_DISTANCE_BITS,
-        min_segment_frames=SOUND_MIN_SEGMENT_VALUES,
-        min_segment_s=SOUND_MIN_SEGMENT_S,
+        min_segment_frames=need_values,
+        # the span of `need_values` values, less half a step of rounding
+        min_segment_s=min(SOUND_MIN_SEGMENT_S, (need_values - 1.5) * SOUND_STEP_S),
         offset_tolerance_s=SOUND_OFFSET_TOLERANCE_S,
         min_held_changes=_NEVER,
     )
@@ -178,14 +199,15 @@ def align_values(
 ) -> Alignment | None:  # fmt: skip
     """Segments where two soundtracks agree, from hits (query rows, reference rows, distances)."""
     rows, positions, dists = hits
-    if len(set(rows.tolist())) < SOUND_MIN_SEGMENT_VALUES:
+    need = required_values(len(q_values), len(r_values))
+    if len(set(rows.tolist())) < need:
         return None
     q_held, r_held = held_spans(q_values, step_s, settings), held_spans(r_values, step_s, settings)
     frame_hits = [
         FrameHit(q * step_s, p * step_s, d, held_s=max(float(q_held[q]), float(r_held[p])))
         for q, p, d in zip(rows.tolist(), positions.tolist(), dists.tolist())
     ]
-    found = align(frame_hits, q_duration_s, r_duration_s, sound_settings(settings))
+    found = align(frame_hits, q_duration_s, r_duration_s, sound_settings(settings, need))
     return None if found is None else _covering(found, q_duration_s, r_duration_s, step_s)
 
 
