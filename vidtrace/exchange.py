@@ -123,7 +123,7 @@ def _export_record(v: repo.VideoExport, with_metadata: bool) -> dict:
                 "url": u.url,
                 "title": u.title,
                 "file": os.path.basename(u.path),
-            }  # fmt: skip
+            }
             for u in v.uploads
         ]
     return record

@@ -36,7 +36,7 @@ def candidate_speeds(settings: Settings) -> list[float]:
     """1.0 first, then speeds out to the limits in steps of `speed_step` (geometric)."""
     if settings.max_speed_change <= 0:
         return [1.0]
-    steps = int(math.ceil(math.log1p(settings.max_speed_change) / math.log1p(settings.speed_step)))
+    steps = math.ceil(math.log1p(settings.max_speed_change) / math.log1p(settings.speed_step))
     out = [1.0]
     for k in range(1, steps + 1):
         up = (1 + settings.speed_step) ** k

@@ -50,9 +50,10 @@ def lookup(
     queries: dict = {}
     try:
         progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
-        on_frame = lambda ts_s, duration_s: progress(
-            "fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s
-        )
+
+        def on_frame(ts_s: float, duration_s: float) -> None:
+            progress("fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s)
+
         fingerprint = fingerprint_file(path, settings, on_frame)
         progress("fingerprinting the query", 1, 1)
     except InputError:

@@ -83,8 +83,8 @@ def zoom_region(content: np.ndarray, share: float | None = None) -> np.ndarray:
     """The content without a border of `share` (default `ZOOM_BORDER_SHARE`) of each side."""
     height, width = content.shape
     share = ZOOM_BORDER_SHARE if share is None else share
-    dy = int(round(height * share))
-    dx = int(round(width * share))
+    dy = round(height * share)
+    dx = round(width * share)
     return content[dy : height - dy, dx : width - dx] if height > 2 * dy and width > 2 * dx else content
 
 

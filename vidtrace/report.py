@@ -60,7 +60,7 @@ def match_json(m: MatchRecord, uploads: dict[int, list[UploadRecord]]) -> dict:
                 "b_end": s.b_end_s,
                 "speed": s.speed,
                 "edits": list(s.edits),
-            }  # fmt: skip
+            }
             for s in m.segments
         ],
     }
@@ -93,7 +93,7 @@ def lookup_json(result: LookupResult, placement: dict | None = None) -> dict:
                         "ref_end": s.r_end,
                         "speed": s.speed,
                         "edits": list(s.edits),
-                    }  # fmt: skip
+                    }
                     for s in m.alignment.segments
                 ],
             }
@@ -248,7 +248,7 @@ def match_csv_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[Uploa
             _accounts(uploads.get(m.video_b_id, [])),
             m.kind,
             signals_text(m.signals),
-        )  # fmt: skip
+        )
         for m in matches
         for s in m.segments
     ]
@@ -330,7 +330,7 @@ def lookup_tables(result: LookupResult, base: str | None = None) -> str:
     if far:
         out += ("\n" if out else "") + "Related content (same soundtrack over other pictures; not copies):\n"
         rows = lookup_rows(replace(result, matches=far), base)
-        rows = [((str(int(r[0]) + len(near)),) + r[1:]) if r[0] != "" else r for r in rows]  # ranks go on
+        rows = [((str(int(r[0]) + len(near)), *r[1:])) if r[0] != "" else r for r in rows]  # ranks go on
         out += table(LOOKUP_HEADERS, rows)
     return out
 
@@ -353,7 +353,7 @@ def lookup_csv_rows(result: LookupResult) -> list[tuple]:
             s.speed,
             m.kind,
             signals_text(m.signals),
-        )  # fmt: skip
+        )
         for rank, m in enumerate(result.matches, start=1)
         for u in result.uploads.get(m.video_id, [])
         for s in m.alignment.segments

@@ -112,7 +112,7 @@ def add_match(
             speed=s.speed,
             frames=s.frames,
             edits=",".join(s.edits) or None,
-        )  # fmt: skip
+        )
         for s in alignment.segments
     ]
     if segments:
@@ -142,7 +142,7 @@ def list_matches(session: Session, min_score: float = 0.0, scan_id: int | None =
             tuple(segments[m.id]),
             tuple(filter(None, (m.signals or "pictures").split(","))),
             m.kind or "copy",
-        )  # fmt: skip
+        )
         for m in matches
     ]
 

@@ -156,7 +156,7 @@ def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFinge
             matched_at=None,
             match_order=None,
             unmatched_reason=None,
-        )  # fmt: skip
+        )
     )
     return _add_frames(session, video_id, fingerprint)
 
