@@ -109,7 +109,7 @@ def _best_line(
         rank_of_alive[alive] = positions
     for k, speed in enumerate(speeds):
         offsets = r - speed * q
-        if rank_of_alive is not None:
+        if rank_of_alive is not None and arrays.orders is not None:
             ranked = rank_of_alive[arrays.orders[k]]
             order = ranked[ranked >= 0]
         else:

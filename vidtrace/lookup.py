@@ -61,7 +61,11 @@ def lookup(
             raise
         fingerprint = None  # the stored video is the answer, whether or not the file decodes
     found: list[LookupMatch] = [_identical(same)] if same is not None else []
-    duration_s = fingerprint.duration_s if fingerprint is not None else float(same.duration_s or 0.0)
+    if fingerprint is not None:
+        duration_s = fingerprint.duration_s
+    else:
+        assert same is not None, "without a fingerprint the stored video is the answer"
+        duration_s = float(same.duration_s or 0.0)
     if fingerprint is not None:
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
         progress("soundtrack of the query", 0, 1, item=str(path))

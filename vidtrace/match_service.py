@@ -110,7 +110,9 @@ class _Batch:
         else:
             batch = [video_id]
         videos = repo.videos_by_id(session, batch)
-        frames = dict(repo.frames_of_videos(session, [v for v in batch if v not in self.fingerprints]))
+        frames: dict[int, Frames] = dict(
+            repo.frames_of_videos(session, [v for v in batch if v not in self.fingerprints])
+        )
         frames.update((v, self.fingerprints.pop(v)) for v in batch if v in self.fingerprints)
         queries = []
         for v in batch:

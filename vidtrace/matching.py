@@ -309,9 +309,11 @@ def _keep(
     rows = state.rows_of[state.first_row[u][hit_of] + offsets]
     pick = kept[hit_of]
     kept_vids, kept_ts, kept_regions, kept_dists = vids[pick], r_ts[pick], r_regions[pick], dists[pick]
+    found = state.found
+    assert isinstance(found, dict), "only a query still keeping hits is given more"
     for v in np.unique(kept_vids).tolist():
         mine = kept_vids == v
-        h = state.found[v]
+        h = found[v]
         h.rows.append(rows[mine])
         h.r_ts.append(kept_ts[mine])
         h.r_regions.append(kept_regions[mine])

@@ -36,7 +36,7 @@ def clusters_json(snapshot: Snapshot, merges: Sequence[tuple[int, int, int]]) ->
                     {
                         **event_json(e),
                         "video_id": e.video_id,
-                        "lag_s": (e.uploaded_at - zero.uploaded_at).total_seconds(),
+                        "lag_s": (e.uploaded_at - events[0].uploaded_at).total_seconds(),
                     }
                     for e in events
                 ],

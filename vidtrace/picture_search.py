@@ -43,26 +43,26 @@ def match_pictures(
         videos.update(repo.videos_by_id(session, ids))
         return {v for v in ids if (video := videos.get(v)) is not None and video.status == "ok" and accept(video)}
 
-    present = [k for k, q in enumerate(queries) if q is not None]
+    present = [(k, q) for k, q in enumerate(queries) if q is not None]
     table = matching.FrameTable(_frame_loader(session))
-    excluded_present = [excluded[k] for k in present] if excluded is not None else None
-    found = matching.search(index, [queries[k] for k in present], table, judge, settings, excluded_present, batch_hits)
+    excluded_present = [excluded[k] for k, _ in present] if excluded is not None else None
+    found = matching.search(index, [q for _, q in present], table, judge, settings, excluded_present, batch_hits)
     durations_s = {v: video.duration_s or 0.0 for v, video in videos.items()}
     # The stored side's held pictures and changes count too: the frames of the candidates that
     # align, each read once for all the queries.
     stored: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
     read: set[int] = set()
     out: list[Result] = [[] for _ in queries]
-    for n, k in enumerate(present):
+    for n, (k, query) in enumerate(present):
         hits, found[n] = found[n], None  # one query's hits at a time are turned into FrameHits
         if not isinstance(hits, dict):
             out[k] = hits
             continue
-        first = matching.aligning(queries[k], hits, durations_s, settings)
+        first = matching.aligning(query, hits, durations_s, settings)
         wanted = {video_id for video_id, _, _ in first} - read
         stored.update(repo.frames_of_videos(session, wanted))
         read |= wanted
-        out[k] = matching.finish(queries[k], first, stored, durations_s, settings)
+        out[k] = matching.finish(query, first, stored, durations_s, settings)
     return out
 
 

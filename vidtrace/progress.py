@@ -287,7 +287,7 @@ class TerminalDisplay:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.tracker = Tracker()
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar while a stage shows
         self.stage: str | None = None
         self.last_draw = float("-inf")
 

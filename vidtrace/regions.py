@@ -8,6 +8,7 @@ shown over a host), and how each of those changed over the last `MOTION_LAG_S`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -111,7 +112,7 @@ def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
 
 
 def inset_hashes(
-    stretch: list[tuple[float, np.ndarray]], before: list[tuple[float, np.ndarray]] = ()
+    stretch: list[tuple[float, np.ndarray]], before: Sequence[tuple[float, np.ndarray]] = ()
 ) -> list[FrameHash]:
     """Hashes of the inset, when the stretch of (instant, picture) shows one. A stretch shorter
     than half `INSET_CHUNK_S` (a video's last seconds) is searched with the pictures `before` it."""

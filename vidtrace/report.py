@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 # The names of the modules below, offered here too.
 # ruff: noqa: F401
@@ -74,7 +75,7 @@ def lookup_json(result: LookupResult, placement: dict | None = None) -> dict:
     """`lookup --json`; with `placement` (video id -> `vidtrace.api.Placement`), each match also
     names its content clusters and the ranks of the coordinated groups that posted them."""
     placement = placement or {}
-    document = {
+    document: dict[str, Any] = {
         "query": {"path": result.path, "duration_s": round(result.duration_s, 3)},
         "matches": [
             {

@@ -155,7 +155,9 @@ def make_engine(location: StoreLocation, read_only: bool = False) -> Engine:
 
 
 def migrations_dir() -> Path:
-    return Path(importlib.import_module("vidtrace.migrations").__file__).parent
+    init = importlib.import_module("vidtrace.migrations").__file__
+    assert init is not None, "the migrations are a package on disk"
+    return Path(init).parent
 
 
 def alembic_config(engine: Engine | None = None, url: str | None = None) -> Config:
