@@ -147,14 +147,14 @@ def query_clips(cache: Path) -> tuple[Path, Path]:
     if not with_copies.exists():
         parts = [heads / p for p in QUERY_PARTS] if all((heads / p).exists() for p in QUERY_PARTS) else []
         if parts:
-            inputs = sum((["-i", str(p)] for p in parts), [])
+            inputs = [arg for p in parts for arg in ("-i", str(p))]
             chain = "".join(f"[{i}:v]scale=512:512,setsar=1,fps=25[v{i}];" for i in range(len(parts)))
             chain += "".join(f"[{i}:a]aresample=44100,aformat=channel_layouts=stereo[a{i}];" for i in range(len(parts)))
             chain += "".join(f"[v{i}][a{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=1:a=1[v][a]"
             maps = ["-map", "[v]", "-map", "[a]", "-c:a", "aac"]
         else:
             parts = sorted(FIXTURES.rglob("*.mp4"))
-            inputs = sum((["-i", str(p)] for p in parts), [])
+            inputs = [arg for p in parts for arg in ("-i", str(p))]
             chain = "".join(f"[{i}:v]scale=320:240,setsar=1,fps=25[v{i}];" for i in range(len(parts)))
             chain += "".join(f"[v{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=1:a=0[v]"
             maps = ["-map", "[v]"]

@@ -404,8 +404,8 @@ def make_negatives(sources: list[Source]):
         scene = "testsrc2=s=480x360:r=25:d=0.04,loop=150:1,noise=alls=5:allf=t,format=yuv420p,setsar=1"
 
         def neg(what: str, inputs: list[str], graph: str, extra: list[str] | None = None):
-            clip = Clip(f"neg_{what}__{name}", f"negative:{what}", frozenset({name}), cls=s.cls)
-            out.append((clip, ["-i", str(src), *inputs, "-filter_complex", graph, *(extra or []), *ENC]))
+            clip = Clip(f"neg_{what}__{name}", f"negative:{what}", frozenset({name}), cls=s.cls)  # noqa: B023 (called in this iteration)
+            out.append((clip, ["-i", str(src), *inputs, "-filter_complex", graph, *(extra or []), *ENC]))  # noqa: B023
 
         neg("black_intro", ["-f", "lavfi", "-i", black.format(d=3)], f"{part}[p];[1:v][p]concat=n=2:v=1:a=0")
         neg("title_card_intro", ["-f", "lavfi", "-i", card], f"{part}[p];[1:v][p]concat=n=2:v=1:a=0")
@@ -939,7 +939,7 @@ def report(clips, found, shares, settings, args, summary, classes, timing) -> No
     print(f"(ours: the lowest min score with precision >= 0.99 over all pairs: {ours_t:.2f}"
           f"{'' if ours_pick is not None else ' (none reached 0.99)'}; baseline: {base_t:.2f}"
           f"{'' if base_pick is not None else ' (none reached 0.99)'})")  # fmt: skip
-    o_kind, o_pooled, o_prec, o_fp, diff, o_false = evaluate(clips, rel, copy, any_kind, ours_t)
+    o_kind, o_pooled, o_prec, o_fp, diff, _ = evaluate(clips, rel, copy, any_kind, ours_t)
     b_kind, b_pooled, b_prec, b_fp, _, _ = evaluate(clips, rel, shares, shares, base_t)
     errors_by_kind = segment_errors(clips, found)
     # segment errors per (class, kind)

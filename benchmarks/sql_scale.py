@@ -152,7 +152,7 @@ def measure(engine, n_videos: int, frames_per_video: int, repeat: int) -> None:
                     times.append(time.perf_counter() - start)
                     session.expunge_all()
                 seen = list(dict.fromkeys(s for s, _ in statements))
-                params = {s: p for s, p in statements}
+                params = dict(statements)
                 print(f"\n-- {name}: median {1000 * statistics.median(times):.1f} ms over {repeat} runs")
                 for sql in seen:
                     print("   " + " ".join(sql.split())[:160])

@@ -79,7 +79,7 @@ def test_coordination_says_when_the_uploads_it_needs_carry_only_file_times(tmp_p
 
 
 def _manifest_rows(sep: str, header: list[str]) -> str:
-    rows = [l.split(",", 3)[:3] for l in MANIFEST.read_text().splitlines()[1:]]
+    rows = [line.split(",", 3)[:3] for line in MANIFEST.read_text().splitlines()[1:]]
     return "\n".join([sep.join(header)] + [sep.join(r) for r in rows]) + "\n"
 
 

@@ -296,9 +296,9 @@ def test_db_current_and_upgrade(tmp_path):
 
 def _commands(group, prefix=()):
     for name, command in group.commands.items():
-        yield prefix + (name,)
+        yield (*prefix, name)
         if hasattr(command, "commands"):
-            yield from _commands(command, prefix + (name,))
+            yield from _commands(command, (*prefix, name))
 
 
 @pytest.mark.parametrize("path", list(_commands(cli)), ids=" ".join)

@@ -183,7 +183,7 @@ def _network_scale(seed: int = 5, viral: bool = True):
     group = [f"op{i}" for i in range(8)]
     for n, c in enumerate(rng.choice(n_contents, 5, replace=False)):
         start = rng.uniform(0, days - 1) * 1440
-        for i, account in enumerate(group):
+        for account in group:
             if account != "op7" or n < 2:
                 post(account, c, start + rng.uniform(0, 20))
     strangers = list(rng.choice(ordinary, 25, replace=False))

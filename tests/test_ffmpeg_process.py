@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,13 @@ def test_output_and_exit_status_come_through(tmp_path):
         out, err = process.communicate()
     assert (out, err, process.returncode) == (b"frames", b"complaint\n", 3)
     assert not process.timed_out.is_set() and not process.out_of_memory.is_set()
+
+
+def test_a_stream_not_piped_reads_as_empty(tmp_path):
+    with FfmpegProcess([fake_ffmpeg(tmp_path, "printf frames; echo complaint >&2")], stderr=subprocess.DEVNULL) as p:
+        assert p.communicate() == (b"frames", b"")
+        with pytest.raises(ValueError, match="stderr piped"):
+            p.watch_stderr(print)
 
 
 def test_the_memory_limit_is_set_in_kib(tmp_path):

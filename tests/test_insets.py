@@ -39,7 +39,7 @@ def talking(seed: int, frames: int, side: int = 128, pace: float = 1.3, detail: 
         picture[face] = skin
         for eye in (-0.08, 0.08):
             cv2.circle(picture, (int(centre_x + eye * side), int(centre_y - 0.06 * side)), max(1, side // 40), 30, -1)
-        opening = 1 + int(round(side * 0.1 * (0.5 + 0.5 * np.sin(k * pace + seed))))
+        opening = 1 + round(side * 0.1 * (0.5 + 0.5 * np.sin(k * pace + seed)))
         cv2.ellipse(picture, (int(centre_x), int(centre_y + 0.15 * side)), (side // 12, opening), 0, 0, 360, 20, -1)
         out.append(picture)
     return np.clip(np.stack(out), 0, 255).astype(np.uint8)

@@ -59,7 +59,7 @@ def test_flat_multihash_and_sharded_indexes_share_one_interface():
         assert isinstance(index, Index)
         assert len(index) == 200 and sorted(index.ids().tolist()) == ids.tolist()
         assert index.coverage("a", 1) == flat.coverage("a", 1)
-        rows, found, dists = index.search_arrays(codes[:5], 0)
+        rows, found, _ = index.search_arrays(codes[:5], 0)
         assert sorted(zip(rows.tolist(), found.tolist())) == [(k, k + 1) for k in range(5)]
     assert [i.kind for i in (flat, multihash, sharded)] == ["flat", "multihash", "sharded"]
 

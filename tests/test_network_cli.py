@@ -62,7 +62,7 @@ def _write_manifest(folder: Path, rows: list[list[str]]) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "account", "uploaded_at", "title"])
-        writer.writerows(row + [f"post {n}"] for n, row in enumerate(rows))
+        writer.writerows([*row, f"post {n}"] for n, row in enumerate(rows))
     return path
 
 

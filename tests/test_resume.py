@@ -68,7 +68,7 @@ def test_an_interrupted_ingest_keeps_its_finished_videos_and_the_rerun_does_the_
             os.killpg(proc.pid, signum)  # what Ctrl-C in a terminal does
         else:
             proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=WAIT_LIMIT_S)
+        _, stderr = proc.communicate(timeout=WAIT_LIMIT_S)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

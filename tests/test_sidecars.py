@@ -85,7 +85,7 @@ def test_a_yt_dlp_folder_is_ingested_with_its_sidecars_accounts_times_and_urls(t
         FROM uploads u JOIN accounts a ON a.id = u.account_id ORDER BY a.handle""")  # fmt: skip
     by_handle = {r[1]: r for r in rows}
     assert set(by_handle) == {"@patriot_daily", "@truth_wave", "6812345", "case"}
-    platform, _, at, source, url, title, path = by_handle["@patriot_daily"]
+    platform, _, at, source, url, title, _ = by_handle["@patriot_daily"]
     assert (platform, source, url, title) == (
         "Youtube",
         "manifest",

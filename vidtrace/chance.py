@@ -93,7 +93,7 @@ class TimeOfDay:
         return np.clip(self._difference_at_most(np.asarray(gap_s, dtype=float) - 86400.0), 0.0, 1.0)
 
 
-def _day_shares(ts_s: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray]:
+def _day_shares(ts_s: np.ndarray, bin_s: float) -> tuple[float, float]:
     """(sum_d n_d^2 - n_d, sum_d n_d * n_(d+1)) over a content's days: ordered post pairs on the
     same day (of different posts) and on consecutive days."""
     days, counts = np.unique(np.floor(np.asarray(ts_s) / bin_s).astype(np.int64), return_counts=True)
@@ -116,7 +116,7 @@ def pair_within_probability(ts_s: np.ndarray, window_s: float, day: TimeOfDay) -
     nxt = np.flatnonzero(np.diff(days) == 1)
     adjacent = float(np.sum(pi[nxt] * pi[nxt + 1]))
     # Two posts on consecutive days: d then d+1, or d+1 then d.
-    return float(min(1.0, same * day.same_day(window_s) + 2 * adjacent * day.next_day(window_s)))
+    return min(1.0, float(same * day.same_day(window_s) + 2 * adjacent * day.next_day(window_s)))
 
 
 def expected_pairs_within(ts_s: np.ndarray, gaps_s: np.ndarray, day: TimeOfDay) -> np.ndarray:

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vidtrace.discover import Candidate
 from vidtrace.hashes import to_matrix
@@ -97,7 +97,7 @@ class Commits:
             self._last_commit = time.monotonic()
 
     def store_all(
-        self, pending: dict[str, Pending], results: Generator[tuple[str, tuple], None, None], progress: Progress
+        self, pending: dict[str, Pending], results: Generator[tuple[str, Any], None, None], progress: Progress
     ) -> None:  # fmt: skip
         """Store each (sha, (fingerprints or None, error or None)) of `results`, committing as it goes."""
         total = len(pending)
@@ -135,20 +135,22 @@ class Commits:
                 self.fail(c.text, "file changed or disappeared while it was being read; not stored")
             return None
         if item.video_id is not None:
-            self._refingerprinted(item, found, error)
+            self._refingerprinted(item.video_id, item, found, error)
             return None
         fingerprint = found.pictures if found is not None else None
+        sound = found.sound if found is not None else None
         video_id, frame_ids, created = repo.add_video(self.session, sha, item.size, fingerprint, error)
         for c, st in item.uploads:
             self.uploads.link(video_id, c, st)
         if created and fingerprint is not None:
-            print_id = self._store_sound(video_id, found.sound)
+            print_id = self._store_sound(video_id, sound)
             codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
             self._frames.append((frame_ids, codes))
-            self._sounds.append((print_id, video_id, found.sound))
+            self._sounds.append((print_id, video_id, sound))
         if not created:  # another writer stored this content meanwhile (and its frames)
             log.info("%s: stored meanwhile by another writer", first.path)
         elif fingerprint is None:
+            assert error is not None, "a content without fingerprints has the reason"
             for c, _ in item.uploads:
                 self.fail(c.text, error)
         else:
@@ -162,14 +164,14 @@ class Commits:
         """Store a video's sound print (None: no soundtrack) in the transaction of its frames."""
         return repo.set_sound_print(self.session, video_id, sound, SOUND_ALGORITHM, SOUND_VERSION, SOUND_STEP_S)
 
-    def _refingerprinted(self, item: Pending, found: Fingerprints | None, error: str | None) -> None:
+    def _refingerprinted(self, video_id: int, item: Pending, found: Fingerprints | None, error: str | None) -> None:
         """Store a stored video's new fingerprints in place of its old ones (kept when this fails)."""
         path = item.uploads[0][0].text
         if found is None:
             self.fail(path, f"{error}; kept its fingerprint from an older version")
             return
-        repo.replace_fingerprint(self.session, item.video_id, found.pictures)
-        self._store_sound(item.video_id, found.sound)
+        repo.replace_fingerprint(self.session, video_id, found.pictures)
+        self._store_sound(video_id, found.sound)
         self.session.commit()
         for warning in found.pictures.warnings:
             self.warn(path, warning)

@@ -23,7 +23,7 @@ from pathlib import Path
 from vidtrace.errors import UsageError
 
 CONFIG_FILENAME = "vidtrace.toml"
-_TOP_KEYS = {"store": str, "db": str, "progress_interval_s": (int, float)}
+_TOP_KEYS: dict[str, type | tuple[type, ...]] = {"store": str, "db": str, "progress_interval_s": (int, float)}
 
 
 @dataclass(frozen=True)

@@ -219,12 +219,12 @@ def _join_groups(
             rows_inside.append(inside)
     if not rows_acc:
         return [], 0
-    acc, core, cluster, prob, inside = (
+    row_acc, row_core, cluster, row_prob, inside = (
         np.concatenate(r) for r in (rows_acc, rows_core, rows_cluster, rows_prob, rows_inside)
     )
-    key = acc * len(cores) + core
+    key = row_acc * len(cores) + row_core
     keys, where = np.unique(key, return_inverse=True)
-    expected = np.bincount(where, weights=prob, minlength=len(keys))
+    expected = np.bincount(where, weights=row_prob, minlength=len(keys))
     hit_keys = (
         np.unique(np.stack([where[inside], cluster[inside]]), axis=1)[0]
         if inside.any()
@@ -272,8 +272,8 @@ def coordinate(
             for g in cores[k]:
                 a, b = sorted((x, index[g]))
                 lo, hi = (
-                    np.searchsorted(keys, a * len(names) + b, side="left"),
-                    np.searchsorted(keys, a * len(names) + b, side="right"),
+                    int(np.searchsorted(keys, a * len(names) + b, side="left")),
+                    int(np.searchsorted(keys, a * len(names) + b, side="right")),
                 )
                 if hi > lo:
                     strong[(names[a], names[b])] = dict(zip(found.cluster[lo:hi].tolist(), found.gap_s[lo:hi].tolist()))

@@ -81,7 +81,7 @@ def ffmpeg_command(
     # as an option or a protocol.
     # The name goes in after compiling: ffmpeg-python cannot hold names that are not UTF-8, and
     # the argument list never passes through a shell.
-    input_options = {}
+    input_options: dict[str, str | int] = {}
     if decode_mode(settings) == DECODE_KEYFRAMES:
         input_options["skip_frame"] = "nokey"
     if _decode_threads:
@@ -149,8 +149,8 @@ def parse_times_line(line: bytes, bases: dict[bytes, tuple[int, int]]) -> float:
         pts_text, base = line.split()
         pts = int(pts_text)
         if base not in bases:
-            num, den = base.split(b"/")
-            bases[base] = int(num), int(den)
+            num_text, den_text = base.split(b"/")
+            bases[base] = int(num_text), int(den_text)
     except ValueError:
         return float("nan")
     num, den = bases[base]

@@ -226,14 +226,16 @@ def read_manifest(path: Path) -> tuple[list[Candidate], list[Problem]]:
     base = path.parent.resolve()
     candidates: list[Candidate] = []
     problems: list[Problem] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str | None]] = set()
     for number, row, error in _rows(path):
         where = f"{path}:{number}"
-        if error is None:
+        candidate = None
+        if error is None and row is not None:
             error, candidate = _candidate(row, base)
         if error is not None:
             problems.append(Problem(where, error))
             continue
+        assert candidate is not None, "a row read without error gives a candidate"
         key = (str(candidate.path), candidate.account)
         if key in seen:
             problems.append(Problem(where, "duplicate row (same path and account as an earlier row)"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from vidtrace.errors import DependencyError
 from vidtrace.settings import Settings
@@ -42,7 +43,7 @@ def run_on_cluster(
         threads = max(1, sum(client.nthreads().values()))
         limit = threads * IN_FLIGHT_PER_THREAD
         log.info("fingerprinting on %s (%d worker threads)", scheduler, threads)
-        pending: list[tuple[str, object]] = []
+        pending: list[tuple[str, Any]] = []  # (key, a dask future)
         jobs = iter(jobs)
         while True:
             while len(pending) < limit:

@@ -105,7 +105,7 @@ class _TextWriter:
 
 
 def _export_record(v: repo.VideoExport, with_metadata: bool) -> dict:
-    record = {
+    record: dict[str, object] = {
         "sha256": v.sha256, "duration_s": v.duration_s, "fps": v.fps, "width": v.width, "height": v.height,
         "frames": [[ts, to_hex(h), region] for ts, h, region in v.frames],
     }  # fmt: skip
@@ -123,7 +123,7 @@ def _export_record(v: repo.VideoExport, with_metadata: bool) -> dict:
                 "url": u.url,
                 "title": u.title,
                 "file": os.path.basename(u.path),
-            }  # fmt: skip
+            }
             for u in v.uploads
         ]
     return record
@@ -135,6 +135,7 @@ def _new_file(path: Path):
     an error, and leaves nothing behind otherwise."""
     folder = path.parent
     _remove_stale_partials(path)
+    fd: int | None
     try:
         fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o644)
         if not os.path.isdir("/proc/self/fd"):

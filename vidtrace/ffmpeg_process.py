@@ -150,10 +150,13 @@ class FfmpegProcess:
     def watch_stderr(self, on_line: Callable[[str], None], on_end: Callable[[], None] | None = None) -> None:
         """Read stderr in a thread: each line (decoded, right-stripped) goes to `on_line`, after the
         memory check; `on_end` runs once stderr is over."""
+        stderr = self.proc.stderr
+        if stderr is None:
+            raise ValueError("watch_stderr needs ffmpeg's stderr piped")
 
         def read() -> None:
             try:
-                for raw in self.proc.stderr:
+                for raw in stderr:
                     line = raw.decode("utf-8", "replace").rstrip()
                     if self.memory_mb and not self.out_of_memory.is_set() and NO_MEMORY.search(line):
                         self.out_of_memory.set()
@@ -168,11 +171,13 @@ class FfmpegProcess:
 
     def read(self, size: int) -> bytes:
         """Up to `size` bytes of stdout (fewer only at its end)."""
+        assert self.proc.stdout is not None, "ffmpeg's stdout is piped to be read"
         return self.proc.stdout.read(size)
 
-    def communicate(self) -> tuple[bytes | None, bytes | None]:
-        """All of stdout and stderr, once ffmpeg has exited (or was killed)."""
-        return self.proc.communicate()
+    def communicate(self) -> tuple[bytes, bytes]:
+        """All of stdout and stderr (empty when not piped), once ffmpeg has exited (or was killed)."""
+        out, err = self.proc.communicate()
+        return out or b"", err or b""
 
     def wait(self) -> int:
         return self.proc.wait()

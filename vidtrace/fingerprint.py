@@ -32,7 +32,7 @@ runs the decoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +134,7 @@ def _windows(frames: Iterable[DecodedFrame], window_s: float, step_s: float):
             return None
         last_set = key
         if len(inside) > 1:
-            total = inside[0].pixels.astype(np.uint16 if len(inside) <= _UINT16_SUM_FRAMES else np.uint32)
+            total: np.ndarray = inside[0].pixels.astype(np.uint16 if len(inside) <= _UINT16_SUM_FRAMES else np.uint32)
             for f in inside[1:]:
                 total += f.pixels
             mean = total.astype(np.float32) / len(inside)
@@ -246,6 +246,7 @@ def fingerprint_file(path: Path, settings: Settings, on_frame=None) -> VideoFing
         frames = _reporting(frames, state, on_frame)
     # The stream header is parsed before the first frame arrives: read the aspect lazily.
     first = next(frames, None)
+    hashes: list[FrameHash]
     if first is None:
         hashes, seen = [], 0
     else:
@@ -255,7 +256,7 @@ def fingerprint_file(path: Path, settings: Settings, on_frame=None) -> VideoFing
     return VideoFingerprint(info=state.info, frames=hashes, sampled_frames=seen, warnings=state.warnings)
 
 
-def _reporting(frames: Iterable[DecodedFrame], state: Decoding, on_frame) -> Iterable[DecodedFrame]:
+def _reporting(frames: Iterable[DecodedFrame], state: Decoding, on_frame) -> Iterator[DecodedFrame]:
     for frame in frames:
         on_frame(frame.ts_s, state.info.duration_s)
         yield frame

@@ -147,10 +147,10 @@ def write_report(
                             u.title,
                             shown_path(u.path, base),
                             u.gone,
-                        )  # fmt: skip
+                        )
                         for u in ups
                     ),
-                )  # fmt: skip
+                )
             )
         sheets.append(html_report.ContactSheet(cluster=c.id, stills=tuple(stills), members=len(c.videos)))
     progress("report stills", total, total)

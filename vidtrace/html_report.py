@@ -39,7 +39,7 @@ a{overflow-wrap:anywhere}
 class UploadView:
     """One upload of a video, as the report shows it (path already relative to the case folder)."""
 
-    account: str
+    account: str | None  # None: an upload without an account
     platform: str
     uploaded_at: dt.datetime | None
     uploaded_at_source: str | None

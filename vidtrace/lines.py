@@ -36,7 +36,7 @@ def candidate_speeds(settings: Settings) -> list[float]:
     """1.0 first, then speeds out to the limits in steps of `speed_step` (geometric)."""
     if settings.max_speed_change <= 0:
         return [1.0]
-    steps = int(math.ceil(math.log1p(settings.max_speed_change) / math.log1p(settings.speed_step)))
+    steps = math.ceil(math.log1p(settings.max_speed_change) / math.log1p(settings.speed_step))
     out = [1.0]
     for k in range(1, steps + 1):
         up = (1 + settings.speed_step) ** k
@@ -109,7 +109,7 @@ def _best_line(
         rank_of_alive[alive] = positions
     for k, speed in enumerate(speeds):
         offsets = r - speed * q
-        if rank_of_alive is not None:
+        if rank_of_alive is not None and arrays.orders is not None:
             ranked = rank_of_alive[arrays.orders[k]]
             order = ranked[ranked >= 0]
         else:

@@ -50,9 +50,10 @@ def lookup(
     queries: dict = {}
     try:
         progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
-        on_frame = lambda ts_s, duration_s: progress(
-            "fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s
-        )
+
+        def on_frame(ts_s: float, duration_s: float) -> None:
+            progress("fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s)
+
         fingerprint = fingerprint_file(path, settings, on_frame)
         progress("fingerprinting the query", 1, 1)
     except InputError:
@@ -60,7 +61,11 @@ def lookup(
             raise
         fingerprint = None  # the stored video is the answer, whether or not the file decodes
     found: list[LookupMatch] = [_identical(same)] if same is not None else []
-    duration_s = fingerprint.duration_s if fingerprint is not None else float(same.duration_s or 0.0)
+    if fingerprint is not None:
+        duration_s = fingerprint.duration_s
+    else:
+        assert same is not None, "without a fingerprint the stored video is the answer"
+        duration_s = float(same.duration_s or 0.0)
     if fingerprint is not None:
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
         progress("soundtrack of the query", 0, 1, item=str(path))

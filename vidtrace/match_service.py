@@ -15,17 +15,17 @@ videos and the index are what the batch was searched against (else that video is
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from vidtrace import matching
 from vidtrace.index.sounds import SoundIndex
 from vidtrace.index.sounds import catch_up as sound_catch_up
 from vidtrace.index.sounds import synced as synced_sound
-from vidtrace.matching import MatchBudgetExceeded, Query, VideoMatch, prepare
+from vidtrace.matching import MatchBudgetExceeded, prepare
+from vidtrace.picture_search import Accept, Result, find_matches, match_pictures  # noqa: F401  (importable from here)
 from vidtrace.progress import Progress
 from vidtrace.progress import silent as _noop
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
@@ -45,75 +45,8 @@ MATCH_BATCH_HITS = 2_000_000
 #: about 20 bytes each.
 MAX_REMEMBERED_FRAMES = 2_000_000
 
-Accept = Callable[[repo.VideoRecord], bool]
 #: A video's frames: times, hashes (bytes, or the rows of a matrix) and regions, in time order.
 Frames = tuple[Sequence[float], Sequence[bytes] | np.ndarray, Sequence[int]]
-Result = list[VideoMatch] | MatchBudgetExceeded | None
-
-
-def _frame_loader(session: Session) -> matching.FrameLoader:
-    def load(ids: list[int]) -> tuple[list[int], list[int], list[float], list[int]]:
-        refs = list(repo.frame_refs(session, ids).items())
-        return (
-            [i for i, _ in refs],
-            [r.video_id for _, r in refs],
-            [r.ts_s for _, r in refs],
-            [r.region for _, r in refs],
-        )
-
-    return load
-
-
-def match_pictures(
-    session: Session, index, queries: Sequence[Query | None], settings: Settings, accept: Accept = lambda video: True,
-    excluded: Sequence[set[int]] | None = None, batch_hits: int | None = None,
-) -> list[Result]:  # fmt: skip
-    """Each query's matches among the stored videos (status "ok") that `accept` takes, minus the
-    query's `excluded` ones, best first; all queries searched in one pass, the candidates' frames
-    read once. A query over the hit budget gets its `MatchBudgetExceeded`; with
-    `batch_hits`, those past the batch's hit budget get None (search them alone)."""
-    videos: dict[int, repo.VideoRecord] = {}
-
-    def judge(ids: list[int]) -> set[int]:
-        videos.update(repo.videos_by_id(session, ids))
-        return {v for v in ids if (video := videos.get(v)) is not None and video.status == "ok" and accept(video)}
-
-    present = [k for k, q in enumerate(queries) if q is not None]
-    table = matching.FrameTable(_frame_loader(session))
-    excluded_present = [excluded[k] for k in present] if excluded is not None else None
-    found = matching.search(index, [queries[k] for k in present], table, judge, settings, excluded_present, batch_hits)
-    durations_s = {v: video.duration_s or 0.0 for v, video in videos.items()}
-    # The stored side's held pictures and changes count too: the frames of the candidates that
-    # align, each read once for all the queries.
-    stored: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
-    read: set[int] = set()
-    out: list[Result] = [[] for _ in queries]
-    for n, k in enumerate(present):
-        hits, found[n] = found[n], None  # one query's hits at a time are turned into FrameHits
-        if not isinstance(hits, dict):
-            out[k] = hits
-            continue
-        first = matching.aligning(queries[k], hits, durations_s, settings)
-        wanted = {video_id for video_id, _, _ in first} - read
-        stored.update(repo.frames_of_videos(session, wanted))
-        read |= wanted
-        out[k] = matching.finish(queries[k], first, stored, durations_s, settings)
-    return out
-
-
-def find_matches(
-    session: Session, index, ts_s: Sequence[float], hashes: Sequence[bytes], duration_s: float, settings: Settings,
-    accept: Accept = lambda video: True, regions: Sequence[int] | None = None,
-) -> list[VideoMatch]:  # fmt: skip
-    """Stored videos that share aligned segments with the query's frames, best first.
-
-    `regions` are the query hashes' regions (`fingerprint.REGION_*`), when known. Raises
-    `MatchBudgetExceeded` when the hits, held pictures collapsed, exceed `matching.MAX_KEPT_HITS`.
-    """
-    (found,) = match_pictures(session, index, [prepare(ts_s, hashes, duration_s, settings, regions)], settings, accept)
-    if isinstance(found, MatchBudgetExceeded):
-        raise found
-    return found or []
 
 
 class NewFrames(dict):
@@ -177,7 +110,9 @@ class _Batch:
         else:
             batch = [video_id]
         videos = repo.videos_by_id(session, batch)
-        frames = dict(repo.frames_of_videos(session, [v for v in batch if v not in self.fingerprints]))
+        frames: dict[int, Frames] = dict(
+            repo.frames_of_videos(session, [v for v in batch if v not in self.fingerprints])
+        )
         frames.update((v, self.fingerprints.pop(v)) for v in batch if v in self.fingerprints)
         queries = []
         for v in batch:
@@ -265,7 +200,7 @@ def match_unmatched(
             reason = _budget_reason(e)
             log.warning("video %d: %s", video_id, reason)
             if warnings is not None:
-                from vidtrace.scan import Failure
+                from vidtrace.results.matches import Failure
 
                 warnings.append(Failure(_video_label(session, video_id), reason))
             repo.mark_unmatched(session, video_id, reason)

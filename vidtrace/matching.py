@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -26,64 +25,19 @@ import numpy as np
 from vidtrace.align import FrameHit, LinePlan, align_planned, plan_lines
 from vidtrace.hashes import to_matrix
 from vidtrace.held import change_marks, held_changes, held_spans, stored_holds
+from vidtrace.region_pairs import (  # noqa: F401  (the edits' names are importable from here)
+    _STORED_ONLY,
+    CROPPED,
+    INSET,
+    MIRRORED,
+    PADDED,
+    REFRAMED,
+    plausible,
+    region_edits,
+)
 from vidtrace.results.matches import VideoMatch
 from vidtrace.settings import Settings
-from vidtrace.spec import (
-    MOTION_REGIONS,
-    REGION_CENTRE,
-    REGION_CONTENT,
-    REGION_DEEP_ZOOM,
-    REGION_FRAME,
-    REGION_INSET,
-    REGION_LAST,
-    REGION_MIRROR,
-    REGION_MOTION_MIRROR,
-    REGION_ZOOM,
-)
-
-MIRRORED = "mirrored"
-PADDED = "padded"
-CROPPED = "cropped"
-REFRAMED = "reframed"
-INSET = "picture in picture"
-_WHOLE = (REGION_FRAME, REGION_CONTENT, REGION_MIRROR)
-#: Stored only, never searched: a flipped copy's own pictures find them.
-_STORED_ONLY = (REGION_MIRROR, REGION_MOTION_MIRROR)
-
-
-@lru_cache(maxsize=1024)
-def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozenset[str]:
-    """The edits that explain a hit between a query region and a reference region (None: unknown).
-    A change region explains what its picture region would."""
-    if r_region in MOTION_REGIONS:
-        q_region = MOTION_REGIONS.get(q_region, q_region) if q_region is not None else None
-        r_region = MOTION_REGIONS[r_region]
-    edits = {MIRRORED} if mirrored else set()
-    if r_region == REGION_MIRROR:  # the mirrored whole content: its own padding is unknown
-        return frozenset(edits | {MIRRORED})
-    pair = {q_region, r_region}
-    if pair & {REGION_ZOOM, REGION_DEEP_ZOOM} and len(pair) > 1:
-        edits.add(CROPPED)
-    if REGION_CENTRE in pair and len(pair) > 1:
-        edits.add(REFRAMED)
-    if REGION_INSET in pair and len(pair) > 1:
-        edits.add(INSET)
-    if pair == {REGION_FRAME, REGION_CONTENT}:
-        edits.add(PADDED)
-    return frozenset(edits)
-
-
-def plausible(q_region: int | None, r_region: int) -> bool:
-    """Region pairs worth a hit: at least one side whole (a crop of one matches the other whole),
-    or the same crop of both (two whole frames that differ outside it: a logo, a caption). A
-    change between pictures only ever matches a change, by the same rule."""
-    if q_region is None:
-        return True
-    if (q_region in MOTION_REGIONS) != (r_region in MOTION_REGIONS):
-        return False
-    if q_region in MOTION_REGIONS:
-        q_region, r_region = MOTION_REGIONS[q_region], MOTION_REGIONS[r_region]
-    return q_region in _WHOLE or r_region in _WHOLE or q_region == r_region
+from vidtrace.spec import REGION_FRAME, REGION_LAST
 
 
 class MatchBudgetExceeded(Exception):
@@ -355,9 +309,11 @@ def _keep(
     rows = state.rows_of[state.first_row[u][hit_of] + offsets]
     pick = kept[hit_of]
     kept_vids, kept_ts, kept_regions, kept_dists = vids[pick], r_ts[pick], r_regions[pick], dists[pick]
+    found = state.found
+    assert isinstance(found, dict), "only a query still keeping hits is given more"
     for v in np.unique(kept_vids).tolist():
         mine = kept_vids == v
-        h = state.found[v]
+        h = found[v]
         h.rows.append(rows[mine])
         h.r_ts.append(kept_ts[mine])
         h.r_regions.append(kept_regions[mine])

@@ -36,7 +36,7 @@ def clusters_json(snapshot: Snapshot, merges: Sequence[tuple[int, int, int]]) ->
                     {
                         **event_json(e),
                         "video_id": e.video_id,
-                        "lag_s": (e.uploaded_at - zero.uploaded_at).total_seconds(),
+                        "lag_s": (e.uploaded_at - events[0].uploaded_at).total_seconds(),
                     }
                     for e in events
                 ],
@@ -93,7 +93,7 @@ def coordination_json(snapshot: Snapshot) -> dict:
                 "clusters": list(a.clusters),
                 "mean_lag_s": a.mean_lag_s,
                 "lag_spread_s": a.lag_spread_s,
-            }  # fmt: skip
+            }
             for a in snapshot.amplifiers
         ],
     }
@@ -114,7 +114,7 @@ def group_rows(document: dict) -> list[tuple]:
             ", ".join(map(str, g["clusters"])),
             duration_text(g["median_gap_s"]),
             f"{g['coordinated_share']:.0%}",
-        )  # fmt: skip
+        )
         for rank, g in enumerate(document["groups"], start=1)
     ]
 

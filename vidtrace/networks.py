@@ -11,11 +11,12 @@ from vidtrace.store import repo
 
 
 def _account_names(uploads: list[repo.UploadRecord]) -> dict[int, str]:
-    """Handles alone when every account is on one platform, else `platform:handle`."""
+    """Handles alone when every account is on one platform, else `platform:handle` (of the uploads
+    with an account: all the dated ones)."""
     platforms = {u.platform for u in uploads}
     if len(platforms) <= 1:
-        return {u.id: u.account for u in uploads}
-    return {u.id: f"{u.platform}:{u.account}" if u.platform else u.account for u in uploads}
+        return {u.id: u.account for u in uploads if u.account is not None}
+    return {u.id: f"{u.platform}:{u.account}" if u.platform else u.account for u in uploads if u.account is not None}
 
 
 def _edges(session: Session) -> list[co.MatchEdge]:
@@ -50,7 +51,11 @@ def snapshot(
     uploads = repo.dated_uploads(session, include_file_times)
     undated = [] if include_file_times else repo.file_time_uploads(session)
     names = _account_names(uploads)
-    events = [co.UploadEvent(u.id, u.video_id, names[u.id], u.uploaded_at, u.path) for u in uploads]
+    events = [
+        co.UploadEvent(u.id, u.video_id, names[u.id], u.uploaded_at, u.path)
+        for u in uploads
+        if u.uploaded_at is not None
+    ]
     if window_s is None:
         window_s, source = co.estimate_window_s(events, found)
     else:

@@ -53,7 +53,7 @@ def duration_text(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:
         return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -287,7 +287,7 @@ class TerminalDisplay:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.tracker = Tracker()
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar while a stage shows
         self.stage: str | None = None
         self.last_draw = float("-inf")
 

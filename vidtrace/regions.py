@@ -8,6 +8,7 @@ shown over a host), and how each of those changed over the last `MOTION_LAG_S`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -83,8 +84,8 @@ def zoom_region(content: np.ndarray, share: float | None = None) -> np.ndarray:
     """The content without a border of `share` (default `ZOOM_BORDER_SHARE`) of each side."""
     height, width = content.shape
     share = ZOOM_BORDER_SHARE if share is None else share
-    dy = int(round(height * share))
-    dx = int(round(width * share))
+    dy = round(height * share)
+    dx = round(width * share)
     return content[dy : height - dy, dx : width - dx] if height > 2 * dy and width > 2 * dx else content
 
 
@@ -111,7 +112,7 @@ def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
 
 
 def inset_hashes(
-    stretch: list[tuple[float, np.ndarray]], before: list[tuple[float, np.ndarray]] = ()
+    stretch: list[tuple[float, np.ndarray]], before: Sequence[tuple[float, np.ndarray]] = ()
 ) -> list[FrameHash]:
     """Hashes of the inset, when the stretch of (instant, picture) shows one. A stretch shorter
     than half `INSET_CHUNK_S` (a video's last seconds) is searched with the pictures `before` it."""

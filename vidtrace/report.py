@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 # The names of the modules below, offered here too.
 # ruff: noqa: F401
@@ -60,7 +61,7 @@ def match_json(m: MatchRecord, uploads: dict[int, list[UploadRecord]]) -> dict:
                 "b_end": s.b_end_s,
                 "speed": s.speed,
                 "edits": list(s.edits),
-            }  # fmt: skip
+            }
             for s in m.segments
         ],
     }
@@ -74,7 +75,7 @@ def lookup_json(result: LookupResult, placement: dict | None = None) -> dict:
     """`lookup --json`; with `placement` (video id -> `vidtrace.api.Placement`), each match also
     names its content clusters and the ranks of the coordinated groups that posted them."""
     placement = placement or {}
-    document = {
+    document: dict[str, Any] = {
         "query": {"path": result.path, "duration_s": round(result.duration_s, 3)},
         "matches": [
             {
@@ -93,7 +94,7 @@ def lookup_json(result: LookupResult, placement: dict | None = None) -> dict:
                         "ref_end": s.r_end,
                         "speed": s.speed,
                         "edits": list(s.edits),
-                    }  # fmt: skip
+                    }
                     for s in m.alignment.segments
                 ],
             }
@@ -248,7 +249,7 @@ def match_csv_rows(matches: Sequence[MatchRecord], uploads: dict[int, list[Uploa
             _accounts(uploads.get(m.video_b_id, [])),
             m.kind,
             signals_text(m.signals),
-        )  # fmt: skip
+        )
         for m in matches
         for s in m.segments
     ]
@@ -330,7 +331,7 @@ def lookup_tables(result: LookupResult, base: str | None = None) -> str:
     if far:
         out += ("\n" if out else "") + "Related content (same soundtrack over other pictures; not copies):\n"
         rows = lookup_rows(replace(result, matches=far), base)
-        rows = [((str(int(r[0]) + len(near)),) + r[1:]) if r[0] != "" else r for r in rows]  # ranks go on
+        rows = [((str(int(r[0]) + len(near)), *r[1:])) if r[0] != "" else r for r in rows]  # ranks go on
         out += table(LOOKUP_HEADERS, rows)
     return out
 
@@ -353,7 +354,7 @@ def lookup_csv_rows(result: LookupResult) -> list[tuple]:
             s.speed,
             m.kind,
             signals_text(m.signals),
-        )  # fmt: skip
+        )
         for rank, m in enumerate(result.matches, start=1)
         for u in result.uploads.get(m.video_id, [])
         for s in m.alignment.segments

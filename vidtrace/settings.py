@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from vidtrace.errors import UsageError
 from vidtrace.spec import (  # noqa: F401  (re-exported: the fingerprint specification)
@@ -108,7 +109,7 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         """Defaults, then `VIDTRACE_<NAME>` environment variables, then explicit overrides."""
-        values = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             env = os.environ.get(f"VIDTRACE_{f.name.upper()}")
             if env in (None, ""):

@@ -87,7 +87,7 @@ class Pictures:
         return PictureQuery(*repo.frames_of_video(session, video_id))
 
     def search(self, session, index, query: PictureQuery, duration_s, settings, accept) -> list[VideoMatch]:
-        from vidtrace.match_service import find_matches  # which matches through this module
+        from vidtrace.picture_search import find_matches
 
         return find_matches(
             session, index, query.ts_s, query.hashes, duration_s, settings, accept=accept, regions=query.regions

@@ -108,7 +108,7 @@ def sound_print(path: Path, settings: Settings) -> SoundPrint | None:
     text = err.decode("utf-8", "replace")
     if process.timed_out.is_set():
         raise InputError(path, f"sound print took longer than {settings.decode_timeout_s:g} s and was stopped")
-    returncode = process.returncode
+    returncode = process.wait()  # it has exited
     if returncode != 0:
         if _NO_AUDIO.search(text):
             return None

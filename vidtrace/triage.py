@@ -190,6 +190,7 @@ class Uploads:
         )
         if upload_id is None:  # another writer stored it meanwhile
             existing = repo.find_upload(self.session, c.text, account)
+            assert existing is not None, "the upload that conflicted is stored"
             repo.update_upload(self.session, existing.id, video_id=video_id, gone_at=None, **values)
             self.summary.unchanged_uploads += 1
             return
@@ -212,9 +213,9 @@ class Uploads:
                 account = repo.account_id(self.session, c.platform, c.account)
                 existing = repo.find_upload(self.session, c.text, account)
                 if existing and (existing.file_size, existing.file_mtime_ns) == (st.st_size, st.st_mtime_ns):
-                    video = self._unchanged(existing, c)
-                    if stale(video) and video.sha256 not in pending:
-                        pending[video.sha256] = Pending(size=st.st_size, uploads=[(c, st)], video_id=video.id)
+                    known = self._unchanged(existing, c)
+                    if stale(known) and known.sha256 not in pending:
+                        pending[known.sha256] = Pending(size=st.st_size, uploads=[(c, st)], video_id=known.id)
                     continue
                 sha = sha256_file(c.path)
                 video = repo.video_by_sha(self.session, sha)
@@ -242,7 +243,7 @@ class Uploads:
 
     def _unchanged(self, existing: repo.UploadRecord, c: Candidate) -> repo.VideoRecord:
         self.summary.unchanged_uploads += 1
-        changes = {}
+        changes: dict[str, object] = {}
         if existing.gone:
             changes["gone_at"] = None
             self.summary.returned_uploads += 1

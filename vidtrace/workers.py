@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 from vidtrace.distributed import run_on_cluster
 from vidtrace.interrupts import Interrupts, worker_init
@@ -23,7 +24,7 @@ def run_jobs(
     job: Callable, jobs: list[tuple[str, str]], settings: Settings, *, skipped: dict[str, object],
     workers: int = 1, scheduler: str | None = None, interrupts: Interrupts | None = None,
     announce: Callable[[int, str], Callable | None] | None = None,
-) -> Iterator[tuple[str, object]]:  # fmt: skip
+) -> Generator[tuple[str, Any], None, None]:  # fmt: skip
     """(key, job(path, settings[, on_frame])) for each (key, path) of `jobs`; (key, skipped[key])
     for the keys in `skipped`, which run no job.
 

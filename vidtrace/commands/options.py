@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -30,7 +30,7 @@ class Options:
     db_url: str | None
     verbose: int
     quiet: bool
-    config: CaseConfig = CaseConfig()
+    config: CaseConfig = field(default_factory=CaseConfig)
 
     @property
     def location(self) -> db.StoreLocation:

@@ -87,7 +87,7 @@ class Alignment:
                         s.frames,
                         s.mean_distance_bits,
                         tuple(sorted(swap_edit(e) for e in s.edits)),
-                    )  # fmt: skip
+                    )
                     for s in self.segments
                 ),
                 key=lambda s: s.q_start,

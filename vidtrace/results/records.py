@@ -169,7 +169,7 @@ class Coverage:
         """The coverage of an index holding frames `ids` with hashes `codes` ((n, bytes) uint8)."""
         import numpy as np  # only the index computes coverages from contents
 
-        from vidtrace.index.coverage import frame_digest
+        from vidtrace.digest import frame_digest
 
         ids = np.asarray(ids, dtype=np.int64)
         return cls(

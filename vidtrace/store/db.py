@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from vidtrace import layout
-from vidtrace.errors import DependencyError, StoreBusyError, UsageError, VidtraceError
+from vidtrace.errors import DependencyError, StoreBusyError, UsageError
 from vidtrace.layout import DB_FILENAME, DEFAULT_STORE_DIR, INDEX_FILENAME, LOCK_FILENAME  # noqa: F401 - names callers use
+from vidtrace.store.db_errors import StoreCorruptError, _redact, database_error  # noqa: F401 - names callers use
 
 log = logging.getLogger(__name__)
 
@@ -153,18 +154,10 @@ def make_engine(location: StoreLocation, read_only: bool = False) -> Engine:
     return engine
 
 
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable database URL>"
-
-
 def migrations_dir() -> Path:
-    return Path(importlib.import_module("vidtrace.migrations").__file__).parent
+    init = importlib.import_module("vidtrace.migrations").__file__
+    assert init is not None, "the migrations are a package on disk"
+    return Path(init).parent
 
 
 def alembic_config(engine: Engine | None = None, url: str | None = None) -> Config:
@@ -179,39 +172,6 @@ def alembic_config(engine: Engine | None = None, url: str | None = None) -> Conf
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-#: What SQLite says of a file that is not (or no longer) a database.
-_SQLITE_CORRUPT = ("file is not a database", "malformed", "file is encrypted", "not a database")
-_DISK_FULL = ("database or disk is full", "no space left on device", "disk full")
-
-
-class StoreCorruptError(DependencyError):
-    """The store's SQLite file cannot be read as a database."""
-
-
-def database_error(url: str, error: DBAPIError) -> VidtraceError:
-    """The library error (exit 3) for a database failure, with what to do about it.
-
-    A corrupt SQLite file, a full disk and a lost or unreachable server each get their own
-    one-line message; anything else is reported with the database's own words.
-    """
-    orig = error.orig if error.orig is not None else error
-    lines = str(orig).strip().splitlines()
-    detail = lines[0] if lines else type(orig).__name__
-    text = detail.lower()
-    sqlite = url.startswith("sqlite")
-    if sqlite and any(s in text for s in _SQLITE_CORRUPT):
-        database = make_url(url).database or url
-        return StoreCorruptError(
-            f"{database} is not a readable SQLite database ({detail}); "
-            "restore it from a backup or move it away and re-ingest"
-        )
-    if any(s in text for s in _DISK_FULL):
-        return DependencyError(f"the database {_redact(url)} cannot write: the disk is full ({detail})")
-    if isinstance(error, OperationalError) or error.connection_invalidated:
-        return DependencyError(f"cannot reach database {_redact(url)} (lost or refused): {detail}")
-    return DependencyError(f"database {_redact(url)} failed: {detail}")
 
 
 def current_revision(engine: Engine) -> str | None:

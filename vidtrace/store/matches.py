@@ -24,7 +24,7 @@ _UNMATCHED = (Video.status == "ok", Video.matched_at.is_(None))
 
 
 def count_videos_to_match(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Video).where(*_UNMATCHED))
+    return session.execute(select(func.count()).select_from(Video).where(*_UNMATCHED)).scalar_one()
 
 
 def claim_video_to_match(session: Session) -> int | None:
@@ -53,12 +53,13 @@ def matched_after(session: Session, order: int) -> list[tuple[int, int]]:
         .where(Video.match_order > order, Video.matched_at.is_not(None))
         .order_by(Video.match_order)
     )
-    return [(r[0], r[1]) for r in rows]
+    return [(video_id, order) for video_id, order in rows if order is not None]  # none is, by the query
 
 
 def mark_matched(session: Session, video_id: int) -> int:
     """Record that the video is matched, as the next in the match order (hold `lock_match_order`)."""
-    order = session.scalar(select(func.coalesce(func.max(Video.match_order), 0))) + 1
+    last = session.execute(select(func.max(Video.match_order))).scalar_one()  # None: no video matched yet
+    order = (last or 0) + 1
     session.execute(update(Video).where(Video.id == video_id).values(matched_at=utcnow(), match_order=order))
     return order
 
@@ -112,7 +113,7 @@ def add_match(
             speed=s.speed,
             frames=s.frames,
             edits=",".join(s.edits) or None,
-        )  # fmt: skip
+        )
         for s in alignment.segments
     ]
     if segments:
@@ -142,7 +143,7 @@ def list_matches(session: Session, min_score: float = 0.0, scan_id: int | None =
             tuple(segments[m.id]),
             tuple(filter(None, (m.signals or "pictures").split(","))),
             m.kind or "copy",
-        )  # fmt: skip
+        )
         for m in matches
     ]
 

@@ -144,7 +144,7 @@ class Upload(Base):
             unique=True,
             sqlite_where=text("account_id IS NULL"),
             postgresql_where=text("account_id IS NULL"),
-        ),  # fmt: skip
+        ),
         Index("ix_uploads_uploaded_at", "uploaded_at"),
         Index("ix_uploads_account_id_uploaded_at", "account_id", "uploaded_at"),
     )

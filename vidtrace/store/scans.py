@@ -45,7 +45,7 @@ def count_videos_created(session: Session, since: dt.datetime, until: dt.datetim
     query = select(func.count()).select_from(Video).where(Video.source.is_(None), Video.created_at >= since)
     if until is not None:
         query = query.where(Video.created_at <= until)
-    return session.scalar(query)
+    return session.execute(query).scalar_one()
 
 
 def known_sources(session: Session) -> list[dict]:
@@ -61,7 +61,7 @@ def known_sources(session: Session) -> list[dict]:
 def table_counts(session: Session) -> dict[str, int]:
     """Row counts of every table (used to prove read-only commands write nothing)."""
     return {
-        model.__tablename__: session.scalar(select(func.count()).select_from(model))
+        model.__tablename__: session.execute(select(func.count()).select_from(model)).scalar_one()
         for model in (Account, Video, Upload, Frame, Match, Segment, Scan, SoundPrint)
     }
 
@@ -76,4 +76,4 @@ def cluster_merges(session: Session) -> list[tuple[int, int, int]]:
     rows = session.execute(
         select(ClusterMerge.scan_id, ClusterMerge.from_cluster, ClusterMerge.into_cluster).order_by(ClusterMerge.id)
     )
-    return [tuple(r) for r in rows]
+    return [(scan_id, from_cluster, into_cluster) for scan_id, from_cluster, into_cluster in rows]

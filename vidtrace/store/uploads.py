@@ -104,7 +104,7 @@ def dated_uploads(session: Session, include_file_times: bool = False) -> list[Up
             Upload.gone_at,
             Upload.file_size,
             Upload.file_mtime_ns,
-        )  # fmt: skip
+        )
         .join(Account, Upload.account_id == Account.id)
         .join(Video, Upload.video_id == Video.id)
         .where(Video.status == "ok", Upload.uploaded_at.is_not(None))

@@ -43,7 +43,7 @@ def add_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> None:
 def _video_record(v: Video, sound_algorithm: str | None = None, sound_version: int | None = None) -> VideoRecord:
     return VideoRecord(
         v.id, v.sha256, v.status, v.error, v.duration_s, v.matched_at is not None, v.source, v.algorithm, v.algorithm_version,
-        None if sound_algorithm is None else (sound_algorithm, sound_version), v.unmatched_reason,
+        None if sound_algorithm is None or sound_version is None else (sound_algorithm, sound_version), v.unmatched_reason,
     )  # fmt: skip
 
 
@@ -78,7 +78,7 @@ def insert_video(session: Session, **values) -> tuple[int, bool]:
     video_id = session.scalar(stmt)
     if video_id is not None:
         return video_id, True
-    return session.scalar(select(Video.id).where(Video.sha256 == values["sha256"])), False
+    return session.execute(select(Video.id).where(Video.sha256 == values["sha256"])).scalar_one(), False
 
 
 def add_video(
@@ -156,7 +156,7 @@ def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFinge
             matched_at=None,
             match_order=None,
             unmatched_reason=None,
-        )  # fmt: skip
+        )
     )
     return _add_frames(session, video_id, fingerprint)
 
