@@ -189,3 +189,33 @@ def test_queries_searched_together_keep_the_hits_each_keeps_alone():
     capped = matching.search(index, queries, matching.FrameTable(load), judge, Settings(), excluded, batch_hits=1)
     assert isinstance(capped[0], dict) and capped[1:] == [None, None, None]
     assert all(np.array_equal(x, y) for v in alone[0] for x, y in zip(alone[0][v].joined(), capped[0][v].joined()))
+
+
+def test_ingest_matches_new_videos_from_the_frames_it_holds_not_read_back(tmp_path, monkeypatch):
+    from conftest import FIXTURE_VIDEOS, run
+    from vidtrace.match_service import NewFrames
+    from vidtrace.store import repo
+
+    real = repo.frames_of_videos
+
+    def ingest_reading(store) -> tuple[list[int], str]:
+        read: list[int] = []
+
+        def spy(session, video_ids):
+            video_ids = list(video_ids)
+            read.extend(video_ids)
+            return real(session, video_ids)
+
+        monkeypatch.setattr(repo, "frames_of_videos", spy)
+        assert run(store, "ingest", FIXTURE_VIDEOS).exit_code == 0
+        monkeypatch.setattr(repo, "frames_of_videos", real)
+        matches = run(store, "matches", "--csv").stdout
+        return read, matches
+
+    held, matches_held = ingest_reading(tmp_path / "held")
+    monkeypatch.setattr(NewFrames, "remember", lambda self, video_id, frames: None)
+    reread, matches_reread = ingest_reading(tmp_path / "reread")
+    # the same matches either way; held in memory, each new video's own frames are never read back
+    assert matches_held == matches_reread and matches_held.count("\n") > 3
+    assert set(reread) - set(held), "without the held frames each new video is read back"
+    assert len(held) < len(reread)

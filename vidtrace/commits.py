@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from vidtrace.discover import Candidate
 from vidtrace.hashes import to_matrix
 from vidtrace.interrupts import Interrupts
+from vidtrace.match_service import NewFrames
 from vidtrace.progress import Progress
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
@@ -71,6 +72,8 @@ class Commits:
         self.max_videos, self.max_frames = SHARED_BATCH_LIMITS if shared else BATCH_LIMITS
         self._frames: list[tuple[list[int], object]] = []  # (frame ids, codes) waiting for the commit
         self._sounds: list[tuple[int, int, SoundPrint | None]] = []  # (print id, video id, print)
+        #: the new videos' frames, kept for matching so that it need not read them back
+        self.new_frames = NewFrames()
         self._videos_since = self._frames_since = 0
         self._last_commit = time.monotonic()
 
@@ -146,6 +149,7 @@ class Commits:
             print_id = self._store_sound(video_id, sound)
             codes = to_matrix([f.hash for f in fingerprint.frames], len(fingerprint.frames[0].hash))
             self._frames.append((frame_ids, codes))
+            self.new_frames.remember(video_id, [(f.ts_s, f.hash, f.region) for f in fingerprint.frames])
             self._sounds.append((print_id, video_id, sound))
         if not created:  # another writer stored this content meanwhile (and its frames)
             log.info("%s: stored meanwhile by another writer", first.path)

@@ -20,7 +20,7 @@ from vidtrace.index.sounds import SoundIndex, sound_index_path
 from vidtrace.index.sounds import synced as synced_sound
 from vidtrace.index.sync import save_index, synced_index
 from vidtrace.interrupts import Interrupts
-from vidtrace.match_service import match_unmatched
+from vidtrace.match_service import NewFrames, match_unmatched
 from vidtrace.progress import Progress
 from vidtrace.progress import silent as _noop
 from vidtrace.results.matches import Failure, ScanSummary
@@ -88,6 +88,7 @@ class _Scan:
             self.session, kind, sources, self.scan_id, self.summary, self.shared, self.fail, progress
         )
         self._pending_bytes: int | None = None  # size of the files to fingerprint (progress)
+        self.new_frames: NewFrames | None = None  # this run's new videos' frames, for matching
 
     def fail(self, path: str, reason: str) -> None:
         """Record an input that failed; `path` in its text form (`vidtrace.discover.path_text`)."""
@@ -127,6 +128,7 @@ class _Scan:
             announce=lambda done, sha: self._announce(pending, done, sha),
         )  # fmt: skip
         commits.store_all(pending, results, self.progress)
+        self.new_frames = commits.new_frames
         if self.summary.refingerprinted_videos:
             # Old frames and prints left SQL: the indexes are rebuilt from it (once per version change).
             self.index = synced_index(self.store)
@@ -139,7 +141,8 @@ class _Scan:
     def match_new(self) -> None:
         """Match the videos not matched yet (this scan's, and any an interrupted run left)."""
         self.summary.new_matches += match_unmatched(
-            self.session, self.index, self.settings, self.scan_id, self.progress, self.sound_index, self.summary.warnings
+            self.session, self.index, self.settings, self.scan_id, self.progress, self.sound_index,
+            self.summary.warnings, fingerprints=self.new_frames,
         )  # fmt: skip
 
     # --- the whole run ----------------------------------------------------------------------
