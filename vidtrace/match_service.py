@@ -1,9 +1,10 @@
 """Matching against the store: what `vidtrace.matching` needs read from SQL, and its matches written back.
 
 The pure search and alignment (`vidtrace.matching`) get the query's hashes, the index, the stored
-frames its hits name and the candidates' frames as values; this module reads those (the
-candidates' frames in one query) and stores the matches. Ingest, rescan, import, doctor and lookup
-all match through it.
+frames its hits name and the candidates' frames as values; `vidtrace.picture_search` reads those
+(the candidates' frames in one query), and this module claims the videos to match, stores the
+matches and keeps the match order. Ingest, rescan, import, doctor and lookup all match through it.
+New videos' frames that the caller still holds (`NewFrames`) are not read back.
 
 New videos are matched in batches (`match_unmatched`): the pictures of up to
 `MATCH_BATCH_VIDEOS` of them are searched in one pass, each against the videos matched before it,
