@@ -253,37 +253,28 @@ def test_a_video_over_the_matching_budget_is_marked_matched_with_a_warning(tmp_p
 TALKING = SHARED_VIDEOS / "talking-heads"
 
 
-@pytest.mark.skipif(not (TALKING / "d6.mp4").is_file(), reason="real talking-head clips not present")
-def test_real_clip_dubbed_over_other_pictures_is_same_soundtrack(tmp_path):
+def _dubbed(tmp_path: Path, speaker: str, pictures: str, *seek: str) -> tuple[Path, Path, dict]:
+    """`speaker`'s clip, and `pictures`' pictures carrying `speaker`'s sound (from `seek`, AAC 64
+    kbit/s), ingested from two accounts; the folder, the store and their one match."""
     root = tmp_path / "videos"
     (root / "speaker").mkdir(parents=True)
     (root / "dubber").mkdir()
-    shutil.copy(TALKING / "d10.mp4", root / "speaker" / "d10.mp4")
-    # d12's pictures (7.3 s) carrying d10's sound from 2 s on, re-encoded at 64 kbit/s
+    shutil.copy(TALKING / speaker, root / "speaker" / speaker)
     ffmpeg(
-        "-i",
-        str(TALKING / "d12.mp4"),
-        "-ss",
-        "2",
-        "-i",
-        str(TALKING / "d10.mp4"),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "copy",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-        "-shortest",
-        str(root / "dubber" / "dub.mp4"),
+        *("-i", str(TALKING / pictures), *seek, "-i", str(TALKING / speaker), "-map", "0:v", "-map", "1:a"),
+        *("-c:v", "copy", "-c:a", "aac", "-b:a", "64k", "-shortest", str(root / "dubber" / "dub.mp4")),
     )
     store = tmp_path / "store"
     assert run(store, "ingest", root).exit_code == 0
     (match,) = json.loads(run(store, "matches", "--json").stdout)["matches"]
     assert (match["kind"], match["signals"]) == ("same soundtrack", ["sound"])
+    return root, store, match
+
+
+@pytest.mark.skipif(not (TALKING / "d6.mp4").is_file(), reason="real talking-head clips not present")
+def test_real_clip_dubbed_over_other_pictures_is_same_soundtrack(tmp_path):
+    # d12's pictures (7.3 s) carrying d10's sound from 2 s on
+    _, _, match = _dubbed(tmp_path, "d10.mp4", "d12.mp4", "-ss", "2")
     seg = match["segments"][0]
     d10_side, dub_side = ("a", "b") if "d10" in match["a"]["uploads"][0]["path"] else ("b", "a")
     assert seg[f"{d10_side}_start"] - seg[f"{dub_side}_start"] == pytest.approx(2.0, abs=0.3)
@@ -291,33 +282,8 @@ def test_real_clip_dubbed_over_other_pictures_is_same_soundtrack(tmp_path):
 
 @pytest.mark.skipif(not (TALKING / "d0.mp4").is_file(), reason="real talking-head clips not present")
 def test_a_dub_too_short_for_the_usual_sound_minimum_is_same_soundtrack_both_ways(tmp_path):
-    root = tmp_path / "videos"
-    (root / "speaker").mkdir(parents=True)
-    (root / "dubber").mkdir()
-    shutil.copy(TALKING / "d6.mp4", root / "speaker" / "d6.mp4")
     # d0's pictures (3.1 s, silent) carrying the first 3.1 s of d6's sound: a handful of values
-    ffmpeg(
-        "-i",
-        str(TALKING / "d0.mp4"),
-        "-i",
-        str(TALKING / "d6.mp4"),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "copy",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-        "-shortest",
-        str(root / "dubber" / "dub.mp4"),
-    )
-    store = tmp_path / "store"
-    assert run(store, "ingest", root).exit_code == 0
-    (match,) = json.loads(run(store, "matches", "--json").stdout)["matches"]
-    assert (match["kind"], match["signals"]) == ("same soundtrack", ["sound"])
+    root, store, match = _dubbed(tmp_path, "d6.mp4", "d0.mp4")
     seg = match["segments"][0]
     assert seg["a_start"] == pytest.approx(seg["b_start"], abs=0.3)
     # looked up from either side
