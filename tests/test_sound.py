@@ -175,6 +175,9 @@ def test_a_short_excerpt_of_another_tune_held_or_not_matches_nothing(clips):
     for start in range(0, len(other) - 6, 5):
         assert match(sound.SoundPrint(other.values[start : start + 6].copy()), melody) is None
     assert match(sound.SoundPrint(silence.values[:6].copy()), melody) is None
+    # a short print of silence is too short to be seen as held: it is still no evidence
+    short_silences = sound.SoundPrint(silence.values[:5].copy()), sound.SoundPrint(silence.values[:17].copy())
+    assert match(*short_silences) is None and match(*reversed(short_silences)) is None
     # a held value is no evidence, even where it agrees with the other soundtrack
     held = np.repeat(melody.values[40:41], 6)
     assert match(sound.SoundPrint(held), sound.SoundPrint(np.concatenate([melody.values, held]))) is None

@@ -174,8 +174,10 @@ def sound_settings(settings: Settings, need_values: int = SOUND_MIN_SEGMENT_VALU
         settings,
         max_distance_bits=SOUND_MAX_DISTANCE_BITS,
         min_segment_frames=need_values,
-        # the span of `need_values` values, less half a step of rounding
-        min_segment_s=min(SOUND_MIN_SEGMENT_S, (need_values - 1.5) * SOUND_STEP_S),
+        # a short print: the span of its `need_values` values, less half a step of rounding
+        min_segment_s=(
+            SOUND_MIN_SEGMENT_S if need_values >= SOUND_MIN_SEGMENT_VALUES else (need_values - 1.5) * SOUND_STEP_S
+        ),
         offset_tolerance_s=SOUND_OFFSET_TOLERANCE_S,
         min_held_changes=_NEVER,
     )
@@ -202,6 +204,9 @@ def align_values(
     need = required_values(len(q_values), len(r_values))
     if len(set(rows.tolist())) < need:
         return None
+    shorter = q_values if len(q_values) <= len(r_values) else r_values
+    if need < SOUND_MIN_SEGMENT_VALUES and len(np.unique(shorter)) < SOUND_MIN_SHORT_VALUES:
+        return None  # a short print of one or two values (silence: too short to be seen as held)
     q_held, r_held = held_spans(q_values, step_s, settings), held_spans(r_values, step_s, settings)
     frame_hits = [
         FrameHit(q * step_s, p * step_s, d, held_s=max(float(q_held[q]), float(r_held[p])))
