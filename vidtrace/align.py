@@ -27,6 +27,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from statistics import median
+from typing import Protocol
 
 import numpy as np
 
@@ -55,14 +56,17 @@ MIN_SPEED_DRIFT_S = 0.5
 MIN_HALF_SPEED_CHANGE = 0.015
 
 
-def _runs(hits: list[FrameHit], max_gap_s: float) -> list[list[FrameHit]]:
-    """Split hits sorted by query time wherever the query time jumps by more than max_gap_s."""
-    runs: list[list[FrameHit]] = []
-    for hit in hits:
-        if runs and hit.q_ts - runs[-1][-1].q_ts <= max_gap_s:
-            runs[-1].append(hit)
-        else:
-            runs.append([hit])
+def _runs(q_ts: list[float], max_gap_s: float) -> list[tuple[int, int]]:
+    """Where hits sorted by query time split into runs, wherever the query time jumps by more than
+    max_gap_s: (start, stop) of each."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for k in range(1, len(q_ts)):
+        if q_ts[k] - q_ts[k - 1] > max_gap_s:
+            runs.append((start, k))
+            start = k
+    if q_ts:
+        runs.append((start, len(q_ts)))
     return runs
 
 
@@ -118,15 +122,17 @@ def _lasts(distinctive: list[FrameHit], speed: float, settings: Settings) -> boo
 
 
 def _segment_from_run(
-    run: list[FrameHit], speed: float, echo_span: dict[tuple[float, int, float], float], q_duration_s: float,
-    r_duration_s: float, settings: Settings,
+    run: list[FrameHit], echo_span: list[float], speed: float, q_duration_s: float, r_duration_s: float,
+    settings: Settings,
 ) -> Segment | None:  # fmt: skip
+    """The segment of a run of one line's hits (each with how far its query picture's hits spread
+    around it), or None when its distinctive frames do not last."""
     interval_s = settings.hash_interval_s
     # One hit per query instant: a distinctive one when there is one, then the closest frame,
     # the plainest explanation on a tie.
     by_q: dict[float, tuple[tuple, FrameHit]] = {}
-    for hit in run:
-        held = max(echo_span[(hit.q_ts, hit.q_region, hit.r_ts)], hit.held_s) > settings.max_echo_span_s
+    for hit, echo in zip(run, echo_span):
+        held = max(echo, hit.held_s) > settings.max_echo_span_s
         rank = (held, hit.distance_bits, len(hit.edits), hit.r_ts)
         old = by_q.get(hit.q_ts)
         if old is None or rank < old[0]:
@@ -180,26 +186,15 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
     return align_planned(hits, plan_lines(hits, settings), q_duration_s, r_duration_s, settings)
 
 
-def align_planned(
-    hits: Sequence[FrameHit], plan: LinePlan, q_duration_s: float, r_duration_s: float, settings: Settings
-) -> Alignment | None:
-    """`align` with the lines already found (`plan_lines` of these hits, or of hits that differ
-    from them only in `held_s` and `change_s`)."""
-    ordered = [hits[k] for k in plan.order]
-    candidates: list[Segment] = []
-    for speed, picked in plan.lines:
-        window = [ordered[k] for k in picked]
-        for run in _runs(window, settings.max_gap_s):
-            segment = _segment_from_run(run, speed, plan.echo_span, q_duration_s, r_duration_s, settings)
-            if (
-                segment is not None
-                and segment.frames >= settings.min_segment_frames
-                and segment.duration_s >= settings.min_segment_s
-            ):
-                candidates.append(segment)
+class HitSource(Protocol):
+    """Hits read by position: a list, or a sequence that makes each hit as it is read."""
 
-    # Longest first; a segment overlapping an accepted one by more than half of the shorter of the
-    # two, on either side, is an echo of a better one (static scenes give many parallel alignments).
+    def __getitem__(self, k: int, /) -> FrameHit: ...
+
+
+def _accepted(candidates: list[Segment]) -> list[Segment]:
+    """Longest first; a segment overlapping an accepted one by more than half of the shorter of the
+    two, on either side, is an echo of a better one (static scenes give many parallel alignments)."""
     accepted: list[Segment] = []
     for seg in sorted(candidates, key=lambda s: (-s.frames, -s.duration_s, s.q_start, s.r_start)):
         if any(
@@ -210,6 +205,47 @@ def align_planned(
         ):
             continue
         accepted.append(seg)
+    return accepted
+
+
+def _settled(accepted: list[Segment], left: tuple[int, float, float], settings: Settings) -> bool:
+    """Whether no later line can change which segments are accepted: an accepted segment with more
+    frames than the hits left have query times is accepted before any later segment whatever
+    comes (segments are taken most frames first), and when one such spans every query time left
+    (plus the interval a sample stands for), any later segment lies inside it and is its echo."""
+    instants, first_q, last_q = left
+    if instants == 0:
+        return True
+    end = round(last_q + settings.hash_interval_s, 3)
+    return any(a.frames > instants and a.q_start <= round(first_q, 3) and a.q_end >= end for a in accepted)
+
+
+def align_planned(
+    hits: HitSource, plan: LinePlan, q_duration_s: float, r_duration_s: float, settings: Settings
+) -> Alignment | None:
+    """`align` with the lines already found (`plan_lines` of these hits, or of hits that differ
+    from them only in `held_s` and `change_s`). Only the hits on the lines read are looked at: a
+    lazy sequence makes only those."""
+    candidates: list[Segment] = []
+    accepted: list[Segment] = []
+    k = 0
+    while (line := plan.line(k)) is not None:
+        speed, picked = line
+        window = [hits[i] for i in plan.order[picked].tolist()]
+        echoes = plan.echo_span[picked].tolist()
+        for start, stop in _runs([h.q_ts for h in window], settings.max_gap_s):
+            run, run_echoes = window[start:stop], echoes[start:stop]
+            segment = _segment_from_run(run, run_echoes, speed, q_duration_s, r_duration_s, settings)
+            if (
+                segment is not None
+                and segment.frames >= settings.min_segment_frames
+                and segment.duration_s >= settings.min_segment_s
+            ):
+                candidates.append(segment)
+        accepted = _accepted(candidates)
+        if _settled(accepted, plan.left_after(k), settings):
+            break
+        k += 1
     if not accepted:
         return None
     accepted.sort(key=lambda s: s.q_start)

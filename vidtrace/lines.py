@@ -8,8 +8,6 @@ on, taken out line after line. Lines depend on the hits' times, distances, regio
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -58,24 +56,102 @@ class _HitArrays:
     orders: np.ndarray | None = None
 
     @classmethod
-    def of(cls, hits: Sequence[FrameHit], speeds: Sequence[float] = ()) -> _HitArrays:
-        q = np.array([h.q_ts for h in hits], dtype=np.float64)
-        regions = np.array([h.q_region for h in hits], dtype=np.float64)
+    def of(cls, hits: HitColumns, speeds: Sequence[float] = ()) -> _HitArrays:
+        q, r, d = hits.q, hits.r, hits.d
+        regions = hits.q_region.astype(np.float64)
         _, picture = np.unique(np.stack([q, regions], axis=1), axis=0, return_inverse=True)
         picture = picture.ravel()
         first = np.zeros(int(picture.max(initial=-1)) + 1, dtype=np.int64)
         first[picture[::-1]] = np.arange(len(picture))[::-1]
         _, instant_of_picture = np.unique(q[first], return_inverse=True)
-        r = np.array([h.r_ts for h in hits], dtype=np.float64)
         orders = None
         if speeds and len(q) * len(speeds) <= MAX_CACHED_ORDER_ENTRIES:
             orders = np.stack([np.lexsort((q, r - speed * q)) for speed in speeds])
-        d = np.array([h.distance_bits for h in hits], dtype=np.int64)
         return cls(q, r, d, picture, instant_of_picture.ravel(), orders)
 
 
+@dataclass(frozen=True)
+class HitColumns:
+    """Hits as arrays, what line finding reads of them: query and stored times, bits, the query
+    picture's region, and each hit's rank among the distinct sets of edits (by their sorted names)."""
+
+    q: np.ndarray
+    r: np.ndarray
+    d: np.ndarray
+    q_region: np.ndarray
+    edits_rank: np.ndarray
+
+    @classmethod
+    def of(cls, hits: Sequence[FrameHit]) -> HitColumns:
+        kinds: dict[frozenset[str], int] = {}
+        numbers = np.array([kinds.setdefault(h.edits, len(kinds)) for h in hits], dtype=np.int64)
+        return cls(
+            np.array([h.q_ts for h in hits], dtype=np.float64),
+            np.array([h.r_ts for h in hits], dtype=np.float64),
+            np.array([h.distance_bits for h in hits], dtype=np.int64),
+            np.array([h.q_region for h in hits], dtype=np.int64),
+            edit_ranks(list(kinds))[numbers] if len(numbers) else numbers,
+        )
+
+    def take(self, order: np.ndarray) -> HitColumns:
+        return HitColumns(*(a[order] for a in (self.q, self.r, self.d, self.q_region, self.edits_rank)))
+
+
+def edit_ranks(kinds: Sequence[frozenset[str]]) -> np.ndarray:
+    """Each set of edits' rank in the order of their sorted names."""
+    keys = [tuple(sorted(k)) for k in kinds]
+    rank = np.zeros(len(keys), dtype=np.int64)
+    for n, k in enumerate(sorted(range(len(keys)), key=keys.__getitem__)):
+        rank[k] = n
+    return rank
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The best window of one speed: the offsets [o, o + 2 * tolerance] holding the most weight,
+    starting at a hit. Only hits of some weight can change a window's weight, so the scores are
+    taken over them alone, and the window's first hit (the first of all hits in `order` whose
+    window holds that weight, as scanning every hit would find) only for the windows read."""
+
+    score: float
+    offsets: np.ndarray  # every hit's offset on this speed's line
+    order: np.ndarray  # the hits by offset, then query time
+    weighted: np.ndarray  # positions in `order` of the hits of some weight
+    cum: np.ndarray  # their weights summed in that order, from 0
+    weighted_offsets: np.ndarray
+    first_best: int  # the first weighted start of the best window, in `weighted`
+    tolerance_s: float
+
+    @classmethod
+    def best(cls, offsets: np.ndarray, order: np.ndarray, weight: np.ndarray, tolerance_s: float) -> _Window:
+        in_order = weight[order]
+        weighted = np.flatnonzero(in_order > 0)
+        cum = np.concatenate([[0.0], np.cumsum(in_order[weighted])])
+        weighted_offsets = offsets[order[weighted]]
+        ends = np.searchsorted(weighted_offsets, weighted_offsets + 2 * tolerance_s, side="right")
+        scores = cum[ends] - cum[:-1]
+        best = int(np.argmax(scores)) if len(scores) else 0
+        score = float(scores[best]) if len(scores) else 0.0
+        return cls(score, offsets, order, weighted, cum, weighted_offsets, best, tolerance_s)
+
+    def picked(self) -> np.ndarray:
+        """The window's hits (indices into the hits of `order`, ascending)."""
+        if len(self.weighted) == 0:
+            return np.sort(self.order[:1])
+        # Starts between the previous weighted hit and this one hold the same weight before
+        # them; the first whose window reaches as far holds the best weight too.
+        first = int(self.weighted[self.first_best - 1]) + 1 if self.first_best > 0 else 0
+        starts = np.arange(first, int(self.weighted[self.first_best]) + 1)
+        start_offsets = self.offsets[self.order[starts]]
+        reach = np.searchsorted(self.weighted_offsets, start_offsets + 2 * self.tolerance_s, side="right")
+        i = int(starts[np.flatnonzero(self.cum[reach] - self.cum[self.first_best] == self.score)[0]])
+        sorted_offsets = self.offsets[self.order]
+        end = int(np.searchsorted(sorted_offsets, sorted_offsets[i] + 2 * self.tolerance_s, side="right"))
+        return np.sort(self.order[i:end])
+
+
 def _best_line(
-    hits: Sequence[FrameHit], arrays: _HitArrays, alive: np.ndarray, speeds: list[float], tolerance_s: float,
+    arrays: _HitArrays, alive: np.ndarray, speeds: list[float], tolerance_s: float,
     margin: float, max_rms_s: float,
 ) -> tuple[float, np.ndarray]:  # fmt: skip
     """The speed and the hits (indices into `alive`, ascending) of the line r = speed * q + offset
@@ -100,13 +176,12 @@ def _best_line(
     )
     per_picture = per_instant[arrays.instant_of_picture]
     weight = np.where(close, 1.0 / (counts[inverse] * per_picture[inverse]), 0.0)
-    found: list[tuple[float, float, np.ndarray, int, int]] = []
+    found: list[tuple[float, float, _Window]] = []
     base = 0.0
-    positions = np.arange(len(q))
     rank_of_alive = None
     if arrays.orders is not None:  # each speed's order of all hits, the dead ones dropped
         rank_of_alive = np.full(len(arrays.q), -1, dtype=np.int64)
-        rank_of_alive[alive] = positions
+        rank_of_alive[alive] = np.arange(len(q))
     for k, speed in enumerate(speeds):
         offsets = r - speed * q
         if rank_of_alive is not None and arrays.orders is not None:
@@ -114,23 +189,20 @@ def _best_line(
             order = ranked[ranked >= 0]
         else:
             order = np.lexsort((q, offsets))
-        sorted_offsets = offsets[order]
-        cum = np.concatenate([[0.0], np.cumsum(weight[order])])
-        ends = np.searchsorted(sorted_offsets, sorted_offsets + 2 * tolerance_s, side="right")
-        scores = cum[ends] - cum[positions]
-        i = int(np.argmax(scores))
+        window = _Window.best(offsets, order, weight, tolerance_s)
         if speed == 1.0:
-            base = float(scores[i])
-        found.append((float(scores[i]), speed, order, i, int(ends[i])))
+            base = window.score
+        found.append((window.score, speed, window))
     # Best first; 1.0 wins ties. Another speed must beat 1.0 by the margin and its hits must lie
     # on one straight line (not two stretches at different offsets that a slanted line joins).
     found.sort(key=lambda f: (-f[0], abs(math.log(f[1]))))
-    for score, speed, order, i, end in found:
-        picked = np.sort(order[i:end])
+    for score, speed, window in found:
         if speed == 1.0:
-            return speed, picked
-        if score > base + margin and on_one_line([hits[k] for k in alive[picked].tolist()], max_rms_s):
-            return speed, picked
+            return speed, window.picked()
+        if score > base + margin:
+            picked = window.picked()
+            if _closest_on_one_line(arrays, alive[picked], max_rms_s):
+                return speed, picked
     raise AssertionError("speed 1.0 is always a candidate")
 
 
@@ -140,70 +212,123 @@ def on_one_line(window: list[FrameHit], max_rms_s: float) -> bool:
     for h in window:
         if h.q_ts not in by_q or h.distance_bits < by_q[h.q_ts].distance_bits:
             by_q[h.q_ts] = h
-    if len(by_q) < 3:
+    return _fits_one_line(np.array(list(by_q)), np.array([h.r_ts for h in by_q.values()]), max_rms_s)
+
+
+def _closest_on_one_line(arrays: _HitArrays, window: np.ndarray, max_rms_s: float) -> bool:
+    """`on_one_line` of the hits at `window` (ascending positions, in query time order)."""
+    q, d = arrays.q[window], arrays.d[window]
+    order = np.lexsort((np.arange(len(window)), d, q))  # per query time, the closest, the first on a tie
+    first = order[np.concatenate([[True], q[order][1:] != q[order][:-1]])] if len(order) else order
+    return _fits_one_line(q[first], arrays.r[window][first], max_rms_s)
+
+
+def _fits_one_line(q: np.ndarray, r: np.ndarray, max_rms_s: float) -> bool:
+    if len(q) < 3:
         return False
-    q = np.array(list(by_q))
-    r = np.array([h.r_ts for h in by_q.values()])
     slope, intercept = np.polyfit(q, r, 1)
     return float(np.sqrt(np.mean((r - slope * q - intercept) ** 2))) <= max_rms_s
 
 
-def _echo_spans(hits: Sequence[FrameHit], window_s: float) -> dict[tuple[float, int, float], float]:
-    """For each (q_ts, q_region, r_ts): how far that query picture's hits spread within
-    `window_s` of r_ts."""
-    by_q: dict[tuple[float, int], list[float]] = defaultdict(list)
-    for h in hits:
-        by_q[(h.q_ts, h.q_region)].append(h.r_ts)
-    spans: dict[tuple[float, int, float], float] = {}
-    for (q, region), rs in by_q.items():
-        rs.sort()
-        for r in rs:
-            lo, hi = bisect_left(rs, r - window_s), bisect_right(rs, r + window_s)
-            spans[(q, region, r)] = rs[hi - 1] - rs[lo]
+def _echo_spans(hits: HitColumns, window_s: float) -> np.ndarray:
+    """For each hit: how far the hits of its query picture (query time and region) spread within
+    `window_s` of its stored time."""
+    n = len(hits.q)
+    if n == 0:
+        return np.zeros(0)
+    # Each hit's picture, numbered in (query time, region) order; the hits by picture, then stored time.
+    by = np.lexsort((hits.r, hits.q_region, hits.q))
+    q, region, r = hits.q[by], hits.q_region[by], hits.r[by]
+    new = np.concatenate([[True], (q[1:] != q[:-1]) | (region[1:] != region[:-1])])
+    group = np.cumsum(new) - 1
+    start = np.flatnonzero(new)[group]
+    # Within its picture, the first stored time at or after r - window and the last at or before
+    # r + window (the comparisons of bisect on the picture's sorted times, made in one sort).
+    low = _count_below(group, r, r - window_s, strict=True)
+    high = _count_below(group, r, r + window_s, strict=False)
+    spans = np.empty(n)
+    spans[by] = r[start + high - 1] - r[start + low]
     return spans
 
 
-@dataclass(frozen=True)
+def _count_below(group: np.ndarray, values: np.ndarray, probes: np.ndarray, strict: bool) -> np.ndarray:
+    """For each probe, how many values of its group are below it (strictly, or at most equal)."""
+    n = len(values)
+    # Merged: values (kind 1) and probes (kind 0 sorts before equal values when strict, 2 after).
+    kind = np.concatenate([np.ones(n, dtype=np.int8), np.full(n, 0 if strict else 2, dtype=np.int8)])
+    merged = np.lexsort((kind, np.concatenate([values, probes]), np.concatenate([group, group])))
+    is_value = kind[merged] == 1
+    values_before = np.cumsum(is_value) - is_value
+    at = np.empty(2 * n, dtype=np.int64)
+    at[merged] = values_before
+    group_start = np.searchsorted(group, group, side="left")  # values are sorted by group
+    return at[n:] - group_start
+
+
 class LinePlan:
     """The lines found in a set of hits (`plan_lines`): which hits each one picks, in the order
     they are found. They depend on the hits' times, distances, regions and edits only, never on
-    `held_s` or `change_s`: hits that differ only in those share one plan."""
+    `held_s` or `change_s`: hits that differ only in those share one plan.
 
-    order: tuple[int, ...]  # the hits in the order alignment reads them
-    lines: tuple[tuple[float, tuple[int, ...]], ...]  # (speed, positions in `order`), best first
-    echo_span: dict[tuple[float, int, float], float]
+    Lines are found on demand (`line`), each once: a reader that has seen enough (`align_planned`
+    knows when no later line can change its result) never pays for the rest, and a second reader
+    of the same plan reuses what the first found."""
+
+    def __init__(self, hits: HitColumns, settings: Settings) -> None:
+        order = np.lexsort((hits.edits_rank, hits.d, hits.r, hits.q))
+        self.order: np.ndarray = order  # the hits in the order alignment reads them
+        self._hits = hits.take(order)
+        #: per position in `order`: how far its query picture's hits spread around its stored time
+        self.echo_span: np.ndarray = _echo_spans(self._hits, settings.max_echo_span_s + settings.offset_tolerance_s)
+        self._settings = settings
+        self._speeds = candidate_speeds(settings)
+        self._found: list[tuple[float, np.ndarray]] = []
+        self._left: list[tuple[int, float, float]] = []
+        self._arrays = _HitArrays.of(self._hits, self._speeds) if len(order) else None
+        self._alive = np.arange(len(order))
+        self._done = not len(order)
+
+    def line(self, k: int) -> tuple[float, np.ndarray] | None:
+        """The k-th line (speed, positions in `order`), best first; None past the last."""
+        while len(self._found) <= k and not self._done:
+            self._next()
+        return self._found[k] if k < len(self._found) else None
+
+    def left_after(self, k: int) -> tuple[int, float, float]:
+        """What the hits that no line up to the k-th took cover: (distinct query times, first and
+        last query time). A later line takes its hits among them."""
+        return self._left[k]
+
+    @property
+    def lines(self) -> tuple[tuple[float, np.ndarray], ...]:
+        """Every line, best first."""
+        k = 0
+        while self.line(k) is not None:
+            k += 1
+        return tuple(self._found)
+
+    def _next(self) -> None:
+        arrays, settings = self._arrays, self._settings
+        assert arrays is not None
+        speed, picked = _best_line(
+            arrays, self._alive, self._speeds, settings.offset_tolerance_s,
+            settings.speed_margin_frames, MAX_LINE_RMS_S,
+        )  # fmt: skip
+        window = self._alive[picked]
+        if len(np.unique(arrays.q[window])) < settings.min_segment_frames:
+            self._done = True
+            return
+        self._found.append((speed, window))
+        self._alive = np.delete(self._alive, picked)
+        left_q = arrays.q[self._alive]
+        if len(left_q):
+            self._left.append((len(np.unique(left_q)), float(left_q.min()), float(left_q.max())))
+        else:
+            self._left.append((0, 0.0, 0.0))
+            self._done = True
 
 
-def plan_lines(hits: Sequence[FrameHit], settings: Settings) -> LinePlan:
-    """Find the lines of `hits` (the costly half of `align`), once for hits that differ only in
-    how long their pictures are held or where the changes lie."""
-    edit_keys: dict[frozenset[str], tuple[str, ...]] = {}
-    for hit in hits:
-        if hit.edits not in edit_keys:
-            edit_keys[hit.edits] = tuple(sorted(hit.edits))
-    order = sorted(
-        range(len(hits)), key=lambda k: (hits[k].q_ts, hits[k].r_ts, hits[k].distance_bits, edit_keys[hits[k].edits])
-    )
-    ordered = [hits[k] for k in order]
-    echo_span = _echo_spans(ordered, settings.max_echo_span_s + settings.offset_tolerance_s)
-    speeds = candidate_speeds(settings)
-    lines: list[tuple[float, tuple[int, ...]]] = []
-    if ordered:
-        arrays = _HitArrays.of(ordered, speeds)
-        alive = np.arange(len(ordered))
-        while len(alive):
-            speed, picked = _best_line(
-                ordered,
-                arrays,
-                alive,
-                speeds,
-                settings.offset_tolerance_s,
-                settings.speed_margin_frames,
-                MAX_LINE_RMS_S,
-            )
-            window = alive[picked]
-            if len(np.unique(arrays.q[window])) < settings.min_segment_frames:
-                break
-            lines.append((speed, tuple(window.tolist())))
-            alive = np.delete(alive, picked)
-    return LinePlan(tuple(order), tuple(lines), echo_span)
+def plan_lines(hits: Sequence[FrameHit] | HitColumns, settings: Settings) -> LinePlan:
+    """The lines of `hits` (the costly half of `align`), found once for hits that differ only in
+    how long their pictures are held or where the changes lie, and only as far as they are read."""
+    return LinePlan(hits if isinstance(hits, HitColumns) else HitColumns.of(hits), settings)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from vidtrace.align import FrameHit, LinePlan, align_planned, plan_lines
 from vidtrace.hashes import to_matrix
 from vidtrace.held import change_marks, held_changes, held_spans, stored_holds
+from vidtrace.lines import HitColumns, edit_ranks
 from vidtrace.region_pairs import (  # noqa: F401  (the edits' names are importable from here)
     _STORED_ONLY,
     CROPPED,
@@ -321,8 +322,62 @@ def _keep(
     return added
 
 
-#: A candidate that aligns on the query's side alone: its hits (each with its stored region) and lines.
-Aligning = tuple[int, list[tuple[FrameHit, int]], LinePlan]
+@dataclass(frozen=True)
+class _CandidateHits:
+    """One candidate's kept hits as arrays. Alignment reads only the hits on the lines it looks at,
+    so each `FrameHit` is made when it is read (`__getitem__`): with the query's held pictures,
+    and once the candidate's frames are read (`with_stored`), with its held pictures too."""
+
+    query: Query
+    rows: np.ndarray
+    r_ts: np.ndarray
+    r_regions: np.ndarray
+    dists: np.ndarray
+    pair: np.ndarray  # each hit's (query region, stored region) pair, numbered
+    pair_edits: list[frozenset[str]]
+    stored_held: dict[tuple[float, int], float] | None = None
+    r_marks: list[float | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int) -> FrameHit:
+        query, row, r_ts = self.query, int(self.rows[k]), float(self.r_ts[k])
+        held, mark = float(query.held_s[row]), query.marks[row]
+        if self.stored_held is not None:
+            held = max(held, self.stored_held.get((r_ts, int(self.r_regions[k])), 0.0))
+            mark = mark if self.r_marks is not None and self.r_marks[k] is not None else None
+        edits = self.pair_edits[int(self.pair[k])]
+        return FrameHit(query.ts_s[row], r_ts, int(self.dists[k]), edits, held, mark, int(query.q_regions[row]))
+
+    def with_stored(
+        self, stored_held: dict[tuple[float, int], float], r_marks: list[float | None] | None
+    ) -> _CandidateHits:
+        return replace(self, stored_held=stored_held, r_marks=r_marks)
+
+    def columns(self) -> HitColumns:
+        ranks = edit_ranks(self.pair_edits)
+        return HitColumns(
+            np.asarray(self.query.ts_s, dtype=np.float64)[self.rows],
+            self.r_ts,
+            self.dists,
+            self.query.q_regions[self.rows].astype(np.int64),
+            ranks[self.pair],
+        )
+
+
+def _candidate_hits(query: Query, arrays: _Hits) -> _CandidateHits:
+    rows, r_ts, r_regions, dists = arrays.joined()
+    rows, r_regions, dists = rows.astype(np.int64), r_regions.astype(np.int64), dists.astype(np.int64)
+    r_ts = r_ts.astype(np.float64)
+    q_key = query.q_regions[rows].astype(np.int64) if query.regions else np.full(len(rows), -1, dtype=np.int64)
+    pairs, pair = np.unique(np.stack([q_key, r_regions], axis=1), axis=0, return_inverse=True)
+    pair_edits = [region_edits(None if q < 0 else q, r, r in _STORED_ONLY) for q, r in pairs.tolist()]
+    return _CandidateHits(query, rows, r_ts, r_regions, dists, pair.ravel(), pair_edits)
+
+
+#: A candidate that aligns on the query's side alone: its hits and their lines.
+Aligning = tuple[int, _CandidateHits, LinePlan]
 
 
 def aligning(query: Query, hits: dict[int, _Hits], durations_s: dict[int, float], settings: Settings) -> list[Aligning]:
@@ -330,25 +385,13 @@ def aligning(query: Query, hits: dict[int, _Hits], durations_s: dict[int, float]
     once: the held pictures of the stored side change which hits count, never which lines there are."""
     out = []
     for video_id, arrays in hits.items():
-        rows, r_ts, r_regions, dists = arrays.joined()
-        if len(np.unique(rows)) < settings.min_segment_frames:
+        candidate = _candidate_hits(query, arrays)
+        if len(np.unique(candidate.rows)) < settings.min_segment_frames:
             continue  # too few to align, whatever they are
-        region_hits = [
-            (
-                FrameHit(
-                    query.ts_s[row], r, dist,
-                    region_edits(query.regions[row] if query.regions else None, region, region in _STORED_ONLY),
-                    float(query.held_s[row]), query.marks[row], int(query.q_regions[row]),
-                ),
-                region,
-            )
-            for row, r, region, dist in zip(rows.tolist(), r_ts.tolist(), r_regions.tolist(), dists.tolist())
-        ]  # fmt: skip
-        query_hits = [hit for hit, _ in region_hits]
-        plan = plan_lines(query_hits, settings)
-        if align_planned(query_hits, plan, query.duration_s, durations_s[video_id], settings) is None:
+        plan = plan_lines(candidate.columns(), settings)
+        if align_planned(candidate, plan, query.duration_s, durations_s[video_id], settings) is None:
             continue
-        out.append((video_id, region_hits, plan))
+        out.append((video_id, candidate, plan))
     return out
 
 
@@ -360,17 +403,12 @@ def finish(
     too (a static logo under different content weighs nothing), a change between held pictures
     counting only where it is one in both videos. `stored`: the candidates' frames."""
     found = []
-    for video_id, region_hits, plan in candidates:
+    for video_id, candidate, plan in candidates:
         stored_held, stored_changes = stored_holds(stored.get(video_id), settings, changes=len(query.changes) > 0)
-        r_marks = change_marks([hit.r_ts for hit, _ in region_hits], stored_changes, settings)
-        frame_hits = [
-            FrameHit(
-                hit.q_ts, hit.r_ts, hit.distance_bits, hit.edits, max(hit.held_s, stored_held.get((hit.r_ts, region), 0.0)),
-                hit.change_s if r_mark is not None else None, hit.q_region,
-            )
-            for (hit, region), r_mark in zip(region_hits, r_marks)
-        ]  # fmt: skip
-        alignment = align_planned(frame_hits, plan, query.duration_s, durations_s[video_id], settings)
+        r_marks = change_marks(candidate.r_ts.tolist(), stored_changes, settings) if len(stored_changes) else None
+        alignment = align_planned(
+            candidate.with_stored(stored_held, r_marks), plan, query.duration_s, durations_s[video_id], settings
+        )
         if alignment is not None:
             found.append(VideoMatch(video_id, alignment))
     found.sort(key=lambda m: (-m.alignment.score, -m.alignment.matched_s, m.video_id))
