@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import median
 from typing import Protocol
 
@@ -56,18 +57,74 @@ MIN_SPEED_DRIFT_S = 0.5
 MIN_HALF_SPEED_CHANGE = 0.015
 
 
-def _runs(q_ts: list[float], max_gap_s: float) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class HitFields:
+    """What choosing a segment's frames reads of hits, as arrays: query and stored times, bits,
+    how many edits explain each, how long its pictures are held, and its change (NaN: none)."""
+
+    q: np.ndarray
+    r: np.ndarray
+    d: np.ndarray
+    n_edits: np.ndarray
+    held_s: np.ndarray
+    change_s: np.ndarray
+
+    @classmethod
+    def of(cls, hits: Sequence[FrameHit]) -> HitFields:
+        return cls(
+            np.array([h.q_ts for h in hits], dtype=np.float64),
+            np.array([h.r_ts for h in hits], dtype=np.float64),
+            np.array([h.distance_bits for h in hits], dtype=np.int64),
+            np.array([len(h.edits) for h in hits], dtype=np.int64),
+            np.array([h.held_s for h in hits], dtype=np.float64),
+            np.array([np.nan if h.change_s is None else h.change_s for h in hits], dtype=np.float64),
+        )
+
+    def at(self, k: np.ndarray) -> HitFields:
+        return HitFields(self.q[k], self.r[k], self.d[k], self.n_edits[k], self.held_s[k], self.change_s[k])
+
+
+class HitSource(Protocol):
+    """Hits read by position: `fields` of many at once, and a `FrameHit` of the few chosen."""
+
+    def __getitem__(self, k: int, /) -> FrameHit: ...
+
+    def fields(self, k: np.ndarray, /) -> HitFields: ...
+
+
+class HitList:
+    """A list of `FrameHit`s as a `HitSource`."""
+
+    def __init__(self, hits: Sequence[FrameHit]) -> None:
+        self.hits = list(hits)
+        self._fields = HitFields.of(self.hits)
+
+    def __getitem__(self, k: int) -> FrameHit:
+        return self.hits[k]
+
+    def fields(self, k: np.ndarray) -> HitFields:
+        return self._fields.at(k)
+
+
+def _runs(q_ts: np.ndarray, max_gap_s: float) -> list[tuple[int, int]]:
     """Where hits sorted by query time split into runs, wherever the query time jumps by more than
     max_gap_s: (start, stop) of each."""
-    runs: list[tuple[int, int]] = []
-    start = 0
-    for k in range(1, len(q_ts)):
-        if q_ts[k] - q_ts[k - 1] > max_gap_s:
-            runs.append((start, k))
-            start = k
-    if q_ts:
-        runs.append((start, len(q_ts)))
-    return runs
+    cuts = (np.flatnonzero(np.diff(q_ts) > max_gap_s) + 1).tolist()
+    return list(zip([0, *cuts], [*cuts, len(q_ts)])) if len(q_ts) else []
+
+
+def _chosen(fields: HitFields, echo_span: np.ndarray, settings: Settings) -> tuple[np.ndarray, np.ndarray, bool]:
+    """One hit per query instant of a run: a distinctive one when there is one, then the closest
+    frame, the plainest explanation, the earliest stored time, the first on a tie. Their
+    positions in the run (by query time), which are distinctive, and whether the run's held
+    pictures change in step in both videos (a slideshow: then all are)."""
+    held = np.maximum(echo_span, fields.held_s) > settings.max_echo_span_s
+    n = len(fields.q)
+    order = np.lexsort((np.arange(n), fields.r, fields.n_edits, fields.d, held, fields.q))
+    first = order[np.concatenate([[True], fields.q[order][1:] != fields.q[order][:-1]])]
+    changes = fields.change_s[~np.isnan(fields.change_s)]
+    slideshow = len(np.unique(changes)) >= settings.min_held_changes
+    return first, ~held[first], slideshow
 
 
 def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> float:
@@ -122,26 +179,16 @@ def _lasts(distinctive: list[FrameHit], speed: float, settings: Settings) -> boo
 
 
 def _segment_from_run(
-    run: list[FrameHit], echo_span: list[float], speed: float, q_duration_s: float, r_duration_s: float,
-    settings: Settings,
+    hits: HitSource, at: np.ndarray, echo_span: np.ndarray, speed: float, q_duration_s: float,
+    r_duration_s: float, settings: Settings,
 ) -> Segment | None:  # fmt: skip
-    """The segment of a run of one line's hits (each with how far its query picture's hits spread
-    around it), or None when its distinctive frames do not last."""
+    """The segment of a run of one line's hits (`at`, positions in `hits` by query time, each
+    with how far its query picture's hits spread around it), or None when its distinctive frames
+    do not last."""
     interval_s = settings.hash_interval_s
-    # One hit per query instant: a distinctive one when there is one, then the closest frame,
-    # the plainest explanation on a tie.
-    by_q: dict[float, tuple[tuple, FrameHit]] = {}
-    for hit, echo in zip(run, echo_span):
-        held = max(echo, hit.held_s) > settings.max_echo_span_s
-        rank = (held, hit.distance_bits, len(hit.edits), hit.r_ts)
-        old = by_q.get(hit.q_ts)
-        if old is None or rank < old[0]:
-            by_q[hit.q_ts] = (rank, hit)
-    ranked = sorted(by_q.values(), key=lambda item: item[1].q_ts)
-    chosen = [h for _, h in ranked]
-    distinctive = [h for rank, h in ranked if not rank[0]]
-    if len({h.change_s for h in run if h.change_s is not None}) >= settings.min_held_changes:
-        distinctive = chosen  # held pictures whose changes line up in both videos: a slideshow
+    first, distinct, slideshow = _chosen(hits.fields(at), echo_span, settings)
+    chosen = [hits[k] for k in at[first].tolist()]
+    distinctive = chosen if slideshow else [h for h, ok in zip(chosen, distinct.tolist()) if ok]
     if not _lasts(distinctive, speed, settings):
         return None
     speed = _fit_speed(chosen, speed, settings)
@@ -186,12 +233,6 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
     return align_planned(hits, plan_lines(hits, settings), q_duration_s, r_duration_s, settings)
 
 
-class HitSource(Protocol):
-    """Hits read by position: a list, or a sequence that makes each hit as it is read."""
-
-    def __getitem__(self, k: int, /) -> FrameHit: ...
-
-
 def _accepted(candidates: list[Segment]) -> list[Segment]:
     """Longest first; a segment overlapping an accepted one by more than half of the shorter of the
     two, on either side, is an echo of a better one (static scenes give many parallel alignments)."""
@@ -221,21 +262,23 @@ def _settled(accepted: list[Segment], left: tuple[int, float, float], settings: 
 
 
 def align_planned(
-    hits: HitSource, plan: LinePlan, q_duration_s: float, r_duration_s: float, settings: Settings
-) -> Alignment | None:
+    hits: Sequence[FrameHit] | HitSource, plan: LinePlan, q_duration_s: float, r_duration_s: float,
+    settings: Settings,
+) -> Alignment | None:  # fmt: skip
     """`align` with the lines already found (`plan_lines` of these hits, or of hits that differ
-    from them only in `held_s` and `change_s`). Only the hits on the lines read are looked at: a
-    lazy sequence makes only those."""
+    from them only in `held_s` and `change_s`). Only the hits on the lines read are looked at, and
+    only the chosen ones as `FrameHit`s: a `HitSource` makes only those."""
+    source = HitList(hits) if isinstance(hits, Sequence) else hits
     candidates: list[Segment] = []
     accepted: list[Segment] = []
     k = 0
     while (line := plan.line(k)) is not None:
         speed, picked = line
-        window = [hits[i] for i in plan.order[picked].tolist()]
-        echoes = plan.echo_span[picked].tolist()
-        for start, stop in _runs([h.q_ts for h in window], settings.max_gap_s):
-            run, run_echoes = window[start:stop], echoes[start:stop]
-            segment = _segment_from_run(run, run_echoes, speed, q_duration_s, r_duration_s, settings)
+        at, echoes = plan.order[picked], plan.echo_span[picked]
+        for start, stop in _runs(plan.q_of(picked), settings.max_gap_s):
+            segment = _segment_from_run(
+                source, at[start:stop], echoes[start:stop], speed, q_duration_s, r_duration_s, settings
+            )
             if (
                 segment is not None
                 and segment.frames >= settings.min_segment_frames

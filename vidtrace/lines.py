@@ -294,6 +294,10 @@ class LinePlan:
             self._next()
         return self._found[k] if k < len(self._found) else None
 
+    def q_of(self, positions: np.ndarray) -> np.ndarray:
+        """The query times of the hits at `positions` in `order`."""
+        return self._hits.q[positions]
+
     def left_after(self, k: int) -> tuple[int, float, float]:
         """What the hits that no line up to the k-th took cover: (distinct query times, first and
         last query time). A later line takes its hits among them."""

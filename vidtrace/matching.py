@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vidtrace.align import FrameHit, LinePlan, align_planned, plan_lines
+from vidtrace.align import FrameHit, HitFields, LinePlan, align_planned, plan_lines
 from vidtrace.hashes import to_matrix
 from vidtrace.held import change_marks, held_changes, held_spans, stored_holds
 from vidtrace.lines import HitColumns, edit_ranks
@@ -325,8 +325,8 @@ def _keep(
 @dataclass(frozen=True)
 class _CandidateHits:
     """One candidate's kept hits as arrays. Alignment reads only the hits on the lines it looks at,
-    so each `FrameHit` is made when it is read (`__getitem__`): with the query's held pictures,
-    and once the candidate's frames are read (`with_stored`), with its held pictures too."""
+    and makes a `FrameHit` of the chosen ones only (`__getitem__`): with the query's held
+    pictures, and once the candidate's frames are read (`with_stored`), with its held pictures too."""
 
     query: Query
     rows: np.ndarray
@@ -337,6 +337,8 @@ class _CandidateHits:
     pair_edits: list[frozenset[str]]
     stored_held: dict[tuple[float, int], float] | None = None
     r_marks: list[float | None] | None = None
+    _held_s: np.ndarray | None = None  # each hit's held span, the stored side's included
+    _change_s: np.ndarray | None = None  # each hit's change (NaN: none)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -350,10 +352,32 @@ class _CandidateHits:
         edits = self.pair_edits[int(self.pair[k])]
         return FrameHit(query.ts_s[row], r_ts, int(self.dists[k]), edits, held, mark, int(query.q_regions[row]))
 
+    def fields(self, k: np.ndarray) -> HitFields:
+        rows = self.rows[k]
+        held = self._held_s[k] if self._held_s is not None else self.query.held_s[rows].astype(np.float64)
+        if self._change_s is not None:
+            change = self._change_s[k]
+        else:
+            change = np.array([np.nan if m is None else m for m in map(self.query.marks.__getitem__, rows.tolist())])
+        n_edits = np.array([len(e) for e in self.pair_edits], dtype=np.int64)[self.pair[k]]
+        return HitFields(
+            np.asarray(self.query.ts_s, dtype=np.float64)[rows], self.r_ts[k], self.dists[k], n_edits, held, change
+        )
+
     def with_stored(
         self, stored_held: dict[tuple[float, int], float], r_marks: list[float | None] | None
     ) -> _CandidateHits:
-        return replace(self, stored_held=stored_held, r_marks=r_marks)
+        """These hits once the candidate's frames are read: its held spans (per time and region)
+        and each hit's change there (None: none)."""
+        q_held = self.query.held_s[self.rows].astype(np.float64)
+        held = np.maximum(q_held, _held_at(stored_held, self.r_ts, self.r_regions))
+        marks = np.array([np.nan if m is None else m for m in self.query.marks], dtype=np.float64)
+        change = marks[self.rows] if len(marks) else np.zeros(0)
+        if r_marks is None:
+            change = np.full(len(self.rows), np.nan)
+        else:
+            change = np.where([m is None for m in r_marks], np.nan, change)
+        return replace(self, stored_held=stored_held, r_marks=r_marks, _held_s=held, _change_s=change)
 
     def columns(self) -> HitColumns:
         ranks = edit_ranks(self.pair_edits)
@@ -364,6 +388,26 @@ class _CandidateHits:
             self.query.q_regions[self.rows].astype(np.int64),
             ranks[self.pair],
         )
+
+
+def _held_at(held: dict[tuple[float, int], float], ts: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """`held.get((t, region), 0.0)` for each hit, at once."""
+    if not held:
+        return np.zeros(len(ts))
+    keys = np.array(list(held), dtype=np.float64)
+    spans = np.fromiter(held.values(), dtype=np.float64, count=len(held))
+    by = np.lexsort((keys[:, 0], keys[:, 1]))
+    key_ts, key_regions, spans = keys[by, 0], keys[by, 1].astype(np.int64), spans[by]
+    out = np.zeros(len(ts))
+    for region in np.unique(regions).tolist():
+        mine = np.flatnonzero(regions == region)
+        lo, hi = np.searchsorted(key_regions, [region, region + 1])
+        if lo == hi:
+            continue
+        at = np.minimum(np.searchsorted(key_ts[lo:hi], ts[mine]), hi - lo - 1)
+        found = key_ts[lo:hi][at] == ts[mine]
+        out[mine[found]] = spans[lo:hi][at[found]]
+    return out
 
 
 def _candidate_hits(query: Query, arrays: _Hits) -> _CandidateHits:
