@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,10 +64,15 @@ class _HitArrays:
         first = np.zeros(int(picture.max(initial=-1)) + 1, dtype=np.int64)
         first[picture[::-1]] = np.arange(len(picture))[::-1]
         _, instant_of_picture = np.unique(q[first], return_inverse=True)
-        orders = None
-        if speeds and len(q) * len(speeds) <= MAX_CACHED_ORDER_ENTRIES:
-            orders = np.stack([np.lexsort((q, r - speed * q)) for speed in speeds])
-        return cls(q, r, d, picture, instant_of_picture.ravel(), orders)
+        return cls(q, r, d, picture, instant_of_picture.ravel()).with_orders(speeds)
+
+    def with_orders(self, speeds: Sequence[float]) -> _HitArrays:
+        """These arrays with each speed's order of all hits, when they fit `MAX_CACHED_ORDER_ENTRIES`
+        (hits in query time order: a stable sort by offset breaks ties by query time)."""
+        if not speeds or len(self.q) * len(speeds) > MAX_CACHED_ORDER_ENTRIES:
+            return self
+        orders = np.stack([np.argsort(self.r - speed * self.q, kind="stable") for speed in speeds])
+        return replace(self, orders=orders)
 
 
 @dataclass(frozen=True)
@@ -110,44 +115,51 @@ def edit_ranks(kinds: Sequence[frozenset[str]]) -> np.ndarray:
 class _Window:
     """The best window of one speed: the offsets [o, o + 2 * tolerance] holding the most weight,
     starting at a hit. Only hits of some weight can change a window's weight, so the scores are
-    taken over them alone, and the window's first hit (the first of all hits in `order` whose
-    window holds that weight, as scanning every hit would find) only for the windows read."""
+    taken over them alone (sorted alone when no order of all hits is at hand), and the window's
+    first hit (the first of all hits, by offset then query time, whose window holds that weight,
+    as scanning every hit would find) only for the windows read."""
 
     score: float
-    offsets: np.ndarray  # every hit's offset on this speed's line
-    order: np.ndarray  # the hits by offset, then query time
-    weighted: np.ndarray  # positions in `order` of the hits of some weight
+    offsets: np.ndarray  # every hit's offset on this speed's line (hits in query time order)
+    weight: np.ndarray
+    weighted_order: np.ndarray  # the hits of some weight, by offset then query time
     cum: np.ndarray  # their weights summed in that order, from 0
     weighted_offsets: np.ndarray
-    first_best: int  # the first weighted start of the best window, in `weighted`
+    first_best: int  # the first start of the best window, in `weighted_order`
     tolerance_s: float
+    order: np.ndarray | None  # all hits by offset then query time, when at hand
 
     @classmethod
-    def best(cls, offsets: np.ndarray, order: np.ndarray, weight: np.ndarray, tolerance_s: float) -> _Window:
-        in_order = weight[order]
-        weighted = np.flatnonzero(in_order > 0)
-        cum = np.concatenate([[0.0], np.cumsum(in_order[weighted])])
-        weighted_offsets = offsets[order[weighted]]
+    def best(cls, offsets: np.ndarray, weight: np.ndarray, tolerance_s: float, order: np.ndarray | None) -> _Window:
+        if order is not None:
+            weighted_order = order[weight[order] > 0]
+        else:
+            weighted = np.flatnonzero(weight > 0)
+            weighted_order = weighted[np.argsort(offsets[weighted], kind="stable")]
+        cum = np.concatenate([[0.0], np.cumsum(weight[weighted_order])])
+        weighted_offsets = offsets[weighted_order]
         ends = np.searchsorted(weighted_offsets, weighted_offsets + 2 * tolerance_s, side="right")
         scores = cum[ends] - cum[:-1]
         best = int(np.argmax(scores)) if len(scores) else 0
         score = float(scores[best]) if len(scores) else 0.0
-        return cls(score, offsets, order, weighted, cum, weighted_offsets, best, tolerance_s)
+        return cls(score, offsets, weight, weighted_order, cum, weighted_offsets, best, tolerance_s, order)
 
     def picked(self) -> np.ndarray:
-        """The window's hits (indices into the hits of `order`, ascending)."""
-        if len(self.weighted) == 0:
-            return np.sort(self.order[:1])
+        """The window's hits (indices into the hits, ascending)."""
+        order = self.order if self.order is not None else np.argsort(self.offsets, kind="stable")
+        weighted = np.flatnonzero(self.weight[order] > 0)
+        if len(weighted) == 0:
+            return np.sort(order[:1])
         # Starts between the previous weighted hit and this one hold the same weight before
         # them; the first whose window reaches as far holds the best weight too.
-        first = int(self.weighted[self.first_best - 1]) + 1 if self.first_best > 0 else 0
-        starts = np.arange(first, int(self.weighted[self.first_best]) + 1)
-        start_offsets = self.offsets[self.order[starts]]
+        first = int(weighted[self.first_best - 1]) + 1 if self.first_best > 0 else 0
+        starts = np.arange(first, int(weighted[self.first_best]) + 1)
+        start_offsets = self.offsets[order[starts]]
         reach = np.searchsorted(self.weighted_offsets, start_offsets + 2 * self.tolerance_s, side="right")
         i = int(starts[np.flatnonzero(self.cum[reach] - self.cum[self.first_best] == self.score)[0]])
-        sorted_offsets = self.offsets[self.order]
+        sorted_offsets = self.offsets[order]
         end = int(np.searchsorted(sorted_offsets, sorted_offsets[i] + 2 * self.tolerance_s, side="right"))
-        return np.sort(self.order[i:end])
+        return np.sort(order[i:end])
 
 
 def _best_line(
@@ -184,12 +196,11 @@ def _best_line(
         rank_of_alive[alive] = np.arange(len(q))
     for k, speed in enumerate(speeds):
         offsets = r - speed * q
+        order = None
         if rank_of_alive is not None and arrays.orders is not None:
             ranked = rank_of_alive[arrays.orders[k]]
             order = ranked[ranked >= 0]
-        else:
-            order = np.lexsort((q, offsets))
-        window = _Window.best(offsets, order, weight, tolerance_s)
+        window = _Window.best(offsets, weight, tolerance_s, order)
         if speed == 1.0:
             base = window.score
         found.append((window.score, speed, window))
@@ -284,7 +295,9 @@ class LinePlan:
         self._speeds = candidate_speeds(settings)
         self._found: list[tuple[float, np.ndarray]] = []
         self._left: list[tuple[int, float, float]] = []
-        self._arrays = _HitArrays.of(self._hits, self._speeds) if len(order) else None
+        # The first line reads every hit: each speed's order is sorted for it alone; the orders
+        # are kept for the lines after it, when they are read.
+        self._arrays = _HitArrays.of(self._hits) if len(order) else None
         self._alive = np.arange(len(order))
         self._done = not len(order)
 
@@ -314,6 +327,8 @@ class LinePlan:
     def _next(self) -> None:
         arrays, settings = self._arrays, self._settings
         assert arrays is not None
+        if self._found and arrays.orders is None:
+            arrays = self._arrays = arrays.with_orders(self._speeds)
         speed, picked = _best_line(
             arrays, self._alive, self._speeds, settings.offset_tolerance_s,
             settings.speed_margin_frames, MAX_LINE_RMS_S,

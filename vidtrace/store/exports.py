@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from vidtrace.results.records import VideoExport
@@ -50,8 +50,9 @@ def add_imported_video(session: Session, source: str, video: VideoExport) -> int
         height=video.height, status="ok", algorithm=video.algorithm, algorithm_version=video.algorithm_version,
         sampled_frames=len(video.frames), created_at=utcnow(), source=source,
     )  # fmt: skip
-    if created:
-        session.add_all(
-            Frame(video_id=video_id, ts_s=ts, hash=h, quality=0.0, region=region) for ts, h, region in video.frames
-        )
+    if created and video.frames:  # one statement for all of them (no object per frame)
+        session.execute(
+            insert(Frame),
+            [{"video_id": video_id, "ts_s": ts, "hash": h, "quality": 0.0, "region": region} for ts, h, region in video.frames],
+        )  # fmt: skip
     return video_id

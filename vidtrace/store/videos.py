@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from vidtrace.results.records import VideoRecord
@@ -120,13 +120,14 @@ def add_video(
 
 
 def _add_frames(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
-    frames = [
-        Frame(video_id=video_id, ts_s=f.ts_s, hash=f.hash, quality=f.quality, region=f.region)
+    if not fingerprint.frames:
+        return []
+    # One statement for all of them (no object per frame); the ids come back in the frames' order.
+    rows = [
+        {"video_id": video_id, "ts_s": f.ts_s, "hash": f.hash, "quality": f.quality, "region": f.region}
         for f in fingerprint.frames
     ]
-    session.add_all(frames)
-    session.flush()
-    return [f.id for f in frames]
+    return list(session.scalars(insert(Frame).returning(Frame.id, sort_by_parameter_order=True), rows))
 
 
 def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
