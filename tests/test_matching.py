@@ -106,7 +106,7 @@ def test_moving_content_and_a_single_card_have_no_held_changes():
 def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatch):
     """A stored video whose pictures are held (a static logo over different content) gives its
     hits held_s from its own frames: find_matches aligns again with them."""
-    from vidtrace import match_service, matching
+    from vidtrace import candidates, match_service
     from vidtrace.align import Alignment, Segment
     from vidtrace.decode import VideoInfo
     from vidtrace.fingerprint import FrameHash, VideoFingerprint
@@ -136,7 +136,7 @@ def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatc
             seen.append(list(hits))
             return Alignment((segment,), 6.0, 1.0)
 
-        monkeypatch.setattr(matching, "align_planned", fake_align)
+        monkeypatch.setattr(candidates, "align_planned", fake_align)
         # The query shows the same moving content (zoom region) and the held picture once.
         query = [(t, h, REGION_ZOOM) for t, h in zip(ts, moving)] + [(7.0, held, REGION_FRAME)]
         found = match_service.find_matches(

@@ -57,14 +57,16 @@ class _HitArrays:
 
     @classmethod
     def of(cls, hits: HitColumns, speeds: Sequence[float] = ()) -> _HitArrays:
+        """`hits` in query time order."""
         q, r, d = hits.q, hits.r, hits.d
-        regions = hits.q_region.astype(np.float64)
-        _, picture = np.unique(np.stack([q, regions], axis=1), axis=0, return_inverse=True)
+        # Pictures numbered in (query time, region) order, instants in query time order.
+        instant = np.cumsum(np.concatenate([[False], q[1:] != q[:-1]])) if len(q) else np.zeros(0, dtype=np.int64)
+        regions = hits.q_region - hits.q_region.min(initial=0)
+        _, picture = np.unique(instant * (int(regions.max(initial=0)) + 1) + regions, return_inverse=True)
         picture = picture.ravel()
-        first = np.zeros(int(picture.max(initial=-1)) + 1, dtype=np.int64)
-        first[picture[::-1]] = np.arange(len(picture))[::-1]
-        _, instant_of_picture = np.unique(q[first], return_inverse=True)
-        return cls(q, r, d, picture, instant_of_picture.ravel()).with_orders(speeds)
+        instant_of_picture = np.zeros(int(picture.max(initial=-1)) + 1, dtype=np.int64)
+        instant_of_picture[picture] = instant
+        return cls(q, r, d, picture, instant_of_picture).with_orders(speeds)
 
     def with_orders(self, speeds: Sequence[float]) -> _HitArrays:
         """These arrays with each speed's order of all hits, when they fit `MAX_CACHED_ORDER_ENTRIES`

@@ -8,24 +8,23 @@ side is the 9:16 (16:9) centre of the other, "picture in picture" when one side 
 over another video. Alignment keeps the edits most of a segment's frames share, plus the speed
 change.
 
-Pure: the query's hashes, times and regions, an index to search, a table of stored frames and the
-candidates' frames come in as values (`vidtrace.match_service` reads them from the store and
-writes the results); matches come out. Several queries are searched in one pass (`search`).
+Pure: the query's hashes, times and regions, an index to search and a table of stored frames
+come in as values (`vidtrace.match_service` reads them from the store and writes the results);
+each candidate's kept hits come out, to be aligned (`vidtrace.candidates`). Several queries are
+searched in one pass (`search`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from vidtrace.align import FrameHit, HitFields, LinePlan, align_planned, plan_lines
 from vidtrace.hashes import to_matrix
-from vidtrace.held import change_marks, held_changes, held_spans, stored_holds
-from vidtrace.lines import HitColumns, edit_ranks
+from vidtrace.held import change_marks, held_changes, held_spans
 from vidtrace.region_pairs import (  # noqa: F401  (the edits' names are importable from here)
     _STORED_ONLY,
     CROPPED,
@@ -36,7 +35,7 @@ from vidtrace.region_pairs import (  # noqa: F401  (the edits' names are importa
     plausible,
     region_edits,
 )
-from vidtrace.results.matches import VideoMatch
+from vidtrace.results.matches import VideoMatch  # noqa: F401  (matches come out as these)
 from vidtrace.settings import Settings
 from vidtrace.spec import REGION_FRAME, REGION_LAST
 
@@ -89,7 +88,7 @@ def reduce_hits(groups: np.ndarray, r_ts: np.ndarray, cap: int, spread: bool) ->
 
 
 @dataclass
-class _Hits:
+class KeptHits:
     """One stored video's kept hits, as arrays (query row, stored time and region, bits)."""
 
     rows: list[np.ndarray] = field(default_factory=list)
@@ -203,7 +202,7 @@ class _Pictures:
     first_row: np.ndarray
     excluded: np.ndarray | None
     kept: int = 0
-    found: dict[int, _Hits] | MatchBudgetExceeded | None = field(default_factory=lambda: defaultdict(_Hits))
+    found: dict[int, KeptHits] | MatchBudgetExceeded | None = field(default_factory=lambda: defaultdict(KeptHits))
 
 
 def _pictures(query: Query, excluded: set[int] | None) -> tuple[_Pictures, np.ndarray]:
@@ -220,7 +219,7 @@ def _pictures(query: Query, excluded: set[int] | None) -> tuple[_Pictures, np.nd
 def search(
     index: Searchable, queries: Sequence[Query], table: FrameTable, judge: Judge, settings: Settings,
     excluded: Sequence[set[int] | None] | None = None, batch_hits: int | None = None,
-) -> list[dict[int, _Hits] | MatchBudgetExceeded | None]:  # fmt: skip
+) -> list[dict[int, KeptHits] | MatchBudgetExceeded | None]:  # fmt: skip
     """Each query's hits per stored video that `judge` accepts (and, per query, that are not in
     its `excluded` set), reduced per picture (`reduce_hits`) as they come; all queries searched together.
 
@@ -320,140 +319,3 @@ def _keep(
         h.r_regions.append(kept_regions[mine])
         h.dists.append(kept_dists[mine])
     return added
-
-
-@dataclass(frozen=True)
-class _CandidateHits:
-    """One candidate's kept hits as arrays. Alignment reads only the hits on the lines it looks at,
-    and makes a `FrameHit` of the chosen ones only (`__getitem__`): with the query's held
-    pictures, and once the candidate's frames are read (`with_stored`), with its held pictures too."""
-
-    query: Query
-    rows: np.ndarray
-    r_ts: np.ndarray
-    r_regions: np.ndarray
-    dists: np.ndarray
-    pair: np.ndarray  # each hit's (query region, stored region) pair, numbered
-    pair_edits: list[frozenset[str]]
-    stored_held: dict[tuple[float, int], float] | None = None
-    r_marks: list[float | None] | None = None
-    _held_s: np.ndarray | None = None  # each hit's held span, the stored side's included
-    _change_s: np.ndarray | None = None  # each hit's change (NaN: none)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, k: int) -> FrameHit:
-        query, row, r_ts = self.query, int(self.rows[k]), float(self.r_ts[k])
-        held, mark = float(query.held_s[row]), query.marks[row]
-        if self.stored_held is not None:
-            held = max(held, self.stored_held.get((r_ts, int(self.r_regions[k])), 0.0))
-            mark = mark if self.r_marks is not None and self.r_marks[k] is not None else None
-        edits = self.pair_edits[int(self.pair[k])]
-        return FrameHit(query.ts_s[row], r_ts, int(self.dists[k]), edits, held, mark, int(query.q_regions[row]))
-
-    def fields(self, k: np.ndarray) -> HitFields:
-        rows = self.rows[k]
-        held = self._held_s[k] if self._held_s is not None else self.query.held_s[rows].astype(np.float64)
-        if self._change_s is not None:
-            change = self._change_s[k]
-        else:
-            change = np.array([np.nan if m is None else m for m in map(self.query.marks.__getitem__, rows.tolist())])
-        n_edits = np.array([len(e) for e in self.pair_edits], dtype=np.int64)[self.pair[k]]
-        return HitFields(
-            np.asarray(self.query.ts_s, dtype=np.float64)[rows], self.r_ts[k], self.dists[k], n_edits, held, change
-        )
-
-    def with_stored(
-        self, stored_held: dict[tuple[float, int], float], r_marks: list[float | None] | None
-    ) -> _CandidateHits:
-        """These hits once the candidate's frames are read: its held spans (per time and region)
-        and each hit's change there (None: none)."""
-        q_held = self.query.held_s[self.rows].astype(np.float64)
-        held = np.maximum(q_held, _held_at(stored_held, self.r_ts, self.r_regions))
-        marks = np.array([np.nan if m is None else m for m in self.query.marks], dtype=np.float64)
-        change = marks[self.rows] if len(marks) else np.zeros(0)
-        if r_marks is None:
-            change = np.full(len(self.rows), np.nan)
-        else:
-            change = np.where([m is None for m in r_marks], np.nan, change)
-        return replace(self, stored_held=stored_held, r_marks=r_marks, _held_s=held, _change_s=change)
-
-    def columns(self) -> HitColumns:
-        ranks = edit_ranks(self.pair_edits)
-        return HitColumns(
-            np.asarray(self.query.ts_s, dtype=np.float64)[self.rows],
-            self.r_ts,
-            self.dists,
-            self.query.q_regions[self.rows].astype(np.int64),
-            ranks[self.pair],
-        )
-
-
-def _held_at(held: dict[tuple[float, int], float], ts: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """`held.get((t, region), 0.0)` for each hit, at once."""
-    if not held:
-        return np.zeros(len(ts))
-    keys = np.array(list(held), dtype=np.float64)
-    spans = np.fromiter(held.values(), dtype=np.float64, count=len(held))
-    by = np.lexsort((keys[:, 0], keys[:, 1]))
-    key_ts, key_regions, spans = keys[by, 0], keys[by, 1].astype(np.int64), spans[by]
-    out = np.zeros(len(ts))
-    for region in np.unique(regions).tolist():
-        mine = np.flatnonzero(regions == region)
-        lo, hi = np.searchsorted(key_regions, [region, region + 1])
-        if lo == hi:
-            continue
-        at = np.minimum(np.searchsorted(key_ts[lo:hi], ts[mine]), hi - lo - 1)
-        found = key_ts[lo:hi][at] == ts[mine]
-        out[mine[found]] = spans[lo:hi][at[found]]
-    return out
-
-
-def _candidate_hits(query: Query, arrays: _Hits) -> _CandidateHits:
-    rows, r_ts, r_regions, dists = arrays.joined()
-    rows, r_regions, dists = rows.astype(np.int64), r_regions.astype(np.int64), dists.astype(np.int64)
-    r_ts = r_ts.astype(np.float64)
-    q_key = query.q_regions[rows].astype(np.int64) if query.regions else np.full(len(rows), -1, dtype=np.int64)
-    pairs, pair = np.unique(np.stack([q_key, r_regions], axis=1), axis=0, return_inverse=True)
-    pair_edits = [region_edits(None if q < 0 else q, r, r in _STORED_ONLY) for q, r in pairs.tolist()]
-    return _CandidateHits(query, rows, r_ts, r_regions, dists, pair.ravel(), pair_edits)
-
-
-#: A candidate that aligns on the query's side alone: its hits and their lines.
-Aligning = tuple[int, _CandidateHits, LinePlan]
-
-
-def aligning(query: Query, hits: dict[int, _Hits], durations_s: dict[int, float], settings: Settings) -> list[Aligning]:
-    """The candidates whose hits align, with the query's held pictures only. Their lines are found
-    once: the held pictures of the stored side change which hits count, never which lines there are."""
-    out = []
-    for video_id, arrays in hits.items():
-        candidate = _candidate_hits(query, arrays)
-        if len(np.unique(candidate.rows)) < settings.min_segment_frames:
-            continue  # too few to align, whatever they are
-        plan = plan_lines(candidate.columns(), settings)
-        if align_planned(candidate, plan, query.duration_s, durations_s[video_id], settings) is None:
-            continue
-        out.append((video_id, candidate, plan))
-    return out
-
-
-def finish(
-    query: Query, candidates: list[Aligning], stored: dict[int, tuple[list[float], list[bytes], list[int]]],
-    durations_s: dict[int, float], settings: Settings,
-) -> list[VideoMatch]:  # fmt: skip
-    """The matches, best first: the candidates aligned again with the stored side's held pictures
-    too (a static logo under different content weighs nothing), a change between held pictures
-    counting only where it is one in both videos. `stored`: the candidates' frames."""
-    found = []
-    for video_id, candidate, plan in candidates:
-        stored_held, stored_changes = stored_holds(stored.get(video_id), settings, changes=len(query.changes) > 0)
-        r_marks = change_marks(candidate.r_ts.tolist(), stored_changes, settings) if len(stored_changes) else None
-        alignment = align_planned(
-            candidate.with_stored(stored_held, r_marks), plan, query.duration_s, durations_s[video_id], settings
-        )
-        if alignment is not None:
-            found.append(VideoMatch(video_id, alignment))
-    found.sort(key=lambda m: (-m.alignment.score, -m.alignment.matched_s, m.video_id))
-    return found

@@ -1,5 +1,5 @@
 """Pictures' matches among the stored videos: frame hits from the index, the candidates' frames
-read once, aligned (`vidtrace.matching`), best first."""
+read once, aligned (`vidtrace.candidates`), best first."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session
 
-from vidtrace import matching
+from vidtrace import candidates, matching
 from vidtrace.matching import MatchBudgetExceeded, Query, VideoMatch, prepare
 from vidtrace.settings import Settings
 from vidtrace.store import repo
@@ -58,11 +58,11 @@ def match_pictures(
         if not isinstance(hits, dict):
             out[k] = hits
             continue
-        first = matching.aligning(query, hits, durations_s, settings)
+        first = candidates.aligning(query, hits, durations_s, settings)
         wanted = {video_id for video_id, _, _ in first} - read
         stored.update(repo.frames_of_videos(session, wanted))
         read |= wanted
-        out[k] = matching.finish(query, first, stored, durations_s, settings)
+        out[k] = candidates.finish(query, first, stored, durations_s, settings)
     return out
 
 
