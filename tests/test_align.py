@@ -462,3 +462,59 @@ def test_lines_found_once_per_speed_order_equal_lines_sorted_anew(seed, speed, n
     finally:
         align_module.MAX_CACHED_ORDER_ENTRIES = original
     assert cached == anew
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), grid=st.sampled_from([0.125, 0.04, 1 / 3]))
+def test_echo_spans_at_once_equal_each_picture_searched_alone(seed, grid):
+    """How far a query picture's hits spread around each hit, found for all hits in one sort,
+    equals bisecting each picture's own sorted stored times (boundaries included: times on a
+    grid put many hits exactly a window away)."""
+    from bisect import bisect_left, bisect_right
+
+    from vidtrace.lines import HitColumns, _echo_spans
+
+    rng = random.Random(seed)
+    hits = [
+        FrameHit(
+            rng.randint(0, 12) * grid, rng.randint(0, 200) * grid, rng.randint(0, 10), q_region=rng.choice([0, 2, 5])
+        )
+        for _ in range(rng.randint(1, 400))
+    ]
+    window = 2.75
+    spans = _echo_spans(HitColumns.of(hits), window)
+    for hit, span in zip(hits, spans.tolist()):
+        rs = sorted(h.r_ts for h in hits if (h.q_ts, h.q_region) == (hit.q_ts, hit.q_region))
+        lo, hi = bisect_left(rs, hit.r_ts - window), bisect_right(rs, hit.r_ts + window)
+        assert span == rs[hi - 1] - rs[lo]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), parts=st.integers(1, 3), noise=st.integers(0, 500))
+def test_alignment_that_stops_reading_lines_equals_reading_them_all(seed, parts, noise):
+    """Alignment stops reading lines once no later one can change which segments are accepted;
+    its result is the one of reading every line."""
+    import vidtrace.align as align_module
+
+    rng = random.Random(seed)
+    hits = []
+    for _ in range(parts):
+        offset, start, speed = rng.uniform(-5, 20), rng.uniform(0, 20), rng.choice([1.0, 0.9, 1.1])
+        hits += [
+            FrameHit(round(start + k * 0.125, 3), round(offset + speed * (start + k * 0.125) + rng.uniform(-0.1, 0.1), 3),
+                     rng.randint(0, 10), held_s=rng.choice([0.0, 0.0, 5.0]), q_region=rng.choice([0, 2]))
+            for k in range(rng.randint(5, 200))
+        ]  # fmt: skip
+    hits += [
+        FrameHit(round(rng.uniform(0, 40) * 8) / 8, round(rng.uniform(0, 50) * 8) / 8, rng.randint(0, 10))
+        for _ in range(noise)
+    ]
+    rng.shuffle(hits)
+    stopping = align(hits, 40.0, 50.0, Settings())
+    original = align_module._settled
+    try:
+        align_module._settled = lambda accepted, left, settings: left[0] == 0
+        reading_all = align(hits, 40.0, 50.0, Settings())
+    finally:
+        align_module._settled = original
+    assert stopping == reading_all

@@ -265,17 +265,15 @@ def _echo_spans(hits: HitColumns, window_s: float) -> np.ndarray:
 
 
 def _count_below(group: np.ndarray, values: np.ndarray, probes: np.ndarray, strict: bool) -> np.ndarray:
-    """For each probe, how many values of its group are below it (strictly, or at most equal)."""
-    n = len(values)
-    # Merged: values (kind 1) and probes (kind 0 sorts before equal values when strict, 2 after).
-    kind = np.concatenate([np.ones(n, dtype=np.int8), np.full(n, 0 if strict else 2, dtype=np.int8)])
-    merged = np.lexsort((kind, np.concatenate([values, probes]), np.concatenate([group, group])))
-    is_value = kind[merged] == 1
-    values_before = np.cumsum(is_value) - is_value
-    at = np.empty(2 * n, dtype=np.int64)
-    at[merged] = values_before
-    group_start = np.searchsorted(group, group, side="left")  # values are sorted by group
-    return at[n:] - group_start
+    """For each probe, how many values of its group are below it (strictly, or at most equal);
+    `values` sorted by group, then value. Values and probes are compared through their ranks
+    among all values (exact: no arithmetic on the times), group by group through one integer key."""
+    everything = np.sort(values)
+    value_rank = np.searchsorted(everything, values, side="left")  # values strictly below each
+    probe_rank = np.searchsorted(everything, probes, side="left" if strict else "right")
+    width = len(values) + 1
+    keys = group * width + value_rank  # ascending: by group, then value
+    return np.searchsorted(keys, group * width + probe_rank, side="left") - np.searchsorted(group, group, side="left")
 
 
 class LinePlan:
