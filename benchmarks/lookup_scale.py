@@ -64,22 +64,27 @@ LOAD_BITS = 24
 LOAD_SOUND_BITS = 12
 TRUE_MAX_BITS = 3
 TRUE_MAX_SOUND_BITS = 2
-#: Functions whose cumulative time is the phase breakdown (function name -> phase label).
+#: Functions whose cumulative time is the phase breakdown: (functions, phase label); a function is
+#: "name" (any module) or "module/path.py:name" (where the name is common), the first found counts.
 PHASES = (
-    ("_find_and_load", "imports (cumulative, any time)"),
-    ("lookup", "lookup() in all"),
-    ("sha256_file", "  SHA-256 of the file"),
-    ("fingerprint_file", "  decode + hash pictures"),
-    ("sound_print", "  sound print"),
-    ("open_indexes", "  open indexes"),
-    ("find_matches", "  find_matches (pictures)"),
-    ("_search", "    index search + hit reduction"),
-    ("align", "    align (before: twice a candidate)"),
-    ("plan_lines", "    find the lines (once a candidate)"),
-    ("align_planned", "    segments from the lines"),
-    ("_best_line", "      _best_line"),
-    ("frames_of_video", "    stored frames (a query a candidate)"),
-    ("frames_of_videos", "    stored frames (one query)"),
+    (("_find_and_load",), "imports (cumulative, any time)"),
+    (("lookup.py:lookup",), "lookup() in all"),
+    (("sha256_file",), "  SHA-256 of the file"),
+    (("fingerprint_file",), "  decode + hash pictures"),
+    (("sound_print",), "  sound print"),
+    (("open_indexes",), "  open indexes"),
+    (("find_matches",), "  find_matches (pictures)"),
+    (("matching.py:search", "_search"), "    index search + hit reduction"),
+    (("picture_search.py:load",), "      stored frames met, by id"),
+    (("candidates.py:aligning", "matching.py:aligning"), "    align on the query's side"),
+    (("candidates.py:finish", "matching.py:finish"), "    align with the stored side too"),
+    (("align",), "    align (before: twice a candidate)"),
+    (("plan_lines",), "      find the lines (once a candidate)"),
+    (("align_planned",), "      segments from the lines"),
+    (("_best_line",), "        _best_line"),
+    (("frames_of_video",), "    stored frames (a query a candidate)"),
+    (("frames_of_videos",), "    stored frames (one query)"),
+    (("networks.py:snapshot",), "  coordination (groups of the matches)"),
 )
 
 RUNNER = """
@@ -266,12 +271,18 @@ def build_export(
 
 
 def profile_phases(path: Path) -> dict[str, float]:
+    """Cumulative seconds of each phase (keyed by its label), the outermost call of a name."""
     stats = pstats.Stats(str(path)).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     out: dict[str, float] = {}
-    for (_, _, name), (_, _, _, ct, _) in stats.items():
-        for fn, _label in PHASES:
-            if name == fn:  # the outermost of same-named functions (the command and the library's lookup)
-                out[fn] = max(out.get(fn, 0.0), ct)
+    for functions, label in PHASES:
+        for function in functions:
+            where, _, name = function.rpartition(":")
+            times = [
+                ct for (file, _, fn), (_, _, _, ct, _) in stats.items() if fn == name and file.endswith(where or "")
+            ]
+            if times:
+                out[label] = max(times)
+                break
     return out
 
 
@@ -393,8 +404,8 @@ def print_table(results: dict, videos: int, frames: int, src: Path, base: Path |
         ]
         for title, fmt in rows:
             print(f"{title:44}" + "".join(f"{fmt(results[k][name]):>14}" for k in labels))
-        for fn, label in PHASES:
-            values = [results[k][name]["phases"].get(fn) for k in labels]
+        for _, label in PHASES:
+            values = [results[k][name]["phases"].get(label) for k in labels]
             if all(v is None for v in values):
                 continue
             print(f"{label:44}" + "".join(f"{'-' if v is None else f'{v:.2f}':>14}" for v in values))

@@ -18,13 +18,7 @@ Result = list[VideoMatch] | MatchBudgetExceeded | None
 
 def _frame_loader(session: Session) -> matching.FrameLoader:
     def load(ids: list[int]) -> tuple[list[int], list[int], list[float], list[int]]:
-        refs = list(repo.frame_refs(session, ids).items())
-        return (
-            [i for i, _ in refs],
-            [r.video_id for _, r in refs],
-            [r.ts_s for _, r in refs],
-            [r.region for _, r in refs],
-        )
+        return repo.frame_columns(session, ids)
 
     return load
 

@@ -54,7 +54,7 @@ def frames_of_videos(
             .where(Frame.video_id.in_(chunk))
             .order_by(Frame.video_id, Frame.ts_s, Frame.id)
         )
-        for video_id, ts, raw, region in session.execute(query):
+        for video_id, ts, raw, region in session.connection().execute(query):
             ts_list, hash_list, region_list = out.setdefault(video_id, ([], [], []))
             ts_list.append(ts)
             hash_list.append(raw)
@@ -63,13 +63,28 @@ def frames_of_videos(
 
 
 def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef]:
-    ids = sorted(set(frame_ids))
-    out: dict[int, FrameRef] = {}
-    for chunk in chunks(ids):
+    ids, videos, ts, regions = frame_columns(session, frame_ids)
+    return {i: FrameRef(v, t, r) for i, v, t, r in zip(ids, videos, ts, regions)}
+
+
+def frame_columns(session: Session, frame_ids: Iterable[int]) -> tuple[list[int], list[int], list[float], list[int]]:
+    """(ids, video ids, times, regions) of those of these frames that exist, read as plain rows
+    (no ORM objects: a lookup reads every frame of its candidates this way)."""
+    ids: list[int] = []
+    videos: list[int] = []
+    ts: list[float] = []
+    regions: list[int] = []
+    connection = session.connection()
+    for chunk in chunks(sorted(set(frame_ids))):
         query = select(Frame.id, Frame.video_id, Frame.ts_s, Frame.region).where(Frame.id.in_(chunk))
-        for fid, vid, ts, region in session.execute(query):
-            out[fid] = FrameRef(vid, ts, region)
-    return out
+        rows = connection.execute(query).all()
+        if rows:
+            i, v, t, r = zip(*rows)
+            ids.extend(i)
+            videos.extend(v)
+            ts.extend(t)
+            regions.extend(r)
+    return ids, videos, ts, regions
 
 
 def first_frame_ids(session: Session, video_ids: Iterable[int]) -> dict[int, int]:

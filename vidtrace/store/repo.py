@@ -28,6 +28,7 @@ from vidtrace.store.frames import (
     first_frame_ids,
     frame_codes,
     frame_codes_of_videos,
+    frame_columns,
     frame_coverage,
     frame_refs,
     frames_of_video,
