@@ -150,15 +150,15 @@ class _Window:
         """The window's hits (indices into the hits, ascending)."""
         order = self.order if self.order is not None else np.argsort(self.offsets, kind="stable")
         weighted = np.flatnonzero(self.weight[order] > 0)
-        if len(weighted) == 0:
-            return np.sort(order[:1])
-        # Starts between the previous weighted hit and this one hold the same weight before
-        # them; the first whose window reaches as far holds the best weight too.
-        first = int(weighted[self.first_best - 1]) + 1 if self.first_best > 0 else 0
-        starts = np.arange(first, int(weighted[self.first_best]) + 1)
-        start_offsets = self.offsets[order[starts]]
-        reach = np.searchsorted(self.weighted_offsets, start_offsets + 2 * self.tolerance_s, side="right")
-        i = int(starts[np.flatnonzero(self.cum[reach] - self.cum[self.first_best] == self.score)[0]])
+        i = 0  # no hit of any weight: every window weighs 0, the first is taken
+        if len(weighted):
+            # Starts between the previous weighted hit and this one hold the same weight before
+            # them; the first whose window reaches as far holds the best weight too.
+            first = int(weighted[self.first_best - 1]) + 1 if self.first_best > 0 else 0
+            starts = np.arange(first, int(weighted[self.first_best]) + 1)
+            start_offsets = self.offsets[order[starts]]
+            reach = np.searchsorted(self.weighted_offsets, start_offsets + 2 * self.tolerance_s, side="right")
+            i = int(starts[np.flatnonzero(self.cum[reach] - self.cum[self.first_best] == self.score)[0]])
         sorted_offsets = self.offsets[order]
         end = int(np.searchsorted(sorted_offsets, sorted_offsets[i] + 2 * self.tolerance_s, side="right"))
         return np.sort(order[i:end])
