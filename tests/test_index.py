@@ -661,3 +661,46 @@ def test_shards_built_from_postgresql_match_the_single_index(pg_url, tmp_path):
     assert sharded.kind == SHARDED and coverage == single_coverage
     assert _contents(sharded) == _contents(single)
     assert run(store, "doctor", db_url=pg_url).exit_code == 0
+
+
+def test_what_sql_holds_is_read_in_batches_as_the_frames_themselves_give_it(tmp_path, monkeypatch):
+    """The coverage read from SQL (count, largest id, id sum, digest; all frames and per shard),
+    read through the driver's plain rows in several batches, is the one of the frames as stored."""
+    from sqlalchemy import insert, select
+
+    from vidtrace.index import sync
+    from vidtrace.index.sharded import shard_of
+    from vidtrace.store.models import Frame
+    from vidtrace.store.sql import utcnow
+    from vidtrace.store.videos import insert_video
+
+    rng = np.random.default_rng(3)
+    store = db.Store.open(db.StoreLocation.resolve(tmp_path / "store"), create=True)
+    ids, codes, videos = [], [], []
+    with store.session() as session:
+        for v in range(5):
+            video_id, _ = insert_video(
+                session, sha256=f"{v:064x}", size_bytes=0, duration_s=1.0, fps=25.0, width=1, height=1, status="ok",
+                algorithm="phash64", algorithm_version=1, sampled_frames=37, created_at=utcnow(),
+            )  # fmt: skip
+            rows = rng.integers(0, 256, (37, 8), dtype=np.uint8)
+            session.execute(
+                insert(Frame),
+                [{"video_id": video_id, "ts_s": k / 8, "hash": rows[k].tobytes(), "quality": 0.0, "region": 0} for k in range(37)],
+            )  # fmt: skip
+            codes.append(rows)
+            videos += [video_id] * 37
+        session.commit()
+        ids = [fid for (fid,) in session.execute(select(Frame.id).order_by(Frame.id))]
+        monkeypatch.setattr(sync, "READ_BATCH_FRAMES", 50)  # 185 frames: four batches
+        whole = sync.sql_coverage(session)
+        shards = sync.sql_coverages(session, 3)
+    store.close()
+    ids_a, codes_a, videos_a = np.array(ids), np.concatenate(codes), np.array(videos)
+    assert (whole.count, whole.max_id, whole.id_sum) == (185, int(ids_a.max()), int(ids_a.sum()))
+    assert whole.digest == frame_digest(ids_a, codes_a)
+    which = shard_of(videos_a, 3)
+    for k, shard in enumerate(shards):
+        mine = which == k
+        assert (shard.count, shard.id_sum) == (int(mine.sum()), int(ids_a[mine].sum()))
+        assert shard.digest == frame_digest(ids_a[mine], codes_a[mine])

@@ -30,7 +30,7 @@ def from_hex(text: str) -> bytes:
 
 def to_matrix(hashes: list[bytes], nbytes: int) -> np.ndarray:
     """A list of hashes to a contiguous (n, nbytes) uint8 matrix, the layout FAISS binary indexes take."""
-    if any(len(h) != nbytes for h in hashes):
+    if hashes and set(map(len, hashes)) != {nbytes}:
         raise ValueError(f"every hash must be {nbytes} bytes")
     if not hashes:
         return np.zeros((0, nbytes), dtype=np.uint8)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import literal_column, select
+from sqlalchemy import Select, literal_column, select
 from sqlalchemy.orm import Session
 
 from vidtrace import layout
@@ -87,17 +88,41 @@ def _rows(session: Session, where=None, after_id: int = 0, columns=()) -> Iterab
         query = select(Frame.id, Frame.hash, *columns).where(Frame.id > last)
         if where is not None:
             query = query.where(where)
-        rows = session.execute(query.order_by(Frame.id).limit(READ_BATCH_FRAMES)).all()
+        rows = _plain_rows(session, query.order_by(Frame.id).limit(READ_BATCH_FRAMES))
         if not rows:
             return
         yield rows
         last = int(rows[-1][0])
 
 
+def _plain_rows(session: Session, query: Select) -> list[Sequence]:
+    """The rows of `query` as the database driver returns them (tuples): opening an index reads
+    every frame's id and hash, and a result object per row costs as much as the read itself."""
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect)
+    if compiled.post_compile_params:  # parameters rendered at execution (expanding IN): the usual way
+        return list(connection.execute(query).all())
+    params = compiled.params
+    arguments = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), arguments)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _ids_and_codes(rows: Sequence[Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids and the hash matrix of rows (id, hash, ...)."""
+    ids = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+    hashes = list(map(bytes, map(itemgetter(1), rows)))
+    return ids, to_matrix(hashes, len(hashes[0]))
+
+
 def _codes(session: Session, part: Part, after_id: int = 0) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """(ids, codes) of the part's frames with id above `after_id`, in id order and batches."""
     for rows in _rows(session, part.where(), after_id):
-        yield np.array([r[0] for r in rows], dtype=np.int64), to_matrix([r[1] for r in rows], len(rows[0][1]))
+        yield _ids_and_codes(rows)
 
 
 def sql_coverages(session: Session, shards: int | None = None) -> list[Coverage]:
@@ -110,8 +135,7 @@ def sql_coverages(session: Session, shards: int | None = None) -> list[Coverage]
     digest = [0] * n
     columns = (Frame.video_id,) if shards else ()
     for rows in _rows(session, columns=columns):
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        codes = to_matrix([r[1] for r in rows], len(rows[0][1]))
+        ids, codes = _ids_and_codes(rows)
         which = shard_of(np.array([r[2] for r in rows]), shards) if shards else np.zeros(len(ids), np.int64)
         for k in np.unique(which):
             mine = which == k
