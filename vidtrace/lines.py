@@ -2,7 +2,8 @@
 
 Pure: plain values in and out. The costly half of alignment (`vidtrace.align` builds segments from
 the lines found here): for each candidate speed, the window of offsets that most query times agree
-on, taken out line after line. Lines depend on the hits' times, distances, regions and edits only.
+on, taken out line after line, and only as far as alignment reads them (`LinePlan.line`). Lines
+depend on the hits' times, distances, regions and edits only.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ CLOSE_SLACK_BITS = 2
 #: A speed other than 1 is believed only when the hits fit its line this closely (RMS, s): the
 #: sampling grid alone leaves up to a quarter of a second; a jump cut leaves more.
 MAX_LINE_RMS_S = 0.3
-#: Each candidate speed's order of the hits is sorted once and kept while lines are taken out,
-#: up to this many entries over all speeds (8 bytes each: 400 MB); beyond, it is sorted anew for
-#: each line.
+#: Each candidate speed's order of the hits is sorted once, when a second line is read, and kept
+#: while lines are taken out, up to this many entries over all speeds (8 bytes each: 400 MB);
+#: beyond, it is sorted anew for each line. (The first line sorts only the hits of some weight.)
 MAX_CACHED_ORDER_ENTRIES = 50_000_000
 
 
