@@ -219,3 +219,22 @@ def test_ingest_matches_new_videos_from_the_frames_it_holds_not_read_back(tmp_pa
     assert matches_held == matches_reread and matches_held.count("\n") > 3
     assert set(reread) - set(held), "without the held frames each new video is read back"
     assert len(held) < len(reread)
+
+
+def test_stored_holds_looked_up_at_once_equal_a_lookup_of_each_picture():
+    """The held span of each hit's stored picture, found for all hits at once, is what a lookup
+    of its (time, region) gives, 0 where the video has no such picture; a time shown twice in a
+    region counts with its last span."""
+    from vidtrace.held import StoredHolds
+
+    rng = np.random.default_rng(4)
+    ts = (rng.integers(0, 40, 200) * 0.125).tolist()
+    regions = rng.choice([0, 2, 5], 200).tolist()
+    spans = rng.uniform(0, 6, 200)
+    by_picture = {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}  # the last one counts
+    q_ts = rng.integers(-2, 45, 500) * 0.125
+    q_regions = rng.choice([0, 2, 3, 5], 500)
+    found = StoredHolds.of(ts, regions, spans).at(q_ts, q_regions)
+    expected = [by_picture.get((t, r), 0.0) for t, r in zip(q_ts.tolist(), q_regions.tolist())]
+    assert found.tolist() == expected
+    assert len(set(zip(ts, regions))) < len(ts)  # some pictures shown twice

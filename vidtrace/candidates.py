@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vidtrace.align import FrameHit, HitFields, LinePlan, align_planned, plan_lines
-from vidtrace.held import change_marks, stored_holds
+from vidtrace.held import StoredHolds, change_marks, stored_holds
 from vidtrace.lines import HitColumns, edit_ranks
 from vidtrace.matching import KeptHits, Query
 from vidtrace.region_pairs import _STORED_ONLY, region_edits
@@ -24,90 +24,51 @@ from vidtrace.spec import REGION_LAST
 
 @dataclass(frozen=True)
 class _CandidateHits:
-    """One candidate's kept hits as arrays. Alignment reads only the hits on the lines it looks at,
-    and makes a `FrameHit` of the chosen ones only (`__getitem__`): with the query's held
-    pictures, and once the candidate's frames are read (`with_stored`), with its held pictures too."""
+    """One candidate's kept hits as arrays, each hit's query time, held span and change among them.
+    Alignment reads only the hits on the lines it looks at, and makes a `FrameHit` of the chosen
+    ones only (`__getitem__`): with the query's held pictures, and once the candidate's frames are
+    read (`with_stored`), with its held pictures and changes too."""
 
     query: Query
     rows: np.ndarray
+    q_ts: np.ndarray
     r_ts: np.ndarray
     r_regions: np.ndarray
     dists: np.ndarray
     pair: np.ndarray  # each hit's (query region, stored region) pair, numbered
     pair_edits: list[frozenset[str]]
-    stored_held: dict[tuple[float, int], float] | None = None
-    r_marks: list[float | None] | None = None
-    _held_s: np.ndarray | None = None  # each hit's held span, the stored side's included
-    _change_s: np.ndarray | None = None  # each hit's change (NaN: none)
+    held_s: np.ndarray  # how long the hit's pictures are held (the larger of the two sides')
+    change_s: np.ndarray  # the change the hit lies at (NaN: none)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, k: int) -> FrameHit:
-        query, row, r_ts = self.query, int(self.rows[k]), float(self.r_ts[k])
-        held, mark = float(query.held_s[row]), query.marks[row]
-        if self.stored_held is not None:
-            held = max(held, self.stored_held.get((r_ts, int(self.r_regions[k])), 0.0))
-            mark = mark if self.r_marks is not None and self.r_marks[k] is not None else None
-        edits = self.pair_edits[int(self.pair[k])]
-        return FrameHit(query.ts_s[row], r_ts, int(self.dists[k]), edits, held, mark, int(query.q_regions[row]))
+        row, change = int(self.rows[k]), float(self.change_s[k])
+        return FrameHit(
+            self.query.ts_s[row], float(self.r_ts[k]), int(self.dists[k]), self.pair_edits[int(self.pair[k])],
+            float(self.held_s[k]), None if np.isnan(change) else change, int(self.query.q_regions[row]),
+        )  # fmt: skip
 
     def fields(self, k: np.ndarray) -> HitFields:
-        rows = self.rows[k]
-        held = self._held_s[k] if self._held_s is not None else self.query.held_s[rows].astype(np.float64)
-        if self._change_s is not None:
-            change = self._change_s[k]
-        else:
-            change = np.array([np.nan if m is None else m for m in map(self.query.marks.__getitem__, rows.tolist())])
         n_edits = np.array([len(e) for e in self.pair_edits], dtype=np.int64)[self.pair[k]]
-        return HitFields(
-            np.asarray(self.query.ts_s, dtype=np.float64)[rows], self.r_ts[k], self.dists[k], n_edits, held, change
-        )
+        return HitFields(self.q_ts[k], self.r_ts[k], self.dists[k], n_edits, self.held_s[k], self.change_s[k])
 
-    def with_stored(
-        self, stored_held: dict[tuple[float, int], float], r_marks: list[float | None] | None
-    ) -> _CandidateHits:
-        """These hits once the candidate's frames are read: its held spans (per time and region)
-        and each hit's change there (None: none)."""
-        q_held = self.query.held_s[self.rows].astype(np.float64)
-        held = np.maximum(q_held, _held_at(stored_held, self.r_ts, self.r_regions))
-        marks = np.array([np.nan if m is None else m for m in self.query.marks], dtype=np.float64)
-        change = marks[self.rows] if len(marks) else np.zeros(0)
+    def with_stored(self, stored: StoredHolds, r_marks: list[float | None] | None) -> _CandidateHits:
+        """These hits once the candidate's frames are read: its held spans, and the stored side's
+        change near each hit (None: none; all None: no changes)."""
+        held = np.maximum(self.held_s, stored.at(self.r_ts, self.r_regions))
         if r_marks is None:
             change = np.full(len(self.rows), np.nan)
         else:
-            change = np.where([m is None for m in r_marks], np.nan, change)
-        return replace(self, stored_held=stored_held, r_marks=r_marks, _held_s=held, _change_s=change)
+            change = np.where([m is None for m in r_marks], np.nan, self.change_s)
+        return replace(self, held_s=held, change_s=change)
 
     def columns(self) -> HitColumns:
         ranks = edit_ranks(self.pair_edits)
         return HitColumns(
-            np.asarray(self.query.ts_s, dtype=np.float64)[self.rows],
-            self.r_ts,
-            self.dists,
-            self.query.q_regions[self.rows].astype(np.int64),
-            ranks[self.pair],
+            self.q_ts, self.r_ts, self.dists, self.query.q_regions[self.rows].astype(np.int64), ranks[self.pair]
         )
-
-
-def _held_at(held: dict[tuple[float, int], float], ts: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """`held.get((t, region), 0.0)` for each hit, at once."""
-    if not held:
-        return np.zeros(len(ts))
-    keys = np.array(list(held), dtype=np.float64)
-    spans = np.fromiter(held.values(), dtype=np.float64, count=len(held))
-    by = np.lexsort((keys[:, 0], keys[:, 1]))
-    key_ts, key_regions, spans = keys[by, 0], keys[by, 1].astype(np.int64), spans[by]
-    out = np.zeros(len(ts))
-    for region in np.unique(regions).tolist():
-        mine = np.flatnonzero(regions == region)
-        lo, hi = np.searchsorted(key_regions, [region, region + 1])
-        if lo == hi:
-            continue
-        at = np.minimum(np.searchsorted(key_ts[lo:hi], ts[mine]), hi - lo - 1)
-        found = key_ts[lo:hi][at] == ts[mine]
-        out[mine[found]] = spans[lo:hi][at[found]]
-    return out
 
 
 def _candidate_hits(query: Query, arrays: KeptHits) -> _CandidateHits:
@@ -121,7 +82,11 @@ def _candidate_hits(query: Query, arrays: KeptHits) -> _CandidateHits:
         region_edits(None if q < 0 else q, r, r in _STORED_ONLY)
         for q, r in zip((codes // width - 1).tolist(), (codes % width).tolist())
     ]
-    return _CandidateHits(query, rows, r_ts, r_regions, dists, pair.ravel(), pair_edits)
+    marks = np.array([np.nan if m is None else m for m in query.marks], dtype=np.float64)
+    return _CandidateHits(
+        query, rows, np.asarray(query.ts_s, dtype=np.float64)[rows], r_ts, r_regions, dists, pair.ravel(), pair_edits,
+        query.held_s[rows].astype(np.float64), marks[rows] if len(marks) else np.zeros(0),
+    )  # fmt: skip
 
 
 #: A candidate that aligns on the query's side alone: its hits and their lines.
@@ -154,10 +119,10 @@ def finish(
     counting only where it is one in both videos. `stored`: the candidates' frames."""
     found = []
     for video_id, candidate, plan in candidates:
-        stored_held, stored_changes = stored_holds(stored.get(video_id), settings, changes=len(query.changes) > 0)
+        holds, stored_changes = stored_holds(stored.get(video_id), settings, changes=len(query.changes) > 0)
         r_marks = change_marks(candidate.r_ts.tolist(), stored_changes, settings) if len(stored_changes) else None
         alignment = align_planned(
-            candidate.with_stored(stored_held, r_marks), plan, query.duration_s, durations_s[video_id], settings
+            candidate.with_stored(holds, r_marks), plan, query.duration_s, durations_s[video_id], settings
         )
         if alignment is not None:
             found.append(VideoMatch(video_id, alignment))

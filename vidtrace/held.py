@@ -8,6 +8,7 @@ hit on a held picture as no evidence of when two videos agree, unless the change
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -82,17 +83,46 @@ _CHANGE_REACH_S = 0.5
 _PRIMARY = (REGION_FRAME, REGION_CONTENT)
 
 
+@dataclass(frozen=True)
+class StoredHolds:
+    """How long each of a stored video's pictures is held, by time and region: sorted by region,
+    then time (a time shown twice in a region: the last one counts)."""
+
+    ts: np.ndarray
+    regions: np.ndarray
+    spans: np.ndarray
+
+    @classmethod
+    def of(cls, ts: Sequence[float], regions: Sequence[int], spans: np.ndarray) -> StoredHolds:
+        t, r = np.asarray(ts, dtype=np.float64), np.asarray(regions, dtype=np.int64)
+        by = np.lexsort((t, r))
+        return cls(t[by], r[by], np.asarray(spans, dtype=np.float64)[by])
+
+    def at(self, ts: np.ndarray, regions: np.ndarray) -> np.ndarray:
+        """The held span of the picture at each (time, region), 0 where there is none."""
+        out = np.zeros(len(ts))
+        for region in np.unique(regions).tolist():
+            lo, hi = np.searchsorted(self.regions, [region, region + 1])
+            if lo == hi:
+                continue
+            mine = np.flatnonzero(regions == region)
+            times = self.ts[lo:hi]
+            at = np.maximum(np.searchsorted(times, ts[mine], side="right") - 1, 0)
+            found = times[at] == ts[mine]
+            out[mine[found]] = self.spans[lo:hi][at[found]]
+        return out
+
+
 def stored_holds(
     frames: tuple[list[float], list[bytes], list[int]] | None, settings: Settings, changes: bool
-) -> tuple[dict[tuple[float, int], float], np.ndarray]:
-    """(ts, region) -> how long that stored picture is held in its video (`frames`: its times,
-    hashes and regions); and, when `changes`, its held changes (else none: they only count where
-    the query has some)."""
+) -> tuple[StoredHolds, np.ndarray]:
+    """How long each stored picture is held in its video (`frames`: its times, hashes and
+    regions); and, when `changes`, its held changes (else none: they only count where the query
+    has some)."""
     ts, hashes, regions = frames or ([], [], [])
     if not hashes:
-        return {}, np.zeros(0)
+        return StoredHolds.of([], [], np.zeros(0)), np.zeros(0)
     codes = to_matrix(hashes, len(hashes[0]))
     spans = held_spans(ts, codes, regions, settings)
-    held = {(t, r): float(s) for t, r, s in zip(ts, regions, spans.tolist())}
     found = changes and bool((spans > settings.max_echo_span_s).any())
-    return held, held_changes(ts, codes, regions, settings) if found else np.zeros(0)
+    return StoredHolds.of(ts, regions, spans), held_changes(ts, codes, regions, settings) if found else np.zeros(0)
