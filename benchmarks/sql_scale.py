@@ -4,7 +4,7 @@ Fills a temporary SQLite database (the models' schema) with synthetic rows: `--v
 of `--frames` frames each, 1.5 uploads per video spread over 2,000 accounts and a year, and two
 matches per video. Then runs the queries the commands run, through `vidtrace.store.repo`:
 
-- lookup: frames by id list (`frame_refs`), frames of one video (`frames_of_video`),
+- lookup: frames by id list (`frame_columns`), frames of one video (`frames_of_video`),
   uploads of the matched videos (`uploads_of_videos`);
 - matches: stored matches by score (`list_matches`);
 - coordination: uploads joined with accounts ordered by time (`dated_uploads`), uploads of one
@@ -109,8 +109,8 @@ def workload(session: Session, n_videos: int, frames_per_video: int, rng: random
 
     return [
         (
-            "frames by id list (lookup: frame_refs)",
-            lambda: repo.frame_refs(session, frame_ids),
+            "frames by id list (lookup: frame_columns)",
+            lambda: repo.frame_columns(session, frame_ids),
         ),
         (
             "frames by video_id (frames_of_video)",

@@ -44,7 +44,6 @@ from vidtrace.results.matches import (
 )
 from vidtrace.results.records import (
     Coverage,
-    FrameRef,
     MatchLink,
     MatchRecord,
     Region,

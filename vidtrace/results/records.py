@@ -107,13 +107,6 @@ class MatchRecord:
 
 
 @dataclass(frozen=True)
-class FrameRef:
-    video_id: int
-    ts_s: float
-    region: int = 0  # the part of the frame the hash covers (`Region`)
-
-
-@dataclass(frozen=True)
 class ScanRecord:
     id: int
     kind: str

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vidtrace.hashes import to_matrix
-from vidtrace.results.records import Coverage, FrameRef
+from vidtrace.results.records import Coverage
 from vidtrace.store.models import Frame
 from vidtrace.store.sql import chunks
 
@@ -60,11 +60,6 @@ def frames_of_videos(
             hash_list.append(raw)
             region_list.append(region)
     return out
-
-
-def frame_refs(session: Session, frame_ids: Iterable[int]) -> dict[int, FrameRef]:
-    ids, videos, ts, regions = frame_columns(session, frame_ids)
-    return {i: FrameRef(v, t, r) for i, v, t, r in zip(ids, videos, ts, regions)}
 
 
 def frame_columns(session: Session, frame_ids: Iterable[int]) -> tuple[list[int], list[int], list[float], list[int]]:

@@ -14,7 +14,6 @@ On SQLite the store's writer lock already admits one writer at a time.
 # The names of the query modules, offered here.
 # ruff: noqa: F401
 from vidtrace.results.records import (
-    FrameRef,
     MatchLink,
     MatchRecord,
     ScanRecord,
@@ -30,7 +29,6 @@ from vidtrace.store.frames import (
     frame_codes_of_videos,
     frame_columns,
     frame_coverage,
-    frame_refs,
     frames_of_video,
     frames_of_videos,
 )
