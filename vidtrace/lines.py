@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -258,23 +258,28 @@ def _echo_spans(hits: HitColumns, window_s: float) -> np.ndarray:
     start = np.flatnonzero(new)[group]
     # Within its picture, the first stored time at or after r - window and the last at or before
     # r + window (the comparisons of bisect on the picture's sorted times, made in one sort).
-    low = _count_below(group, r, r - window_s, strict=True)
-    high = _count_below(group, r, r + window_s, strict=False)
+    low, high = _counts_within(group, start, r, window_s)
     spans = np.empty(n)
     spans[by] = r[start + high - 1] - r[start + low]
     return spans
 
 
-def _count_below(group: np.ndarray, values: np.ndarray, probes: np.ndarray, strict: bool) -> np.ndarray:
-    """For each probe, how many values of its group are below it (strictly, or at most equal);
-    `values` sorted by group, then value. Values and probes are compared through their ranks
-    among all values (exact: no arithmetic on the times), group by group through one integer key."""
+def _counts_within(
+    group: np.ndarray, start: np.ndarray, values: np.ndarray, window: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each value, how many values of its group lie strictly below value - window, and how
+    many at most at value + window; `values` sorted by group, then value, `start` each one's group's
+    first position. Values and probes are compared through their ranks among all values (exact:
+    no arithmetic on the times), group by group through one integer key."""
     everything = np.sort(values)
-    value_rank = np.searchsorted(everything, values, side="left")  # values strictly below each
-    probe_rank = np.searchsorted(everything, probes, side="left" if strict else "right")
     width = len(values) + 1
-    keys = group * width + value_rank  # ascending: by group, then value
-    return np.searchsorted(keys, group * width + probe_rank, side="left") - np.searchsorted(group, group, side="left")
+    keys = group * width + np.searchsorted(everything, values, side="left")  # ascending: by group, then value
+
+    def below(probes: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+        ranks = np.searchsorted(everything, probes, side=side)
+        return np.searchsorted(keys, group * width + ranks, side="left") - start
+
+    return below(values - window, "left"), below(values + window, "right")
 
 
 class LinePlan:
