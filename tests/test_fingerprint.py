@@ -111,11 +111,46 @@ def test_content_box_removes_bars_on_all_sides(seed):
 
 
 def test_content_box_never_crops_more_than_the_max_share():
-    frame = np.zeros((SIDE, SIDE), dtype=np.uint8)  # all black: everything looks like border
-    top, bottom, left, right = content_box(frame)
+    # Bars just within the limit are cut; bars deeper than it are not cut at all: past the limit
+    # the line is still bar, and a cut there would leave bars in the picture anyway.
     limit = int(SIDE * defaults.MAX_BORDER_SHARE)
-    assert (top, SIDE - bottom, left, SIDE - right) == (limit, limit, limit, limit)
-    assert bottom > top and right > left
+    for depth, expected in ((limit - 2, limit - 2), (limit + 4, 0)):
+        frame = np.zeros((SIDE, SIDE), dtype=np.uint8)
+        frame[depth : SIDE - depth, :] = texture(3, SIDE - 2 * depth, SIDE)  # content rows, full width
+        top, bottom, left, right = content_box(frame)
+        assert (top, SIDE - bottom, left, SIDE - right) == (expected, expected, 0, 0)
+
+
+def test_an_all_black_frame_is_kept_whole():
+    # Every line looks like border, and the line past the deepest one still does: a backdrop.
+    assert content_box(np.zeros((SIDE, SIDE), dtype=np.uint8)) == (0, SIDE, 0, SIDE)
+
+
+def green_screen(seed: int) -> np.ndarray:
+    """A head and shoulders before a flat backdrop: the backdrop touches every side but the bottom."""
+    frame = np.full((SIDE, SIDE), 120, dtype=np.uint8)
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
+    head = ((yy - 52) / 34) ** 2 + ((xx - 64) / 26) ** 2 <= 1
+    shoulders = (yy >= 96) & (np.abs(xx - 64) <= 30 + (yy - 96))  # sloping down to the bottom
+    person = texture(seed) // 2 + 20
+    frame[head | shoulders] = person[head | shoulders]
+    return with_bar_noise(frame, seed)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_flat_backdrop_around_a_person_is_not_padding(seed):
+    # The flat rows above the head and the flat columns beside it end where the outline first
+    # touches the line; past it the backdrop goes on around the person: nothing is cut, so a copy
+    # with a caption over the backdrop is hashed from the same picture.
+    assert content_box(green_screen(seed)) == (0, SIDE, 0, SIDE)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_bars_around_a_backdrop_are_still_padding(seed):
+    # The same picture letterboxed in black: the bars end at a straight edge and are cut.
+    frame = np.zeros((SIDE, SIDE), dtype=np.uint8)
+    frame[16 : SIDE - 16, :] = cv2.resize(green_screen(seed), (SIDE, SIDE - 32), interpolation=cv2.INTER_AREA)
+    assert_box_close(content_box(frame), (16, SIDE - 16, 0, SIDE))
 
 
 # --- frame_quality --------------------------------------------------------------------------

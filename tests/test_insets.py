@@ -107,3 +107,56 @@ def test_a_real_talking_head_inset_over_another_matches_its_source(tmp_path):
     assert len(matches) == 1
     match = matches[0]
     assert match["kind"] == "copy" and match["matched_s"] >= 6
+
+
+def with_wall_corner(pictures: np.ndarray) -> np.ndarray:
+    """The pictures with a straight, sharp edge down their right part (a wall's corner, a door):
+    a straight line inside the guest, as strong as its pasted sides."""
+    out = pictures.astype(np.int16)
+    side = pictures.shape[2]
+    out[:, :, int(side * 0.78) :] += 70
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_straight_line_inside_the_inset_is_not_taken_for_its_side(seed):
+    # The guest's own corner line makes a smaller rectangle inside the inset with three of its
+    # sides; the whole inset is the larger one, of the guest's square shape.
+    guest = with_wall_corner(talking(seed + 20, 16))
+    pictures = shown_small(talking(seed, 16), guest, top=84, left=80, side=40)
+    box = find_inset(pictures, aspect=1.0)
+    assert box is not None
+    assert max(abs(a - b) for a, b in zip(box, (84, 124, 80, 120))) <= 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_hosts_line_running_past_the_inset_is_not_its_side(seed):
+    # The host has a long straight line (the top of a news ticker) just under the inset's bottom
+    # side and running on across the picture; the inset's own bottom side ends at its corners.
+    host = talking(seed, 16)
+    host[:, 100:, :] = np.clip(host[:, 100:, :].astype(np.int16) - 90, 0, 255).astype(np.uint8)
+    pictures = shown_small(host, talking(seed + 30, 16), top=60, left=84, side=36)
+    box = find_inset(pictures, aspect=1.0)
+    assert box is not None
+    assert max(abs(a - b) for a, b in zip(box, (60, 96, 84, 120))) <= 2
+
+
+@pytest.mark.skipif(not (TALKING_HEADS / "d6.mp4").exists(), reason="real talking heads not present")
+def test_a_speech_before_a_plain_wall_shown_a_third_wide_matches_its_source(tmp_path):
+    # The speaker's wall is flat: it is her picture's backdrop, not padding, on the stored side as
+    # in the inset; and the inset's own lines (her hair against the wall) are not its sides.
+    folder = tmp_path / "case"
+    folder.mkdir()
+    source = folder / "speech.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(TALKING_HEADS / "d6.mp4"), "-t", "12", "-an",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(source)], check=True)  # fmt: skip
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", str(TALKING_HEADS / "d10.mp4"),
+                    "-i", str(source), "-filter_complex",
+                    "[0:v]scale=480:480,setsar=1[host];[1:v]scale=160:-2,setsar=1[pip];[host][pip]overlay=W-w-14:H-h-14:shortest=1",
+                    "-an", "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", str(folder / "inset.mp4")],
+                   check=True)  # fmt: skip
+    store = tmp_path / "store"
+    assert run(store, "ingest", folder).exit_code == 0
+    matches = json.loads(run(store, "matches", "--json").stdout)["matches"]
+    assert len(matches) == 1
+    assert matches[0]["kind"] == "copy" and matches[0]["matched_s"] >= 6

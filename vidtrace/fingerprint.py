@@ -196,7 +196,7 @@ def hash_frames(
         before = recent[0][1] if recent and abs(recent[0][0] - (ts - MOTION_LAG_S)) <= step_s / 2 else None
         recent.append((ts, mean))
         if stretch and ts - stretch[0][0] >= INSET_CHUNK_S:
-            hashes.extend(inset_hashes(stretch, previous))
+            hashes.extend(inset_hashes(stretch, previous, aspect))
             stretch, previous = [], stretch
         stretch.append((round(ts, TS_DIGITS), mean))
         height, width = mean.shape
@@ -227,7 +227,7 @@ def hash_frames(
             centre = centre_region(content, content_aspect)
             if centre is not None and frame_quality(centre) >= MIN_FRAME_STD:
                 hashes.append(FrameHash(ts, hash_frame(centre), quality_of(centre), REGION_CENTRE))
-    hashes.extend(inset_hashes(stretch, previous))
+    hashes.extend(inset_hashes(stretch, previous, aspect))
     hashes.sort(key=lambda h: (h.ts_s, h.region))
     return hashes, seen
 

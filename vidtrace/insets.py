@@ -19,10 +19,12 @@ import cv2
 import numpy as np
 
 from vidtrace.spec import (
+    COMMON_SHAPES,
     INSET_BRIGHTNESS_UNIT,
     INSET_COARSE_STEP_PX,
     INSET_DETAIL_BLUR_PX,
     INSET_EDGE_CANDIDATES,
+    INSET_EDGE_OVERRUN_PX,
     INSET_EDGE_REACH_PX,
     INSET_GRID_CELLS,
     INSET_MAX_SHARE,
@@ -31,14 +33,21 @@ from vidtrace.spec import (
     INSET_MIN_EDGE_MOTION,
     INSET_MIN_MOTION,
     INSET_MIN_SHARE,
+    INSET_NEAR_BEST,
+    INSET_ODD_SHAPE_FACTOR,
+    INSET_OVERRUN_WEIGHT,
+    INSET_SHAPE_TOLERANCE,
 )
 
 
-def find_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
+def find_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) in pixels of an inset video in a stretch of pictures, or None.
-    `means` is (pictures, height, width), both sides divisible by `INSET_GRID_CELLS`."""
+    `means` is (pictures, height, width), both sides divisible by `INSET_GRID_CELLS`; `aspect`,
+    when known, is the pictures' display width / height (an inset is a whole video, so its
+    shape is usually a common one)."""
     means = means.astype(np.float32)
-    for search, min_motion in ((_edged_inset, INSET_MIN_EDGE_MOTION), (_textured_inset, INSET_MIN_MOTION)):
+    searches = ((lambda m: _edged_inset(m, aspect), INSET_MIN_EDGE_MOTION), (_textured_inset, INSET_MIN_MOTION))
+    for search, min_motion in searches:
         box = search(means)
         if box is not None:
             top, bottom, left, right = box
@@ -58,16 +67,21 @@ def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:
     return out
 
 
-def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
+def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, int, int, int] | None:
     """The rectangle whose four sides are the most prominent straight lines, when its weakest side
     stands out by `INSET_MIN_EDGE` (in units of the picture's typical step), else None.
 
     A line's strength at each pixel is the mean step across it over the stretch (a pasted edge
     is there in every picture), less the stronger of the steps `INSET_EDGE_REACH_PX` pixels either side
     (texture is as strong beside a line as on it). A side's score is that prominence averaged
-    along the side: a straight edge keeps it over the whole side, a curved one only for a few
-    pixels. The best side segments of each column and row give the candidate lines; every
-    rectangle of candidate lines of an allowed size is scored by its weakest side."""
+    along the side, less part of it along the same line just past the side's ends
+    (`INSET_EDGE_OVERRUN_PX`): a pasted side ends at its corners, where a host's own straight lines
+    (a bar, a wall's edge) run on. The best side segments of each column and row give the
+    candidate lines; every rectangle of candidate lines of an allowed size is scored by its
+    weakest side, that score cut by `INSET_ODD_SHAPE_FACTOR` when, with the display `aspect`, the
+    rectangle's shape is none of the common ones. Of the rectangles scoring within
+    `INSET_NEAR_BEST` of the best, the largest is the inset: an inset's own content holds
+    straight lines too (a wall's corner, a bar), and they make smaller rectangles inside it."""
     n_rows, n_cols = means.shape[1:]
     reach = INSET_EDGE_REACH_PX
     across = np.zeros((n_rows, n_cols), np.float32)  # step across a vertical line at (y, x)
@@ -96,23 +110,49 @@ def _edged_inset(means: np.ndarray) -> tuple[int, int, int, int] | None:
     x0s, x1s = spans(n_cols)
     best_columns = ((along_y[y1s, :] - along_y[y0s, :]) / (y1s - y0s)[:, None]).max(axis=0)
     best_rows = ((along_x[:, x1s] - along_x[:, x0s]) / (x1s - x0s)[None, :]).max(axis=1)
-    columns = sorted(_strongest(best_columns, INSET_EDGE_CANDIDATES, reach))
-    rows = sorted(_strongest(best_rows, INSET_EDGE_CANDIDATES, reach))
+    columns = np.array(sorted(_strongest(best_columns, INSET_EDGE_CANDIDATES, reach)))
+    rows = np.array(sorted(_strongest(best_rows, INSET_EDGE_CANDIDATES, reach)))
+    x0, x1, y0, y1 = (a.ravel() for a in np.meshgrid(columns, columns, rows, rows, indexing="ij"))
     (min_width, max_width), (min_height, max_height) = sizes(n_cols), sizes(n_rows)
-    best, box = INSET_MIN_EDGE, None
-    for x0 in columns:
-        for x1 in (x for x in columns if min_width <= x - x0 <= max_width):
-            for y0 in rows:
-                for y1 in (y for y in rows if min_height <= y - y0 <= max_height):
-                    weakest = min(
-                        (along_y[y1, x0] - along_y[y0, x0]) / (y1 - y0),
-                        (along_y[y1, x1] - along_y[y0, x1]) / (y1 - y0),
-                        (along_x[y0, x1] - along_x[y0, x0]) / (x1 - x0),
-                        (along_x[y1, x1] - along_x[y1, x0]) / (x1 - x0),
-                    )
-                    if weakest > best:
-                        best, box = float(weakest), (y0 + 1, y1, x0 + 1, x1)  # inside the edges
-    return box
+    allowed = (x1 - x0 >= min_width) & (x1 - x0 <= max_width) & (y1 - y0 >= min_height) & (y1 - y0 <= max_height)
+    x0, x1, y0, y1 = x0[allowed], x1[allowed], y0[allowed], y1[allowed]
+    if len(x0) == 0:
+        return None
+    over = INSET_EDGE_OVERRUN_PX
+
+    def mean_along(cumulative: np.ndarray, fixed: np.ndarray, start: np.ndarray, end: np.ndarray, by_column: bool):
+        """Mean prominence over lines start..end-1 of a line (0 where that is empty)."""
+        limit = cumulative.shape[0 if by_column else 1] - 1
+        start, end = np.clip(start, 0, limit), np.clip(end, 0, limit)
+        total = (cumulative[end, fixed] - cumulative[start, fixed]) if by_column else (
+            cumulative[fixed, end] - cumulative[fixed, start])  # fmt: skip
+        return np.where(end > start, total / np.maximum(end - start, 1), 0.0)
+
+    sides = []
+    for fixed, start, end, by_column in (
+        (x0, y0, y1, True),
+        (x1, y0, y1, True),
+        (y0, x0, x1, False),
+        (y1, x0, x1, False),
+    ):
+        cumulative = along_y if by_column else along_x
+        inside = mean_along(cumulative, fixed, start, end, by_column)
+        past = np.maximum(
+            mean_along(cumulative, fixed, start - over, start, by_column),
+            mean_along(cumulative, fixed, end + 1, end + 1 + over, by_column),
+        )
+        sides.append(inside - INSET_OVERRUN_WEIGHT * np.maximum(past, 0.0))
+    score = np.minimum.reduce(sides)
+    if aspect:
+        shape = (x1 - x0) / (y1 - y0) * aspect * n_rows / n_cols
+        common = (np.abs(shape[:, None] / np.array(COMMON_SHAPES)[None, :] - 1) <= INSET_SHAPE_TOLERANCE).any(axis=1)
+        score = np.where(common, score, score * INSET_ODD_SHAPE_FACTOR)
+    best = float(score.max())
+    if best <= INSET_MIN_EDGE:
+        return None
+    near = np.flatnonzero(score >= INSET_NEAR_BEST * best)
+    k = int(near[np.argmax(((x1 - x0) * (y1 - y0))[near])])
+    return int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])  # inside the edges
 
 
 def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

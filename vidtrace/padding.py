@@ -4,7 +4,9 @@ cut away (`content_box`). Pure: a grey picture in, a box out.
 Three kinds of padding are found on each side, and the deepest wins: uniform bars (black, grey or
 any flat colour: lines of little spread whose mean stays that of the outermost line), blurred
 padding (lines with far less detail than the picture's sharp lines, equally deep at both ends),
-and a clip laid over a blurred copy of itself, found by its seams.
+and a clip laid over a blurred copy of itself, found by its seams. A flat or soft border that a
+subject's outline ends (a plain wall, a green screen: the line past it keeps the border's colour
+but where a head or a shoulder touches it) is the picture's backdrop, not padding, and stays.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import cv2
 import numpy as np
 
 from vidtrace.spec import (
+    BACKDROP_SHARE,
     BLUR_ASYMMETRY,
     BLUR_SHARPNESS_RATIO,
     BORDER_MEAN_DELTA,
@@ -36,6 +39,18 @@ def _border_depth(lines_std: np.ndarray, lines_mean: np.ndarray, limit: int) -> 
     while depth < limit and lines_std[depth] < BORDER_STD and abs(lines_mean[depth] - edge_mean) < BORDER_MEAN_DELTA:
         depth += 1
     return depth
+
+
+def _backdrop(pixels: np.ndarray, depth: int) -> bool:
+    """Whether the border ending `depth` lines in (flat or soft) is a backdrop rather than padding:
+    the line past its end still has the colour of the border's last line, pixel for pixel, over
+    most of its length, and what differs is a few runs (a subject's outline touching the line).
+    Padding ends at the content's straight edge, where most pixels change, or where content of
+    the border's colour is cut into many pieces by it (a pattern running into a bar)."""
+    inside = pixels[min(depth + 1, len(pixels) - 1)].astype(np.float32)
+    border = pixels[depth - 1].astype(np.float32)
+    same = np.abs(inside - border) < BORDER_MEAN_DELTA
+    return float(same.mean()) > BACKDROP_SHARE
 
 
 def _percentile(values: np.ndarray, q: float) -> float:
@@ -111,6 +126,12 @@ def content_box(pixels: np.ndarray, aspect: float | None = None) -> tuple[int, i
             seam_left = seam_right = 0
     top, bottom = max(top, soft_top, seam_top), max(bottom, soft_bottom, seam_bottom)
     left, right = max(left, soft_left, seam_left), max(right, soft_right, seam_right)
+    # A flat or soft border that a subject's outline ends is a backdrop: the picture stays whole
+    # there (a border found by its seams is a clip's own straight edge).
+    top = top if top == seam_top or not _backdrop(pixels, top) else seam_top
+    bottom = bottom if bottom == seam_bottom or not _backdrop(pixels[::-1], bottom) else seam_bottom
+    left = left if left == seam_left or not _backdrop(pixels.T, left) else seam_left
+    right = right if right == seam_right or not _backdrop(pixels.T[::-1], right) else seam_right
     return top, height - bottom, left, width - right
 
 

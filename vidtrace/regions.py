@@ -15,12 +15,14 @@ import cv2
 import numpy as np
 
 from vidtrace.insets import find_inset
+from vidtrace.padding import content_box
 from vidtrace.phash import phash_rows
 from vidtrace.spec import (
     CENTRE_ASPECT,
     DEEP_ZOOM_SHARE,
     HASH_SIZE,
     INSET_CHUNK_S,
+    INSET_MIN_CONTENT_PX,
     INSET_SEARCH_PICTURES,
     MAX_CENTRE_SHARE,
     MIN_FRAME_STD,
@@ -112,10 +114,14 @@ def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
 
 
 def inset_hashes(
-    stretch: list[tuple[float, np.ndarray]], before: Sequence[tuple[float, np.ndarray]] = ()
+    stretch: list[tuple[float, np.ndarray]],
+    before: Sequence[tuple[float, np.ndarray]] = (),
+    aspect: float | None = None,
 ) -> list[FrameHash]:
-    """Hashes of the inset, when the stretch of (instant, picture) shows one. A stretch shorter
-    than half `INSET_CHUNK_S` (a video's last seconds) is searched with the pictures `before` it."""
+    """Hashes of the inset, when the stretch of (instant, picture) shows one (`aspect`: the
+    pictures' display width / height, when known). A stretch shorter than half `INSET_CHUNK_S`
+    (a video's last seconds) is searched with the pictures `before` it. An inset with padding of
+    its own (a letterboxed clip shown small) is also hashed without it, as its source is stored."""
     if stretch and before and stretch[-1][0] - stretch[0][0] < INSET_CHUNK_S / 2:
         searched = [*before[len(stretch) :], *stretch]  # one stretch's worth, ending with this one
     else:
@@ -123,7 +129,7 @@ def inset_hashes(
     sampled = searched[:: max(1, len(searched) // INSET_SEARCH_PICTURES)]
     if len(sampled) < 2:
         return []
-    box = find_inset(np.stack([m for _, m in sampled]))
+    box = find_inset(np.stack([m for _, m in sampled]), aspect)
     if box is None:
         return []
     top, bottom, left, right = box
@@ -135,6 +141,11 @@ def inset_hashes(
         quality = frame_quality(inset)
         if quality >= MIN_FRAME_STD:
             out.append(FrameHash(ts, hash_frame(inset), round(quality, QUALITY_DIGITS), REGION_INSET))
+            inner = content_box(inset)
+            if inner != (0, bottom - top, 0, right - left):
+                content = inset[inner[0] : inner[1], inner[2] : inner[3]]
+                if min(content.shape) >= INSET_MIN_CONTENT_PX and frame_quality(content) >= MIN_FRAME_STD:
+                    out.append(FrameHash(ts, hash_frame(content), quality_of(content), REGION_INSET))
         # How the inset changed: a talking head shown small over a host is a held picture too.
         at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
         changed = None

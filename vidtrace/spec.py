@@ -22,7 +22,9 @@ HASH_ALGORITHM = "phash64"
 #: their finer detail. 6: the change between pictures half a second apart hashed too (still
 #: backdrops, talking heads). 7: insets found by their straight edges first, the change within
 #: an inset hashed; the content without a fifth of each side hashed (pictures and changes).
-HASH_VERSION = 7
+#: 8: a plain backdrop (a wall, a green screen) kept as picture, not cut as padding; insets found
+#: by their shape and their sides' ends too, and hashed without their own padding as well.
+HASH_VERSION = 8
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
@@ -54,6 +56,9 @@ MIN_FRAME_STD = 8.0
 BORDER_STD = 6.0
 #: ...and whose mean differs from the outermost line's mean by less than this (grey levels).
 BORDER_MEAN_DELTA = 12.0
+#: ...unless the line past the border still has the border's colour over more than this share of
+#: its length: a backdrop (a plain wall, a green screen) that a subject's outline interrupts.
+BACKDROP_SHARE = 0.75
 #: Never crop more than this share of a side away as border.
 MAX_BORDER_SHARE = 0.4
 #: A line is blurred padding when its detail (mean absolute difference between neighbouring
@@ -154,6 +159,9 @@ INSET_CHUNK_S = 8.0
 #: and detail are as clear from them (each the mean of its 0.5 s window: every fourth of a whole
 #: stretch still covers it).
 INSET_SEARCH_PICTURES = 16
+#: An inset's content, once its own padding is cut away, is hashed when both its sides have at
+#: least this many pixels.
+INSET_MIN_CONTENT_PX = 12
 #: An inset's width and height lie between these shares of the frame's.
 INSET_MIN_SHARE = 0.2
 INSET_MAX_SHARE = 0.7
@@ -180,7 +188,17 @@ INSET_MIN_MOTION = 6.0
 #: A side's line is compared with the lines this many pixels away on either side.
 INSET_EDGE_REACH_PX = 3
 #: Candidate lines kept per direction (the strongest, at least `INSET_EDGE_REACH_PX` apart).
-INSET_EDGE_CANDIDATES = 10
+INSET_EDGE_CANDIDATES = 16
+#: A side's prominence along its line this many pixels past either end (the stronger end) counts
+#: against it, weighted by `INSET_OVERRUN_WEIGHT`: a pasted side ends at its corners.
+INSET_EDGE_OVERRUN_PX = 6
+INSET_OVERRUN_WEIGHT = 0.5
+#: A rectangle whose display shape is none of `COMMON_SHAPES` (within this share: one pixel on
+#: each side of a quarter-width inset) scores this share of its weakest side...
+INSET_SHAPE_TOLERANCE = 0.08
+INSET_ODD_SHAPE_FACTOR = 0.7
+#: ...and of the rectangles scoring at least this share of the best, the largest is taken.
+INSET_NEAR_BEST = 0.85
 #: Cells per side of the grid insets are searched on by what they differ in (4 pixels of a
 #: 128-pixel frame).
 INSET_GRID_CELLS = 32
