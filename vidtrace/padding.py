@@ -15,12 +15,14 @@ import cv2
 import numpy as np
 
 from vidtrace.spec import (
+    BACKDROP_MIN_STD,
     BACKDROP_SHARE,
     BLUR_ASYMMETRY,
     BLUR_SHARPNESS_RATIO,
     BORDER_MEAN_DELTA,
     BORDER_STD,
     COMMON_SHAPES,
+    FILL_LINES,
     MAX_BORDER_SHARE,
     MIN_BLUR_SHARE,
     SEAM_RATIO,
@@ -41,16 +43,22 @@ def _border_depth(lines_std: np.ndarray, lines_mean: np.ndarray, limit: int) -> 
     return depth
 
 
-def _backdrop(pixels: np.ndarray, depth: int) -> bool:
-    """Whether the border ending `depth` lines in (flat or soft) is a backdrop rather than padding:
-    the line past its end still has the colour of the border's last line, pixel for pixel, over
-    most of its length, and what differs is a few runs (a subject's outline touching the line).
-    Padding ends at the content's straight edge, where most pixels change, or where content of
-    the border's colour is cut into many pieces by it (a pattern running into a bar)."""
+def _is_padding(pixels: np.ndarray, depth: int) -> bool:
+    """Whether the flat or soft border ending `depth` lines into `pixels` (from its first line) is
+    padding rather than the picture's backdrop.
+
+    An editor fills padding with one exact colour: a border whose first `FILL_LINES` lines spread
+    less than `BACKDROP_MIN_STD` is padding, even where a wall of the same grey goes on past it.
+    Otherwise, when the line past the border keeps the colour of the border's last line over
+    more than `BACKDROP_SHARE` of its length, the border is a backdrop (a plain wall or a green
+    screen that a subject's outline ends, and that goes on around it); padding ends at the
+    content's straight edge, where most pixels change."""
+    outer = pixels[: min(depth, FILL_LINES)].astype(np.float32)
+    if float(np.median(outer.std(axis=1))) < BACKDROP_MIN_STD:
+        return True
     inside = pixels[min(depth + 1, len(pixels) - 1)].astype(np.float32)
     border = pixels[depth - 1].astype(np.float32)
-    same = np.abs(inside - border) < BORDER_MEAN_DELTA
-    return float(same.mean()) > BACKDROP_SHARE
+    return float((np.abs(inside - border) < BORDER_MEAN_DELTA).mean()) <= BACKDROP_SHARE
 
 
 def _percentile(values: np.ndarray, q: float) -> float:
@@ -126,12 +134,12 @@ def content_box(pixels: np.ndarray, aspect: float | None = None) -> tuple[int, i
             seam_left = seam_right = 0
     top, bottom = max(top, soft_top, seam_top), max(bottom, soft_bottom, seam_bottom)
     left, right = max(left, soft_left, seam_left), max(right, soft_right, seam_right)
-    # A flat or soft border that a subject's outline ends is a backdrop: the picture stays whole
-    # there (a border found by its seams is a clip's own straight edge).
-    top = top if top == seam_top or not _backdrop(pixels, top) else seam_top
-    bottom = bottom if bottom == seam_bottom or not _backdrop(pixels[::-1], bottom) else seam_bottom
-    left = left if left == seam_left or not _backdrop(pixels.T, left) else seam_left
-    right = right if right == seam_right or not _backdrop(pixels.T[::-1], right) else seam_right
+    # A flat or soft border that a subject's outline ends is a backdrop, kept (a border found by
+    # its seams is a clip's own straight edge).
+    top = top if top == seam_top or _is_padding(pixels, top) else seam_top
+    bottom = bottom if bottom == seam_bottom or _is_padding(pixels[::-1], bottom) else seam_bottom
+    left = left if left == seam_left or _is_padding(pixels.T, left) else seam_left
+    right = right if right == seam_right or _is_padding(pixels.T[::-1], right) else seam_right
     return top, height - bottom, left, width - right
 
 
