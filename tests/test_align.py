@@ -209,6 +209,16 @@ def test_too_few_frames_is_not_a_copy():
     assert align(hits, 30.0, 60.0, S) is None
 
 
+@pytest.mark.parametrize("instants", [S.min_segment_frames, S.min_segment_instants - 1, S.min_segment_instants])
+def test_a_segment_needs_min_segment_instants(instants):
+    # Distinctive hits on one line over 3 s: enough frames that are evidence, but a match only
+    # with min_segment_instants instants in all (a few change pictures alike by chance are not).
+    times = [round(k * 3.0 / (instants - 1), 3) for k in range(instants)]
+    hits = [FrameHit(q, q + 4.0, 2) for q in times]
+    result = align(hits, 30.0, 60.0, S)
+    assert (result is not None) == (instants >= S.min_segment_instants)
+
+
 def test_no_hits_is_none():
     assert align([], 30.0, 60.0, S) is None
 

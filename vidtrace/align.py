@@ -13,7 +13,8 @@ that shows it, so it cannot say *when* the two videos agree: a query frame whose
 line spread over more than `max_echo_span_s` of the reference is not evidence, nor is a hit
 whose picture looks like its own video's frames over more than that span (`FrameHit.held_s`).
 A segment needs `min_segment_frames` distinctive frames over `min_segment_s`, so that two
-unrelated videos sharing an intro card or a held scene do not match.
+unrelated videos sharing an intro card or a held scene do not match, and `min_segment_instants`
+instants in all, so that a few change pictures alike by chance do not either.
 
 Hits may carry the edits that explain them (a mirrored hash, a padded or cropped region); a
 segment reports those shared by most of its frames, and the speed change when there is one.
@@ -281,7 +282,7 @@ def align_planned(
             )
             if (
                 segment is not None
-                and segment.frames >= settings.min_segment_frames
+                and segment.frames >= max(settings.min_segment_frames, settings.min_segment_instants)
                 and segment.duration_s >= settings.min_segment_s
             ):
                 candidates.append(segment)

@@ -67,11 +67,13 @@ OFFSET_TOLERANCE_S = 0.75
 MAX_GAP_S = 3.0
 #: Segments shorter than this are ignored: a shared title card or a second of black is not a copy (s).
 MIN_SEGMENT_S = 2.5
-#: A segment needs at least this many aligned frame hits (query instants). At 4, two different
-#: talking heads matched by chance on 4 or 5 instants of their change pictures over 2.75 to 3 s
-#: (5 false pairs in the robustness benchmark); no copy matched its source on fewer than 9, and
-#: 34 of 9,003 matches between two copies had 4 or 5.
-MIN_SEGMENT_FRAMES = 6
+#: A segment needs at least this many aligned frame hits that are evidence (not held pictures)...
+MIN_SEGMENT_FRAMES = 4
+#: ...and at least this many instants where the two videos agree, held pictures included. With 4
+#: (no such rule), two different talking heads matched by chance on 4 or 5 instants of their
+#: change pictures over 2.75 to 3 s (5 false pairs in the robustness benchmark); no copy matched
+#: its source on fewer than 9 instants, and 34 of 9,003 matches between two copies had 4 or 5.
+MIN_SEGMENT_INSTANTS = 6
 #: Copies played up to this much faster or slower are aligned (0.25: speeds 0.8 to 1.25).
 MAX_SPEED_CHANGE = 0.25
 #: Speeds tried between: over a 20 s stretch a 2% step leaves at most 0.2 s of drift.
@@ -100,6 +102,7 @@ class Settings:
     max_gap_s: float = MAX_GAP_S
     min_segment_s: float = MIN_SEGMENT_S
     min_segment_frames: int = MIN_SEGMENT_FRAMES
+    min_segment_instants: int = MIN_SEGMENT_INSTANTS
     min_score: float = MIN_SCORE
     max_speed_change: float = MAX_SPEED_CHANGE
     speed_step: float = SPEED_STEP

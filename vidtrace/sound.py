@@ -174,6 +174,7 @@ def sound_settings(settings: Settings, need_values: int = SOUND_MIN_SEGMENT_VALU
         settings,
         max_distance_bits=SOUND_MAX_DISTANCE_BITS,
         min_segment_frames=need_values,
+        min_segment_instants=need_values,
         # a short print: the span of its `need_values` values, less half a step of rounding
         min_segment_s=(
             SOUND_MIN_SEGMENT_S if need_values >= SOUND_MIN_SEGMENT_VALUES else (need_values - 1.5) * SOUND_STEP_S
