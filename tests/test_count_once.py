@@ -35,7 +35,7 @@ def test_a_copy_under_a_large_logo_joins_its_source_cluster(tmp_path):
     logo = folder / "reposter" / "clip_logo.mp4"
     subprocess.run(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(folder / "source" / "clip.mp4"),
-         "-vf", "drawbox=x=iw*0.2:y=ih*0.2:w=iw*0.6:h=ih*0.6:color=blue@1:t=fill", str(logo)],
+         "-vf", "drawbox=x=iw*0.175:y=ih*0.175:w=iw*0.65:h=ih*0.65:color=blue@1:t=fill", str(logo)],
         check=True,
     )  # fmt: skip
     store = tmp_path / "store"
