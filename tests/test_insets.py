@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import cv2
 import imageio_ffmpeg
@@ -88,22 +89,27 @@ def test_the_change_within_an_inset_is_hashed_and_matches_the_guest_change():
     assert np.median([hamming(own[ts], inset[ts]) for ts in shared]) <= 6
 
 
-@pytest.mark.skipif(not (TALKING_HEADS / "d10.mp4").exists(), reason="real talking heads not present")
-def test_a_real_talking_head_inset_over_another_matches_its_source(tmp_path):
-    folder = tmp_path / "case"
+def inset_copy_matches(folder: Path, speech: str, host: str, host_size: str, overlay: str) -> list[dict]:
+    """The matches of a store holding 12 s of the real talking head `speech` and, silent, the same
+    speech 160 pixels wide over the talking head `host` (scaled to `host_size`) at `overlay`."""
     folder.mkdir()
     source = folder / "speech.mp4"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(TALKING_HEADS / "d10.mp4"), "-t", "12", "-an",
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(TALKING_HEADS / speech), "-t", "12", "-an",
                     "-c:v", "libx264", "-preset", "ultrafast", str(source)], check=True)  # fmt: skip
-    # the speech a quarter wide in the top right corner over another talking head, silent
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", str(TALKING_HEADS / "d3.mp4"),
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", str(TALKING_HEADS / host),
                     "-i", str(source), "-filter_complex",
-                    "[0:v]scale=640:360,setsar=1[host];[1:v]scale=160:-2,setsar=1[pip];[host][pip]overlay=W-w-20:10:shortest=1",
+                    f"[0:v]scale={host_size},setsar=1[host];[1:v]scale=160:-2,setsar=1[pip];[host][pip]overlay={overlay}:shortest=1",
                     "-an", "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", str(folder / "inset.mp4")],
                    check=True)  # fmt: skip
-    store = tmp_path / "store"
+    store = folder.parent / "store"
     assert run(store, "ingest", folder).exit_code == 0
-    matches = json.loads(run(store, "matches", "--json").stdout)["matches"]
+    return json.loads(run(store, "matches", "--json").stdout)["matches"]
+
+
+@pytest.mark.skipif(not (TALKING_HEADS / "d10.mp4").exists(), reason="real talking heads not present")
+def test_a_real_talking_head_inset_over_another_matches_its_source(tmp_path):
+    # the speech a quarter wide in the top right corner over another talking head
+    matches = inset_copy_matches(tmp_path / "case", "d10.mp4", "d3.mp4", "640:360", "W-w-20:10")
     assert len(matches) == 1
     match = matches[0]
     assert match["kind"] == "copy" and match["matched_s"] >= 6
@@ -145,18 +151,6 @@ def test_a_hosts_line_running_past_the_inset_is_not_its_side(seed):
 def test_a_speech_before_a_plain_wall_shown_a_third_wide_matches_its_source(tmp_path):
     # The speaker's wall is flat: it is her picture's backdrop, not padding, on the stored side as
     # in the inset; and the inset's own lines (her hair against the wall) are not its sides.
-    folder = tmp_path / "case"
-    folder.mkdir()
-    source = folder / "speech.mp4"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(TALKING_HEADS / "d6.mp4"), "-t", "12", "-an",
-                    "-c:v", "libx264", "-preset", "ultrafast", str(source)], check=True)  # fmt: skip
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", str(TALKING_HEADS / "d10.mp4"),
-                    "-i", str(source), "-filter_complex",
-                    "[0:v]scale=480:480,setsar=1[host];[1:v]scale=160:-2,setsar=1[pip];[host][pip]overlay=W-w-14:H-h-14:shortest=1",
-                    "-an", "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", str(folder / "inset.mp4")],
-                   check=True)  # fmt: skip
-    store = tmp_path / "store"
-    assert run(store, "ingest", folder).exit_code == 0
-    matches = json.loads(run(store, "matches", "--json").stdout)["matches"]
+    matches = inset_copy_matches(tmp_path / "case", "d6.mp4", "d10.mp4", "480:480", "W-w-14:H-h-14")
     assert len(matches) == 1
     assert matches[0]["kind"] == "copy" and matches[0]["matched_s"] >= 6
