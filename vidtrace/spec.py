@@ -185,7 +185,7 @@ INSET_MIN_CONTRAST = 2.0
 #: 1.7 to 11.6 (one stretch of 15: 0.5); the sources themselves 0.0 to 2.1 (slideshows of moving
 #: clips the highest), but for one (5.9: a black strip under a shirt); measured with the v7
 #: scoring, before the overrun and shape rules below. A false inset costs hashes, not matches:
-#: its pictures must still match another video in time. With v8's rules, 57 of 166 stretches of
+#: its pictures must still match another video in time. With v8's rules, 56 of 166 stretches of
 #: the benchmark's sources, captioned copies and negatives show an inset (66 with v7's).
 INSET_MIN_EDGE = 1.5
 #: An inset found by its edges moves at least this much (grey levels of temporal spread, mean over
