@@ -282,7 +282,7 @@ def align_planned(
             )
             if (
                 segment is not None
-                and segment.frames >= max(settings.min_segment_frames, settings.min_segment_instants)
+                and segment.frames >= settings.min_segment_instants  # its evidence frames: `_lasts`
                 and segment.duration_s >= settings.min_segment_s
             ):
                 candidates.append(segment)

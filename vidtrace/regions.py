@@ -144,8 +144,9 @@ def inset_hashes(
             inner = content_box(inset)
             if inner != (0, bottom - top, 0, right - left):
                 content = inset[inner[0] : inner[1], inner[2] : inner[3]]
-                if min(content.shape) >= INSET_MIN_CONTENT_PX and frame_quality(content) >= MIN_FRAME_STD:
-                    out.append(FrameHash(ts, hash_frame(content), quality_of(content), REGION_INSET))
+                inner_quality = frame_quality(content)
+                if min(content.shape) >= INSET_MIN_CONTENT_PX and inner_quality >= MIN_FRAME_STD:
+                    out.append(FrameHash(ts, hash_frame(content), round(inner_quality, QUALITY_DIGITS), REGION_INSET))
         # How the inset changed: a talking head shown small over a host is a held picture too.
         at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
         changed = None
