@@ -26,6 +26,7 @@ from vidtrace.spec import (
     INSET_EDGE_CANDIDATES,
     INSET_EDGE_OVERRUN_PX,
     INSET_EDGE_REACH_PX,
+    INSET_FAINT_SIDE,
     INSET_GRID_CELLS,
     INSET_MAX_SHARE,
     INSET_MIN_CONTRAST,
@@ -36,15 +37,27 @@ from vidtrace.spec import (
     INSET_NEAR_BEST,
     INSET_ODD_SHAPE_FACTOR,
     INSET_OVERRUN_WEIGHT,
+    INSET_SETTLE_PX,
     INSET_SHAPE_TOLERANCE,
+    INSET_SNAP_TOLERANCE,
 )
 
+Box = tuple[int, int, int, int]  # (top, bottom, left, right) in pixels, bottom and right excluded
 
-def find_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, int, int, int] | None:
+
+def find_inset(means: np.ndarray, aspect: float | None = None) -> Box | None:
     """(top, bottom, left, right) in pixels of an inset video in a stretch of pictures, or None.
     `means` is (pictures, height, width), both sides divisible by `INSET_GRID_CELLS`; `aspect`,
     when known, is the pictures' display width / height (an inset is a whole video, so its
     shape is usually a common one)."""
+    boxes = inset_boxes(means, aspect)
+    return boxes[0] if boxes else None
+
+
+def inset_boxes(means: np.ndarray, aspect: float | None = None) -> list[Box]:
+    """The inset's box (see `find_inset`), each side settled on the sharpest line near it; and
+    when one side barely shows, also the box whose shape is the nearest common one, that side
+    placed by the other three. Empty when the stretch shows no inset."""
     means = means.astype(np.float32)
     searches = ((lambda m: _edged_inset(m, aspect), INSET_MIN_EDGE_MOTION), (_textured_inset, INSET_MIN_MOTION))
     for search, min_motion in searches:
@@ -52,8 +65,56 @@ def find_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, int
         if box is not None:
             top, bottom, left, right = box
             if float(means[:, top:bottom, left:right].std(axis=0).mean()) >= min_motion:
-                return box
-    return None
+                return _settled(means, box, aspect)
+    return []
+
+
+def _settled(means: np.ndarray, box: Box, aspect: float | None) -> list[Box]:
+    """`box` with each side moved, by up to `INSET_SETTLE_PX`, to the line between two pixels
+    across which the pictures step the most on average along that side; then, when one side's
+    step is under `INSET_FAINT_SIDE` of the second weakest other side's and the box is near a
+    common shape, also the box of that shape with the faint side placed by its opposite."""
+    n_rows, n_cols = means.shape[1:]
+    down = np.abs(np.diff(means, axis=1)).mean(axis=0)  # down[y - 1, x]: from line y - 1 to y
+    across = np.abs(np.diff(means, axis=2)).mean(axis=0)  # across[y, x - 1]: from column x - 1 to x
+
+    def row_step(y: int, x0: int, x1: int) -> float:
+        return float(down[y - 1, x0:x1].mean()) if 1 <= y < n_rows and x1 > x0 else 0.0
+
+    def column_step(x: int, y0: int, y1: int) -> float:
+        return float(across[y0:y1, x - 1].mean()) if 1 <= x < n_cols and y1 > y0 else 0.0
+
+    def near(at: int) -> range:
+        return range(at - INSET_SETTLE_PX, at + INSET_SETTLE_PX + 1)
+
+    top, bottom, left, right = box
+    top, bottom = (max(near(y), key=lambda v: row_step(v, left, right)) for y in (top, bottom))
+    left, right = (max(near(x), key=lambda v: column_step(v, top, bottom)) for x in (left, right))
+    settled = (top, bottom, left, right)
+    steps = [row_step(top, left, right), row_step(bottom, left, right),
+             column_step(left, top, bottom), column_step(right, top, bottom)]  # fmt: skip
+    faint = int(np.argmin(steps))
+    others = sorted(steps[:faint] + steps[faint + 1 :])
+    if not aspect or steps[faint] >= INSET_FAINT_SIDE * others[1]:
+        return [settled]
+    column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
+    shape = (right - left) * column_width / (bottom - top)
+    common = min(COMMON_SHAPES, key=lambda q: abs(shape / q - 1))
+    if abs(shape / common - 1) > INSET_SNAP_TOLERANCE:
+        return [settled]
+    height = round((right - left) * column_width / common)
+    width = round((bottom - top) * common / column_width)
+    snapped = [
+        (bottom - height, bottom, left, right),
+        (top, top + height, left, right),
+        (top, bottom, right - width, right),
+        (top, bottom, left, left + width),
+    ][faint]
+    y0, y1, x0, x1 = snapped
+    moved = max(abs(a - b) for a, b in zip(snapped, settled))
+    if moved <= 1 or y0 < 0 or x0 < 0 or y1 > n_rows or x1 > n_cols:  # a pixel: as good as settled
+        return [settled]
+    return [settled, snapped]
 
 
 def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:

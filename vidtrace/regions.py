@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vidtrace.insets import find_inset
+from vidtrace.insets import inset_boxes
 from vidtrace.padding import content_box
 from vidtrace.phash import phash_rows
 from vidtrace.spec import (
@@ -121,7 +121,8 @@ def inset_hashes(
     """Hashes of the inset, when the stretch of (instant, picture) shows one (`aspect`: the
     pictures' display width / height, when known). A stretch shorter than half `INSET_CHUNK_S`
     (a video's last seconds) is searched with the pictures `before` it. An inset with padding of
-    its own (a letterboxed clip shown small) is also hashed without it, as its source is stored."""
+    its own (a letterboxed clip shown small) is also hashed without it, as its source is stored;
+    an inset one of whose sides barely shows is hashed in both boxes `inset_boxes` gives."""
     if stretch and before and stretch[-1][0] - stretch[0][0] < INSET_CHUNK_S / 2:
         searched = [*before[len(stretch) :], *stretch]  # one stretch's worth, ending with this one
     else:
@@ -129,31 +130,30 @@ def inset_hashes(
     sampled = searched[:: max(1, len(searched) // INSET_SEARCH_PICTURES)]
     if len(sampled) < 2:
         return []
-    box = find_inset(np.stack([m for _, m in sampled]), aspect)
-    if box is None:
-        return []
-    top, bottom, left, right = box
     out = []
     pool = [*before, *stretch]
     times = np.array([t for t, _ in pool])
-    for ts, mean in stretch:
-        inset = mean[top:bottom, left:right]
-        quality = frame_quality(inset)
-        if quality >= MIN_FRAME_STD:
-            out.append(FrameHash(ts, hash_frame(inset), round(quality, QUALITY_DIGITS), REGION_INSET))
-            inner = content_box(inset)
-            if inner != (0, bottom - top, 0, right - left):
-                content = inset[inner[0] : inner[1], inner[2] : inner[3]]
-                inner_quality = frame_quality(content)
-                if min(content.shape) >= INSET_MIN_CONTENT_PX and inner_quality >= MIN_FRAME_STD:
-                    out.append(FrameHash(ts, hash_frame(content), round(inner_quality, QUALITY_DIGITS), REGION_INSET))
-        # How the inset changed: a talking head shown small over a host is a held picture too.
-        at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
-        changed = None
-        if abs(times[at] - (ts - MOTION_LAG_S)) <= MOTION_EVERY_S / 2:
-            changed = change_picture(inset, pool[at][1][top:bottom, left:right])
-        if changed is not None:
-            out.append(FrameHash(ts, hash_frame(changed[0]), changed[1], REGION_MOTION_INSET))
+    for top, bottom, left, right in inset_boxes(np.stack([m for _, m in sampled]), aspect):
+        for ts, mean in stretch:
+            inset = mean[top:bottom, left:right]
+            quality = frame_quality(inset)
+            if quality >= MIN_FRAME_STD:
+                out.append(FrameHash(ts, hash_frame(inset), round(quality, QUALITY_DIGITS), REGION_INSET))
+                inner = content_box(inset)
+                if inner != (0, bottom - top, 0, right - left):
+                    content = inset[inner[0] : inner[1], inner[2] : inner[3]]
+                    inner_quality = frame_quality(content)
+                    if min(content.shape) >= INSET_MIN_CONTENT_PX and inner_quality >= MIN_FRAME_STD:
+                        out.append(
+                            FrameHash(ts, hash_frame(content), round(inner_quality, QUALITY_DIGITS), REGION_INSET)
+                        )
+            # How the inset changed: a talking head shown small over a host is a held picture too.
+            at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
+            changed = None
+            if abs(times[at] - (ts - MOTION_LAG_S)) <= MOTION_EVERY_S / 2:
+                changed = change_picture(inset, pool[at][1][top:bottom, left:right])
+            if changed is not None:
+                out.append(FrameHash(ts, hash_frame(changed[0]), changed[1], REGION_MOTION_INSET))
     return out
 
 

@@ -24,7 +24,8 @@ HASH_ALGORITHM = "phash64"
 #: an inset hashed; the content without a fifth of each side hashed (pictures and changes).
 #: 8: a plain backdrop (a wall, a green screen) kept as picture, not cut as padding; insets found
 #: by their shape and their sides' ends too, and hashed without their own padding as well.
-HASH_VERSION = 8
+#: 9: an inset's sides settled to the pixel; one with a faint side hashed in its common shape too.
+HASH_VERSION = 9
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
@@ -208,6 +209,15 @@ INSET_SHAPE_TOLERANCE = 0.08
 INSET_ODD_SHAPE_FACTOR = 0.7
 #: ...and of the rectangles scoring at least this share of the best, the largest is taken.
 INSET_NEAR_BEST = 0.85
+#: Each side of the box found is then moved, by up to this many pixels, to the line between two
+#: pixels across which the pictures step the most: a side found from steps two pixels wide is off
+#: by one as often as not, and a quarter-wide inset (32 pixels of 128) hashes differently then.
+INSET_SETTLE_PX = 2
+#: A side whose step is under this share of the second weakest other side's barely shows (a pale
+#: wall shown over a pale wall): the box is also hashed with that side placed where the nearest
+#: common shape (within `INSET_SNAP_TOLERANCE`) puts it.
+INSET_FAINT_SIDE = 0.5
+INSET_SNAP_TOLERANCE = 0.25
 #: Cells per side of the grid insets are searched on by what they differ in (4 pixels of a
 #: 128-pixel frame).
 INSET_GRID_CELLS = 32
