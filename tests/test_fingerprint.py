@@ -334,6 +334,26 @@ def test_wide_frames_also_hash_their_centre_and_a_zoomed_region():
     assert REGION_CENTRE in {h.region for h in square}
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_square_crop_of_a_vertical_video_matches_its_centre_square(seed):
+    # Pictures arrive squashed to a square: a 9:16 video's centre square is its middle 9/16 rows.
+    pictures = [texture(seed + 10 * k) for k in range(4)]
+    stored, _ = hash_frames([DecodedFrame(p, k, k * 0.25) for k, p in enumerate(pictures)], aspect=9 / 16)
+    keep = round(SIDE * 9 / 16)
+    start = (SIDE - keep) // 2
+    square = [cv2.resize(p[start : start + keep], (SIDE, SIDE), interpolation=cv2.INTER_AREA) for p in pictures]
+    copy, _ = hash_frames([DecodedFrame(p, k, k * 0.25) for k, p in enumerate(square)], aspect=1.0)
+    centres: dict[float, list[bytes]] = {}
+    for h in stored:
+        if h.region == REGION_CENTRE:
+            centres.setdefault(h.ts_s, []).append(h.hash)
+    pairs = [(h.hash, centres[h.ts_s]) for h in copy if h.region == REGION_FRAME and h.ts_s in centres]
+    assert len(pairs) >= 3
+    for whole, both in pairs:
+        assert len(both) == 2  # the 16:9 band and the square
+        assert min(hamming(whole, c) for c in both) <= 4
+
+
 def test_pictures_are_means_over_short_windows():
     # 25 frames a second: one picture every HASH_STEP_S, each the mean of its window's frames.
     frames = [DecodedFrame(texture(k % 7), k, k / 25) for k in range(50)]

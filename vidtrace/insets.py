@@ -65,15 +65,16 @@ def inset_boxes(means: np.ndarray, aspect: float | None = None) -> list[Box]:
         if box is not None:
             top, bottom, left, right = box
             if float(means[:, top:bottom, left:right].std(axis=0).mean()) >= min_motion:
-                return _settled(means, box, aspect)
+                return settled_boxes(means, box, aspect)
     return []
 
 
-def _settled(means: np.ndarray, box: Box, aspect: float | None) -> list[Box]:
+def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box]:
     """`box` with each side moved, by up to `INSET_SETTLE_PX`, to the line between two pixels
     across which the pictures step the most on average along that side; then, when one side's
     step is under `INSET_FAINT_SIDE` of the second weakest other side's and the box is near a
-    common shape, also the box of that shape with the faint side placed by its opposite."""
+    common shape that moves it outwards, also the box of that shape with the faint side placed by
+    its opposite."""
     n_rows, n_cols = means.shape[1:]
     down = np.abs(np.diff(means, axis=1)).mean(axis=0)  # down[y - 1, x]: from line y - 1 to y
     across = np.abs(np.diff(means, axis=2)).mean(axis=0)  # across[y, x - 1]: from column x - 1 to x
@@ -99,7 +100,12 @@ def _settled(means: np.ndarray, box: Box, aspect: float | None) -> list[Box]:
         return [settled]
     column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
     shape = (right - left) * column_width / (bottom - top)
-    common = min(COMMON_SHAPES, key=lambda q: abs(shape / q - 1))
+    # A faint side is found inside the inset, where its content starts to differ from the host:
+    # only shapes that move it outwards (taller for a top or bottom side, wider for the others).
+    outwards = [q for q in COMMON_SHAPES if (q < shape if faint < 2 else q > shape)]
+    if not outwards:
+        return [settled]
+    common = min(outwards, key=lambda q: abs(shape / q - 1))
     if abs(shape / common - 1) > INSET_SNAP_TOLERANCE:
         return [settled]
     height = round((right - left) * column_width / common)

@@ -2,7 +2,7 @@
 picture before it. Pure: numpy arrays in, `FrameHash` values out.
 
 The regions (`REGION_*` in `vidtrace.spec`): the content, mirrored, without a border
-(`zoom_region`), its centre cut to a phone's shape (`centre_region`), an inset (a smaller video
+(`zoom_region`), its centre cut to a phone's or a feed's shape (`centre_regions`), an inset (a smaller video
 shown over a host), and how each of those changed over the last `MOTION_LAG_S`.
 """
 
@@ -41,6 +41,7 @@ from vidtrace.spec import (
     REGION_MOTION_INSET,
     REGION_MOTION_MIRROR,
     REGION_MOTION_ZOOM,
+    SQUARE_ASPECT,
     ZOOM_BORDER_SHARE,
 )
 
@@ -91,23 +92,26 @@ def zoom_region(content: np.ndarray, share: float | None = None) -> np.ndarray:
     return content[dy : height - dy, dx : width - dx] if height > 2 * dy and width > 2 * dx else content
 
 
-def centre_region(content: np.ndarray, aspect: float) -> np.ndarray | None:
-    """The 9:16 centre of landscape content (16:9 band of portrait content), or None when it is
-    not much smaller than the content. `aspect` is the content's real width / height."""
+def centre_regions(content: np.ndarray, aspect: float) -> list[np.ndarray]:
+    """The 9:16 centre of landscape content; the 16:9 band and the centre square of portrait
+    content. Each only when it is much smaller than the content (`MAX_CENTRE_SHARE`). `aspect` is
+    the content's real width / height."""
     height, width = content.shape
     if aspect >= 1:
         share = CENTRE_ASPECT / aspect
         if share > MAX_CENTRE_SHARE:
-            return None
+            return []
         keep = max(1, round(width * share))
         start = (width - keep) // 2
-        return content[:, start : start + keep]
-    share = aspect * CENTRE_ASPECT
-    if share > MAX_CENTRE_SHARE:
-        return None
-    keep = max(1, round(height * share))
-    start = (height - keep) // 2
-    return content[start : start + keep, :]
+        return [content[:, start : start + keep]]
+    out = []
+    for shape in (1 / CENTRE_ASPECT, SQUARE_ASPECT):
+        share = aspect / shape
+        if share <= MAX_CENTRE_SHARE:
+            keep = max(1, round(height * share))
+            start = (height - keep) // 2
+            out.append(content[start : start + keep, :])
+    return out
 
 
 # --- picture-in-picture ---------------------------------------------------------------------
@@ -191,7 +195,6 @@ def motion_hashes(
     ]
     if aspect:
         height, width = mean.shape
-        centre = centre_region(picture, aspect * ((right - left) / width) / ((bottom - top) / height))
-        if centre is not None:
+        for centre in centre_regions(picture, aspect * ((right - left) / width) / ((bottom - top) / height)):
             out.append(FrameHash(ts, hash_frame(centre), quality, REGION_MOTION_CENTRE))
     return out

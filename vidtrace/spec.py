@@ -24,7 +24,8 @@ HASH_ALGORITHM = "phash64"
 #: an inset hashed; the content without a fifth of each side hashed (pictures and changes).
 #: 8: a plain backdrop (a wall, a green screen) kept as picture, not cut as padding; insets found
 #: by their shape and their sides' ends too, and hashed without their own padding as well.
-#: 9: an inset's sides settled to the pixel; one with a faint side hashed in its common shape too.
+#: 9: an inset's sides settled to the pixel; one with a faint side hashed in its common shape too;
+#: the centre square of vertical content hashed as a centre region.
 HASH_VERSION = 9
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
@@ -97,7 +98,7 @@ CONTENT_BOX_EVERY_S = 0.25
 #: What part of the frame a hash covers (stored with each frame hash).
 REGION_FRAME = 0  # the whole frame: nothing was cropped
 REGION_CONTENT = 1  # the frame with its padding (bars, coloured or blurred background) removed
-REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape) or 16:9 (portrait)
+REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape), or to 16:9 and 1:1 (portrait)
 REGION_ZOOM = 3  # the centre of the content without a border (what a zoomed-in copy keeps)
 REGION_MIRROR = 4  # the content region mirrored left to right (stored; never used as a query)
 REGION_INSET = 5  # a smaller video shown over a host (picture-in-picture)
@@ -132,6 +133,10 @@ ZOOM_BORDER_SHARE = 0.075
 DEEP_ZOOM_SHARE = 0.2
 #: Aspect ratio (width / height) of the centre region of a landscape frame; its inverse for portrait.
 CENTRE_ASPECT = 9 / 16
+#: Portrait content also has its centre square hashed as a centre region: a square copy of a
+#: vertical video (a feed's 1:1 crop) keeps it. A square copy of landscape content matches by the
+#: 9:16 centres both have.
+SQUARE_ASPECT = 1.0
 #: The centre region is hashed when it keeps at most this share of the content's width (height);
 #: closer to 9:16 the whole frame is enough.
 MAX_CENTRE_SHARE = 0.8
