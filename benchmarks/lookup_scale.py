@@ -350,6 +350,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidtrace-lookup-scale")
     ap.add_argument("--fresh", action="store_true", help="fingerprint the real clips again")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--keep", action="store_true", help="keep the stores and the export (their folder is printed)")
     ap.add_argument("--true-copies", type=int, default=TRUE_COPIES,
                     help=f"copies of the query clip in the store (default {TRUE_COPIES}); they match each other on import")  # fmt: skip
     args = ap.parse_args()
@@ -378,7 +379,10 @@ def main() -> None:
         )
         print(f"total benchmark wall time {time.perf_counter() - started:.0f} s")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"stores and export kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def print_table(results: dict, videos: int, frames: int, src: Path, base: Path | None) -> None:

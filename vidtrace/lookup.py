@@ -8,7 +8,10 @@ copies first, then videos sharing only the soundtrack.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vidtrace import signals as sig
 from vidtrace.align import Alignment, Segment
@@ -27,6 +30,30 @@ def _identical(video: repo.VideoRecord) -> LookupMatch:
     duration = float(video.duration_s or 0.0)
     whole = Segment(0.0, duration, 0.0, duration, 1.0, 0, 0.0)
     return LookupMatch(video.id, Alignment((whole,), duration, 1.0), (), sig.IDENTICAL_FILE)
+
+
+class _Background:
+    """A call run on a thread of its own while the caller goes on; `result()` waits for it and
+    returns its value or raises its exception. The thread does not keep the process alive: a
+    query that fails to decode is reported at once, without waiting for the indexes."""
+
+    def __init__(self, call: Callable[[], Any]):
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self._value = call()
+        except BaseException as e:  # handed to the caller by result()
+            self._error = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def lookup(
@@ -48,6 +75,11 @@ def lookup(
         same = repo.video_by_sha(session, sha)
         session.rollback()
     queries: dict = {}
+    # The indexes open (a check of each against SQL, or a build from it) while the query is
+    # decoded and hashed. A lookup writes nothing: an index file that is missing or stale is
+    # built in memory from SQL for this search and the files are left as they are (a read-only
+    # store works).
+    indexes = _Background(lambda: sig.open_indexes(store, saved=()))
     try:
         progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
 
@@ -72,12 +104,9 @@ def lookup(
         queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
         progress("soundtrack of the query", 1, 1)
         progress("searching", 0, 1)
-        # A lookup writes nothing: an index file that is missing or stale is built in memory
-        # from SQL for this search and the files are left as they are (a read-only store works).
-        indexes = sig.open_indexes(store, saved=())
         with store.session() as session:
             others = sig.match_video(
-                session, indexes, queries, duration_s, settings,
+                session, indexes.result(), queries, duration_s, settings,
                 accept=lambda video: same is None or video.id != same.id,
             )  # fmt: skip
             session.rollback()
