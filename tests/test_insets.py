@@ -166,16 +166,18 @@ def test_an_insets_sides_are_found_to_the_pixel(seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_an_inset_side_that_barely_shows_is_also_placed_by_the_insets_shape(seed):
-    # The guest's top rows fade into the host's wall (a pale wall shown over a pale wall): no
-    # line marks the top side, which is found lower, where the guest starts to differ.
+    # A 16:9 video shown small over another (pictures arrive squashed to a square, so the inset
+    # is as many pixels wide as high). The guest's top rows fade into the host's wall (a pale
+    # wall shown over a pale wall): no line marks the top side, which is found lower, where the
+    # guest starts to differ, and the box then has none of the common shapes.
     host = talking(seed, 16)
     pictures = shown_small(host, talking(seed + 10, 16), top=20, left=80, side=40).astype(np.float32)
     fade = np.linspace(0, 1, 6)[None, :, None]
     pictures[:, 20:26, 80:120] = host[:, 20:26, 80:120] * (1 - fade) + pictures[:, 20:26, 80:120] * fade
     found = (25, 60, 80, 120)
-    boxes = settled_boxes(pictures, found, aspect=1.0)
+    boxes = settled_boxes(pictures, found, aspect=16 / 9)
     assert boxes[0][1:] == found[1:]  # the sides that show stay
-    assert boxes[1] == (20, 60, 80, 120)  # and the guest's square shape places the top
+    assert boxes[1] == (20, 60, 80, 120)  # and the guest's 16:9 shape places the top
     assert settled_boxes(pictures, found, aspect=None) == boxes[:1]  # no display shape, no guess
-    sharp = shown_small(host, talking(seed + 10, 16), top=20, left=80, side=40).astype(np.float32)
-    assert settled_boxes(sharp, (21, 60, 80, 120), aspect=1.0)[0] == (20, 60, 80, 120)  # a side that shows
+    sharp = shown_small(host, talking(seed + 10, 16), top=20, left=80, side=40)
+    assert settled_boxes(sharp, (21, 60, 80, 120), aspect=16 / 9) == [(20, 60, 80, 120)]  # all sides show

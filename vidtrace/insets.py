@@ -56,8 +56,9 @@ def find_inset(means: np.ndarray, aspect: float | None = None) -> Box | None:
 
 def inset_boxes(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     """The inset's box (see `find_inset`), each side settled on the sharpest line near it; and
-    when one side barely shows, also the box whose shape is the nearest common one, that side
-    placed by the other three. Empty when the stretch shows no inset."""
+    when one side barely shows and the box has none of the common shapes, also the box of the
+    nearest common shape that moves that side outwards, placed by the other three sides (see
+    `settled_boxes`). Empty when the stretch shows no inset."""
     means = means.astype(np.float32)
     searches = ((lambda m: _edged_inset(m, aspect), INSET_MIN_EDGE_MOTION), (_textured_inset, INSET_MIN_MOTION))
     for search, min_motion in searches:
@@ -71,10 +72,12 @@ def inset_boxes(means: np.ndarray, aspect: float | None = None) -> list[Box]:
 
 def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box]:
     """`box` with each side moved, by up to `INSET_SETTLE_PX`, to the line between two pixels
-    across which the pictures step the most on average along that side; then, when one side's
-    step is under `INSET_FAINT_SIDE` of the second weakest other side's and the box is near a
-    common shape that moves it outwards, also the box of that shape with the faint side placed by
-    its opposite."""
+    across which the pictures step the most on average along that side (the nearest such line
+    of equal steps); then, when one side's step is under `INSET_FAINT_SIDE` of the second weakest
+    other side's and the box's shape is none of the common ones (within `INSET_SHAPE_TOLERANCE`)
+    but within `INSET_SNAP_TOLERANCE` of one that moves the faint side outwards, also the box of
+    that shape with the faint side placed by its opposite."""
+    means = means.astype(np.float32)  # steps between grey levels, not wrapped around
     n_rows, n_cols = means.shape[1:]
     down = np.abs(np.diff(means, axis=1)).mean(axis=0)  # down[y - 1, x]: from line y - 1 to y
     across = np.abs(np.diff(means, axis=2)).mean(axis=0)  # across[y, x - 1]: from column x - 1 to x
@@ -85,12 +88,14 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     def column_step(x: int, y0: int, y1: int) -> float:
         return float(across[y0:y1, x - 1].mean()) if 1 <= x < n_cols and y1 > y0 else 0.0
 
-    def near(at: int) -> range:
-        return range(at - INSET_SETTLE_PX, at + INSET_SETTLE_PX + 1)
+    def near(at: int, n: int) -> range:
+        return range(max(1, at - INSET_SETTLE_PX), min(n - 1, at + INSET_SETTLE_PX) + 1)
 
     top, bottom, left, right = box
-    top, bottom = (max(near(y), key=lambda v: row_step(v, left, right)) for y in (top, bottom))
-    left, right = (max(near(x), key=lambda v: column_step(v, top, bottom)) for x in (left, right))
+    top, bottom = (max(near(y, n_rows), key=lambda v: (row_step(v, left, right), -abs(v - y))) for y in (top, bottom))
+    left, right = (
+        max(near(x, n_cols), key=lambda v: (column_step(v, top, bottom), -abs(v - x))) for x in (left, right)
+    )
     settled = (top, bottom, left, right)
     steps = [row_step(top, left, right), row_step(bottom, left, right),
              column_step(left, top, bottom), column_step(right, top, bottom)]  # fmt: skip
@@ -100,6 +105,8 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
         return [settled]
     column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
     shape = (right - left) * column_width / (bottom - top)
+    if any(abs(shape / q - 1) <= INSET_SHAPE_TOLERANCE for q in COMMON_SHAPES):
+        return [settled]  # a faint side where a common shape puts it: the host looks alike there
     # A faint side is found inside the inset, where its content starts to differ from the host:
     # only shapes that move it outwards (taller for a top or bottom side, wider for the others).
     outwards = [q for q in COMMON_SHAPES if (q < shape if faint < 2 else q > shape)]

@@ -8,6 +8,7 @@ copies first, then videos sharing only the soundtrack.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +35,7 @@ def _identical(video: repo.VideoRecord) -> LookupMatch:
 
 class _Background:
     """A call run on a thread of its own while the caller goes on; `result()` waits for it and
-    returns its value or raises its exception. The thread does not keep the process alive: a
-    query that fails to decode is reported at once, without waiting for the indexes."""
+    returns its value or raises its exception."""
 
     def __init__(self, call: Callable[[], Any]):
         self._value: Any = None
@@ -76,20 +76,29 @@ def lookup(
         session.rollback()
     queries: dict = {}
     # The indexes open (a check of each against SQL, or a build from it) while the query is
-    # decoded and hashed. A lookup writes nothing: an index file that is missing or stale is
-    # built in memory from SQL for this search and the files are left as they are (a read-only
-    # store works).
-    indexes = _Background(lambda: sig.open_indexes(store, saved=()))
+    # decoded and hashed, from its first frame on: a file that does not decode is reported at
+    # once. A lookup writes nothing: an index file that is missing or stale is built in memory
+    # from SQL for this search and the files are left as they are (a read-only store works).
+    opening: list[_Background] = []
+
+    def open_indexes() -> None:
+        if not opening:
+            opening.append(_Background(lambda: sig.open_indexes(store, saved=())))
+
     try:
         progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
 
         def on_frame(ts_s: float, duration_s: float) -> None:
+            open_indexes()
             progress("fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s)
 
         fingerprint = fingerprint_file(path, settings, on_frame)
         progress("fingerprinting the query", 1, 1)
-    except InputError:
-        if same is None:
+    except Exception as e:
+        if opening:  # decoding failed after its first frame: no search, and no thread left behind
+            with contextlib.suppress(Exception):
+                opening[0].result()
+        if not isinstance(e, InputError) or same is None:
             raise
         fingerprint = None  # the stored video is the answer, whether or not the file decodes
     found: list[LookupMatch] = [_identical(same)] if same is not None else []
@@ -104,9 +113,10 @@ def lookup(
         queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
         progress("soundtrack of the query", 1, 1)
         progress("searching", 0, 1)
+        open_indexes()
         with store.session() as session:
             others = sig.match_video(
-                session, indexes.result(), queries, duration_s, settings,
+                session, opening[0].result(), queries, duration_s, settings,
                 accept=lambda video: same is None or video.id != same.id,
             )  # fmt: skip
             session.rollback()

@@ -219,9 +219,11 @@ INSET_NEAR_BEST = 0.85
 #: by one as often as not, and a quarter-wide inset (32 pixels of 128) hashes differently then.
 INSET_SETTLE_PX = 2
 #: A side whose step is under this share of the second weakest other side's barely shows (a pale
-#: wall shown over a pale wall): the box is also hashed with that side placed where the nearest
-#: common shape (within `INSET_SNAP_TOLERANCE`) puts it.
+#: wall shown over a pale wall). When the box then has none of the common shapes, it is also
+#: hashed with that side moved outwards to where the nearest common shape puts it...
 INSET_FAINT_SIDE = 0.5
+#: ...when that shape is within this share of the box's (a quarter-wide inset found 5 pixels
+#: short of 32 is 18% off).
 INSET_SNAP_TOLERANCE = 0.25
 #: Cells per side of the grid insets are searched on by what they differ in (4 pixels of a
 #: 128-pixel frame).
