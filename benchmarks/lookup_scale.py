@@ -176,11 +176,18 @@ def query_clips(cache: Path) -> tuple[Path, Path]:
     return with_copies, without
 
 
-def seed_export(src: Path, cache: Path, fresh: bool) -> Path:
-    """The real fingerprints (sources and the query clip), exported once from a seed store."""
-    from vidtrace.settings import HASH_VERSION
+def hash_version_of(src: Path) -> int:
+    """The fingerprint version of the checkout `src` (an export is imported by that version only)."""
+    code = "from vidtrace.settings import HASH_VERSION; print(HASH_VERSION)"
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(src)), cwd=src,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(done.stdout.strip())
 
-    out = cache / f"seed-v{HASH_VERSION}.jsonl.gz"
+
+def seed_export(src: Path, cache: Path, fresh: bool) -> Path:
+    """The real fingerprints (sources and the query clip), made by checkout `src` and exported
+    once from a seed store (per fingerprint version)."""
+    out = cache / f"seed-v{hash_version_of(src)}.jsonl.gz"
     if out.exists() and not fresh:
         return out
     sources = (
@@ -372,7 +379,14 @@ def main() -> None:
                 shutil.copytree(work / "store-this", work / "store-base")
                 results["base"] = measure_lookups_only(base, work, queries, args.repeats)
             else:
-                results["base"] = measure(base, "base", work, export, queries, args.repeats)
+                base_export = export
+                if hash_version_of(base) != hash_version_of(src):
+                    # Another fingerprint version: the same store built from its own fingerprints
+                    # of the same clips (the same videos, copies and perturbations).
+                    base_export = work / "store-base.jsonl.gz"
+                    build_export(seed_export(base, args.cache, args.fresh), base_export, args.frames, args.seed,
+                                 args.true_copies)  # fmt: skip
+                results["base"] = measure(base, "base", work, base_export, queries, args.repeats)
         print_table(results, videos, frames, src, args.baseline_src)
         print(
             f"\nload average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
