@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from vidtrace import decode as dec
-from vidtrace.fingerprint import hash_frame, zoom_region
+from vidtrace.fingerprint import hash_frame, hash_pictures, zoom_region
 from vidtrace.hashes import bits_to_bytes
 from vidtrace.phash import phash_rows
 from vidtrace.settings import HASH_SIZE, Settings
@@ -49,6 +49,7 @@ def test_batched_phash_equals_imagehash_on_real_frames(path):
     pictures += [np.ascontiguousarray(p[:, ::-1]) for p in pictures[:10]] + [zoom_region(p, 0.7) for p in pictures[:10]]
     expected = [_oracle(p) for p in pictures]
     assert [hash_frame(p) for p in pictures] == expected
+    assert hash_pictures(pictures) == expected  # the regions of a picture are hashed together
     stack = np.stack(
         [cv2.resize(np.ascontiguousarray(p), (SIDE, SIDE), interpolation=cv2.INTER_AREA) for p in pictures]
     )
@@ -72,6 +73,9 @@ def test_batched_phash_equals_imagehash_on_random_pictures(pictures, flat):
 @given(arrays(np.uint8, st.tuples(st.integers(8, 120), st.integers(8, 120)), elements=st.integers(0, 255)))
 def test_hash_frame_equals_imagehash_on_pictures_of_any_size(picture):
     assert hash_frame(picture) == _oracle(picture)
+    assert hash_pictures([picture, picture[:, ::-1], picture[: len(picture) // 2 + 1]]) == [
+        _oracle(picture), _oracle(picture[:, ::-1]), _oracle(picture[: len(picture) // 2 + 1])
+    ]  # fmt: skip
 
 
 def test_batched_phash_refuses_a_stack_of_the_wrong_shape():

@@ -50,6 +50,7 @@ from vidtrace.regions import (  # noqa: F401  (re-exported: what fingerprints ar
     change_picture,
     frame_quality,
     hash_frame,
+    hash_pictures,
     inset_hashes,
     motion_hashes,
     quality_of,
@@ -214,20 +215,21 @@ def hash_frames(
         ts = round(ts, TS_DIGITS)
         region = REGION_FRAME if (top, bottom, left, right) == (0, height, 0, width) else REGION_CONTENT
         stored_quality = round(quality, QUALITY_DIGITS)
-        hashes.append(FrameHash(ts_s=ts, hash=hash_frame(content), quality=stored_quality, region=region))
-        if ts - extras_ts < EXTRA_REGIONS_EVERY_S - _GRID_SLACK_S:
-            continue
-        extras_ts = ts
-        hashes.append(FrameHash(ts, hash_frame(np.ascontiguousarray(content[:, ::-1])), stored_quality, REGION_MIRROR))
-        zoom = zoom_region(content)
-        hashes.append(FrameHash(ts, hash_frame(zoom), quality_of(zoom), REGION_ZOOM))
-        deep = zoom_region(content, DEEP_ZOOM_SHARE)
-        hashes.append(FrameHash(ts, hash_frame(deep), quality_of(deep), REGION_DEEP_ZOOM))
-        if aspect:
-            content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height)
-            for centre in centre_regions(content, content_aspect):
-                if frame_quality(centre) >= MIN_FRAME_STD:
-                    hashes.append(FrameHash(ts, hash_frame(centre), quality_of(centre), REGION_CENTRE))
+        regions = [(content, stored_quality, region)]  # (picture, quality, region), hashed together
+        if ts - extras_ts >= EXTRA_REGIONS_EVERY_S - _GRID_SLACK_S:
+            extras_ts = ts
+            regions.append((np.ascontiguousarray(content[:, ::-1]), stored_quality, REGION_MIRROR))
+            zoom = zoom_region(content)
+            regions.append((zoom, quality_of(zoom), REGION_ZOOM))
+            deep = zoom_region(content, DEEP_ZOOM_SHARE)
+            regions.append((deep, quality_of(deep), REGION_DEEP_ZOOM))
+            if aspect:
+                content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height)
+                for centre in centre_regions(content, content_aspect):
+                    if frame_quality(centre) >= MIN_FRAME_STD:
+                        regions.append((centre, quality_of(centre), REGION_CENTRE))
+        codes = hash_pictures([picture for picture, _, _ in regions])
+        hashes.extend(FrameHash(ts, code, q, r) for (_, q, r), code in zip(regions, codes))
     hashes.extend(inset_hashes(stretch, previous, aspect))
     hashes.sort(key=lambda h: (h.ts_s, h.region))
     return hashes, seen

@@ -64,10 +64,23 @@ def hash_frame(content: np.ndarray, hash_size: int = HASH_SIZE) -> bytes:
     averaging (OpenCV), which costs a tenth of the Lanczos resampling imagehash would do on the
     full picture and changes 0.1 bits in 64 on average (2 at most over 200 test textures).
     """
+    return hash_pictures([content], hash_size)[0]
+
+
+def hash_pictures(pictures: Sequence[np.ndarray], hash_size: int = HASH_SIZE) -> list[bytes]:
+    """`hash_frame` of each picture, the pHash of all of them computed at once (a quarter of the
+    cost per picture of one at a time, bit for bit the same)."""
+    if not pictures:
+        return []
     side = 4 * hash_size
-    if content.shape != (side, side):
-        content = cv2.resize(np.ascontiguousarray(content), (side, side), interpolation=cv2.INTER_AREA)
-    return phash_rows(content[None], hash_size)[0].tobytes()  # imagehash.phash, bit for bit
+    squares = np.empty((len(pictures), side, side), dtype=np.uint8)
+    for k, content in enumerate(pictures):
+        squares[k] = (
+            content
+            if content.shape == (side, side)
+            else cv2.resize(np.ascontiguousarray(content), (side, side), interpolation=cv2.INTER_AREA)
+        )
+    return [row.tobytes() for row in phash_rows(squares, hash_size)]
 
 
 def frame_quality(content: np.ndarray) -> float:
@@ -134,31 +147,30 @@ def inset_hashes(
     sampled = searched[:: max(1, len(searched) // INSET_SEARCH_PICTURES)]
     if len(sampled) < 2:
         return []
-    out = []
     pool = [*before, *stretch]
     times = np.array([t for t, _ in pool])
+    hashed: list[tuple[float, np.ndarray, float, int]] = []  # (instant, picture, quality, region)
     for top, bottom, left, right in inset_boxes(np.stack([m for _, m in sampled]), aspect):
         for ts, mean in stretch:
             inset = mean[top:bottom, left:right]
             quality = frame_quality(inset)
             if quality >= MIN_FRAME_STD:
-                out.append(FrameHash(ts, hash_frame(inset), round(quality, QUALITY_DIGITS), REGION_INSET))
+                hashed.append((ts, inset, round(quality, QUALITY_DIGITS), REGION_INSET))
                 inner = content_box(inset)
                 if inner != (0, bottom - top, 0, right - left):
                     content = inset[inner[0] : inner[1], inner[2] : inner[3]]
                     inner_quality = frame_quality(content)
                     if min(content.shape) >= INSET_MIN_CONTENT_PX and inner_quality >= MIN_FRAME_STD:
-                        out.append(
-                            FrameHash(ts, hash_frame(content), round(inner_quality, QUALITY_DIGITS), REGION_INSET)
-                        )
+                        hashed.append((ts, content, round(inner_quality, QUALITY_DIGITS), REGION_INSET))
             # How the inset changed: a talking head shown small over a host is a held picture too.
             at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
             changed = None
             if abs(times[at] - (ts - MOTION_LAG_S)) <= MOTION_EVERY_S / 2:
                 changed = change_picture(inset, pool[at][1][top:bottom, left:right])
             if changed is not None:
-                out.append(FrameHash(ts, hash_frame(changed[0]), changed[1], REGION_MOTION_INSET))
-    return out
+                hashed.append((ts, changed[0], changed[1], REGION_MOTION_INSET))
+    codes = hash_pictures([picture for _, picture, _, _ in hashed])
+    return [FrameHash(ts, code, quality, region) for (ts, _, quality, region), code in zip(hashed, codes)]
 
 
 # --- change between pictures ---------------------------------------------------------------
@@ -187,14 +199,15 @@ def motion_hashes(
     if changed is None:
         return []
     picture, quality = changed
-    out = [
-        FrameHash(ts, hash_frame(picture), quality, REGION_MOTION),
-        FrameHash(ts, hash_frame(np.ascontiguousarray(picture[:, ::-1])), quality, REGION_MOTION_MIRROR),
-        FrameHash(ts, hash_frame(zoom_region(picture, MOTION_ZOOM_SHARE)), quality, REGION_MOTION_ZOOM),
-        FrameHash(ts, hash_frame(zoom_region(picture, DEEP_ZOOM_SHARE)), quality, REGION_MOTION_DEEP_ZOOM),
+    regions = [
+        (picture, REGION_MOTION),
+        (np.ascontiguousarray(picture[:, ::-1]), REGION_MOTION_MIRROR),
+        (zoom_region(picture, MOTION_ZOOM_SHARE), REGION_MOTION_ZOOM),
+        (zoom_region(picture, DEEP_ZOOM_SHARE), REGION_MOTION_DEEP_ZOOM),
     ]
     if aspect:
         height, width = mean.shape
         for centre in centre_regions(picture, aspect * ((right - left) / width) / ((bottom - top) / height)):
-            out.append(FrameHash(ts, hash_frame(centre), quality, REGION_MOTION_CENTRE))
-    return out
+            regions.append((centre, REGION_MOTION_CENTRE))
+    codes = hash_pictures([p for p, _ in regions])
+    return [FrameHash(ts, code, quality, region) for (_, region), code in zip(regions, codes)]
