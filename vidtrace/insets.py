@@ -38,6 +38,7 @@ from vidtrace.spec import (
     INSET_ODD_SHAPE_FACTOR,
     INSET_OVERRUN_WEIGHT,
     INSET_SETTLE_PX,
+    INSET_SETTLED_SHAPE_TOLERANCE,
     INSET_SHAPE_TOLERANCE,
     INSET_SNAP_TOLERANCE,
 )
@@ -74,7 +75,8 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     """`box` with each side moved, by up to `INSET_SETTLE_PX`, to the line between two pixels
     across which the pictures step the most on average along that side (the nearest such line
     of equal steps); then, when one side's step is under `INSET_FAINT_SIDE` of the second weakest
-    other side's and the box's shape is none of the common ones (within `INSET_SHAPE_TOLERANCE`)
+    other side's and the box's shape is none of the common ones (within
+    `INSET_SETTLED_SHAPE_TOLERANCE`)
     but within `INSET_SNAP_TOLERANCE` of one that moves the faint side outwards, also the box of
     that shape with the faint side placed by its opposite."""
     means = means.astype(np.float32)  # steps between grey levels, not wrapped around
@@ -105,7 +107,7 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
         return [settled]
     column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
     shape = (right - left) * column_width / (bottom - top)
-    if any(abs(shape / q - 1) <= INSET_SHAPE_TOLERANCE for q in COMMON_SHAPES):
+    if any(abs(shape / q - 1) <= INSET_SETTLED_SHAPE_TOLERANCE for q in COMMON_SHAPES):
         return [settled]  # a faint side where a common shape puts it: the host looks alike there
     # A faint side is found inside the inset, where its content starts to differ from the host:
     # only shapes that move it outwards (taller for a top or bottom side, wider for the others).
