@@ -76,10 +76,9 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     across which the pictures step the most on average along that side (the nearest such line
     of equal steps); then, when one side's step is under `INSET_FAINT_SIDE` of the second weakest
     other side's and the box's shape is none of the common ones (within
-    `INSET_SETTLED_SHAPE_TOLERANCE`)
-    but within `INSET_SNAP_TOLERANCE` of one that moves the faint side outwards, also the box of
-    that shape with the faint side placed by its opposite."""
-    means = means.astype(np.float32)  # steps between grey levels, not wrapped around
+    `INSET_SETTLED_SHAPE_TOLERANCE`) but within `INSET_SNAP_TOLERANCE` of one that moves the faint
+    side outwards, also the box of that shape with the faint side placed by its opposite."""
+    means = np.asarray(means, dtype=np.float32)  # steps between grey levels, not wrapped around
     n_rows, n_cols = means.shape[1:]
     down = np.abs(np.diff(means, axis=1)).mean(axis=0)  # down[y - 1, x]: from line y - 1 to y
     across = np.abs(np.diff(means, axis=2)).mean(axis=0)  # across[y, x - 1]: from column x - 1 to x
@@ -107,7 +106,7 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
         return [settled]
     column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
     shape = (right - left) * column_width / (bottom - top)
-    if any(abs(shape / q - 1) <= INSET_SETTLED_SHAPE_TOLERANCE for q in COMMON_SHAPES):
+    if _common_shape(np.array([shape]), INSET_SETTLED_SHAPE_TOLERANCE)[0]:
         return [settled]  # a faint side where a common shape puts it: the host looks alike there
     # A faint side is found inside the inset, where its content starts to differ from the host:
     # only shapes that move it outwards (taller for a top or bottom side, wider for the others).
@@ -130,6 +129,11 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     if moved <= 1 or y0 < 0 or x0 < 0 or y1 > n_rows or x1 > n_cols:  # a pixel: as good as settled
         return [settled]
     return [settled, snapped]
+
+
+def _common_shape(shapes: np.ndarray, tolerance: float) -> np.ndarray:
+    """Whether each display shape (width / height) is within `tolerance` of one of `COMMON_SHAPES`."""
+    return (np.abs(shapes[:, None] / np.array(COMMON_SHAPES)[None, :] - 1) <= tolerance).any(axis=1)
 
 
 def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:
@@ -221,8 +225,7 @@ def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, i
     score = np.minimum.reduce(sides)
     if aspect:
         shape = (x1 - x0) / (y1 - y0) * aspect * n_rows / n_cols
-        common = (np.abs(shape[:, None] / np.array(COMMON_SHAPES)[None, :] - 1) <= INSET_SHAPE_TOLERANCE).any(axis=1)
-        score = np.where(common, score, score * INSET_ODD_SHAPE_FACTOR)
+        score = np.where(_common_shape(shape, INSET_SHAPE_TOLERANCE), score, score * INSET_ODD_SHAPE_FACTOR)
     best = float(score.max())
     if best <= INSET_MIN_EDGE:
         return None
