@@ -12,7 +12,8 @@ A static picture (a title card, a studio backdrop, a held frame) matches every r
 that shows it, so it cannot say *when* the two videos agree: a query frame whose hits near the
 line spread over more than `max_echo_span_s` of the reference is not evidence, nor is a hit
 whose picture looks like its own video's frames over more than that span (`FrameHit.held_s`).
-A segment needs `min_segment_frames` distinctive frames over `min_segment_s`, so that two
+A segment needs `min_segment_frames` distinctive frames over `min_distinct_s`, and lasts
+`min_segment_s` with its held pictures on the same line, so that two
 unrelated videos sharing an intro card or a held scene do not match, and `min_segment_instants`
 instants in all, so that a few change pictures alike by chance do not either.
 
@@ -167,16 +168,24 @@ def _clear_speed(chosen: list[FrameHit], speed: float) -> bool:
     return True
 
 
-def _lasts(distinctive: list[FrameHit], speed: float, settings: Settings) -> bool:
-    """Enough distinctive frames, lasting `min_segment_s` in both videos: a 2 s card matched
-    against a 3 s card along a slanted line lasts 3 s in one video only."""
+def _spans(hits: list[FrameHit], speed: float, need_s: float, interval_s: float) -> bool:
+    """Whether `hits` (by query time) span `need_s` in both videos, a sample standing for the
+    interval up to the next."""
+    if hits[-1].q_ts + interval_s - hits[0].q_ts < need_s:
+        return False
+    r_times = [h.r_ts for h in hits]
+    return max(r_times) - min(r_times) + interval_s * speed >= need_s
+
+
+def _lasts(chosen: list[FrameHit], distinctive: list[FrameHit], speed: float, settings: Settings) -> bool:
+    """Enough distinctive frames, spanning `min_distinct_s` in both videos (`min_segment_s` when
+    that is shorter), and the run's frames, held pictures included, `min_segment_s`: a 2 s card
+    matched against a 3 s card along a slanted line spans 3 s in one video only."""
     if len(distinctive) < settings.min_segment_frames:
         return False
     interval_s = settings.hash_interval_s
-    if distinctive[-1].q_ts + interval_s - distinctive[0].q_ts < settings.min_segment_s:
-        return False
-    r_times = [h.r_ts for h in distinctive]
-    return max(r_times) - min(r_times) + interval_s * speed >= settings.min_segment_s
+    need_s = min(settings.min_distinct_s, settings.min_segment_s)
+    return _spans(distinctive, speed, need_s, interval_s) and _spans(chosen, speed, settings.min_segment_s, interval_s)
 
 
 def _segment_from_run(
@@ -190,7 +199,7 @@ def _segment_from_run(
     first, distinct, slideshow = _chosen(hits.fields(at), echo_span, settings)
     chosen = [hits[k] for k in at[first].tolist()]
     distinctive = chosen if slideshow else [h for h, ok in zip(chosen, distinct.tolist()) if ok]
-    if not _lasts(distinctive, speed, settings):
+    if not _lasts(chosen, distinctive, speed, settings):
         return None
     speed = _fit_speed(chosen, speed, settings)
     if not _clear_speed(chosen, speed):

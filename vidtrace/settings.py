@@ -69,6 +69,10 @@ MAX_GAP_S = 3.0
 MIN_SEGMENT_S = 2.5
 #: A segment needs at least this many aligned frame hits that are evidence (not held pictures)...
 MIN_SEGMENT_FRAMES = 4
+#: ...spanning at least this long in both videos, the segment itself lasting `MIN_SEGMENT_S` with
+#: its held pictures on the same line: a 3 s talking head whose face moves for 2 s is held before
+#: and after, and its copies were found only when nothing was added around it (s).
+MIN_DISTINCT_S = 1.5
 #: ...and at least this many instants where the two videos agree, held pictures included. With 4
 #: (no such rule), two different talking heads matched by chance on 4 or 5 instants of their
 #: change pictures over 2.75 to 3 s (5 false pairs in the robustness benchmark); no copy matched
@@ -102,6 +106,7 @@ class Settings:
     max_gap_s: float = MAX_GAP_S
     min_segment_s: float = MIN_SEGMENT_S
     min_segment_frames: int = MIN_SEGMENT_FRAMES
+    min_distinct_s: float = MIN_DISTINCT_S
     min_segment_instants: int = MIN_SEGMENT_INSTANTS
     min_score: float = MIN_SCORE
     max_speed_change: float = MAX_SPEED_CHANGE

@@ -170,15 +170,15 @@ def required_values(q_count: int, r_count: int) -> int:
 def sound_settings(settings: Settings, need_values: int = SOUND_MIN_SEGMENT_VALUES) -> Settings:
     """The alignment settings for sound: the picture settings with the sound thresholds (for a
     pair that needs `need_values` aligned values, see `required_values`)."""
+    # a short print: the span of its `need_values` values, less half a step of rounding
+    min_s = SOUND_MIN_SEGMENT_S if need_values >= SOUND_MIN_SEGMENT_VALUES else (need_values - 1.5) * SOUND_STEP_S
     return replace(
         settings,
         max_distance_bits=SOUND_MAX_DISTANCE_BITS,
         min_segment_frames=need_values,
         min_segment_instants=need_values,
-        # a short print: the span of its `need_values` values, less half a step of rounding
-        min_segment_s=(
-            SOUND_MIN_SEGMENT_S if need_values >= SOUND_MIN_SEGMENT_VALUES else (need_values - 1.5) * SOUND_STEP_S
-        ),
+        min_segment_s=min_s,
+        min_distinct_s=min_s,  # a held value is never evidence, however long the segment
         offset_tolerance_s=SOUND_OFFSET_TOLERANCE_S,
         min_held_changes=_NEVER,
     )
