@@ -84,6 +84,10 @@ MAX_SOURCE_S = 16.0
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 #: Edits a frame hash cannot be expected to survive; reported, not required.
 NOT_REQUIRED = {"rotate_90"}
+#: vidtrace reports no segment shorter than this (`MIN_SEGMENT_S`: a shared title card or a second
+#: of black is not a copy), so a copy's part that shows less of a source (the 40% excerpt of a 3 s
+#: clip) is not required of it; such parts are listed, and the pooled recall counting them printed.
+SHORTEST_PART_S = defaults.MIN_SEGMENT_S
 #: Edits at the sizes re-posters use, several sizes each: crops kept at their smaller size,
 #: corner insets over another source, centre crops (9:16 is `vertical_crop_9x16`).
 REPOSTER_EDITS = ["crop_10_small", "crop_15_small", "crop_20_small", "inset_quarter", "inset_third", "inset_half",
@@ -622,16 +626,28 @@ class Relations:
         return self.pictures[k] or self.sound[k]
 
 
-def evaluate(clips: list[Clip], rel: Relations, copy: dict, any_kind: dict, threshold: float, members=None):
-    """Per-kind recall (found by a copy match), pooled recall (required kinds) and precision over the
-    pairs of different contents (any kind of match); over the clips in `members` (None: all)."""
+def required_parts(c: Clip, short_too: bool = False) -> list[Expected]:
+    """The parts of a copy that must be found: those showing at least `SHORTEST_PART_S` of their
+    source (all of them with `short_too`; parts of unknown times always)."""
+    if short_too:
+        return list(c.expected)
+    return [e for e in c.expected if not e.timed or min(e.v_end - e.v_start, e.s_end - e.s_start) >= SHORTEST_PART_S]
+
+
+def evaluate(
+    clips: list[Clip], rel: Relations, copy: dict, any_kind: dict, threshold: float, members=None, short_too=False
+):
+    """Per-kind recall (found by a copy match, over `required_parts`), pooled recall (required
+    kinds) and precision over the pairs of different contents (any kind of match); over the clips
+    in `members` (None: all)."""
     order = {c.name: i for i, c in enumerate(clips)}
     inside = [c for c in clips if members is None or c.name in members]
     per_kind: dict[str, list[bool]] = defaultdict(list)
     for c in inside:
-        if c.kind == "source" or c.kind.startswith("negative") or not c.expected:
+        parts = required_parts(c, short_too)
+        if c.kind == "source" or c.kind.startswith("negative") or not parts:
             continue
-        ok = all(copy.get(key(c.name, e.source, order), -1) >= threshold for e in c.expected)
+        ok = all(copy.get(key(c.name, e.source, order), -1) >= threshold for e in parts)
         per_kind[c.kind].append(ok)
     true_pos = false_pos = different = 0
     false_pairs = []
@@ -839,8 +855,8 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
         e = errors.get((cls, kind), {})
         speed = f"{med(e.get('speed', [])):.3f}" if kind.startswith("speed") else ""
         mark = " (not required)" if kind in NOT_REQUIRED else ""
-        missed = [c.name.split("__")[0] for c in inside if c.kind == kind and not all(
-            copy.get(key(c.name, x.source, order), -1) >= ours_t for x in c.expected)]  # fmt: skip
+        missed = [c.name.split("__")[0] for c in inside if c.kind == kind and required_parts(c) and not all(
+            copy.get(key(c.name, x.source, order), -1) >= ours_t for x in required_parts(c))]  # fmt: skip
         print(f"{kind:<22}{len(o_kind[kind]):>3}{rate(o_kind[kind]):>7.2f}{rate(b_kind[kind]):>7.2f}"
               f"{med(e.get('start', [])):>11.2f}{med(e.get('end', [])):>9.2f}{speed:>8}{mark}"
               f"  {' '.join(missed)}")  # fmt: skip
@@ -857,6 +873,14 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
     print(
         f"pooled recall (required edits): ours {o_pooled:.3f} (worst {worst[1]} {worst[0]:.2f}), baseline {b_pooled:.3f}"
     )
+    short = [f"{c.name} ({e.source} {min(e.v_end - e.v_start, e.s_end - e.s_start):.1f} s)" for c in inside
+             if c.kind not in NOT_REQUIRED for e in c.expected if e not in required_parts(c)]  # fmt: skip
+    if short:
+        _, o_all, *_ = evaluate(clips, rel, copy, any_kind, ours_t, members, short_too=True)
+        _, b_all, *_ = evaluate(clips, rel, shares, shares, base_t, members, short_too=True)
+        out["ours"]["pooled_recall_short_too"], out["baseline"]["pooled_recall_short_too"] = o_all, b_all
+        print(f"parts shorter than the shortest segment reported ({SHORTEST_PART_S} s), not required: {', '.join(short)}; "
+              f"pooled recall counting them: ours {o_all:.3f}, baseline {b_all:.3f}")  # fmt: skip
     if repost_o:
         print(f"re-poster-sized edits ({', '.join(k for k in REPOSTER_EDITS if k in o_kind)}): "
               f"ours {rate(repost_o):.3f}, baseline {rate(repost_b):.3f} ({len(repost_o)} copies)")  # fmt: skip

@@ -187,6 +187,29 @@ def test_a_held_picture_in_the_query_is_not_evidence():
     assert align(mixed, 6.0, 6.0, S) is not None
 
 
+@pytest.mark.parametrize("moving_s, matches", [(1.0, False), (1.375, False), (1.5, True), (2.0, True)])
+def test_a_short_clip_held_before_and_after_its_motion_is_a_copy(moving_s, matches):
+    # A 3.1 s talking head whose face moves for `moving_s` in the middle and holds still around
+    # it, found 3 s into a copy with an intro card: the held pictures on the line count for the
+    # segment's length once its distinctive frames span min_distinct_s (1.5 s).
+    start = round((3.125 - moving_s) / 2 / STEP) * STEP
+    hits = [
+        FrameHit(h.q_ts, h.r_ts, h.distance_bits, held_s=0.0 if start <= h.r_ts < start + moving_s else 2.9)
+        for h in copy_hits(3.0, 6.125, offset=-3.0)
+    ]  # fmt: skip
+    result = align(hits, 8.125, 3.125, S)
+    assert (result is not None) == matches
+    if matches:
+        (segment,) = result.segments
+        assert close(segment.q_start, 3.0) and close(segment.q_end, 6.125) and close(segment.r_start, 0.0)
+
+
+def test_distinctive_frames_spanning_long_enough_still_need_the_segment_to_last():
+    # 2 s of moving pictures alike and nothing held around them: shorter than min_segment_s.
+    assert S.min_distinct_s < 2.0 < S.min_segment_s
+    assert align(copy_hits(10.0, 12.0, offset=5.0), 30.0, 30.0, S) is None
+
+
 @pytest.mark.parametrize("changes, matches", [(0, False), (1, False), (2, False), (3, True), (5, True)])
 def test_held_pictures_are_evidence_when_enough_changes_between_them_line_up(changes, matches):
     # A slideshow: every picture is held, but the slides change at the same instants in both
