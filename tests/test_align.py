@@ -204,6 +204,18 @@ def test_a_short_clip_held_before_and_after_its_motion_is_a_copy(moving_s, match
         assert close(segment.q_start, 3.0) and close(segment.q_end, 6.125) and close(segment.r_start, 0.0)
 
 
+@pytest.mark.parametrize("every, matches", [(1, True), (2, True), (3, False)])
+def test_distinctive_frames_spanning_less_than_a_segment_must_be_dense(every, matches):
+    # Under a static logo shared by two videos every picture is held; pictures alike by chance
+    # are scattered over the line, a short clip's moving stretch is continuous.
+    distinct = samples(2.0, 3.75)[::every]
+    hits = [
+        FrameHit(h.q_ts, h.r_ts, h.distance_bits, held_s=0.0 if h.q_ts in distinct else 3.0)
+        for h in copy_hits(1.0, 4.25, offset=-1.0)
+    ]  # fmt: skip
+    assert (align(hits, 6.0, 6.0, S) is not None) == matches
+
+
 def test_distinctive_frames_spanning_long_enough_still_need_the_segment_to_last():
     # 2 s of moving pictures alike and nothing held around them: shorter than min_segment_s.
     assert S.min_distinct_s < 2.0 < S.min_segment_s

@@ -57,6 +57,10 @@ MIN_SPEED_DRIFT_S = 0.5
 #: ...and the same along the segment: each half, fitted on its own, at least this far from 1 on
 #: the same side.
 MIN_HALF_SPEED_CHANGE = 0.015
+#: Distinctive frames spanning less than `min_segment_s` (a short clip held before and after its
+#: motion) must be at least this share of the query instants they span: a moving stretch is
+#: continuous, frames alike by chance are scattered (5 of 13 under a shared static logo).
+MIN_SHORT_DENSITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -179,13 +183,19 @@ def _spans(hits: list[FrameHit], speed: float, need_s: float, interval_s: float)
 
 def _lasts(chosen: list[FrameHit], distinctive: list[FrameHit], speed: float, settings: Settings) -> bool:
     """Enough distinctive frames, spanning `min_distinct_s` in both videos (`min_segment_s` when
-    that is shorter), and the run's frames, held pictures included, `min_segment_s`: a 2 s card
-    matched against a 3 s card along a slanted line spans 3 s in one video only."""
+    that is shorter; densely, see `MIN_SHORT_DENSITY`, while they span less than that), and the
+    run's frames, held pictures included, `min_segment_s`: a 2 s card matched against a 3 s card
+    along a slanted line spans 3 s in one video only."""
     if len(distinctive) < settings.min_segment_frames:
         return False
     interval_s = settings.hash_interval_s
     need_s = min(settings.min_distinct_s, settings.min_segment_s)
-    return _spans(distinctive, speed, need_s, interval_s) and _spans(chosen, speed, settings.min_segment_s, interval_s)
+    if not (
+        _spans(distinctive, speed, need_s, interval_s) and _spans(chosen, speed, settings.min_segment_s, interval_s)
+    ):
+        return False
+    instants = (distinctive[-1].q_ts - distinctive[0].q_ts) / interval_s + 1
+    return instants * interval_s >= settings.min_segment_s or len(distinctive) >= MIN_SHORT_DENSITY * instants
 
 
 def _segment_from_run(
