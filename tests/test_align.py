@@ -216,6 +216,19 @@ def test_distinctive_frames_spanning_less_than_a_segment_must_be_dense(every, ma
     assert (align(hits, 6.0, 6.0, S) is not None) == matches
 
 
+@pytest.mark.parametrize("bits, matches", [(2, True), (5, True), (6, False), (8, False)])
+def test_distinctive_frames_spanning_less_than_a_segment_must_be_close(bits, matches):
+    # Two stretches of one recording (a child pulling the same faces 2 s apart) give a line of
+    # dense moving pictures alike at 6 to 8 bits; a re-encode's lie at 0 to 3.
+    hits = [
+        FrameHit(h.q_ts, h.r_ts, bits, held_s=0.0 if 1.5 <= h.q_ts < 3.625 else 3.0)
+        for h in copy_hits(1.0, 4.25, offset=-1.0)
+    ]  # fmt: skip
+    assert (align(hits, 6.0, 6.0, S) is not None) == matches
+    # Spanning a whole segment, the same pictures are a copy at any distance within the limit.
+    assert align([FrameHit(h.q_ts, h.r_ts, bits) for h in hits], 6.0, 6.0, S) is not None
+
+
 def test_distinctive_frames_spanning_long_enough_still_need_the_segment_to_last():
     # 2 s of moving pictures alike and nothing held around them: shorter than min_segment_s.
     assert S.min_distinct_s < 2.0 < S.min_segment_s

@@ -61,6 +61,10 @@ MIN_HALF_SPEED_CHANGE = 0.015
 #: motion) must be at least this share of the query instants they span: a moving stretch is
 #: continuous, frames alike by chance are scattered (5 of 13 under a shared static logo).
 MIN_SHORT_DENSITY = 0.5
+#: ...and lie this close on average (share of `max_distance_bits`): re-encodes land at 0 to 3
+#: bits; two stretches of one recording 2 s apart (a child pulling the same faces) matched at 8.2
+#: and 5.7 bits on 11 and 13 such frames over 2.1 s.
+MAX_SHORT_DISTANCE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -183,9 +187,9 @@ def _spans(hits: list[FrameHit], speed: float, need_s: float, interval_s: float)
 
 def _lasts(chosen: list[FrameHit], distinctive: list[FrameHit], speed: float, settings: Settings) -> bool:
     """Enough distinctive frames, spanning `min_distinct_s` in both videos (`min_segment_s` when
-    that is shorter; densely, see `MIN_SHORT_DENSITY`, while they span less than that), and the
-    run's frames, held pictures included, `min_segment_s`: a 2 s card matched against a 3 s card
-    along a slanted line spans 3 s in one video only."""
+    that is shorter; densely and closely, see `MIN_SHORT_DENSITY`, while they span less than
+    that), and the run's frames, held pictures included, `min_segment_s`: a 2 s card matched
+    against a 3 s card along a slanted line spans 3 s in one video only."""
     if len(distinctive) < settings.min_segment_frames:
         return False
     interval_s = settings.hash_interval_s
@@ -195,7 +199,13 @@ def _lasts(chosen: list[FrameHit], distinctive: list[FrameHit], speed: float, se
     ):
         return False
     instants = (distinctive[-1].q_ts - distinctive[0].q_ts) / interval_s + 1
-    return instants * interval_s >= settings.min_segment_s or len(distinctive) >= MIN_SHORT_DENSITY * instants
+    if instants * interval_s >= settings.min_segment_s:
+        return True
+    mean_bits = sum(h.distance_bits for h in distinctive) / len(distinctive)
+    return (
+        len(distinctive) >= MIN_SHORT_DENSITY * instants
+        and mean_bits <= MAX_SHORT_DISTANCE_SHARE * settings.max_distance_bits
+    )
 
 
 def _segment_from_run(
