@@ -229,6 +229,21 @@ def test_distinctive_frames_spanning_less_than_a_segment_must_be_close(bits, mat
     assert align([FrameHit(h.q_ts, h.r_ts, bits) for h in hits], 6.0, 6.0, S) is not None
 
 
+def test_held_pictures_on_the_line_say_where_a_segment_runs_not_when():
+    # A talking head held still before the stretch a stored excerpt keeps: the held picture
+    # matches the excerpt's first second (1.2 s off the true offset, inside the line's window).
+    # Only the moving pictures give the speed and offset; the held ones before the excerpt
+    # starts are cut there: no "slowed down", no segment starting before the excerpt does.
+    held = [FrameHit(q, round(q - 2.34, 3), 1, held_s=5.0) for q in samples(2.375, 3.5)]
+    moving = copy_hits(3.5, 8.25, offset=-3.5, distance=1)
+    result = align(held + moving, 11.8, 4.75, S)
+    assert result is not None
+    (segment,) = result.segments
+    assert segment.speed == 1.0 and segment.edits == ()
+    assert close(segment.q_start, 3.5) and close(segment.r_start, 0.0)
+    assert close(segment.q_end, 8.25) and close(segment.r_end, 4.75)
+
+
 def test_distinctive_frames_spanning_long_enough_still_need_the_segment_to_last():
     # 2 s of moving pictures alike and nothing held around them: shorter than min_segment_s.
     assert S.min_distinct_s < 2.0 < S.min_segment_s

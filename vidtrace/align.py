@@ -221,11 +221,15 @@ def _segment_from_run(
     distinctive = chosen if slideshow else [h for h, ok in zip(chosen, distinct.tolist()) if ok]
     if not _lasts(chosen, distinctive, speed, settings):
         return None
-    speed = _fit_speed(chosen, speed, settings)
-    if not _clear_speed(chosen, speed):
+    # The speed and offset come from the evidence: a held picture on the line matches wherever the
+    # other video shows it, so it says where the segment runs to, never when the two agree.
+    speed = _fit_speed(distinctive, speed, settings)
+    if not _clear_speed(distinctive, speed):
         speed = 1.0
-    offset = median(h.r_ts - speed * h.q_ts for h in chosen)
-    q_start = chosen[0].q_ts
+    offset = median(h.r_ts - speed * h.q_ts for h in distinctive)
+    # Held pictures on the line from before the other video starts (it held them less long) are
+    # cut where it starts.
+    q_start = max(chosen[0].q_ts, -offset / speed)
     # A sample stands for the interval up to the next sample.
     q_end = min(chosen[-1].q_ts + interval_s, max(q_duration_s, chosen[-1].q_ts))
     r_start = max(0.0, speed * q_start + offset)
