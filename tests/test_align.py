@@ -244,6 +244,19 @@ def test_held_pictures_on_the_line_say_where_a_segment_runs_not_when():
     assert close(segment.q_end, 8.25) and close(segment.r_end, 4.75)
 
 
+def test_the_segment_with_more_evidence_wins_over_one_with_more_held_frames():
+    # A child pulling the same face again 2 s later, then holding still: that line's held
+    # pictures outnumber the true line's frames, its moving pictures do not. The true line is
+    # the copy, the other its echo (they overlap in the stored video).
+    true_line = copy_hits(1.0, 4.5, offset=-1.0)
+    again = [FrameHit(h.q_ts, h.r_ts, 3, held_s=0.0 if h.q_ts < 5.0 else 5.5) for h in copy_hits(3.0, 9.0, offset=-3.0)]
+    assert len(again) > len(true_line) > len([h for h in again if h.held_s == 0.0])
+    result = align(true_line + again, 9.0, 6.0, S)
+    assert result is not None
+    (segment,) = result.segments
+    assert close(segment.q_start, 1.0) and close(segment.r_start, 0.0) and close(segment.q_end, 4.5)
+
+
 def test_distinctive_frames_spanning_long_enough_still_need_the_segment_to_last():
     # 2 s of moving pictures alike and nothing held around them: shorter than min_segment_s.
     assert S.min_distinct_s < 2.0 < S.min_segment_s

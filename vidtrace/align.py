@@ -211,10 +211,10 @@ def _lasts(chosen: list[FrameHit], distinctive: list[FrameHit], speed: float, se
 def _segment_from_run(
     hits: HitSource, at: np.ndarray, echo_span: np.ndarray, speed: float, q_duration_s: float,
     r_duration_s: float, settings: Settings,
-) -> Segment | None:  # fmt: skip
+) -> tuple[Segment, int] | None:  # fmt: skip
     """The segment of a run of one line's hits (`at`, positions in `hits` by query time, each
-    with how far its query picture's hits spread around it), or None when its distinctive frames
-    do not last."""
+    with how far its query picture's hits spread around it) and how many of its frames are
+    evidence, or None when its distinctive frames do not last."""
     interval_s = settings.hash_interval_s
     first, distinct, slideshow = _chosen(hits.fields(at), echo_span, settings)
     chosen = [hits[k] for k in at[first].tolist()]
@@ -246,7 +246,7 @@ def _segment_from_run(
         edits.add(SPED_UP)
     elif speed < 1.0:
         edits.add(SLOWED_DOWN)
-    return Segment(
+    segment = Segment(
         q_start=round(q_start, 3),
         q_end=round(q_end, 3),
         r_start=round(r_start, 3),
@@ -256,6 +256,7 @@ def _segment_from_run(
         mean_distance_bits=round(sum(h.distance_bits for h in chosen) / len(chosen), 2),
         edits=tuple(sorted(edits)),
     )
+    return segment, len(distinctive)
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -267,32 +268,39 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
     return align_planned(hits, plan_lines(hits, settings), q_duration_s, r_duration_s, settings)
 
 
-def _accepted(candidates: list[Segment]) -> list[Segment]:
-    """Longest first; a segment overlapping an accepted one by more than half of the shorter of the
-    two, on either side, is an echo of a better one (static scenes give many parallel alignments)."""
-    accepted: list[Segment] = []
-    for seg in sorted(candidates, key=lambda s: (-s.frames, -s.duration_s, s.q_start, s.r_start)):
+#: A candidate segment and how many of its frames are evidence (not held pictures).
+_Candidate = tuple[Segment, int]
+
+
+def _accepted(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Most evidence first (then most frames, longest); a segment overlapping an accepted one by
+    more than half of the shorter of the two, on either side, is an echo of a better one (static
+    scenes give many parallel alignments, and a face pulled again later gives a slanted one
+    whose held pictures can outnumber a true line's)."""
+    accepted: list[_Candidate] = []
+    order = sorted(candidates, key=lambda c: (-c[1], -c[0].frames, -c[0].duration_s, c[0].q_start, c[0].r_start))
+    for seg, evidence in order:
         if any(
             _overlap(seg.q_start, seg.q_end, a.q_start, a.q_end) > 0.5 * min(seg.duration_s, a.duration_s)
             or _overlap(seg.r_start, seg.r_end, a.r_start, a.r_end)
             > 0.5 * min(seg.r_end - seg.r_start, a.r_end - a.r_start)
-            for a in accepted
+            for a, _ in accepted
         ):
             continue
-        accepted.append(seg)
+        accepted.append((seg, evidence))
     return accepted
 
 
-def _settled(accepted: list[Segment], left: tuple[int, float, float], settings: Settings) -> bool:
+def _settled(accepted: list[_Candidate], left: tuple[int, float, float], settings: Settings) -> bool:
     """Whether no later line can change which segments are accepted: an accepted segment with more
-    frames than the hits left have query times is accepted before any later segment whatever
-    comes (segments are taken most frames first), and when one such spans every query time left
+    evidence frames than the hits left have query times is accepted before any later segment
+    whatever comes (segments are taken most evidence first), and when one such spans every query time left
     (plus the interval a sample stands for), any later segment lies inside it and is its echo."""
     instants, first_q, last_q = left
     if instants == 0:
         return True
     end = round(last_q + settings.hash_interval_s, 3)
-    return any(a.frames > instants and a.q_start <= round(first_q, 3) and a.q_end >= end for a in accepted)
+    return any(n > instants and a.q_start <= round(first_q, 3) and a.q_end >= end for a, n in accepted)
 
 
 def align_planned(
@@ -303,32 +311,32 @@ def align_planned(
     from them only in `held_s` and `change_s`). Only the hits on the lines read are looked at, and
     only the chosen ones as `FrameHit`s: a `HitSource` makes only those."""
     source = HitList(hits) if isinstance(hits, Sequence) else hits
-    candidates: list[Segment] = []
-    accepted: list[Segment] = []
+    candidates: list[_Candidate] = []
+    accepted: list[_Candidate] = []
     k = 0
     while (line := plan.line(k)) is not None:
         speed, picked = line
         at, echoes = plan.order[picked], plan.echo_span[picked]
         for start, stop in _runs(plan.q_of(picked), settings.max_gap_s):
-            segment = _segment_from_run(
+            found = _segment_from_run(
                 source, at[start:stop], echoes[start:stop], speed, q_duration_s, r_duration_s, settings
             )
             if (
-                segment is not None
-                and segment.frames >= settings.min_segment_instants  # its evidence frames: `_lasts`
-                and segment.duration_s >= settings.min_segment_s
+                found is not None
+                and found[0].frames >= settings.min_segment_instants  # its evidence frames: `_lasts`
+                and found[0].duration_s >= settings.min_segment_s
             ):
-                candidates.append(segment)
+                candidates.append(found)
         accepted = _accepted(candidates)
         if _settled(accepted, plan.left_after(k), settings):
             break
         k += 1
     if not accepted:
         return None
-    accepted.sort(key=lambda s: s.q_start)
-    matched_s = _union_length([(s.q_start, s.q_end) for s in accepted])
+    segments = sorted((s for s, _ in accepted), key=lambda s: s.q_start)
+    matched_s = _union_length([(s.q_start, s.q_end) for s in segments])
     shorter = max(min(q_duration_s, r_duration_s), settings.hash_interval_s)
     score = min(1.0, matched_s / shorter)
     if score < settings.min_score:
         return None
-    return Alignment(tuple(accepted), round(matched_s, 3), round(score, 4))
+    return Alignment(tuple(segments), round(matched_s, 3), round(score, 4))
