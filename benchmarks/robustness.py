@@ -690,6 +690,8 @@ def segment_errors(clips: list[Clip], found: dict[tuple[str, str], Found]):
             out[c.kind]["speed_err"].append(abs(best[4] - e.speed) / e.speed)
             out[c.kind]["speed"].append(best[4])
             out[c.kind]["offset_err"].append(abs((best[2] - best[0] * best[4]) - (e.s_start - e.v_start * e.speed)))
+            if e.speed == 1.0:  # a copy played at its source's speed: reported at 1, or labelled wrongly
+                out[c.kind]["false_speed"].append(float(abs(best[4] - 1.0) > 1e-6))
     return out
 
 
@@ -1008,6 +1010,15 @@ def report(clips, found, shares, settings, args, summary, classes, timing) -> No
           f"({len(starts) // 2} located segments)")  # fmt: skip
     sub = errors_by_kind.get("subclip_40", {}).get("offset_err", [])
     print(f"sub-clips: offset error median {med(sub):.2f} s, max {max(sub, default=float('nan')):.2f} s")
+    offsets = sorted(x for e in errors_by_kind.values() for x in e.get("offset_err", []))
+    if offsets:
+        print(f"offsets, every located copy: error median {med(offsets):.2f} s, 90th percentile "
+              f"{offsets[int(0.9 * (len(offsets) - 1))]:.2f} s, max {offsets[-1]:.2f} s; "
+              f"{sum(x > 0.5 for x in offsets)} of {len(offsets)} off by more than 0.5 s")  # fmt: skip
+    labels = [(kind, x) for kind, e in errors_by_kind.items() for x in e.get("false_speed", [])]
+    wrong = sorted({kind for kind, x in labels if x})
+    print(f"speed labels: {sum(x for _, x in labels):.0f} of {len(labels)} located copies played at their source's "
+          f"speed reported sped up or slowed down ({', '.join(wrong) or 'none'})")  # fmt: skip
     comp = [c for c in clips if c.kind == "compilation"]
     order = {c.name: i for i, c in enumerate(clips)}
     both = sum(all(copy.get(key(c.name, e.source, order), -1) >= ours_t for e in c.expected) for c in comp)
