@@ -294,8 +294,9 @@ def _accepted(candidates: list[_Candidate]) -> list[_Candidate]:
 def _settled(accepted: list[_Candidate], left: tuple[int, float, float], settings: Settings) -> bool:
     """Whether no later line can change which segments are accepted: an accepted segment with more
     evidence frames than the hits left have query times is accepted before any later segment
-    whatever comes (segments are taken most evidence first), and when one such spans every query time left
-    (plus the interval a sample stands for), any later segment lies inside it and is its echo."""
+    whatever comes (segments are taken most evidence first), and when one such spans every query
+    time left (plus the interval a sample stands for), any later segment lies inside it and is
+    its echo."""
     instants, first_q, last_q = left
     if instants == 0:
         return True
