@@ -626,12 +626,20 @@ class Relations:
         return self.pictures[k] or self.sound[k]
 
 
+def part_s(e: Expected) -> float:
+    """How long a copy's part shows its source, in the shorter of the two videos' seconds."""
+    return min(e.v_end - e.v_start, e.s_end - e.s_start)
+
+
+def too_short(e: Expected) -> bool:
+    """Whether a part shows less of its source than any segment vidtrace reports."""
+    return e.timed and part_s(e) < SHORTEST_PART_S
+
+
 def required_parts(c: Clip, short_too: bool = False) -> list[Expected]:
     """The parts of a copy that must be found: those showing at least `SHORTEST_PART_S` of their
     source (all of them with `short_too`; parts of unknown times always)."""
-    if short_too:
-        return list(c.expected)
-    return [e for e in c.expected if not e.timed or min(e.v_end - e.v_start, e.s_end - e.s_start) >= SHORTEST_PART_S]
+    return [e for e in c.expected if short_too or not too_short(e)]
 
 
 def evaluate(
@@ -857,8 +865,8 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
         e = errors.get((cls, kind), {})
         speed = f"{med(e.get('speed', [])):.3f}" if kind.startswith("speed") else ""
         mark = " (not required)" if kind in NOT_REQUIRED else ""
-        missed = [c.name.split("__")[0] for c in inside if c.kind == kind and required_parts(c) and not all(
-            copy.get(key(c.name, x.source, order), -1) >= ours_t for x in required_parts(c))]  # fmt: skip
+        missed = [c.name.split("__")[0] for c in inside if c.kind == kind and (parts := required_parts(c)) and not all(
+            copy.get(key(c.name, x.source, order), -1) >= ours_t for x in parts)]  # fmt: skip
         print(f"{kind:<22}{len(o_kind[kind]):>3}{rate(o_kind[kind]):>7.2f}{rate(b_kind[kind]):>7.2f}"
               f"{med(e.get('start', [])):>11.2f}{med(e.get('end', [])):>9.2f}{speed:>8}{mark}"
               f"  {' '.join(missed)}")  # fmt: skip
@@ -875,8 +883,8 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
     print(
         f"pooled recall (required edits): ours {o_pooled:.3f} (worst {worst[1]} {worst[0]:.2f}), baseline {b_pooled:.3f}"
     )
-    short = [f"{c.name} ({e.source} {min(e.v_end - e.v_start, e.s_end - e.s_start):.1f} s)" for c in inside
-             if c.kind not in NOT_REQUIRED for e in c.expected if e not in required_parts(c)]  # fmt: skip
+    short = [f"{c.name} ({e.source} {part_s(e):.1f} s)" for c in inside
+             if c.kind not in NOT_REQUIRED for e in c.expected if too_short(e)]  # fmt: skip
     if short:
         _, o_all, *_ = evaluate(clips, rel, copy, any_kind, ours_t, members, short_too=True)
         _, b_all, *_ = evaluate(clips, rel, shares, shares, base_t, members, short_too=True)

@@ -51,6 +51,7 @@ from vidtrace.regions import (  # noqa: F401  (re-exported: what fingerprints ar
     frame_quality,
     hash_frame,
     hash_pictures,
+    hashed,
     inset_hashes,
     motion_hashes,
     quality_of,
@@ -215,21 +216,20 @@ def hash_frames(
         ts = round(ts, TS_DIGITS)
         region = REGION_FRAME if (top, bottom, left, right) == (0, height, 0, width) else REGION_CONTENT
         stored_quality = round(quality, QUALITY_DIGITS)
-        regions = [(content, stored_quality, region)]  # (picture, quality, region), hashed together
+        entries = [(ts, content, stored_quality, region)]  # (instant, picture, quality, region)
         if ts - extras_ts >= EXTRA_REGIONS_EVERY_S - _GRID_SLACK_S:
             extras_ts = ts
-            regions.append((np.ascontiguousarray(content[:, ::-1]), stored_quality, REGION_MIRROR))
+            entries.append((ts, np.ascontiguousarray(content[:, ::-1]), stored_quality, REGION_MIRROR))
             zoom = zoom_region(content)
-            regions.append((zoom, quality_of(zoom), REGION_ZOOM))
+            entries.append((ts, zoom, quality_of(zoom), REGION_ZOOM))
             deep = zoom_region(content, DEEP_ZOOM_SHARE)
-            regions.append((deep, quality_of(deep), REGION_DEEP_ZOOM))
+            entries.append((ts, deep, quality_of(deep), REGION_DEEP_ZOOM))
             if aspect:
                 content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height)
                 for centre in centre_regions(content, content_aspect):
                     if frame_quality(centre) >= MIN_FRAME_STD:
-                        regions.append((centre, quality_of(centre), REGION_CENTRE))
-        codes = hash_pictures([picture for picture, _, _ in regions])
-        hashes.extend(FrameHash(ts, code, q, r) for (_, q, r), code in zip(regions, codes))
+                        entries.append((ts, centre, quality_of(centre), REGION_CENTRE))
+        hashes.extend(hashed(entries))
     hashes.extend(inset_hashes(stretch, previous, aspect))
     hashes.sort(key=lambda h: (h.ts_s, h.region))
     return hashes, seen

@@ -83,6 +83,13 @@ def hash_pictures(pictures: Sequence[np.ndarray], hash_size: int = HASH_SIZE) ->
     return [row.tobytes() for row in phash_rows(squares, hash_size)]
 
 
+def hashed(entries: Sequence[tuple[float, np.ndarray, float, int]]) -> list[FrameHash]:
+    """The `FrameHash` of each (instant, picture, quality, region), the pictures hashed at once
+    (`hash_pictures`)."""
+    codes = hash_pictures([picture for _, picture, _, _ in entries])
+    return [FrameHash(ts, code, quality, region) for (ts, _, quality, region), code in zip(entries, codes)]
+
+
 def frame_quality(content: np.ndarray) -> float:
     """Grey-level standard deviation: near zero for black, flat or faded frames."""
     return float(cv2.meanStdDev(content)[1][0, 0]) if content.size else 0.0
@@ -149,28 +156,27 @@ def inset_hashes(
         return []
     pool = [*before, *stretch]
     times = np.array([t for t, _ in pool])
-    hashed: list[tuple[float, np.ndarray, float, int]] = []  # (instant, picture, quality, region)
+    entries: list[tuple[float, np.ndarray, float, int]] = []  # (instant, picture, quality, region)
     for top, bottom, left, right in inset_boxes(np.stack([m for _, m in sampled]), aspect):
         for ts, mean in stretch:
             inset = mean[top:bottom, left:right]
             quality = frame_quality(inset)
             if quality >= MIN_FRAME_STD:
-                hashed.append((ts, inset, round(quality, QUALITY_DIGITS), REGION_INSET))
+                entries.append((ts, inset, round(quality, QUALITY_DIGITS), REGION_INSET))
                 inner = content_box(inset)
                 if inner != (0, bottom - top, 0, right - left):
                     content = inset[inner[0] : inner[1], inner[2] : inner[3]]
                     inner_quality = frame_quality(content)
                     if min(content.shape) >= INSET_MIN_CONTENT_PX and inner_quality >= MIN_FRAME_STD:
-                        hashed.append((ts, content, round(inner_quality, QUALITY_DIGITS), REGION_INSET))
+                        entries.append((ts, content, round(inner_quality, QUALITY_DIGITS), REGION_INSET))
             # How the inset changed: a talking head shown small over a host is a held picture too.
             at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
             changed = None
             if abs(times[at] - (ts - MOTION_LAG_S)) <= MOTION_EVERY_S / 2:
                 changed = change_picture(inset, pool[at][1][top:bottom, left:right])
             if changed is not None:
-                hashed.append((ts, changed[0], changed[1], REGION_MOTION_INSET))
-    codes = hash_pictures([picture for _, picture, _, _ in hashed])
-    return [FrameHash(ts, code, quality, region) for (ts, _, quality, region), code in zip(hashed, codes)]
+                entries.append((ts, changed[0], changed[1], REGION_MOTION_INSET))
+    return hashed(entries)
 
 
 # --- change between pictures ---------------------------------------------------------------
@@ -199,15 +205,14 @@ def motion_hashes(
     if changed is None:
         return []
     picture, quality = changed
-    regions = [
-        (picture, REGION_MOTION),
-        (np.ascontiguousarray(picture[:, ::-1]), REGION_MOTION_MIRROR),
-        (zoom_region(picture, MOTION_ZOOM_SHARE), REGION_MOTION_ZOOM),
-        (zoom_region(picture, DEEP_ZOOM_SHARE), REGION_MOTION_DEEP_ZOOM),
+    entries = [
+        (ts, picture, quality, REGION_MOTION),
+        (ts, np.ascontiguousarray(picture[:, ::-1]), quality, REGION_MOTION_MIRROR),
+        (ts, zoom_region(picture, MOTION_ZOOM_SHARE), quality, REGION_MOTION_ZOOM),
+        (ts, zoom_region(picture, DEEP_ZOOM_SHARE), quality, REGION_MOTION_DEEP_ZOOM),
     ]
     if aspect:
         height, width = mean.shape
         for centre in centre_regions(picture, aspect * ((right - left) / width) / ((bottom - top) / height)):
-            regions.append((centre, REGION_MOTION_CENTRE))
-    codes = hash_pictures([p for p, _ in regions])
-    return [FrameHash(ts, code, quality, region) for (_, region), code in zip(regions, codes)]
+            entries.append((ts, centre, quality, REGION_MOTION_CENTRE))
+    return hashed(entries)

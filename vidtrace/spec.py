@@ -223,10 +223,11 @@ INSET_SETTLE_PX = 2
 #: hashed with that side moved outwards to where the nearest common shape puts it...
 INSET_FAINT_SIDE = 0.5
 #: ...when that shape is within this share of the box's (a quarter-wide inset found 5 pixels
-#: short of 32 is 18% off). A settled box within this share of a common shape has it already (a
-#: pixel of a quarter-wide inset's 32): the shapes near square (1:1, 5:4, 4:3) lie 7% to 11% apart,
-#: and a wider margin took a square inset found 5 pixels short for a 5:4 one.
+#: short of 32 is 18% off)...
 INSET_SNAP_TOLERANCE = 0.25
+#: ...and the settled box is not within this share of a common shape already (a pixel of a
+#: quarter-wide inset's 32): the shapes near square (1:1, 5:4, 4:3) lie 7% to 11% apart, and a
+#: wider margin took a square inset found 5 pixels short for a 5:4 one.
 INSET_SETTLED_SHAPE_TOLERANCE = 0.03
 #: Cells per side of the grid insets are searched on by what they differ in (4 pixels of a
 #: 128-pixel frame).
