@@ -13,7 +13,10 @@ own size, as `vidtrace index build --shards N` makes them) and, with `--ivf`, FA
 - search time of a 60-frame query (60 planted copies from different families, radius
   `MAX_DISTANCE_BITS`): p50 and p95 over the repeated queries;
 - recall against exact flat search (all pairs within the radius, and those 8 to 10 bits apart),
-  and the recall of the planted pairs alone.
+  and the recall of the planted pairs alone;
+- for multihash, one search of `BATCH_ROWS` query rows at once, as ingest, rescan and import
+  search many new videos' pictures together: in blocks of `MULTIHASH_QUERY_BLOCK` queries and, as
+  the baseline, in one block (best of `BATCH_REPEATS`, alternating; the hits must be the same).
 
     python benchmarks/index_scale.py            # 10^5, 10^6, 10^7 (a few minutes on 2 cores)
     python benchmarks/index_scale.py --quick    # 10^5, 10^6
@@ -33,7 +36,16 @@ import faiss
 import numpy as np
 
 from vidtrace import settings as defaults
-from vidtrace.index import APPROXIMATE_FROM_FRAMES, FLAT, MULTIHASH, SHARDED, FrameIndex, ShardedIndex, shard_of
+from vidtrace.index import (
+    APPROXIMATE_FROM_FRAMES,
+    FLAT,
+    MULTIHASH,
+    SHARDED,
+    FrameIndex,
+    ShardedIndex,
+    multihash,
+    shard_of,
+)
 
 QUERY_FRAMES = 60
 NBYTES = 8
@@ -43,6 +55,9 @@ IVF = "ivf"
 #: IVF cells: about 4 * sqrt(frames), the usual FAISS rule of thumb.
 IVF_CELLS_PER_SQRT = 4
 IVF_TRAIN_SAMPLE = 100_000
+#: Query rows of the batched search (the pictures of a few new videos, as matching searches them).
+BATCH_ROWS = 4096
+BATCH_REPEATS = 3
 
 
 class IvfIndex:
@@ -130,6 +145,26 @@ def pairs(index: FrameIndex, query: np.ndarray, radius: int) -> tuple[set, float
     return found, seconds, dict(zip(zip(rows.tolist(), ids.tolist()), dists.tolist()))
 
 
+def batched(index: FrameIndex, query: np.ndarray, radius: int) -> dict:
+    """Seconds of one search of all `query` rows in blocks of `MULTIHASH_QUERY_BLOCK` and in one
+    block (the baseline), best of `BATCH_REPEATS` each, alternating."""
+    block = multihash.MULTIHASH_QUERY_BLOCK
+    times: dict[str, list[float]] = {"blocks": [], "one": []}
+    results = {}
+    try:
+        for _ in range(BATCH_REPEATS):
+            for name, size in (("blocks", block), ("one", len(query))):
+                multihash.MULTIHASH_QUERY_BLOCK = size
+                start = time.perf_counter()
+                found = index.search_arrays(query, radius)
+                times[name].append(time.perf_counter() - start)
+                results[name] = found
+    finally:
+        multihash.MULTIHASH_QUERY_BLOCK = block
+    same = all(np.array_equal(a, b) for a, b in zip(results["blocks"], results["one"]))
+    return {"batch_s": min(times["blocks"]), "batch_one_s": min(times["one"]), "batch_same": same}
+
+
 def bench_size(n: int, n_queries: int, seed: int, args) -> list[dict]:
     rng = np.random.default_rng(seed)
     radius = defaults.MAX_DISTANCE_BITS
@@ -170,8 +205,13 @@ def bench_size(n: int, n_queries: int, seed: int, args) -> list[dict]:
             planted_hit += len(found & wanted)
             planted_total += len(wanted)
         ms = sorted(1000 * t for t in times)
+        batch = {}
+        if index.kind == MULTIHASH:
+            rows = np.concatenate([planted, rng.integers(0, n, BATCH_ROWS)])[:BATCH_ROWS]
+            batch = batched(index, codes[rng.permutation(rows)], radius)
         out.append(
             {
+                **batch,
                 "n": n,
                 "kind": kind,
                 "build_s": build_s,
@@ -228,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{args.shards} shards at {big:,}: p50 {sh['p50_ms']:.1f} ms, memory {sh['raw_x']:.2f}x raw, recall {sh['recall']:.4f}"
         )
+    for r in rows:
+        if "batch_s" in r:
+            print(
+                f"{r['n']:,} {r['kind']}: {BATCH_ROWS:,} query rows searched at once in {r['batch_s']:.2f} s in blocks of "
+                f"{multihash.MULTIHASH_QUERY_BLOCK} ({r['batch_one_s']:.2f} s in one block, the baseline; "
+                f"{r['batch_one_s'] / r['batch_s']:.2f}x); same hits: {'yes' if r['batch_same'] else 'NO'}"
+            )
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
     mh = by.get((big, MULTIHASH))
     if mh and big >= 10**7:

@@ -23,6 +23,7 @@ from vidtrace.index import (
     add_digests,
     frame_digest,
     load_index,
+    multihash,
     shard_of,
     shard_path,
     train_bit_order,
@@ -366,6 +367,16 @@ def test_multihash_equals_oracle_within_the_probe_radius(max_bits):
     ids, refs, queries = random_data(5, n_refs=3000, n_queries=60)
     index = FrameIndex.build(ids, refs, kind=MULTIHASH)
     assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
+
+
+def test_multihash_searches_many_queries_in_blocks_with_their_own_rows(monkeypatch):
+    # Queries are probed a block at a time; each hit keeps the row of its query in the whole batch.
+    monkeypatch.setattr(multihash, "MULTIHASH_QUERY_BLOCK", 16)
+    ids, refs, queries = random_data(8, n_refs=3000, n_queries=100)
+    index = FrameIndex.build(ids, refs, kind=MULTIHASH)
+    expected = oracle(ids, refs, queries, 3)
+    assert len({row // 16 for row, _, _ in expected}) >= 5  # hits in most of the 7 blocks
+    assert as_tuples(index.search(queries, 3)) == expected
 
 
 def test_index_switches_to_multihash_by_size_and_keeps_new_frames_searchable(tmp_path):
