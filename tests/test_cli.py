@@ -11,6 +11,7 @@ import pytest
 
 from conftest import MANIFEST, db_dump, db_rows, fixture_clip, run
 from vidtrace.commands.main import cli
+from vidtrace.spec import MATCH_VERSION
 from vidtrace.store import db
 from vidtrace.store.db import writer_lock
 
@@ -232,6 +233,49 @@ def test_rescan_fingerprints_again_what_an_older_hash_version_stored(tmp_path):
     assert json.loads(again.stdout)["counts"]["refingerprinted_videos"] == 0
     lookup = run(store, "lookup", fixture_clip("a_trimmed.mp4"), "--json")
     assert lookup.exit_code == 0, lookup.stderr
+
+
+def test_rescan_matches_again_what_older_matching_rules_matched(tmp_path):
+    _, store = ingested_tree(
+        tmp_path,
+        {"alice/a.mp4": "orig_a.mp4", "bob/trimmed.mp4": "a_trimmed.mp4", "carol/c.mp4": "unrelated_c.mp4"},
+    )
+    segments = "SELECT match_id, a_start_s, a_end_s, b_start_s, b_end_s, speed, frames FROM segments ORDER BY id"
+    ((match_id, pair_a, pair_b),) = db_rows(store, "SELECT id, video_a_id, video_b_id FROM matches")
+    true_segments = db_rows(store, segments)
+    assert {v for (v,) in db_rows(store, "SELECT DISTINCT match_version FROM videos")} == {MATCH_VERSION}
+    (unrelated,) = {v for (v,) in db_rows(store, "SELECT id FROM videos")} - {pair_a, pair_b}
+    # A store matched by older rules: every video without a recorded version, the true match's
+    # segment at the wrong speed, and a match the newer rules do not find.
+    conn = sqlite3.connect(store / "vidtrace.db")
+    with conn:
+        conn.execute("UPDATE videos SET match_version = NULL")
+        conn.execute("UPDATE segments SET speed = 1.25, b_start_s = b_start_s + 2")
+        conn.execute(
+            "INSERT INTO matches (video_a_id, video_b_id, score, matched_s, algorithm, algorithm_version, "
+            "created_at, signals, kind) SELECT ?, ?, 0.5, 3.0, algorithm, algorithm_version, created_at, signals, "
+            "kind FROM matches WHERE id = ?",
+            (min(pair_a, unrelated), max(pair_a, unrelated), match_id),
+        )
+    conn.close()
+
+    noted = run(store, "ingest", tmp_path / "videos")
+    assert noted.exit_code == 0 and "3 video(s) were matched by older matching rules" in noted.stdout
+    assert len(db_rows(store, "SELECT id FROM matches")) == 2  # an ingest leaves them as they are
+
+    result = run(store, "rescan", "--json")
+    assert result.exit_code == 0, result.stderr
+    counts = json.loads(result.stdout)["counts"]
+    assert counts["rematched_videos"] == 3 and counts["dropped_matches"] == 1 and counts["new_matches"] == 0
+    # The true match kept its id, its segments as a fresh match has them; the other is gone.
+    assert db_rows(store, "SELECT id, video_a_id, video_b_id FROM matches") == [(match_id, pair_a, pair_b)]
+    assert db_rows(store, segments) == true_segments
+    assert {v for (v,) in db_rows(store, "SELECT DISTINCT match_version FROM videos")} == {MATCH_VERSION}
+
+    again = json.loads(run(store, "rescan", "--json").stdout)["counts"]
+    assert again["rematched_videos"] == 0 and again["dropped_matches"] == 0
+    table = run(store, "rescan")
+    assert "older matching rules" not in table.stdout
 
 
 def test_a_stale_fingerprint_is_kept_when_the_file_no_longer_decodes(tmp_path):

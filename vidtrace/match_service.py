@@ -30,6 +30,7 @@ from vidtrace.picture_search import Accept, Result, find_matches, match_pictures
 from vidtrace.progress import Progress
 from vidtrace.progress import silent as _noop
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
+from vidtrace.spec import MATCH_VERSION
 from vidtrace.store import repo
 from vidtrace.store.matched import MatchedVideos
 
@@ -155,6 +156,7 @@ def _budget_reason(e: Exception) -> str:
 def match_unmatched(
     session, index, settings: Settings, scan_id: int | None, progress: Progress = _noop,
     sound_index: SoundIndex | None = None, warnings: list | None = None, fingerprints: dict[int, Frames] | None = None,
+    dropped: list[int] | None = None,
 ) -> list[int]:  # fmt: skip
     """Match every not-yet-matched video against all videos matched before it; new match ids.
 
@@ -169,6 +171,11 @@ def match_unmatched(
 
     `fingerprints`: the frames of new videos (`NewFrames`)
     that the caller still holds in memory: those are not read back from the store.
+
+    A video matched again (by newer matching rules, `unmatch_older_rules`) keeps each stored match
+    with a video it was matched against that is found again (its id too, not counted as new); the
+    others are deleted, their ids added to `dropped`. Its matches with videos still waiting stay
+    until their turn. Each video records the version of the rules it was matched by.
     """
     from vidtrace import signals
 
@@ -190,12 +197,14 @@ def match_unmatched(
             if pictures is None:
                 batch.fill(session, video_id, matched, settings)
                 pictures = batch.take(video_id, matched)
-            found = _matches_of(session, indexes, video_id, settings, set(matched.ids), pictures)
+            against = set(matched.ids)
+            found = _matches_of(session, indexes, video_id, settings, against, pictures)
             repo.lock_match_order(session)
             late = matched.catch_up(session)
             if late:
                 sound_catch_up(session, sound_index, set(late))
                 found += _matches_of(session, indexes, video_id, settings, set(late))
+                against |= set(late)
         except MatchBudgetExceeded as e:  # raised while searching: nothing written yet
             repo.lock_match_order(session)
             reason = _budget_reason(e)
@@ -204,16 +213,24 @@ def match_unmatched(
                 from vidtrace.results.matches import Failure
 
                 warnings.append(Failure(_video_label(session, video_id), reason))
-            repo.mark_unmatched(session, video_id, reason)
+            repo.mark_unmatched(session, video_id, reason, MATCH_VERSION)
             sound_catch_up(session, sound_index, set(matched.catch_up(session)))
             session.commit()
             done += 1
             continue
+        before = repo.matches_of_video(session, video_id)  # by older rules, when matched again
         for m in found:
-            new.append(repo.add_match(
+            match_id = repo.add_match(
                 session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id, m.signals, m.kind
-            ))  # fmt: skip
-        repo.mark_matched(session, video_id)
+            )  # fmt: skip
+            if match_id not in before.values():
+                new.append(match_id)
+        found_ids = {m.video_id for m in found}
+        gone = [match_id for other, match_id in before.items() if other in against and other not in found_ids]
+        repo.delete_matches(session, gone)
+        if dropped is not None:
+            dropped.extend(gone)
+        repo.mark_matched(session, video_id, MATCH_VERSION)
         # this video, its frames and sound now in the indexes
         sound_catch_up(session, sound_index, set(matched.catch_up(session)))
         session.commit()

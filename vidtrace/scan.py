@@ -3,7 +3,8 @@
 Every step commits as it goes, so a run that dies leaves whole videos behind (a video, its
 frames and its sound print are written in one transaction) and the next run carries on where it stopped:
 fingerprinted videos are known by their SHA-256, and a video is matched against everything
-stored before it exactly once (`videos.matched_at`).
+stored before it exactly once (`videos.matched_at`), or again by a rescan once the matching rules
+change (`videos.match_version`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vidtrace.progress import silent as _noop
 from vidtrace.results.matches import Failure, ScanSummary
 from vidtrace.settings import Settings
 from vidtrace.sound import SoundPrint
+from vidtrace.spec import MATCH_VERSION
 from vidtrace.store import repo
 from vidtrace.store.db import Store, scan_lock
 from vidtrace.triage import COMMIT_EVERY, Pending, Uploads, sha256_file  # noqa: F401  (importable from here)
@@ -142,8 +144,21 @@ class _Scan:
         """Match the videos not matched yet (this scan's, and any an interrupted run left)."""
         self.summary.new_matches += match_unmatched(
             self.session, self.index, self.settings, self.scan_id, self.progress, self.sound_index,
-            self.summary.warnings, fingerprints=self.new_frames,
+            self.summary.warnings, fingerprints=self.new_frames, dropped=self.summary.dropped_matches,
         )  # fmt: skip
+
+    def rules_changed(self) -> None:
+        """A rescan matches the videos matched by older matching rules again; an ingest counts them."""
+        if self.kind == "rescan":
+            self.summary.rematched_videos = repo.unmatch_older_rules(self.session, MATCH_VERSION)
+            self.session.commit()
+            if self.summary.rematched_videos:
+                log.info(
+                    "%d video(s) matched by older matching rules: matching them again", self.summary.rematched_videos
+                )
+        else:
+            self.summary.older_rules_videos = repo.count_matched_by_older_rules(self.session, MATCH_VERSION)
+            self.session.rollback()
 
     # --- the whole run ----------------------------------------------------------------------
 
@@ -189,6 +204,7 @@ class _Scan:
             self.fingerprint(pending)
             if self.kind == "rescan":
                 self.uploads.mark_gone(candidates, missing_roots)
+            self.rules_changed()
             self.match_new()
             self.record_changes(before)
             status = "partial" if self.summary.failures else "ok"

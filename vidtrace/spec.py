@@ -1,4 +1,5 @@
-"""The fingerprint specification: every constant a stored fingerprint depends on.
+"""The fingerprint specification: every constant a stored fingerprint depends on, and the version
+of the rules stored matches were found by.
 
 A stored frame hash is only comparable with another computed the same way, so these values are
 not settings: no flag, environment variable or case file changes them. Changing any of them
@@ -31,6 +32,15 @@ HASH_VERSION = 9
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
 QUALITY_DIGITS = 2
+
+# --- the matching rules ---------------------------------------------------------------------
+#: Bumped whenever the rules that turn hits into matches change what a stored match says (which
+#: pairs match, their segments, speeds and labels); each video records the version it was matched
+#: by, and a rescan matches the videos matched by an older one again, keeping the matches it
+#: finds again (their ids too) and dropping those it no longer finds. 2: a segment's evidence
+#: (its pictures that are not held) spans 1.5 s, its speed and offset fitted on that evidence
+#: alone; of two overlapping segments the one with more evidence wins.
+MATCH_VERSION = 2
 
 # --- frame sampling -------------------------------------------------------------------------
 #: Frames decoded per second of video (at most; fewer when the video has fewer). Dense, because

@@ -57,6 +57,16 @@ def _print_scan(store: db.Store, summary: ScanSummary, fmt: str) -> None:
         click.echo(
             f"{summary.refingerprinted_videos} video(s) hashed by an older version fingerprinted again and re-matched"
         )
+    if summary.rematched_videos:
+        click.echo(
+            f"{summary.rematched_videos} video(s) matched by older matching rules matched again: "
+            f"{len(summary.dropped_matches)} of their matches no longer found and removed"
+        )
+    if summary.older_rules_videos:
+        click.echo(
+            f"note: {summary.older_rules_videos} video(s) were matched by older matching rules; "
+            "a rescan matches them again"
+        )
     if summary.new_clusters or summary.merged_clusters:
         merged = ", ".join(f"{f} into {i}" for f, i in summary.merged_clusters) or "none"
         click.echo(f"{len(summary.new_clusters)} new content cluster(s); merged clusters: {merged}")

@@ -92,8 +92,13 @@ class ScanSummary:
     gone_uploads: int = 0
     returned_uploads: int = 0
     refingerprinted_videos: int = 0
+    #: videos matched by older matching rules: matched again (rescan), or left as they are (ingest)
+    rematched_videos: int = 0
+    older_rules_videos: int = 0
     sidecar_uploads: int = 0  # files whose account, time, URL and title came from a yt-dlp .info.json
     new_matches: list[int] = field(default_factory=list)
+    #: stored matches that matching again by newer rules no longer found (deleted)
+    dropped_matches: list[int] = field(default_factory=list)
     new_upload_ids: list[int] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
@@ -112,6 +117,7 @@ class ScanSummary:
         data = asdict(self)
         for key in (
             "new_matches",
+            "dropped_matches",
             "failures",
             "warnings",
             "new_clusters",

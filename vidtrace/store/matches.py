@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from vidtrace.results.records import MatchLink, MatchRecord, SegmentRecord
@@ -56,18 +56,65 @@ def matched_after(session: Session, order: int) -> list[tuple[int, int]]:
     return [(video_id, order) for video_id, order in rows if order is not None]  # none is, by the query
 
 
-def mark_matched(session: Session, video_id: int) -> int:
-    """Record that the video is matched, as the next in the match order (hold `lock_match_order`)."""
+def mark_matched(session: Session, video_id: int, version: int | None = None) -> int:
+    """Record that the video is matched (by the matching rules of `version`), as the next in the
+    match order (hold `lock_match_order`)."""
     last = session.execute(select(func.max(Video.match_order))).scalar_one()  # None: no video matched yet
     order = (last or 0) + 1
-    session.execute(update(Video).where(Video.id == video_id).values(matched_at=utcnow(), match_order=order))
+    session.execute(
+        update(Video)
+        .where(Video.id == video_id)
+        .values(matched_at=utcnow(), match_order=order, match_version=version, unmatched_reason=None)
+    )
     return order
 
 
-def mark_unmatched(session: Session, video_id: int, reason: str) -> int:
+def mark_unmatched(session: Session, video_id: int, reason: str, version: int | None = None) -> int:
     """Mark a video matched without matches, recording why (hold `lock_match_order`)."""
+    order = mark_matched(session, video_id, version)
     session.execute(update(Video).where(Video.id == video_id).values(unmatched_reason=reason))
-    return mark_matched(session, video_id)
+    return order
+
+
+def _older_rules(version: int):
+    return (
+        Video.status == "ok",
+        Video.matched_at.is_not(None),
+        or_(Video.match_version.is_(None), Video.match_version < version),
+    )
+
+
+def count_matched_by_older_rules(session: Session, version: int) -> int:
+    """Videos matched by matching rules older than `version`."""
+    return session.execute(select(func.count()).select_from(Video).where(*_older_rules(version))).scalar_one()
+
+
+def unmatch_older_rules(session: Session, version: int) -> int:
+    """Put the videos matched by rules older than `version` back in the queue to match; their
+    matches stay until matching them again finds or drops each one. How many there were."""
+    count = count_matched_by_older_rules(session, version)
+    if count:
+        session.execute(
+            update(Video).where(*_older_rules(version)).values(matched_at=None, match_order=None, unmatched_reason=None)
+        )
+    return count
+
+
+def matches_of_video(session: Session, video_id: int) -> dict[int, int]:
+    """The video's stored matches: the other video's id -> the match id."""
+    rows = session.execute(
+        select(Match.id, Match.video_a_id, Match.video_b_id).where(
+            or_(Match.video_a_id == video_id, Match.video_b_id == video_id)
+        )
+    )
+    return {(b if a == video_id else a): match_id for match_id, a, b in rows}
+
+
+def delete_matches(session: Session, match_ids: Sequence[int]) -> None:
+    """Delete these matches and their segments."""
+    for chunk in chunks(list(match_ids)):
+        session.execute(delete(Segment).where(Segment.match_id.in_(chunk)))
+        session.execute(delete(Match).where(Match.id.in_(chunk)))
 
 
 def add_match(

@@ -95,6 +95,9 @@ class Video(Base):
     #: 1, 2, 3, ... in the order videos were matched (each against every video numbered before it);
     #: assigned under a lock, so concurrent writers agree on which of two videos matched second
     match_order: Mapped[int | None] = mapped_column(BigInteger)
+    #: the version of the matching rules it was matched by (`spec.MATCH_VERSION`; None: matched
+    #: before versions were recorded, by version 1)
+    match_version: Mapped[int | None] = mapped_column(Integer)
     #: None for videos fingerprinted here; the source's name for fingerprints imported from a partner
     source: Mapped[str | None] = mapped_column(String(128), index=True)
     #: why the video was marked matched without being matched (its hits exceeded the memory budget)

@@ -36,7 +36,9 @@ from vidtrace.store.matches import (
     MATCH_ORDER_LOCK,
     add_match,
     claim_video_to_match,
+    count_matched_by_older_rules,
     count_videos_to_match,
+    delete_matches,
     list_matches,
     lock_match_order,
     mark_matched,
@@ -44,6 +46,8 @@ from vidtrace.store.matches import (
     match_links,
     match_time_lines,
     matched_after,
+    matches_of_video,
+    unmatch_older_rules,
 )
 from vidtrace.store.scans import (
     add_cluster_merges,
