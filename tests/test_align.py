@@ -493,6 +493,46 @@ def test_sampling_grid_jitter_is_not_a_speed_change():
     assert result is not None and result.segments[0].speed == 1.0 and result.segments[0].edits == ()
 
 
+def _read_hits(text: str) -> list[FrameHit]:
+    """Hits written as `q>r/bits`, space-separated."""
+    out = []
+    for item in text.split():
+        times, bits = item.split("/")
+        q, r = times.split(">")
+        out.append(FrameHit(float(q), float(r), int(bits)))
+    return out
+
+
+def test_a_few_hits_off_the_line_do_not_tilt_a_short_copy():
+    # A real talking head's last third (3 s) against a copy of it 9 s into a longer video: the
+    # moving pictures chosen per instant. Three of the first four also look like pictures up to
+    # a second later (the face alike a moment on); a least-squares line through them all was
+    # tilted to 0.70, reported "slowed down" 0.8 and 0.42 s off.
+    hits = _read_hits(
+        "0.04>10.25/6 0.29>10.50/10 0.54>9.50/4 0.79>10.50/8 0.92>9.88/0 1.04>10.00/0 1.17>10.12/2 "
+        "1.29>10.25/2 1.42>10.50/2 1.54>10.62/0 1.67>10.62/2 1.79>10.75/4 1.92>10.88/2 2.04>11.12/0 "
+        "2.17>11.12/2 2.29>11.25/2 2.42>11.50/4 2.54>11.50/4 2.67>11.62/2 2.79>11.75/0 2.92>11.88/8"
+    )
+    result = align(hits, 3.0, 14.0, S)
+    assert result is not None and len(result.segments) == 1, result
+    seg = result.segments[0]
+    assert seg.speed == 1.0 and seg.edits == (), seg
+    assert close(seg.r_start - seg.q_start, 8.96), seg
+
+
+def test_evidence_in_steps_at_a_speed_no_copy_plays_is_not_a_copy():
+    # A real talking head's 40% excerpt against the first third of the same recording (they share
+    # 0.5 s): like poses a few seconds apart line up in held steps, at 8 to 10 bits, slope 0.59,
+    # with held pictures around them. It was reported a copy "slowed down" 0.8.
+    steps = _read_hits(
+        "0.75>0.00/8 1.00>0.00/10 1.88>0.75/8 2.00>0.88/10 2.12>0.88/10 2.25>0.88/8 2.38>1.12/10 "
+        "2.50>1.62/4 2.75>1.62/6 3.50>1.62/8 3.62>1.62/8 3.75>1.62/8"
+    )
+    moving = {h.q_ts for h in steps}
+    held = [FrameHit(q, round(max(0.0, q - 2.0), 3), 3, held_s=5.0) for q in samples(0.75, 6.0) if q not in moving]
+    assert align(steps + held, 6.0, 5.0, S) is None
+
+
 def test_a_jump_cut_is_two_segments_not_a_speed_change():
     # Query 0-8 s = reference 0-8 s, then the reference's 8-10 s are cut: query 8-16 = reference 10-18.
     hits = copy_hits(0.0, 8.0, offset=0.0) + copy_hits(8.0, 16.0, offset=2.0)

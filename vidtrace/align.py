@@ -57,6 +57,16 @@ MIN_SPEED_DRIFT_S = 0.5
 #: ...and the same along the segment: each half, fitted on its own, at least this far from 1 on
 #: the same side.
 MIN_HALF_SPEED_CHANGE = 0.015
+#: Speeds are measured on pairs of hits at least this far apart in the query (s): closer pairs'
+#: slopes are mostly the jitter of the hash grid...
+MIN_SLOPE_BASE_S = 0.5
+#: ...on at most this many hits (the median slope of their pairs; ~20,000 pairs).
+MAX_SLOPE_POINTS = 200
+#: The evidence of a copy lies along a line of the speed it was played at. Evidence whose slope
+#: is further than this beyond the speeds aligned (`max_speed_change`) is no copy: a talking
+#: head's like poses a few seconds apart in one recording line up as steps, at slopes of 0.6
+#: (on 12 pictures at 8.2 bits over 3 s); copies played at 0.9 and 1.1 measure 0.89 to 1.11.
+MAX_SLOPE_OVERSHOOT = 0.05
 #: Distinctive frames spanning less than `min_segment_s` (a short clip held before and after its
 #: motion) must be at least this share of the query instants they span: a moving stretch is
 #: continuous, frames alike by chance are scattered (5 of 13 under a shared static logo).
@@ -137,8 +147,25 @@ def _chosen(fields: HitFields, echo_span: np.ndarray, settings: Settings) -> tup
     return first, ~held[first], slideshow
 
 
-def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> float:
-    """Least-squares slope of the chosen hits when they lie on one line, else the candidate.
+def _slope(q: np.ndarray, r: np.ndarray) -> float | None:
+    """Theil-Sen slope of r against q: the median slope over pairs of points at least
+    `MIN_SLOPE_BASE_S` apart (at most `MAX_SLOPE_POINTS` points, evenly picked), or None without
+    such a pair. A few hits off the line (a face that looks alike a second away) barely move it,
+    where they tilt a least-squares line over a few seconds by a fifth."""
+    if len(q) > MAX_SLOPE_POINTS:
+        pick = np.linspace(0, len(q) - 1, MAX_SLOPE_POINTS).round().astype(np.int64)
+        q, r = q[pick], r[pick]
+    i, j = np.triu_indices(len(q), 1)
+    dq = q[j] - q[i]
+    far = np.abs(dq) >= MIN_SLOPE_BASE_S
+    if not far.any():
+        return None
+    return float(np.median((r[j] - r[i])[far] / dq[far]))
+
+
+def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> float | None:
+    """The slope of the chosen hits (`_slope`) when they lie on one line, else the candidate;
+    None when that slope is a speed no copy is aligned at (`MAX_SLOPE_OVERSHOOT`).
 
     Neighbouring candidates fit a short clip equally well (the drift stays inside the offset
     tolerance), so the candidate only picks the hits; the slope measures the speed.
@@ -149,10 +176,12 @@ def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> floa
     r = np.array([h.r_ts for h in chosen])
     if q.max() - q.min() < 1.0:
         return speed
-    slope = float(np.polyfit(q, r, 1)[0])
-    if not on_one_line(chosen, MAX_LINE_RMS_S):
+    slope = _slope(q, r)
+    if slope is None or not on_one_line(chosen, MAX_LINE_RMS_S):
         return speed
     limit = 1 + settings.max_speed_change
+    if not 1 / limit - MAX_SLOPE_OVERSHOOT <= slope <= limit + MAX_SLOPE_OVERSHOOT:
+        return None
     return min(limit, max(1 / limit, slope))
 
 
@@ -170,8 +199,8 @@ def _clear_speed(chosen: list[FrameHit], speed: float) -> bool:
     for half in (q <= middle, q > middle):
         if half.sum() < 3 or np.ptp(q[half]) < 1.0:
             return False
-        slope = float(np.polyfit(q[half], r[half], 1)[0])
-        if (slope - 1.0) * math.copysign(1.0, change) < MIN_HALF_SPEED_CHANGE:
+        slope = _slope(q[half], r[half])
+        if slope is None or (slope - 1.0) * math.copysign(1.0, change) < MIN_HALF_SPEED_CHANGE:
             return False
     return True
 
@@ -223,7 +252,10 @@ def _segment_from_run(
         return None
     # The speed and offset come from the evidence: a held picture on the line matches wherever the
     # other video shows it, so it says where the segment runs to, never when the two agree.
-    speed = _fit_speed(distinctive, speed, settings)
+    fitted = _fit_speed(distinctive, speed, settings)
+    if fitted is None:
+        return None
+    speed = fitted
     if not _clear_speed(distinctive, speed):
         speed = 1.0
     offset = median(h.r_ts - speed * h.q_ts for h in distinctive)
