@@ -39,8 +39,10 @@ QUALITY_DIGITS = 2
 #: by, and a rescan matches the videos matched by an older one again, keeping the matches it
 #: finds again (their ids too) and dropping those it no longer finds. 2: a segment's evidence
 #: (its pictures that are not held) spans 1.5 s, its speed and offset fitted on that evidence
-#: alone; of two overlapping segments the one with more evidence wins.
-MATCH_VERSION = 2
+#: alone; of two overlapping segments the one with more evidence wins. 3: that speed is the
+#: median slope between evidence pictures (Theil-Sen), and evidence sloping beyond the speeds
+#: aligned is no copy.
+MATCH_VERSION = 3
 
 # --- frame sampling -------------------------------------------------------------------------
 #: Frames decoded per second of video (at most; fewer when the video has fewer). Dense, because
