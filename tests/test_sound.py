@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vidtrace import sound
+from vidtrace.align import FrameHit, align
 from vidtrace.decode import ffmpeg_binary
 from vidtrace.errors import InputError
 from vidtrace.settings import Settings
@@ -181,3 +182,20 @@ def test_a_short_excerpt_of_another_tune_held_or_not_matches_nothing(clips):
     # a held value is no evidence, even where it agrees with the other soundtrack
     held = np.repeat(melody.values[40:41], 6)
     assert match(sound.SoundPrint(held), sound.SoundPrint(np.concatenate([melody.values, held]))) is None
+
+
+def test_values_piled_on_a_soundtrack_start_do_not_reject_its_alignment():
+    # A dub of a 3.1 s clip against a copy whose sound starts after 3 s of silence (real values):
+    # values summing the first seconds of sound all match the dub's first value, steps no speed
+    # explains. The pictures' slope rule does not apply to sound.
+    hits = [
+        FrameHit(float(q), float(r), int(d))
+        for q, r, d in (
+            (2.23, 0.0, 6), (2.72, 0.0, 6), (2.85, 0.0, 3), (2.97, 0.0, 0),
+            (3.10, 0.12, 1), (3.22, 0.25, 2), (3.34, 0.37, 0), (3.47, 0.37, 4),
+        )
+    ]  # fmt: skip
+    found = align(hits, 21.0, 3.12, sound.sound_settings(Settings(), 5))
+    assert found is not None
+    (segment,) = found.segments
+    assert segment.speed == 1.0 and abs(segment.q_start - segment.r_start - 2.97) < 0.01

@@ -62,11 +62,6 @@ MIN_HALF_SPEED_CHANGE = 0.015
 MIN_SLOPE_BASE_S = 0.5
 #: ...on at most this many hits (the median slope of their pairs; ~20,000 pairs).
 MAX_SLOPE_POINTS = 200
-#: The evidence of a copy lies along a line of the speed it was played at. Evidence whose slope
-#: is further than this beyond the speeds aligned (`max_speed_change`) is no copy: a talking
-#: head's like poses a few seconds apart in one recording line up as steps, at slopes of 0.6
-#: (on 12 pictures at 8.2 bits over 3 s); copies played at 0.9 and 1.1 measure 0.89 to 1.11.
-MAX_SLOPE_OVERSHOOT = 0.05
 #: Distinctive frames spanning less than `min_segment_s` (a short clip held before and after its
 #: motion) must be at least this share of the query instants they span: a moving stretch is
 #: continuous, frames alike by chance are scattered (5 of 13 under a shared static logo).
@@ -165,7 +160,7 @@ def _slope(q: np.ndarray, r: np.ndarray) -> float | None:
 
 def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> float | None:
     """The slope of the chosen hits (`_slope`) when they lie on one line, else the candidate;
-    None when that slope is a speed no copy is aligned at (`MAX_SLOPE_OVERSHOOT`).
+    None when that slope is a speed no copy is aligned at (`max_slope_overshoot`).
 
     Neighbouring candidates fit a short clip equally well (the drift stays inside the offset
     tolerance), so the candidate only picks the hits; the slope measures the speed.
@@ -180,7 +175,7 @@ def _fit_speed(chosen: list[FrameHit], speed: float, settings: Settings) -> floa
     if slope is None or not on_one_line(chosen, MAX_LINE_RMS_S):
         return speed
     limit = 1 + settings.max_speed_change
-    if not 1 / limit - MAX_SLOPE_OVERSHOOT <= slope <= limit + MAX_SLOPE_OVERSHOOT:
+    if not 1 / limit - settings.max_slope_overshoot <= slope <= limit + settings.max_slope_overshoot:
         return None
     return min(limit, max(1 / limit, slope))
 

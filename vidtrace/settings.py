@@ -80,6 +80,11 @@ MIN_DISTINCT_S = 1.5
 MIN_SEGMENT_INSTANTS = 6
 #: Copies played up to this much faster or slower are aligned (0.25: speeds 0.8 to 1.25).
 MAX_SPEED_CHANGE = 0.25
+#: The evidence of a copy lies along a line of the speed it was played at. Evidence whose slope
+#: (the median slope between its pictures) lies further than this beyond the speeds aligned is no
+#: copy: a talking head's like poses a few seconds apart in one recording line up in held steps,
+#: at a slope of 0.59 (12 pictures at 8.2 bits over 3 s).
+MAX_SLOPE_OVERSHOOT = 0.05
 #: Speeds tried between: over a 20 s stretch a 2% step leaves at most 0.2 s of drift.
 SPEED_STEP = 0.02
 #: A speed other than 1 must gather this many more query frames than speed 1 to win.
@@ -110,6 +115,7 @@ class Settings:
     min_segment_instants: int = MIN_SEGMENT_INSTANTS
     min_score: float = MIN_SCORE
     max_speed_change: float = MAX_SPEED_CHANGE
+    max_slope_overshoot: float = MAX_SLOPE_OVERSHOOT
     speed_step: float = SPEED_STEP
     speed_margin_frames: float = SPEED_MARGIN_FRAMES
     max_echo_span_s: float = MAX_ECHO_SPAN_S

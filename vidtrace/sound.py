@@ -18,6 +18,7 @@ ffmpeg runs in its own process, under the same memory limit and timeout as pictu
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -181,6 +182,9 @@ def sound_settings(settings: Settings, need_values: int = SOUND_MIN_SEGMENT_VALU
         min_distinct_s=min_s,  # a held value is never evidence, however long the segment
         offset_tolerance_s=SOUND_OFFSET_TOLERANCE_S,
         min_held_changes=_NEVER,
+        # A value sums 2 s of sound: at a soundtrack's start several values match the other's first
+        # one, steps no speed explains (a dub against a copy with 3 s of silence before its sound).
+        max_slope_overshoot=math.inf,
     )
 
 
