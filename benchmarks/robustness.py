@@ -88,6 +88,9 @@ NOT_REQUIRED = {"rotate_90"}
 #: of black is not a copy), so a copy's part that shows less of a source (the 40% excerpt of a 3 s
 #: clip) is not required of it; such parts are listed, and the pooled recall counting them printed.
 SHORTEST_PART_S = defaults.MIN_SEGMENT_S
+#: A segment whose two sides show moments of one source further apart than this (s) is misplaced:
+#: a speed or an offset that far off, or two stretches of one recording taken for one.
+MISPLACED_S = 1.0
 #: Edits at the sizes re-posters use, several sizes each: crops kept at their smaller size,
 #: corner insets over another source, centre crops (9:16 is `vertical_crop_9x16`).
 REPOSTER_EDITS = ["crop_10_small", "crop_15_small", "crop_20_small", "inset_quarter", "inset_third", "inset_half",
@@ -703,6 +706,36 @@ def segment_errors(clips: list[Clip], found: dict[tuple[str, str], Found]):
     return out
 
 
+def source_time(clip: Clip, t: float) -> tuple[str, float] | None:
+    """(source, its second) that second `t` of the clip shows, when known."""
+    if clip.kind == "source":
+        return clip.name, t
+    for e in clip.expected:
+        if e.timed and e.v_start <= t <= e.v_end:
+            return e.source, e.s_start + (t - e.v_start) * e.speed
+    return None
+
+
+def misplaced_segments(clips: list[Clip], found: dict[tuple[str, str], Found]) -> tuple[int, int, list[str]]:
+    """Segments of copy matches between two clips of one source, both sides' middles at known
+    seconds of it: how many put them more than `MISPLACED_S` apart (two moments of one recording
+    taken for one), of how many, and which pairs."""
+    by_name = {c.name: c for c in clips}
+    bad, total, pairs = 0, 0, []
+    for (a, b), f in sorted(found.items()):
+        if f.copy < 0:
+            continue
+        for a0, a1, b0, b1, _ in f.segments:
+            sa, sb = source_time(by_name[a], (a0 + a1) / 2), source_time(by_name[b], (b0 + b1) / 2)
+            if sa is None or sb is None or sa[0] != sb[0]:
+                continue
+            total += 1
+            if abs(sa[1] - sb[1]) > MISPLACED_S:
+                bad += 1
+                pairs.append(f"{a}~{b} ({sa[1]:.1f} s vs {sb[1]:.1f} s of {sa[0]})")
+    return bad, total, pairs
+
+
 def code_version() -> str:
     """The folder of the vidtrace measured, its commit, and whether its files differ from it."""
     folder = Path(defaults.__file__).resolve().parent.parent
@@ -1027,6 +1060,9 @@ def report(clips, found, shares, settings, args, summary, classes, timing) -> No
     wrong = sorted({kind for kind, x in labels if x})
     print(f"speed labels: {sum(x for _, x in labels):.0f} of {len(labels)} located copies played at their source's "
           f"speed reported sped up or slowed down ({', '.join(wrong) or 'none'})")  # fmt: skip
+    bad, located, misplaced = misplaced_segments(clips, found)
+    print(f"segments between clips of one source: {bad} of {located} show moments of it more than {MISPLACED_S:g} s "
+          f"apart{': ' + '; '.join(misplaced) if misplaced else ''}")  # fmt: skip
     comp = [c for c in clips if c.kind == "compilation"]
     order = {c.name: i for i, c in enumerate(clips)}
     both = sum(all(copy.get(key(c.name, e.source, order), -1) >= ours_t for e in c.expected) for c in comp)
@@ -1055,7 +1091,8 @@ def report(clips, found, shares, settings, args, summary, classes, timing) -> No
             "baseline": {"threshold": base_t, "pooled_recall": b_pooled, "precision": b_prec,
                          "per_edit": {k: rate(v) for k, v in b_kind.items()}},
             "classes": per_class,
-            "segments": {"median_start_err_s": med(starts), "median_end_err_s": med(ends)},
+            "segments": {"median_start_err_s": med(starts), "median_end_err_s": med(ends),
+                         "misplaced": bad, "located_between_copies": located},
             "timing": timing,
         }, indent=1, default=str))  # fmt: skip
 
