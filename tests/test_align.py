@@ -257,6 +257,21 @@ def test_the_segment_with_more_evidence_wins_over_one_with_more_held_frames():
     assert close(segment.q_start, 1.0) and close(segment.r_start, 0.0) and close(segment.q_end, 4.5)
 
 
+def test_of_two_lines_with_as_much_evidence_the_closer_one_wins():
+    # A 3 s excerpt of a recording whose face looks alike 4 s earlier: the true moment and the
+    # alike one line up as many moving pictures, the alike one at 8 bits with held pictures
+    # besides (more frames), the true one at 2. They overlap in the excerpt: one is the other's
+    # echo, and the true one is the copy.
+    true_line = [FrameHit(q, round(q - 6.0, 3), 2) for q in samples(6.0, 9.0)[::2]]
+    alike = [FrameHit(q, round(q - 2.0, 3), 8) for q in samples(2.0, 5.0)[::2]]
+    held = [FrameHit(q, round(q - 2.0, 3), 8, held_s=5.0) for q in samples(2.0, 5.0)[1::2]]
+    assert len(true_line) == len(alike)
+    result = align(true_line + alike + held, 9.0, 3.0, S)
+    assert result is not None
+    (segment,) = result.segments
+    assert close(segment.q_start, 6.0) and close(segment.r_start, 0.0), segment
+
+
 def test_distinctive_frames_spanning_long_enough_still_need_the_segment_to_last():
     # 2 s of moving pictures alike and nothing held around them: shorter than min_segment_s.
     assert S.min_distinct_s < 2.0 < S.min_segment_s

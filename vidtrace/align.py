@@ -57,6 +57,11 @@ MIN_SPEED_DRIFT_S = 0.5
 #: ...and the same along the segment: each half, fitted on its own, at least this far from 1 on
 #: the same side.
 MIN_HALF_SPEED_CHANGE = 0.015
+#: Of two overlapping segments, the one with more evidence within this share of
+#: `max_distance_bits` wins (then the one with more evidence): a face alike at another moment of
+#: one recording lines up as much evidence as the true moment, but farther (a child's recording:
+#: 16 evidence pictures each, 1 of them within 5 bits against 11).
+CLOSE_EVIDENCE_SHARE = 0.5
 #: Speeds are measured on pairs of hits at least this far apart in the query (s): closer pairs'
 #: slopes are mostly the jitter of the hash grid...
 MIN_SLOPE_BASE_S = 0.5
@@ -235,10 +240,10 @@ def _lasts(chosen: list[FrameHit], distinctive: list[FrameHit], speed: float, se
 def _segment_from_run(
     hits: HitSource, at: np.ndarray, echo_span: np.ndarray, speed: float, q_duration_s: float,
     r_duration_s: float, settings: Settings,
-) -> tuple[Segment, int] | None:  # fmt: skip
+) -> tuple[Segment, int, int] | None:  # fmt: skip
     """The segment of a run of one line's hits (`at`, positions in `hits` by query time, each
-    with how far its query picture's hits spread around it) and how many of its frames are
-    evidence, or None when its distinctive frames do not last."""
+    with how far its query picture's hits spread around it) and how many of its frames are close
+    evidence and evidence, or None when its distinctive frames do not last."""
     interval_s = settings.hash_interval_s
     first, distinct, slideshow = _chosen(hits.fields(at), echo_span, settings)
     chosen = [hits[k] for k in at[first].tolist()]
@@ -283,7 +288,8 @@ def _segment_from_run(
         mean_distance_bits=round(sum(h.distance_bits for h in chosen) / len(chosen), 2),
         edits=tuple(sorted(edits)),
     )
-    return segment, len(distinctive)
+    close = sum(h.distance_bits <= CLOSE_EVIDENCE_SHARE * settings.max_distance_bits for h in distinctive)
+    return segment, close, len(distinctive)
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -295,40 +301,42 @@ def align(hits: Sequence[FrameHit], q_duration_s: float, r_duration_s: float, se
     return align_planned(hits, plan_lines(hits, settings), q_duration_s, r_duration_s, settings)
 
 
-#: A candidate segment and how many of its frames are evidence (not held pictures).
-_Candidate = tuple[Segment, int]
+#: A candidate segment, how many of its frames are close evidence (`CLOSE_EVIDENCE_SHARE`) and how
+#: many are evidence (not held pictures).
+_Candidate = tuple[Segment, int, int]
 
 
 def _accepted(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Most evidence first (then most frames, longest); a segment overlapping an accepted one by
-    more than half of the shorter of the two, on either side, is an echo of a better one (static
-    scenes give many parallel alignments, and a face pulled again later gives a slanted one
-    whose held pictures can outnumber a true line's)."""
+    """Most close evidence first, then most evidence (then most frames, longest); a segment
+    overlapping an accepted one by more than half of the shorter of the two, on either side, is an
+    echo of a better one (static scenes give many parallel alignments, a face pulled again later
+    gives a slanted one whose held pictures can outnumber a true line's, and a face alike at
+    another moment of the recording a parallel one with as much evidence, farther)."""
     accepted: list[_Candidate] = []
-    order = sorted(candidates, key=lambda c: (-c[1], -c[0].frames, -c[0].duration_s, c[0].q_start, c[0].r_start))
-    for seg, evidence in order:
+    order = sorted(candidates, key=lambda c: (-c[1], -c[2], -c[0].frames, -c[0].duration_s, c[0].q_start, c[0].r_start))
+    for seg, close, evidence in order:
         if any(
             _overlap(seg.q_start, seg.q_end, a.q_start, a.q_end) > 0.5 * min(seg.duration_s, a.duration_s)
             or _overlap(seg.r_start, seg.r_end, a.r_start, a.r_end)
             > 0.5 * min(seg.r_end - seg.r_start, a.r_end - a.r_start)
-            for a, _ in accepted
+            for a, _, _ in accepted
         ):
             continue
-        accepted.append((seg, evidence))
+        accepted.append((seg, close, evidence))
     return accepted
 
 
 def _settled(accepted: list[_Candidate], left: tuple[int, float, float], settings: Settings) -> bool:
     """Whether no later line can change which segments are accepted: an accepted segment with more
-    evidence frames than the hits left have query times is accepted before any later segment
-    whatever comes (segments are taken most evidence first), and when one such spans every query
-    time left (plus the interval a sample stands for), any later segment lies inside it and is
-    its echo."""
+    close evidence frames than the hits left have query times is accepted before any later segment
+    whatever comes (segments are taken most close evidence first), and when one such spans every
+    query time left (plus the interval a sample stands for), any later segment lies inside it and
+    is its echo."""
     instants, first_q, last_q = left
     if instants == 0:
         return True
     end = round(last_q + settings.hash_interval_s, 3)
-    return any(n > instants and a.q_start <= round(first_q, 3) and a.q_end >= end for a, n in accepted)
+    return any(n > instants and a.q_start <= round(first_q, 3) and a.q_end >= end for a, n, _ in accepted)
 
 
 def align_planned(
@@ -361,7 +369,7 @@ def align_planned(
         k += 1
     if not accepted:
         return None
-    segments = sorted((s for s, _ in accepted), key=lambda s: s.q_start)
+    segments = sorted((s for s, _, _ in accepted), key=lambda s: s.q_start)
     matched_s = _union_length([(s.q_start, s.q_end) for s in segments])
     shorter = max(min(q_duration_s, r_duration_s), settings.hash_interval_s)
     score = min(1.0, matched_s / shorter)

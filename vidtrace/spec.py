@@ -41,7 +41,7 @@ QUALITY_DIGITS = 2
 #: (its pictures that are not held) spans 1.5 s, its speed and offset fitted on that evidence
 #: alone; of two overlapping segments the one with more evidence wins. 3: that speed is the
 #: median slope between evidence pictures (Theil-Sen), and evidence sloping beyond the speeds
-#: aligned is no copy.
+#: aligned is no copy; of two overlapping segments the one with more close evidence wins.
 MATCH_VERSION = 3
 
 # --- frame sampling -------------------------------------------------------------------------
