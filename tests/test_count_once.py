@@ -1,4 +1,4 @@
-"""Clusters and coordination count each upload once: a copy whose score a large logo lowered
+"""Clusters and coordination count each upload once: a copy whose score an overlay lowered
 joins its source's cluster; one upload in overlapping clusters (a compilation) is one co-post
 and one trailing post; an account with one upload is never an amplifier."""
 
@@ -27,21 +27,24 @@ def _manifest(folder: Path, rows: list[tuple[str, str, str]]) -> Path:
     return manifest
 
 
-def test_a_copy_under_a_large_logo_joins_its_source_cluster(tmp_path):
+def test_a_copy_whose_overlay_lowered_its_score_joins_its_source_cluster(tmp_path):
+    # The re-poster's card hides the whole picture for the first 5 s of 15: the rest is a plain
+    # re-encode, on the same time line. (A box over the middle 65% leaves hits at 8 to 10 bits,
+    # at the edge of the match radius, where a machine's rounding decides how much matches.)
     folder = tmp_path / "case"
     (folder / "source").mkdir(parents=True)
     (folder / "reposter").mkdir()
     shutil.copy(fixture_clip("unrelated_c.mp4"), folder / "source" / "clip.mp4")
-    logo = folder / "reposter" / "clip_logo.mp4"
+    covered = folder / "reposter" / "clip_card.mp4"
     subprocess.run(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(folder / "source" / "clip.mp4"),
-         "-vf", "drawbox=x=iw*0.175:y=ih*0.175:w=iw*0.65:h=ih*0.65:color=blue@1:t=fill", str(logo)],
+         "-vf", "drawbox=x=0:y=0:w=iw:h=ih:color=blue@1:t=fill:enable='lt(t,5)'", str(covered)],
         check=True,
     )  # fmt: skip
     store = tmp_path / "store"
     assert run(store, "ingest", folder).exit_code == 0
     matches = json.loads(run(store, "matches", "--json").stdout)["matches"]
-    assert len(matches) == 1 and matches[0]["score"] < 0.8  # the logo lowered the score
+    assert len(matches) == 1 and 0.6 <= matches[0]["score"] < 0.8  # the card lowered the score
     document = json.loads(run(store, "clusters", "--json", "--file-times").stdout)
     assert [(c["videos"], c["partial"]) for c in _cores(document)] == [([1, 2], [])]
 
