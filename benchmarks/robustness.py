@@ -88,6 +88,9 @@ NOT_REQUIRED = {"rotate_90"}
 #: of black is not a copy), so a copy's part that shows less of a source (the 40% excerpt of a 3 s
 #: clip) is not required of it; such parts are listed, and the pooled recall counting them printed.
 SHORTEST_PART_S = defaults.MIN_SEGMENT_S
+#: Clips' stretches of one source are measured to this (s: two hash steps) when deciding whether
+#: they share enough of it to be one content.
+SHARE_SLACK_S = 0.25
 #: A segment whose two sides show moments of one source further apart than this (s) is misplaced:
 #: a speed or an offset that far off, or two stretches of one recording taken for one.
 MISPLACED_S = 1.0
@@ -598,10 +601,18 @@ def span(clip: Clip, source: str) -> tuple[float, float] | None:
 
 
 def share(a: Clip, b: Clip, names: frozenset[str]) -> bool:
-    """Do the two clips hold a common stretch of one of these sources?"""
+    """Do the two clips hold a common stretch of one of these sources long enough to be a match:
+    `SHORTEST_PART_S`, or all of the shorter of their stretches when that is shorter (within
+    `SHARE_SLACK_S`)? Stretches of one recording that overlap by less are different contents: the
+    first and last thirds of a clip, or a 40% excerpt and a third that share a few tenths of a
+    second."""
     for src in names:
         sa, sb = span(a, src), span(b, src)
-        if sa is None or sb is None or min(sa[1], sb[1]) - max(sa[0], sb[0]) > 0:
+        if sa is None or sb is None:
+            return True
+        common = min(sa[1], sb[1]) - max(sa[0], sb[0])
+        shorter = min(sa[1] - sa[0], sb[1] - sb[0])
+        if common > 0 and common >= min(SHORTEST_PART_S, shorter) - SHARE_SLACK_S:
             return True
     return False
 
