@@ -219,14 +219,15 @@ def match_unmatched(
             done += 1
             continue
         before = repo.matches_of_video(session, video_id)  # by older rules, when matched again
+        before_ids = {match_id for _, match_id in before}
         for m in found:
             match_id = repo.add_match(
                 session, video_id, m.video_id, m.alignment, HASH_ALGORITHM, HASH_VERSION, scan_id, m.signals, m.kind
             )  # fmt: skip
-            if match_id not in before.values():
+            if match_id not in before_ids:
                 new.append(match_id)
         found_ids = {m.video_id for m in found}
-        gone = [match_id for other, match_id in before.items() if other in against and other not in found_ids]
+        gone = [match_id for other, match_id in before if other in against and other not in found_ids]
         repo.delete_matches(session, gone)
         if dropped is not None:
             dropped.extend(gone)

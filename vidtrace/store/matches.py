@@ -62,18 +62,15 @@ def mark_matched(session: Session, video_id: int, version: int | None = None) ->
     last = session.execute(select(func.max(Video.match_order))).scalar_one()  # None: no video matched yet
     order = (last or 0) + 1
     session.execute(
-        update(Video)
-        .where(Video.id == video_id)
-        .values(matched_at=utcnow(), match_order=order, match_version=version, unmatched_reason=None)
+        update(Video).where(Video.id == video_id).values(matched_at=utcnow(), match_order=order, match_version=version)
     )
     return order
 
 
 def mark_unmatched(session: Session, video_id: int, reason: str, version: int | None = None) -> int:
     """Mark a video matched without matches, recording why (hold `lock_match_order`)."""
-    order = mark_matched(session, video_id, version)
     session.execute(update(Video).where(Video.id == video_id).values(unmatched_reason=reason))
-    return order
+    return mark_matched(session, video_id, version)
 
 
 def _older_rules(version: int):
@@ -100,14 +97,14 @@ def unmatch_older_rules(session: Session, version: int) -> int:
     return count
 
 
-def matches_of_video(session: Session, video_id: int) -> dict[int, int]:
-    """The video's stored matches: the other video's id -> the match id."""
+def matches_of_video(session: Session, video_id: int) -> list[tuple[int, int]]:
+    """The video's stored matches (any algorithm version): (the other video's id, the match id)."""
     rows = session.execute(
         select(Match.id, Match.video_a_id, Match.video_b_id).where(
             or_(Match.video_a_id == video_id, Match.video_b_id == video_id)
         )
     )
-    return {(b if a == video_id else a): match_id for match_id, a, b in rows}
+    return [(b if a == video_id else a, match_id) for match_id, a, b in rows]
 
 
 def delete_matches(session: Session, match_ids: Sequence[int]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from vidtrace.results.records import VideoRecord
-from vidtrace.store.models import Account, Frame, Match, Segment, SoundPrint, Video
+from vidtrace.store.matches import delete_matches, matches_of_video
+from vidtrace.store.models import Account, Frame, SoundPrint, Video
 from vidtrace.store.sql import IN_CHUNK, chunks, dialect_insert, utcnow
 
 if TYPE_CHECKING:
@@ -135,9 +136,7 @@ def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFinge
     video retried, or one hashed by an older version. Returns the new frame ids. Its old frames
     and the matches found with them go, and the video waits to be matched again. Call inside the
     transaction that commits the new frames."""
-    involved = select(Match.id).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id))
-    session.execute(delete(Segment).where(Segment.match_id.in_(involved)))
-    session.execute(delete(Match).where(or_(Match.video_a_id == video_id, Match.video_b_id == video_id)))
+    delete_matches(session, [match_id for _, match_id in matches_of_video(session, video_id)])
     session.execute(delete(Frame).where(Frame.video_id == video_id))
     info = fingerprint.info
     session.execute(
