@@ -238,3 +238,32 @@ def test_stored_holds_looked_up_at_once_equal_a_lookup_of_each_picture():
     expected = [by_picture.get((t, r), 0.0) for t, r in zip(q_ts.tolist(), q_regions.tolist())]
     assert found.tolist() == expected
     assert len(set(zip(ts, regions))) < len(ts)  # some pictures shown twice
+
+
+@pytest.mark.parametrize("dense_limit", [10**9, 5_000])
+def test_the_frame_table_reads_each_frame_once_and_finds_every_one(monkeypatch, dense_limit):
+    # Ids up to the dense limit are found by position; past it (a store whose ids run far) by
+    # search: both give each id's own frame, -1 for an id no frame has, and read a frame once.
+    from vidtrace import matching
+
+    monkeypatch.setattr(matching, "MAX_DENSE_FRAME_ID", dense_limit)
+    rng = np.random.default_rng(7)
+    stored = {int(i): (int(i) % 11, int(i) / 8, int(i) % 13) for i in rng.choice(20_000, 3_000, replace=False)}
+    read: list[int] = []
+
+    def load(ids):
+        read.extend(ids)
+        found = [i for i in ids if i in stored]
+        return found, [stored[i][0] for i in found], [stored[i][1] for i in found], [stored[i][2] for i in found]
+
+    table = matching.FrameTable(load)
+    for _ in range(4):
+        ids = rng.integers(0, 20_000, 5_000)
+        at = table.lookup(ids)
+        for i, a in zip(ids.tolist(), at.tolist()):
+            if i in stored:
+                assert (table.videos[a], table.ts[a], table.regions[a]) == stored[i]
+            else:
+                assert a == -1
+    assert len(read) == len(set(read))  # none read twice, present or absent
+    assert len(table.lookup(np.zeros(0, dtype=np.int64))) == 0

@@ -100,41 +100,77 @@ class KeptHits:
         return tuple(np.concatenate(parts) for parts in (self.rows, self.r_ts, self.r_regions, self.dists))
 
 
+#: The largest frame id `FrameTable` indexes densely (4 bytes an id up to it: 256 MB at most);
+#: past it (a store whose ids reach that far), ids are found by binary search in a sorted copy.
+MAX_DENSE_FRAME_ID = 1 << 26
+
+
 class FrameTable:
-    """Stored frames met so far (id -> video, time, region), as sorted arrays: a still video's
-    hits name the same frames over and over, and millions of ids are looked up at once. `load`
-    reads the frames it does not hold yet: (ids, video ids, times, regions) of those that exist."""
+    """Stored frames met so far (id -> video, time, region), as arrays: a still video's hits name
+    the same frames over and over, and millions of ids are looked up at once. Each id's position
+    in the arrays is kept in an array indexed by the id (frame ids are the store's row numbers,
+    about as many as its frames), so a lookup is one gather, never a sort. `load` reads the frames
+    it does not hold yet: (ids, video ids, times, regions) of those that exist."""
+
+    #: positions: not read yet (read and absent: -1)
+    _UNREAD = -2
 
     def __init__(self, load: FrameLoader) -> None:
         self.load = load
-        self.ids, self.videos, self.ts, self.regions = (
-            np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.float64, np.int64)
-        )
-
-    def _positions(self, ids: np.ndarray) -> np.ndarray:
-        """Positions of `ids` in the table, -1 for those it does not hold."""
-        if len(self.ids) == 0:
-            return np.full(len(ids), -1)
-        at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
-        return np.where(self.ids[at] == ids, at, -1)
+        self.videos, self.ts, self.regions = (np.zeros(0, dtype=t) for t in (np.int64, np.float64, np.int64))
+        self._at = np.full(0, self._UNREAD, dtype=np.int32)
+        self._sorted_ids = np.zeros(0, dtype=np.int64)  # past MAX_DENSE_FRAME_ID: ids read, sorted
+        self._sorted_at = np.zeros(0, dtype=np.int64)  # their positions (-1: absent)
 
     def lookup(self, ids: np.ndarray) -> np.ndarray:
         """Positions of `ids` in the table (-1: no such frame stored), reading the new ones."""
-        wanted = np.unique(ids)
-        new = wanted[self._positions(wanted) < 0]
-        if len(new):
-            parts = zip((self.ids, self.videos, self.ts, self.regions), self.load(new.tolist()))
-            self.ids, self.videos, self.ts, self.regions = (
-                np.concatenate([old, np.asarray(add, old.dtype)]) for old, add in parts
-            )
-            order = np.argsort(self.ids, kind="stable")
-            self.ids, self.videos, self.ts, self.regions = (
-                self.ids[order],
-                self.videos[order],
-                self.ts[order],
-                self.regions[order],
-            )
-        return self._positions(ids)
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.int64)
+        if int(ids.min()) < 0:
+            raise ValueError("frame ids are never negative")
+        at = self._positions(ids)
+        unread = at == self._UNREAD
+        if unread.any():
+            self._read(np.unique(ids[unread]))
+            at = self._positions(ids)
+        return at
+
+    def _positions(self, ids: np.ndarray) -> np.ndarray:
+        if int(ids.max()) <= MAX_DENSE_FRAME_ID:
+            return self._dense(ids)
+        out = np.full(len(ids), self._UNREAD, dtype=np.int64)
+        dense = ids <= MAX_DENSE_FRAME_ID
+        if dense.any():
+            out[dense] = self._dense(ids[dense])
+        if len(self._sorted_ids):
+            far = ids[~dense]
+            k = np.minimum(np.searchsorted(self._sorted_ids, far), len(self._sorted_ids) - 1)
+            out[~dense] = np.where(self._sorted_ids[k] == far, self._sorted_at[k], self._UNREAD)
+        return out
+
+    def _dense(self, ids: np.ndarray) -> np.ndarray:
+        top = int(ids.max())
+        if top >= len(self._at):
+            size = min(max(top + 1, 2 * len(self._at), 1024), MAX_DENSE_FRAME_ID + 1)
+            self._at = np.concatenate([self._at, np.full(size - len(self._at), self._UNREAD, dtype=np.int32)])
+        return self._at[ids].astype(np.int64)
+
+    def _read(self, new: np.ndarray) -> None:
+        read_ids, videos, ts, regions = self.load(new.tolist())
+        read_ids = np.asarray(read_ids, dtype=np.int64)
+        where = np.full(len(new), -1, dtype=np.int64)
+        where[np.searchsorted(new, read_ids)] = len(self.videos) + np.arange(len(read_ids))
+        self.videos, self.ts, self.regions = (
+            np.concatenate([old, np.asarray(add, old.dtype)])
+            for old, add in ((self.videos, videos), (self.ts, ts), (self.regions, regions))
+        )
+        dense = new <= MAX_DENSE_FRAME_ID
+        self._at[new[dense]] = where[dense]
+        if not dense.all():
+            ids = np.concatenate([self._sorted_ids, new[~dense]])
+            order = np.argsort(ids, kind="stable")
+            self._sorted_ids, self._sorted_at = ids[order], np.concatenate([self._sorted_at, where[~dense]])[order]
 
 
 FrameLoader = Callable[[list[int]], tuple[Sequence[int], Sequence[int], Sequence[float], Sequence[int]]]

@@ -116,8 +116,8 @@ class Sound:
             return []
         # A held value (silence, a hum) is no evidence: it is not searched at all, so that the
         # silent stretches of a store never flood a query with hits.
-        held = sound.held_spans(query.values, query.step_s, settings) > sound.sound_settings(settings).max_echo_span_s
-        rows_used = np.flatnonzero(~held)
+        held_s = sound.held_spans(query.values, query.step_s, settings)
+        rows_used = np.flatnonzero(held_s <= sound.sound_settings(settings).max_echo_span_s)
         rows, video_ids, positions, dists = index.search(query.values[rows_used], sound.SOUND_MAX_DISTANCE_BITS)
         rows = rows_used[rows]
         videos = repo.videos_by_id(session, np.unique(video_ids).tolist())
@@ -136,7 +136,7 @@ class Sound:
                 continue
             alignment = sound.align_values(
                 query.values, duration_s, stored.values, video.duration_s or len(stored) * stored.step_s,
-                (rows[mine], positions[mine], dists[mine]), settings, query.step_s,
+                (rows[mine], positions[mine], dists[mine]), settings, query.step_s, held_s,
             )  # fmt: skip
             if alignment is not None:
                 found.append(VideoMatch(video_id, alignment))

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidtrace.align import Alignment, FrameHit, align
+from vidtrace.align import Alignment, FrameHit, HitFields, align_planned
 from vidtrace.errors import DependencyError, InputError
 from vidtrace.ffmpeg_process import FfmpegProcess, decode_memory_mb, ffmpeg_binary
 from vidtrace.hashes import self_echo_spans
+from vidtrace.lines import HitColumns, plan_lines
 from vidtrace.settings import Settings
 from vidtrace.spec import (
     SOUND_ALGORITHM,
@@ -200,24 +201,52 @@ def held_spans(values: np.ndarray, step_s: float, settings: Settings) -> np.ndar
     return self_echo_spans(ts, value_rows(values), s.max_distance_bits, s.max_echo_span_s + s.offset_tolerance_s)
 
 
+@dataclass(frozen=True)
+class _ValueHits:
+    """Hits between two soundtracks' values as arrays (query and stored times, bits, how long the
+    values are held): alignment makes a `FrameHit` of the chosen ones only (`vidtrace.align.HitSource`)."""
+
+    q: np.ndarray
+    r: np.ndarray
+    d: np.ndarray
+    held_s: np.ndarray
+
+    def __getitem__(self, k: int) -> FrameHit:
+        return FrameHit(float(self.q[k]), float(self.r[k]), int(self.d[k]), held_s=float(self.held_s[k]))
+
+    def fields(self, k: np.ndarray) -> HitFields:
+        return HitFields(
+            self.q[k], self.r[k], self.d[k], np.zeros(len(k), np.int64), self.held_s[k], np.full(len(k), np.nan)
+        )
+
+    def columns(self) -> HitColumns:
+        none = np.zeros(len(self.q), np.int64)  # one region, no edits
+        return HitColumns(self.q, self.r, self.d, none, none)
+
+
 def align_values(
     q_values: np.ndarray, q_duration_s: float, r_values: np.ndarray, r_duration_s: float,
     hits: tuple[np.ndarray, np.ndarray, np.ndarray], settings: Settings, step_s: float = SOUND_STEP_S,
+    q_held: np.ndarray | None = None,
 ) -> Alignment | None:  # fmt: skip
-    """Segments where two soundtracks agree, from hits (query rows, reference rows, distances)."""
-    rows, positions, dists = hits
+    """Segments where two soundtracks agree, from hits (query rows, reference rows, distances).
+    `q_held`: the query's `held_spans`, when already known (one query against many soundtracks)."""
+    rows, positions, dists = (np.asarray(a, dtype=np.int64) for a in hits)
     need = required_values(len(q_values), len(r_values))
-    if len(set(rows.tolist())) < need:
+    if len(np.unique(rows)) < need:
         return None
     shorter = q_values if len(q_values) <= len(r_values) else r_values
     if need < SOUND_MIN_SEGMENT_VALUES and len(np.unique(shorter)) < SOUND_MIN_SHORT_VALUES:
         return None  # a short print of one or two values (silence: too short to be seen as held)
-    q_held, r_held = held_spans(q_values, step_s, settings), held_spans(r_values, step_s, settings)
-    frame_hits = [
-        FrameHit(q * step_s, p * step_s, d, held_s=max(float(q_held[q]), float(r_held[p])))
-        for q, p, d in zip(rows.tolist(), positions.tolist(), dists.tolist())
-    ]
-    found = align(frame_hits, q_duration_s, r_duration_s, sound_settings(settings, need))
+    q_held = held_spans(q_values, step_s, settings) if q_held is None else q_held
+    r_held = held_spans(r_values, step_s, settings)
+    value_hits = _ValueHits(
+        rows * step_s, positions * step_s, dists, np.maximum(q_held[rows], r_held[positions]).astype(np.float64)
+    )
+    need_settings = sound_settings(settings, need)
+    found = align_planned(
+        value_hits, plan_lines(value_hits.columns(), need_settings), q_duration_s, r_duration_s, need_settings
+    )
     return None if found is None else _covering(found, q_duration_s, r_duration_s, step_s)
 
 

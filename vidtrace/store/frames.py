@@ -11,7 +11,16 @@ from sqlalchemy.orm import Session
 from vidtrace.hashes import to_matrix
 from vidtrace.results.records import Coverage
 from vidtrace.store.models import Frame
-from vidtrace.store.sql import chunks
+from vidtrace.store.sql import chunks, driver_rows
+
+#: Frame ids per IN list of `frame_columns` (integer literals, no bound parameters: no limit but
+#: the statement's length).
+FRAME_ID_CHUNK = 5000
+_FRAME_COLUMNS = f"SELECT id, video_id, ts_s, region FROM {Frame.__tablename__} WHERE id IN ({{ids}})"
+_FRAMES_OF_VIDEOS = (
+    f"SELECT video_id, ts_s, hash, region FROM {Frame.__tablename__} WHERE video_id IN ({{ids}})"
+    " ORDER BY video_id, ts_s, id"
+)
 
 
 def frame_coverage(session: Session, algorithm: str, version: int, up_to_id: int | None = None) -> Coverage:
@@ -49,37 +58,24 @@ def frames_of_videos(
     query aligns with); videos without frames are left out."""
     out: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
     for chunk in chunks(sorted(set(video_ids))):
-        query = (
-            select(Frame.video_id, Frame.ts_s, Frame.hash, Frame.region)
-            .where(Frame.video_id.in_(chunk))
-            .order_by(Frame.video_id, Frame.ts_s, Frame.id)
-        )
-        for video_id, ts, raw, region in session.connection().execute(query):
+        for video_id, ts, raw, region in driver_rows(session, _FRAMES_OF_VIDEOS, chunk):
             ts_list, hash_list, region_list = out.setdefault(video_id, ([], [], []))
             ts_list.append(ts)
-            hash_list.append(raw)
+            hash_list.append(bytes(raw))
             region_list.append(region)
     return out
 
 
 def frame_columns(session: Session, frame_ids: Iterable[int]) -> tuple[list[int], list[int], list[float], list[int]]:
-    """(ids, video ids, times, regions) of those of these frames that exist, read as plain rows
-    (no ORM objects: a lookup reads every frame of its candidates this way)."""
-    ids: list[int] = []
-    videos: list[int] = []
-    ts: list[float] = []
-    regions: list[int] = []
-    connection = session.connection()
-    for chunk in chunks(sorted(set(frame_ids))):
-        query = select(Frame.id, Frame.video_id, Frame.ts_s, Frame.region).where(Frame.id.in_(chunk))
-        rows = connection.execute(query).all()
-        if rows:
-            i, v, t, r = zip(*rows)
-            ids.extend(i)
-            videos.extend(v)
-            ts.extend(t)
-            regions.extend(r)
-    return ids, videos, ts, regions
+    """(ids, video ids, times, regions) of those of these frames that exist, read as the driver's
+    rows (a lookup reads every frame its candidates' hits name this way)."""
+    rows: list[tuple] = []
+    for chunk in chunks(sorted(set(frame_ids)), FRAME_ID_CHUNK):
+        rows.extend(driver_rows(session, _FRAME_COLUMNS, chunk))
+    if not rows:
+        return [], [], [], []
+    ids, videos, ts, regions = zip(*rows)
+    return list(ids), list(videos), list(ts), list(regions)
 
 
 def first_frame_ids(session: Session, video_ids: Iterable[int]) -> dict[int, int]:
