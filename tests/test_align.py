@@ -659,3 +659,40 @@ def test_alignment_that_stops_reading_lines_equals_reading_them_all(seed, parts,
     finally:
         align_module._settled = original
     assert stopping == reading_all
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    speeds=st.lists(st.sampled_from([0.8, 0.9, 0.96, 1.0, 1.02, 1.1, 1.25]), min_size=1, max_size=3),
+    noise=st.integers(0, 300),
+)
+def test_speeds_skipped_by_their_bound_never_change_the_lines(seed, speeds, noise):
+    # A speed whose binned bound cannot beat speed 1.0 by the margin is not searched: the lines
+    # found (speed and hits, in order) are those of searching every speed.
+    import numpy as np
+
+    from vidtrace import lines
+
+    rng = random.Random(seed)
+    hits = []
+    for speed in speeds:  # stretches along lines of several speeds, with some hits off them
+        start, offset = rng.uniform(0, 30), rng.uniform(-20, 20)
+        for k in range(rng.randint(8, 120)):
+            q = round(start + k * 0.125, 3)
+            hits.append(
+                FrameHit(q, round(speed * q + offset + rng.choice([0, 0, 0.125, -0.125]), 3), rng.randint(0, 10))
+            )
+    for _ in range(noise):
+        hits.append(FrameHit(round(rng.uniform(0, 60) * 8) / 8, round(rng.uniform(0, 80) * 8) / 8, rng.randint(0, 10)))
+    s = Settings()
+    bounded = lines.plan_lines(hits, s).lines
+    real = lines._window_bound
+    try:
+        lines._window_bound = lambda *a: float("inf")
+        every = lines.plan_lines(hits, s).lines
+    finally:
+        lines._window_bound = real
+    assert len(bounded) == len(every)
+    for (s1, p1), (s2, p2) in zip(bounded, every):
+        assert s1 == s2 and np.array_equal(p1, p2)
