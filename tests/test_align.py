@@ -686,13 +686,17 @@ def test_speeds_skipped_by_their_bound_never_change_the_lines(seed, speeds, nois
     for _ in range(noise):
         hits.append(FrameHit(round(rng.uniform(0, 60) * 8) / 8, round(rng.uniform(0, 80) * 8) / 8, rng.randint(0, 10)))
     s = Settings()
-    bounded = lines.plan_lines(hits, s).lines
-    real = lines._window_bound
+    real, least = lines._window_bound, lines.BOUND_MIN_HITS
+    skipped = []
     try:
+        lines.BOUND_MIN_HITS = 0  # every line bounded, however few its hits
+        lines._window_bound = lambda *a: skipped.append(real(*a)) or skipped[-1]
+        bounded = lines.plan_lines(hits, s).lines
         lines._window_bound = lambda *a: float("inf")
         every = lines.plan_lines(hits, s).lines
     finally:
-        lines._window_bound = real
+        lines._window_bound, lines.BOUND_MIN_HITS = real, least
+    assert skipped  # the bound was taken
     assert len(bounded) == len(every)
     for (s1, p1), (s2, p2) in zip(bounded, every):
         assert s1 == s2 and np.array_equal(p1, p2)

@@ -54,14 +54,14 @@ class _CandidateHits:
         n_edits = np.array([len(e) for e in self.pair_edits], dtype=np.int64)[self.pair[k]]
         return HitFields(self.q_ts[k], self.r_ts[k], self.dists[k], n_edits, self.held_s[k], self.change_s[k])
 
-    def with_stored(self, stored: StoredHolds, r_marks: list[float | None] | None) -> _CandidateHits:
+    def with_stored(self, stored: StoredHolds, r_marks: np.ndarray | None) -> _CandidateHits:
         """These hits once the candidate's frames are read: its held spans, and the stored side's
-        change near each hit (None: none; all None: no changes)."""
+        change near each hit (NaN: none; None: no changes)."""
         held = np.maximum(self.held_s, stored.at(self.r_ts, self.r_regions))
         if r_marks is None:
             change = np.full(len(self.rows), np.nan)
         else:
-            change = np.where([m is None for m in r_marks], np.nan, self.change_s)
+            change = np.where(np.isnan(r_marks), np.nan, self.change_s)
         return replace(self, held_s=held, change_s=change)
 
     def columns(self) -> HitColumns:
@@ -82,7 +82,7 @@ def _candidate_hits(query: Query, arrays: KeptHits) -> _CandidateHits:
         region_edits(None if q < 0 else q, r, r in _STORED_ONLY)
         for q, r in zip((codes // width - 1).tolist(), (codes % width).tolist())
     ]
-    marks = np.array([np.nan if m is None else m for m in query.marks], dtype=np.float64)
+    marks = query.marks
     return _CandidateHits(
         query, rows, np.asarray(query.ts_s, dtype=np.float64)[rows], r_ts, r_regions, dists, pair.ravel(), pair_edits,
         query.held_s[rows].astype(np.float64), marks[rows] if len(marks) else np.zeros(0),
@@ -110,17 +110,27 @@ def aligning(
     return out
 
 
+#: A stored video's held pictures and, when asked for, its changes (`stored_holds`), by video id
+#: and whether changes were asked for: the queries of one batch share them.
+Holds = dict[tuple[int, bool], tuple[StoredHolds, np.ndarray]]
+
+
 def finish(
     query: Query, candidates: list[Aligning], stored: dict[int, tuple[list[float], list[bytes], list[int]]],
-    durations_s: dict[int, float], settings: Settings,
+    durations_s: dict[int, float], settings: Settings, holds_of: Holds | None = None,
 ) -> list[VideoMatch]:  # fmt: skip
     """The matches, best first: the candidates aligned again with the stored side's held pictures
     too (a static logo under different content weighs nothing), a change between held pictures
-    counting only where it is one in both videos. `stored`: the candidates' frames."""
+    counting only where it is one in both videos. `stored`: the candidates' frames; `holds_of`:
+    their held pictures found so far (added to)."""
     found = []
+    holds_of = {} if holds_of is None else holds_of
+    changes = len(query.changes) > 0
     for video_id, candidate, plan in candidates:
-        holds, stored_changes = stored_holds(stored.get(video_id), settings, changes=len(query.changes) > 0)
-        r_marks = change_marks(candidate.r_ts.tolist(), stored_changes, settings) if len(stored_changes) else None
+        if (video_id, changes) not in holds_of:
+            holds_of[(video_id, changes)] = stored_holds(stored.get(video_id), settings, changes=changes)
+        holds, stored_changes = holds_of[(video_id, changes)]
+        r_marks = change_marks(candidate.r_ts, stored_changes, settings) if len(stored_changes) else None
         alignment = align_planned(
             candidate.with_stored(holds, r_marks), plan, query.duration_s, durations_s[video_id], settings
         )

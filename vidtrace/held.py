@@ -64,17 +64,16 @@ def held_changes(
     return (t[starts] + t[stops]) / 2
 
 
-def change_marks(ts_s: Sequence[float], changes: np.ndarray, settings: Settings) -> list[float | None]:
-    """For each instant, the change within a picture and a half of it (the nearest), or None: two
+def change_marks(ts_s: Sequence[float] | np.ndarray, changes: np.ndarray, settings: Settings) -> np.ndarray:
+    """For each instant, the change within a picture and a half of it (the nearest), or NaN: two
     copies' pictures of one change may lie a picture apart."""
-    if len(changes) == 0:
-        return [None] * len(ts_s)
     t = np.asarray(ts_s, dtype=np.float64)
+    if len(changes) == 0:
+        return np.full(len(t), np.nan)
     k = np.searchsorted(changes, t)
     before, after = changes[np.clip(k - 1, 0, len(changes) - 1)], changes[np.clip(k, 0, len(changes) - 1)]
     nearest = np.where(np.abs(before - t) <= np.abs(after - t), before, after)
-    close = np.abs(nearest - t) <= 1.5 * settings.hash_interval_s
-    return [float(c) if ok else None for c, ok in zip(nearest.tolist(), close.tolist())]
+    return np.where(np.abs(nearest - t) <= 1.5 * settings.hash_interval_s, nearest, np.nan)
 
 
 #: A change between held pictures is read between the whole pictures this long before and after

@@ -29,6 +29,9 @@ MAX_LINE_RMS_S = 0.3
 #: while lines are taken out, up to this many entries over all speeds (8 bytes each: 400 MB);
 #: beyond, it is sorted anew for each line. (The first line sorts only the hits of some weight.)
 MAX_CACHED_ORDER_ENTRIES = 50_000_000
+#: A speed is first bounded without sorting (`_window_bound`) when a line is sought among at least
+#: this many hits; among fewer, the bound costs about what the search it may spare does.
+BOUND_MIN_HITS = 2000
 
 
 def candidate_speeds(settings: Settings) -> list[float]:
@@ -197,9 +200,10 @@ def _best_line(
     if arrays.orders is not None:  # each speed's order of all hits, the dead ones dropped
         rank_of_alive = np.full(len(arrays.q), -1, dtype=np.int64)
         rank_of_alive[alive] = np.arange(len(q))
+    bounded = len(q) >= BOUND_MIN_HITS
     for k, speed in sorted(enumerate(speeds), key=lambda ks: ks[1] != 1.0):  # 1.0 first: its score bounds
         offsets = r - speed * q
-        if speed != 1.0 and _window_bound(offsets, weight, tolerance_s) <= base + margin:
+        if speed != 1.0 and bounded and _window_bound(offsets, weight, tolerance_s) <= base + margin:
             continue  # no window of this speed can beat 1.0 by the margin: never the line
         order = None
         if rank_of_alive is not None and arrays.orders is not None:

@@ -193,7 +193,7 @@ class Query:
     q_regions: np.ndarray  # REGION_FRAME where unknown
     held_s: np.ndarray
     changes: np.ndarray
-    marks: list[float | None]
+    marks: np.ndarray  # each row's change (`held.change_marks`; NaN: none)
     duration_s: float
 
 

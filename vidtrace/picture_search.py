@@ -46,6 +46,7 @@ def match_pictures(
     # align, each read once for all the queries.
     stored: dict[int, tuple[list[float], list[bytes], list[int]]] = {}
     read: set[int] = set()
+    holds: candidates.Holds = {}
     out: list[Result] = [[] for _ in queries]
     for n, (k, query) in enumerate(present):
         hits, found[n] = found[n], None  # one query's hits at a time are turned into FrameHits
@@ -56,7 +57,7 @@ def match_pictures(
         wanted = {video_id for video_id, _, _ in first} - read
         stored.update(repo.frames_of_videos(session, wanted))
         read |= wanted
-        out[k] = candidates.finish(query, first, stored, durations_s, settings)
+        out[k] = candidates.finish(query, first, stored, durations_s, settings, holds)
     return out
 
 
