@@ -190,3 +190,21 @@ def test_a_long_step_still_gets_a_line_every_interval():
     assert stream.getvalue().splitlines()[-1].endswith("matching: 13/14 videos, 0.1/s, this one for 2m00s so far")
     show.close("ingest")
     assert re.match(rf"^{STAMP} ingest finished in 2m44s$", stream.getvalue().splitlines()[-1])
+
+
+def test_items_searched_in_a_batch_count_towards_the_time_left():
+    # Matching searches 64 videos at once: when the first is done the others nearly are, so the
+    # time left comes from the videos searched, not from the first one's wait for its batch.
+    clock = FakeClock()
+    tracker = progress.Tracker(clock)
+    tracker.update("matching", 0, 100)
+    clock.now += 60  # the batch of the first 64 is searched
+    tracker.update("matching", 0, 100, ready=64)
+    clock.now += 4  # the first one written
+    state = tracker.update("matching", 1, 100, ready=64)
+    assert state.rate == pytest.approx(1.0) and state.left_s == pytest.approx(36.0)
+    assert state.slow_item_s is None
+    plain = progress.Tracker(clock)  # without the batch, the first item's wait was all of it
+    plain.update("matching", 0, 100)
+    clock.now += 64
+    assert plain.update("matching", 1, 100).left_s == pytest.approx(99 * 64.0)

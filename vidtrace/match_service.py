@@ -190,12 +190,13 @@ def match_unmatched(
     batch = _Batch(fingerprints=dict(fingerprints or {}))
     done = 0
     while (video_id := repo.claim_video_to_match(session)) is not None:
-        progress("matching", done, max(total, done + 1))
+        progress("matching", done, max(total, done + 1), ready=done + len(batch.results))
         sound_catch_up(session, sound_index, set(matched.catch_up(session)))
         try:
             pictures = batch.take(video_id, matched)
             if pictures is None:
                 batch.fill(session, video_id, matched, settings)
+                progress("matching", done, max(total, done + 1), ready=done + len(batch.results))
                 pictures = batch.take(video_id, matched)
             against = set(matched.ids)
             found = _matches_of(session, indexes, video_id, settings, against, pictures)

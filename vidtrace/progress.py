@@ -129,6 +129,7 @@ class Tracker:
         self.item_s: float | None = None
         self.item_duration_s: float | None = None
         self.media = False
+        self.ready = 0  # items whose costly part is done, when more than `done` (a batch searched)
 
     def update(self, stage: str, done: int, total: int, **details: Any) -> State:
         if stage != self.stage:
@@ -137,6 +138,7 @@ class Tracker:
             self._finish_item()
             self.item_started = self.clock()
         self.done, self.total = done, total
+        self.ready = max(done, int(details.get("ready") or 0))
         if "item" in details and details["item"] != self.item:
             self.item = details["item"]
             self.item_bytes = int(details.get("item_bytes") or 0)
@@ -183,16 +185,18 @@ class Tracker:
             if elapsed > 0 and media_done > 0:
                 rate = media_done / elapsed
                 left = (media_total - media_done) / rate if self.done < self.total else 0.0
-        elif elapsed > 0 and self.done > 0:
-            rate = self.done / elapsed
-            left = (self.total - self.done) / rate if self.total else None
+        elif elapsed > 0 and self.ready > 0:
+            # Items searched in a batch are nearly done once it is searched: the first one's wait
+            # is the whole batch's, not one item's.
+            rate = self.ready / elapsed
+            left = max(0, self.total - self.ready) / rate if self.total else None
         slow = None
         current_s = now - self.item_started
         if (
             not self.media
             and self.done > 0
-            and self.done < self.total
-            and current_s > SLOW_ITEM_FACTOR * max(elapsed - current_s, 0.0) / self.done
+            and self.ready < self.total
+            and current_s > SLOW_ITEM_FACTOR * max(elapsed - current_s, 0.0) / self.ready
         ):
             slow = current_s
         return State(
