@@ -17,7 +17,7 @@ searched in one pass (`search`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -302,13 +302,12 @@ def search(
             at[ok],
             vids[ok],
         )
-        for k in np.unique(owner[u_rows]).tolist():
+        for k, mine in _split(owner[u_rows]):
             state = states[k]
             if not isinstance(state.found, dict):
                 continue
-            mine = owner[u_rows] == k
             if state.excluded is not None:
-                mine &= ~np.isin(vids, state.excluded)
+                mine = mine[~np.isin(vids[mine], state.excluded)]
             total += _keep(
                 state, u_rows[mine] - base[k], dists[mine], table.ts[at[mine]], table.regions[at[mine]], vids[mine]
             )
@@ -318,6 +317,16 @@ def search(
         if start >= len(unique) or not any(isinstance(s.found, dict) for s in states[owner[start] :]):
             break  # no query left that keeps hits
     return [s.found for s in states]
+
+
+def _split(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Each distinct key (ascending) with the positions holding it (in their order): one sort,
+    where a mask per key costs the whole array again for each of many keys."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    for part in np.split(order, cuts) if len(order) else []:
+        yield int(keys[part[0]]), part
 
 
 def _keep(
@@ -347,8 +356,7 @@ def _keep(
     kept_vids, kept_ts, kept_regions, kept_dists = vids[pick], r_ts[pick], r_regions[pick], dists[pick]
     found = state.found
     assert isinstance(found, dict), "only a query still keeping hits is given more"
-    for v in np.unique(kept_vids).tolist():
-        mine = kept_vids == v
+    for v, mine in _split(kept_vids):
         h = found[v]
         h.rows.append(rows[mine])
         h.r_ts.append(kept_ts[mine])
