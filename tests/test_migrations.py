@@ -35,3 +35,8 @@ def test_open_creates_schema_and_refuses_unmigrated_read(tmp_path):
     store = db.Store.open(location, create=True)
     assert db.current_revision(store.engine) == db.head_revision()
     store.close()
+
+
+def test_the_head_a_store_opens_at_without_alembic_is_alembics_head():
+    # Stores at `HEAD_REVISION` open without loading Alembic: it must name the newest migration.
+    assert db.HEAD_REVISION == db.head_revision()
