@@ -157,8 +157,8 @@ class FrameTable:
         return self._at[ids].astype(np.int64)
 
     def _read(self, new: np.ndarray) -> None:
-        read_ids, videos, ts, regions = self.load(new.tolist())
-        read_ids = np.asarray(read_ids, dtype=np.int64)
+        loaded_ids, videos, ts, regions = self.load(new.tolist())
+        read_ids = np.asarray(loaded_ids, dtype=np.int64)
         where = np.full(len(new), -1, dtype=np.int64)
         where[np.searchsorted(new, read_ids)] = len(self.videos) + np.arange(len(read_ids))
         self.videos, self.ts, self.regions = (

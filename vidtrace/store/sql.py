@@ -42,6 +42,6 @@ def driver_rows(session: Session, sql: str, ids: Sequence[int]) -> list[tuple]:
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(sql.format(ids=",".join(map(str, map(int, ids)))))
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
