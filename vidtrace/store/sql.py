@@ -4,7 +4,7 @@ driver's plain rows for the hottest reads, the clock."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -31,17 +31,18 @@ def chunks(items: Sequence, size: int = IN_CHUNK) -> Iterable[Sequence]:
         yield items[start : start + size]
 
 
-def driver_rows(session: Session, sql: str, ids: Sequence[int]) -> list[tuple]:
+def driver_rows(session: Session, sql: str, ids: Sequence[int], batch: int = 10_000) -> Iterator[tuple]:
     """The rows of `sql`, a SELECT whose `{ids}` is filled with `ids` as integer literals, as the
-    database driver's tuples, in the session's transaction. For the reads of hundreds of thousands
-    of stored frames a lookup makes: building a SQLAlchemy row for each cost three times the
-    query. Only integers (`int` of each id) are written into the text, and one text serves both
-    drivers' parameter styles."""
+    database driver's tuples, in the session's transaction, `batch` at a time from the cursor.
+    For the reads of hundreds of thousands of stored frames a lookup makes: building a SQLAlchemy
+    row for each cost three times the query. Only integers (`int` of each id) are written into the
+    text, and one text serves both drivers' parameter styles."""
     if not len(ids):
-        return []
+        return
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(sql.format(ids=",".join(map(str, map(int, ids)))))
-        return list(cursor.fetchall())
+        while rows := cursor.fetchmany(batch):
+            yield from rows
     finally:
         cursor.close()
