@@ -133,7 +133,7 @@ def test_stored_held_pictures_weigh_nothing_in_find_matches(tmp_path, monkeypatc
         segment = Segment(0.0, 6.0, 0.0, 6.0, 1.0, 48, 0.0)
 
         def fake_align(hits, *args):
-            seen.append(list(hits))
+            seen.append(hits.hits_at(np.arange(len(hits))))
             return Alignment((segment,), 6.0, 1.0)
 
         monkeypatch.setattr(candidates, "align_planned", fake_align)

@@ -105,9 +105,9 @@ class HitFields:
 
 
 class HitSource(Protocol):
-    """Hits read by position: `fields` of many at once, and a `FrameHit` of the few chosen."""
+    """Hits read by position: `fields` of many at once, and `FrameHit`s of the few chosen."""
 
-    def __getitem__(self, k: int, /) -> FrameHit: ...
+    def hits_at(self, k: np.ndarray, /) -> list[FrameHit]: ...
 
     def fields(self, k: np.ndarray, /) -> HitFields: ...
 
@@ -119,8 +119,8 @@ class HitList:
         self.hits = list(hits)
         self._fields = HitFields.of(self.hits)
 
-    def __getitem__(self, k: int) -> FrameHit:
-        return self.hits[k]
+    def hits_at(self, k: np.ndarray) -> list[FrameHit]:
+        return [self.hits[i] for i in k.tolist()]
 
     def fields(self, k: np.ndarray) -> HitFields:
         return self._fields.at(k)
@@ -246,7 +246,7 @@ def _segment_from_run(
     evidence and evidence, or None when its distinctive frames do not last."""
     interval_s = settings.hash_interval_s
     first, distinct, slideshow = _chosen(hits.fields(at), echo_span, settings)
-    chosen = [hits[k] for k in at[first].tolist()]
+    chosen = hits.hits_at(at[first])
     distinctive = chosen if slideshow else [h for h, ok in zip(chosen, distinct.tolist()) if ok]
     if not _lasts(chosen, distinctive, speed, settings):
         return None

@@ -26,7 +26,7 @@ from vidtrace.spec import REGION_LAST
 class _CandidateHits:
     """One candidate's kept hits as arrays, each hit's query time, held span and change among them.
     Alignment reads only the hits on the lines it looks at, and makes a `FrameHit` of the chosen
-    ones only (`__getitem__`): with the query's held pictures, and once the candidate's frames are
+    ones only (`hits_at`): with the query's held pictures, and once the candidate's frames are
     read (`with_stored`), with its held pictures and changes too."""
 
     query: Query
@@ -43,12 +43,17 @@ class _CandidateHits:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, k: int) -> FrameHit:
-        row, change = int(self.rows[k]), float(self.change_s[k])
-        return FrameHit(
-            self.query.ts_s[row], float(self.r_ts[k]), int(self.dists[k]), self.pair_edits[int(self.pair[k])],
-            float(self.held_s[k]), None if np.isnan(change) else change, int(self.query.q_regions[row]),
+    def hits_at(self, k: np.ndarray) -> list[FrameHit]:
+        rows = self.rows[k]
+        ts_s, edits = self.query.ts_s, self.pair_edits
+        columns = (
+            rows.tolist(), self.r_ts[k].tolist(), self.dists[k].tolist(), self.pair[k].tolist(),
+            self.held_s[k].tolist(), self.change_s[k].tolist(), self.query.q_regions[rows].tolist(),
         )  # fmt: skip
+        return [
+            FrameHit(ts_s[row], r, d, edits[pair], held, None if change != change else change, region)
+            for row, r, d, pair, held, change, region in zip(*columns)
+        ]
 
     def fields(self, k: np.ndarray) -> HitFields:
         n_edits = np.array([len(e) for e in self.pair_edits], dtype=np.int64)[self.pair[k]]

@@ -211,8 +211,9 @@ class _ValueHits:
     d: np.ndarray
     held_s: np.ndarray
 
-    def __getitem__(self, k: int) -> FrameHit:
-        return FrameHit(float(self.q[k]), float(self.r[k]), int(self.d[k]), held_s=float(self.held_s[k]))
+    def hits_at(self, k: np.ndarray) -> list[FrameHit]:
+        columns = (self.q[k].tolist(), self.r[k].tolist(), self.d[k].tolist(), self.held_s[k].tolist())
+        return [FrameHit(q, r, d, held_s=held) for q, r, d, held in zip(*columns)]
 
     def fields(self, k: np.ndarray) -> HitFields:
         return HitFields(
