@@ -267,3 +267,5 @@ def test_the_frame_table_reads_each_frame_once_and_finds_every_one(monkeypatch, 
                 assert a == -1
     assert len(read) == len(set(read))  # none read twice, present or absent
     assert len(table.lookup(np.zeros(0, dtype=np.int64))) == 0
+    known = next(iter(stored))
+    assert table.lookup(np.array([-1, known])).tolist() == [-1, table.lookup(np.array([known]))[0]]

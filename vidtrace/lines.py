@@ -233,6 +233,8 @@ def _window_bound(offsets: np.ndarray, weight: np.ndarray, tolerance_s: float) -
     window's end is computed by another sum than the bins."""
     if len(offsets) == 0:
         return 0.0
+    if tolerance_s <= 0:
+        return float(weight.sum())  # no bins to read: every hit may lie in one window
     half = tolerance_s
     bins = np.floor((offsets - offsets.min()) / half).astype(np.int64)
     sums = np.concatenate([[0.0], np.cumsum(np.bincount(bins, weights=weight))])
