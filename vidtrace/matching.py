@@ -127,10 +127,10 @@ class FrameTable:
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return np.zeros(0, dtype=np.int64)
-        if int(ids.min()) < 0:  # no frame has such an id (an index's "no result")
+        negative = ids < 0  # no frame has such an id (an index's "no result")
+        if negative.any():
             out = np.full(len(ids), -1, dtype=np.int64)
-            valid = ids >= 0
-            out[valid] = self.lookup(ids[valid]) if valid.any() else out[valid]
+            out[~negative] = self.lookup(ids[~negative])
             return out
         at = self._positions(ids)
         unread = at == self._UNREAD
