@@ -161,6 +161,38 @@ def test_padding_of_the_backdrops_grey_is_still_padding(seed):
     assert bottom >= SIDE - 14  # the person's shoulders reach the padding's bottom edge
 
 
+def cropped_green_screen(seed: int, wall_noise: float) -> np.ndarray:
+    """A close crop of a person before an even wall: the head (hair with a flat top) comes within
+    6 lines of the top and is a third of the frame wide two lines below; the wall touches the top
+    and both sides, one-sided each way (the bottom is the shoulders)."""
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
+    rng = np.random.default_rng(seed)
+    frame = np.clip(122 + rng.normal(0, wall_noise, (SIDE, SIDE)), 0, 255).astype(np.uint8)
+    head = ((yy - 50) / 44) ** 4 + ((xx - 64) / 34) ** 4 <= 1
+    shoulders = yy >= 84
+    person = sharp_texture(seed) // 3 + 10  # dark clothes and hair: never the wall's grey
+    frame[head | shoulders] = person[head | shoulders]
+    return frame
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("wall_noise", [0.3, 1.0])
+def test_a_cropped_even_wall_around_a_close_head_is_not_padding(seed, wall_noise):
+    # A crop of a green screen can leave a wall as even as added padding (spread under
+    # BACKDROP_MIN_STD) on one side: it is no letterbox, whose bars come in pairs. The head
+    # interrupts the line past the wall over a third of its length, where content would end at a
+    # straight edge. Nothing is cut, so the crop's picture is its source's, scaled.
+    frame = cropped_green_screen(seed, wall_noise)
+    assert content_box(frame) == (0, SIDE, 0, SIDE)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_one_sided_flat_bar_is_still_padding(seed):
+    # A bar added on one side only, over content that ends at a straight edge.
+    frame = letterbox(texture(seed), 14, 0, value=0)
+    assert_box_close(content_box(with_bar_noise(frame, seed)), (14, SIDE, 0, SIDE))
+
+
 # --- frame_quality --------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from vidtrace.spec import (
     BORDER_STD,
     COMMON_SHAPES,
     FILL_LINES,
+    FLAT_BACKDROP_SHARE,
     MAX_BORDER_SHARE,
     MIN_BLUR_SHARE,
     SEAM_RATIO,
@@ -43,22 +44,36 @@ def _border_depth(lines_std: np.ndarray, lines_mean: np.ndarray, limit: int) -> 
     return depth
 
 
-def _is_padding(pixels: np.ndarray, depth: int) -> bool:
+def _exact_fill(pixels: np.ndarray, depth: int) -> bool:
+    """Whether the border ending `depth` lines into `pixels` (from its first line) is one exact
+    colour: its first `FILL_LINES` lines spread less than `BACKDROP_MIN_STD` along them (median)."""
+    if depth <= 0:
+        return False
+    outer = pixels[: min(depth, FILL_LINES)].astype(np.float32)
+    return float(np.median(outer.std(axis=1))) < BACKDROP_MIN_STD
+
+
+def _is_padding(pixels: np.ndarray, depth: int, exact_pair: bool, flat: bool) -> bool:
     """Whether the flat or soft border ending `depth` lines into `pixels` (from its first line) is
     padding rather than the picture's backdrop.
 
-    An editor fills padding with one exact colour: a border whose first `FILL_LINES` lines spread
-    less than `BACKDROP_MIN_STD` is padding, even where a wall of the same grey goes on past it.
-    Otherwise, when the line past the border keeps the colour of the border's last line over
-    more than `BACKDROP_SHARE` of its length, the border is a backdrop (a plain wall or a green
-    screen that a subject's outline ends, and that goes on around it); padding ends at the
-    content's straight edge, where most pixels change."""
-    outer = pixels[: min(depth, FILL_LINES)].astype(np.float32)
-    if float(np.median(outer.std(axis=1))) < BACKDROP_MIN_STD:
+    An editor fills padding with one exact colour, on both sides of the picture at once (a
+    letterbox, a pillarbox, a picture padded to a new shape): when this border and the one
+    opposite are each one exact colour (`exact_pair`), the border is padding, even where a wall
+    of the same grey goes on past it. A crop through a plain wall leaves it on one side only.
+    Otherwise the border is a backdrop (a plain wall or a green screen that a subject's outline
+    ends, and that goes on around it) when the line past it keeps the colour of the border's last
+    line over more than `FLAT_BACKDROP_SHARE` of its length for a `flat` border, or
+    `BACKDROP_SHARE` for a soft one; padding ends at the content's straight edge, where most
+    pixels change. A head cropped close to the frame's edge takes up to half the line past a
+    flat wall; a clip over a blurred copy of itself keeps half of its edge's colours past the
+    blur."""
+    if exact_pair:
         return True
     inside = pixels[min(depth + 1, len(pixels) - 1)].astype(np.float32)
     border = pixels[depth - 1].astype(np.float32)
-    return float((np.abs(inside - border) < BORDER_MEAN_DELTA).mean()) <= BACKDROP_SHARE
+    kept = float((np.abs(inside - border) < BORDER_MEAN_DELTA).mean())
+    return kept <= (FLAT_BACKDROP_SHARE if flat else BACKDROP_SHARE)
 
 
 def _percentile(values: np.ndarray, q: float) -> float:
@@ -132,14 +147,17 @@ def content_box(pixels: np.ndarray, aspect: float | None = None) -> tuple[int, i
         seam_left, seam_right = _seam_depths(np.ascontiguousarray(across.T), col_detail, max_cols)
         if not _common_shape(aspect * (width - seam_left - seam_right) / width):
             seam_left = seam_right = 0
+    flat = (top >= soft_top, bottom >= soft_bottom, left >= soft_left, right >= soft_right)
     top, bottom = max(top, soft_top, seam_top), max(bottom, soft_bottom, seam_bottom)
     left, right = max(left, soft_left, seam_left), max(right, soft_right, seam_right)
     # A flat or soft border that a subject's outline ends is a backdrop, kept (a border found by
     # its seams is a clip's own straight edge).
-    top = top if top == seam_top or _is_padding(pixels, top) else seam_top
-    bottom = bottom if bottom == seam_bottom or _is_padding(pixels[::-1], bottom) else seam_bottom
-    left = left if left == seam_left or _is_padding(pixels.T, left) else seam_left
-    right = right if right == seam_right or _is_padding(pixels.T[::-1], right) else seam_right
+    rows = _exact_fill(pixels, top) and _exact_fill(pixels[::-1], bottom)
+    cols = _exact_fill(pixels.T, left) and _exact_fill(pixels.T[::-1], right)
+    top = top if top == seam_top or _is_padding(pixels, top, rows, flat[0]) else seam_top
+    bottom = bottom if bottom == seam_bottom or _is_padding(pixels[::-1], bottom, rows, flat[1]) else seam_bottom
+    left = left if left == seam_left or _is_padding(pixels.T, left, cols, flat[2]) else seam_left
+    right = right if right == seam_right or _is_padding(pixels.T[::-1], right, cols, flat[3]) else seam_right
     return top, height - bottom, left, width - right
 
 

@@ -26,8 +26,10 @@ HASH_ALGORITHM = "phash64"
 #: 8: a plain backdrop (a wall, a green screen) kept as picture, not cut as padding; insets found
 #: by their shape and their sides' ends too, and hashed without their own padding as well.
 #: 9: an inset's sides settled to the pixel; one with a faint side hashed in its common shape too;
-#: the centre square of vertical content hashed as a centre region.
-HASH_VERSION = 9
+#: the centre square of vertical content hashed as a centre region. 10: an even wall cut by a crop
+#: kept as picture (exact-colour padding comes in pairs; a flat border is a backdrop when the
+#: line past it keeps its colour over half its length).
+HASH_VERSION = 10
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
@@ -70,15 +72,20 @@ MIN_FRAME_STD = 8.0
 BORDER_STD = 6.0
 #: ...and whose mean differs from the outermost line's mean by less than this (grey levels).
 BORDER_MEAN_DELTA = 12.0
-#: A flat or soft border is padding when its first `FILL_LINES` lines are one exact colour (their
-#: grey levels spread less than `BACKDROP_MIN_STD` along them, median: added padding spreads 0.0
-#: to 0.5 over the benchmark's padded copies, the flattest side of its real talking heads' walls
-#: 0.9 to 1.8)...
+#: A flat or soft border is padding when it and the border opposite are each one exact colour:
+#: their first `FILL_LINES` lines spread less than `BACKDROP_MIN_STD` grey levels along them
+#: (median; added padding spreads 0.0 to 0.5 over the benchmark's padded copies, the flattest side
+#: of its real talking heads' walls 0.9 to 1.8, but 0.3 to 0.8 where a crop cut a green screen:
+#: editors pad both sides at once, a crop through a plain wall leaves it on one side)...
 FILL_LINES = 3
 BACKDROP_MIN_STD = 0.7
 #: ...else it is the picture's backdrop (a wall, a green screen), kept, when the line past it keeps
 #: the colour of its last line over more than this share of its length: a subject's outline
-#: interrupts it, where content would end at a straight edge.
+#: interrupts it, where content would end at a straight edge. For a flat border this share: a
+#: head cropped close to the frame's top takes a third of the line past it...
+FLAT_BACKDROP_SHARE = 0.5
+#: ...and for a soft one (a blurred background; a clip over a blurred copy of itself keeps half
+#: to three quarters of its edge's colours past the blur).
 BACKDROP_SHARE = 0.75
 #: Never crop more than this share of a side away as border.
 MAX_BORDER_SHARE = 0.4
