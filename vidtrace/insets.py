@@ -57,9 +57,8 @@ def find_inset(means: np.ndarray, aspect: float | None = None) -> Box | None:
 
 def inset_boxes(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     """The inset's box (see `find_inset`), each side settled on the sharpest line near it; and
-    when one side barely shows and the box has none of the common shapes, also the box of the
-    nearest common shape that moves that side outwards, placed by the other three sides (see
-    `settled_boxes`). Empty when the stretch shows no inset."""
+    when the box has none of the common shapes, also the boxes of the nearest common shape with
+    a side moved outwards (see `settled_boxes`). Empty when the stretch shows no inset."""
     means = means.astype(np.float32)
     searches = ((lambda m: _edged_inset(m, aspect), INSET_MIN_EDGE_MOTION), (_textured_inset, INSET_MIN_MOTION))
     for search, min_motion in searches:
@@ -74,10 +73,12 @@ def inset_boxes(means: np.ndarray, aspect: float | None = None) -> list[Box]:
 def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box]:
     """`box` with each side moved, by up to `INSET_SETTLE_PX`, to the line between two pixels
     across which the pictures step the most on average along that side (the nearest such line
-    of equal steps); then, when one side's step is under `INSET_FAINT_SIDE` of the second weakest
-    other side's and the box's shape is none of the common ones (within
-    `INSET_SETTLED_SHAPE_TOLERANCE`) but within `INSET_SNAP_TOLERANCE` of one that moves the faint
-    side outwards, also the box of that shape with the faint side placed by its opposite."""
+    of equal steps). Then, when the box's shape is none of the common ones (within
+    `INSET_SETTLED_SHAPE_TOLERANCE`) but within `INSET_SNAP_TOLERANCE` of one:
+    - when one side's step is under `INSET_FAINT_SIDE` of the second weakest other side's, also
+      the box of the nearest shape that moves the faint side outwards, placed by its opposite;
+    - else also the two boxes of the nearest shape with one of the two sides across it moved
+      outwards, each placed by its opposite."""
     means = np.asarray(means, dtype=np.float32)  # steps between grey levels, not wrapped around
     n_rows, n_cols = means.shape[1:]
     down = np.abs(np.diff(means, axis=1)).mean(axis=0)  # down[y - 1, x]: from line y - 1 to y
@@ -100,35 +101,44 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     settled = (top, bottom, left, right)
     steps = [row_step(top, left, right), row_step(bottom, left, right),
              column_step(left, top, bottom), column_step(right, top, bottom)]  # fmt: skip
-    faint = int(np.argmin(steps))
-    others = sorted(steps[:faint] + steps[faint + 1 :])
-    if not aspect or steps[faint] >= INSET_FAINT_SIDE * others[1]:
+    if not aspect:
         return [settled]
     column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
     shape = (right - left) * column_width / (bottom - top)
     if _common_shape(np.array([shape]), INSET_SETTLED_SHAPE_TOLERANCE)[0]:
-        return [settled]  # a faint side where a common shape puts it: the host looks alike there
-    # A faint side is found inside the inset, where its content starts to differ from the host:
-    # only shapes that move it outwards (taller for a top or bottom side, wider for the others).
-    outwards = [q for q in COMMON_SHAPES if (q < shape if faint < 2 else q > shape)]
-    if not outwards:
-        return [settled]
-    common = min(outwards, key=lambda q: abs(shape / q - 1))
+        return [settled]  # a side that barely shows where a common shape puts it: the host looks alike there
+    # A side that barely shows is found inside the inset, where its content starts to differ from
+    # the host: only shapes that move it outwards (taller for a top or bottom side, wider for the
+    # others). When every side shows, the one inside the inset may be any of the two across the
+    # nearest common shape: both are moved, each in a box of its own.
+    faint = int(np.argmin(steps))
+    others = sorted(steps[:faint] + steps[faint + 1 :])
+    if steps[faint] < INSET_FAINT_SIDE * others[1]:
+        outwards = [q for q in COMMON_SHAPES if (q < shape if faint < 2 else q > shape)]
+        if not outwards:
+            return [settled]
+        common = min(outwards, key=lambda q: abs(shape / q - 1))
+        moving = [faint]
+    else:
+        common = min(COMMON_SHAPES, key=lambda q: abs(shape / q - 1))
+        moving = [0, 1] if common < shape else [2, 3]
     if abs(shape / common - 1) > INSET_SNAP_TOLERANCE:
         return [settled]
     height = round((right - left) * column_width / common)
     width = round((bottom - top) * common / column_width)
-    snapped = [
-        (bottom - height, bottom, left, right),
-        (top, top + height, left, right),
-        (top, bottom, right - width, right),
-        (top, bottom, left, left + width),
-    ][faint]
-    y0, y1, x0, x1 = snapped
-    moved = max(abs(a - b) for a, b in zip(snapped, settled))
-    if moved <= 1 or y0 < 0 or x0 < 0 or y1 > n_rows or x1 > n_cols:  # a pixel: as good as settled
-        return [settled]
-    return [settled, snapped]
+    boxes = [settled]
+    for side in moving:
+        snapped = [
+            (bottom - height, bottom, left, right),
+            (top, top + height, left, right),
+            (top, bottom, right - width, right),
+            (top, bottom, left, left + width),
+        ][side]
+        y0, y1, x0, x1 = snapped
+        moved = max(abs(a - b) for a, b in zip(snapped, settled))
+        if moved > 1 and y0 >= 0 and x0 >= 0 and y1 <= n_rows and x1 <= n_cols:  # a pixel: as good as settled
+            boxes.append(snapped)
+    return boxes
 
 
 def _common_shape(shapes: np.ndarray, tolerance: float) -> np.ndarray:

@@ -28,7 +28,8 @@ HASH_ALGORITHM = "phash64"
 #: 9: an inset's sides settled to the pixel; one with a faint side hashed in its common shape too;
 #: the centre square of vertical content hashed as a centre region. 10: an even wall cut by a crop
 #: kept as picture (exact-colour padding comes in pairs; a flat border is a backdrop when the
-#: line past it keeps its colour over half its length).
+#: line past it keeps its colour over half its length); an inset's box of none of the common
+#: shapes also hashed with either side across the nearest one moved outwards, when no side is faint.
 HASH_VERSION = 10
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
@@ -239,7 +240,10 @@ INSET_NEAR_BEST = 0.85
 INSET_SETTLE_PX = 2
 #: A side whose step is under this share of the second weakest other side's barely shows (a pale
 #: wall shown over a pale wall). When the box then has none of the common shapes, it is also
-#: hashed with that side moved outwards to where the nearest common shape puts it...
+#: hashed with that side moved outwards to where the nearest common shape puts it. When every
+#: side shows, one of them may still lie inside the inset (on a line of its own: hair, a door's
+#: edge, where a pale wall meets a pale wall beyond it): the box is also hashed with each of the
+#: two sides across the nearest common shape moved outwards, each in a box of its own...
 INSET_FAINT_SIDE = 0.5
 #: ...when that shape is within this share of the box's (a quarter-wide inset found 5 pixels
 #: short of 32 is 18% off)...
