@@ -22,6 +22,7 @@ from vidtrace.spec import (
     COMMON_SHAPES,
     INSET_BRIGHTNESS_UNIT,
     INSET_COARSE_STEP_PX,
+    INSET_CORNER_SHARE,
     INSET_DETAIL_BLUR_PX,
     INSET_EDGE_CANDIDATES,
     INSET_EDGE_OVERRUN_PX,
@@ -77,8 +78,9 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     `INSET_SETTLED_SHAPE_TOLERANCE`) but within `INSET_SNAP_TOLERANCE` of one:
     - when one side's step is under `INSET_FAINT_SIDE` of the second weakest other side's, also
       the box of the nearest shape that moves the faint side outwards, placed by its opposite;
-    - else also the two boxes of the nearest shape with one of the two sides across it moved
-      outwards, each placed by its opposite."""
+    - else, when the box lies in a corner of the frame (within `INSET_CORNER_SHARE` of two
+      adjacent edges), also the two boxes of the nearest shape with one of the two sides across
+      it moved outwards, each placed by its opposite."""
     means = np.asarray(means, dtype=np.float32)  # steps between grey levels, not wrapped around
     n_rows, n_cols = means.shape[1:]
     down = np.abs(np.diff(means, axis=1)).mean(axis=0)  # down[y - 1, x]: from line y - 1 to y
@@ -110,7 +112,8 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     # A side that barely shows is found inside the inset, where its content starts to differ from
     # the host: only shapes that move it outwards (taller for a top or bottom side, wider for the
     # others). When every side shows, the one inside the inset may be any of the two across the
-    # nearest common shape: both are moved, each in a box of its own.
+    # nearest common shape: both are moved, each in a box of its own, for a box in a corner (where
+    # editors put insets; a face or a body taken for one lies in the middle).
     faint = int(np.argmin(steps))
     others = sorted(steps[:faint] + steps[faint + 1 :])
     if steps[faint] < INSET_FAINT_SIDE * others[1]:
@@ -119,9 +122,13 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
             return [settled]
         common = min(outwards, key=lambda q: abs(shape / q - 1))
         moving = [faint]
-    else:
+    elif min(top, n_rows - bottom) <= INSET_CORNER_SHARE * n_rows and min(left, n_cols - right) <= (
+        INSET_CORNER_SHARE * n_cols
+    ):
         common = min(COMMON_SHAPES, key=lambda q: abs(shape / q - 1))
         moving = [0, 1] if common < shape else [2, 3]
+    else:
+        return [settled]
     if abs(shape / common - 1) > INSET_SNAP_TOLERANCE:
         return [settled]
     height = round((right - left) * column_width / common)
