@@ -66,8 +66,8 @@ def _is_padding(pixels: np.ndarray, depth: int, exact_pair: bool, flat: bool) ->
     line over more than `FLAT_BACKDROP_SHARE` of its length for a `flat` border, or
     `BACKDROP_SHARE` for a soft one; padding ends at the content's straight edge, where most
     pixels change. A head cropped close to the frame's edge takes up to half the line past a
-    flat wall; a clip over a blurred copy of itself keeps half of its edge's colours past the
-    blur."""
+    flat wall; a clip over a blurred copy of itself keeps half to three quarters of its edge's
+    colours past the blur."""
     if exact_pair:
         return True
     inside = pixels[min(depth + 1, len(pixels) - 1)].astype(np.float32)

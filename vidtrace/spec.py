@@ -29,7 +29,8 @@ HASH_ALGORITHM = "phash64"
 #: the centre square of vertical content hashed as a centre region. 10: an even wall cut by a crop
 #: kept as picture (exact-colour padding comes in pairs; a flat border is a backdrop when the
 #: line past it keeps its colour over half its length); an inset's box of none of the common
-#: shapes also hashed with either side across the nearest one moved outwards, when no side is faint.
+#: shapes, in a corner of the frame, also hashed with either side across the nearest one moved
+#: outwards when no side is faint.
 HASH_VERSION = 10
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
