@@ -133,14 +133,15 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
         return [settled]
     height = round((right - left) * column_width / common)
     width = round((bottom - top) * common / column_width)
+    by_side = [  # the box with that side (top, bottom, left, right) placed by its opposite
+        (bottom - height, bottom, left, right),
+        (top, top + height, left, right),
+        (top, bottom, right - width, right),
+        (top, bottom, left, left + width),
+    ]
     boxes = [settled]
     for side in moving:
-        snapped = [
-            (bottom - height, bottom, left, right),
-            (top, top + height, left, right),
-            (top, bottom, right - width, right),
-            (top, bottom, left, left + width),
-        ][side]
+        snapped = by_side[side]
         y0, y1, x0, x1 = snapped
         moved = max(abs(a - b) for a, b in zip(snapped, settled))
         if moved > 1 and y0 >= 0 and x0 >= 0 and y1 <= n_rows and x1 <= n_cols:  # a pixel: as good as settled
