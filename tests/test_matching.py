@@ -269,3 +269,86 @@ def test_the_frame_table_reads_each_frame_once_and_finds_every_one(monkeypatch, 
     assert len(table.lookup(np.zeros(0, dtype=np.int64))) == 0
     known = next(iter(stored))
     assert table.lookup(np.array([-1, known])).tolist() == [-1, table.lookup(np.array([known]))[0]]
+
+
+def test_work_in_threads_comes_back_in_order_big_items_alone_after_the_others(monkeypatch):
+    """`candidates.each`: results in the items' order; an item too big to share the machine runs
+    in the calling thread once the others are done; an error reaches the caller."""
+    import threading
+
+    from vidtrace import candidates
+
+    monkeypatch.setattr(candidates, "ALIGN_THREADS", 2)
+    monkeypatch.setattr(candidates, "MAX_THREADED_ORDER_ENTRIES", 100)
+    caller = threading.current_thread()
+    ran: list[tuple[int, bool]] = []
+
+    def work(k: int) -> int:
+        ran.append((k, threading.current_thread() is caller))
+        return k * k
+
+    items = list(range(8))
+    sizes = [1, 1, 500, 1, 1, 1, 500, 1]  # times 1: items 2 and 6 pass the limit
+    assert candidates.each(work, items, sizes, 1) == [k * k for k in items]
+    in_caller = sorted(k for k, mine in ran if mine)
+    assert in_caller == [2, 6]
+    assert [k for k, _ in ran][-2:] == [2, 6]  # after the threaded ones
+    monkeypatch.setattr(candidates, "ALIGN_THREADS", 1)
+    ran.clear()
+    assert candidates.each(work, items, [1] * 8, 1) == [k * k for k in items]
+    assert all(mine for _, mine in ran)
+
+    def fails(k: int) -> int:
+        if k == 3:
+            raise ValueError("item 3")
+        return k
+
+    monkeypatch.setattr(candidates, "ALIGN_THREADS", 2)
+    with pytest.raises(ValueError, match="item 3"):
+        candidates.each(fails, items, [1] * 8, 1)
+
+
+def test_candidates_aligned_in_threads_give_the_matches_of_one_thread(monkeypatch):
+    """Copies, excerpts and unrelated candidates aligned in threads (and the big ones alone) give
+    the matches a loop gives, in the same order."""
+    from vidtrace import candidates, matching
+
+    rng = np.random.default_rng(3)
+    ts = [round(k * 0.125, 3) for k in range(240)]
+    codes = rng.integers(0, 256, (len(ts), 8), dtype=np.uint8)
+    query = matching.prepare(ts, codes, 30.0, Settings(), [REGION_FRAME] * len(ts))
+    hits: dict[int, matching.KeptHits] = {}
+    for video_id in range(1, 9):
+        start, offset = int(rng.integers(0, 120)), float(rng.integers(0, 40)) * 0.125
+        rows = np.arange(start, len(ts)) if video_id % 3 else np.zeros(0, dtype=np.int64)  # unrelated: noise only
+        noise = rng.choice(len(ts), 40)
+        all_rows = np.concatenate([rows, noise])
+        r_ts = np.concatenate([np.asarray(ts)[rows] + offset, np.round(rng.uniform(0, 40, len(noise)), 3)])
+        dists = np.concatenate([rng.integers(0, 4, len(rows)), rng.integers(0, 11, len(noise))])
+        hits[video_id] = matching.KeptHits([all_rows], [r_ts], [np.full(len(all_rows), REGION_FRAME)], [dists])
+    durations = dict.fromkeys(hits, 40.0)
+    stored = {
+        v: ([float(t) for t in np.arange(0, 40, 0.125)], [rng.bytes(8) for _ in range(320)], [REGION_FRAME] * 320)
+        for v in hits
+    }
+
+    def matches() -> list:
+        first = candidates.aligning(query, hits, durations, Settings())
+        return [(v, len(c), plan.lines) for v, c, plan in first], candidates.finish(
+            query, first, stored, durations, Settings()
+        )
+
+    monkeypatch.setattr(candidates, "ALIGN_THREADS", 1)
+    first_alone, alone = matches()
+    assert sorted(m.video_id for m in alone) == [1, 2, 4, 5, 7, 8]  # the noise aligns nowhere
+    monkeypatch.setattr(candidates, "ALIGN_THREADS", 2)
+    first_threaded, threaded = matches()
+    monkeypatch.setattr(candidates, "MAX_THREADED_ORDER_ENTRIES", 5_000)
+    first_mixed, mixed = matches()
+    for other in (first_threaded, first_mixed):
+        assert [(v, n) for v, n, _ in other] == [(v, n) for v, n, _ in first_alone]
+        assert all(
+            [(s, list(p)) for s, p in a] == [(s, list(p)) for s, p in b]
+            for (_, _, a), (_, _, b) in zip(other, first_alone)
+        )
+    assert threaded == alone and mixed == alone
