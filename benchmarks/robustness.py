@@ -22,6 +22,10 @@ frames; very short clips. Everything is ingested into a temporary store through
 - recall per edit (the copy matched with its source by a match of kind "copy"), pooled recall,
   precision over pairs of different contents (pictures and soundtrack both unrelated) with the
   number of false pairs, and a sweep over the match score threshold;
+- recall the other way round: each copy looked up in the store as `vidtrace lookup` of its file
+  does (its stored fingerprint as the query, itself left out), per edit. Ingest matches each new
+  video against those before it, so the figures above see each pair from one side only, the
+  one the edit's name puts second; a user looks a suspect copy up;
 - dub recall: the dub matched with its soundtrack's source as "same soundtrack" (and, apart, as a
   copy whose signals include the sound);
 - segment boundary errors (median start/end error in seconds, both sides), sub-clip offsets,
@@ -585,6 +589,57 @@ def our_pairs(store: Store, clips: list[Clip]) -> dict[tuple[str, str], Found]:
     return out
 
 
+def lookup_pairs(store: Store, clips: list[Clip], settings: Settings) -> tuple[dict[tuple[str, str], float], float]:
+    """Every copy looked up in the store, as `vidtrace lookup` of its file does (its stored
+    fingerprint as the query, every signal, itself left out): (copy, other clip) -> the best score
+    of a match of kind "copy". Ingest matches each new video against the ones before it, so the
+    pairs above are found in one direction only, which the edit's name decides; a user looks a
+    suspect copy up. Also the seconds the lookups took."""
+    from vidtrace import signals
+
+    by_path = {str(c.path.absolute()): c for c in clips}
+    out: dict[tuple[str, str], float] = {}
+    t0 = time.perf_counter()
+    with store.session() as session:
+        ids = repo.ok_video_ids(session)
+        names = {
+            vid: by_path.get(str(Path(ups[0].path).absolute()))
+            for vid, ups in repo.uploads_of_videos(session, ids).items()
+        }
+        durations = {vid: v.duration_s or 0.0 for vid, v in repo.videos_by_id(session, ids).items()}
+        indexes = signals.open_indexes(store, saved=())
+        for vid, clip in names.items():
+            if clip is None or clip.kind == "source" or clip.kind.startswith("negative") or not clip.expected:
+                continue
+            queries = {s.name: s.stored_query(session, vid) for s in signals.SIGNALS}
+            for m in signals.match_video(session, indexes, queries, durations[vid], settings,
+                                         accept=lambda other, me=vid: other.id != me):  # fmt: skip
+                other = names.get(m.video_id)
+                if other is not None and not is_soundtrack_kind(m.kind):
+                    k = (clip.name, other.name)
+                    out[k] = max(out.get(k, -1.0), m.alignment.score)
+        session.rollback()
+    return out, time.perf_counter() - t0
+
+
+def lookup_recall(clips: list[Clip], looked: dict[tuple[str, str], float], threshold: float, members=None):
+    """Per edit: each copy looked up finds every required part's source as a copy."""
+    per_kind: dict[str, list[bool]] = defaultdict(list)
+    missed: dict[str, list[str]] = defaultdict(list)
+    for c in clips:
+        parts = required_parts(c)
+        if (members is not None and c.name not in members) or c.kind == "source" or c.kind.startswith("negative"):
+            continue
+        if not parts:
+            continue
+        ok = all(looked.get((c.name, e.source), -1.0) >= threshold for e in parts)
+        per_kind[c.kind].append(ok)
+        if not ok:
+            missed[c.kind].append(c.name.split("__")[0])
+    required = [ok for kind, oks in per_kind.items() if kind not in NOT_REQUIRED for ok in oks]
+    return per_kind, sum(required) / max(1, len(required)), missed
+
+
 def key(a: str, b: str, order: dict[str, int]) -> tuple[str, str]:
     return (a, b) if order[a] < order[b] else (b, a)
 
@@ -873,6 +928,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = ingest(store, [videos], settings=settings, workers=args.workers)
         ingest_s = time.perf_counter() - t1
         found = our_pairs(store, clips)
+        looked, lookup_s = lookup_pairs(store, clips, settings)
         store.close()
 
         # 4. the baseline, from the same clips
@@ -880,8 +936,8 @@ def main(argv: list[str] | None = None) -> int:
         shares = baseline_pairs(clips, settings, args.workers, args.baseline_bits)
         baseline_s = time.perf_counter() - t2
 
-        report(clips, found, shares, settings, args, summary, classes, dict(
-            cpu_per_s=cpu_per_s, wall_per_s=wall_per_s, cost_video_s=cost_video_s, ingest_s=ingest_s,
+        report(clips, found, shares, settings, args, summary, classes, looked, dict(
+            cpu_per_s=cpu_per_s, wall_per_s=wall_per_s, cost_video_s=cost_video_s, ingest_s=ingest_s, lookup_s=lookup_s,
             baseline_s=baseline_s, total_s=time.perf_counter() - t0, video_s=total_s, other_cpu_per_s=other_cpu_per_s,
         ))  # fmt: skip
     finally:
@@ -890,7 +946,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict | None:
+def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors, looked) -> dict | None:
     """Print one class's figures (ours and the baseline side by side); returns them."""
     members = {c.name for c in clips if c.cls == cls}
     inside = [c for c in clips if c.name in members]
@@ -935,6 +991,18 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
         out["ours"]["pooled_recall_short_too"], out["baseline"]["pooled_recall_short_too"] = o_all, b_all
         print(f"parts shorter than the shortest segment reported ({SHORTEST_PART_S} s), not required: {', '.join(short)}; "
               f"pooled recall counting them: ours {o_all:.3f}, baseline {b_all:.3f}")  # fmt: skip
+    l_kind, l_pooled, l_missed = lookup_recall(clips, looked, ours_t, members)
+    l_repost = [ok for k in REPOSTER_EDITS for ok in l_kind.get(k, [])]
+    low = [
+        f"{k} {rate(v):.2f} ({' '.join(l_missed[k])})"
+        for k, v in l_kind.items()
+        if k not in NOT_REQUIRED and rate(v) < 0.9
+    ]
+    print(f"each copy looked up (lookup of the copy; above, ingest's direction): pooled recall {l_pooled:.3f}, "
+          f"re-poster-sized edits {rate(l_repost):.3f}; under 0.90: {', '.join(low) or 'none'}")  # fmt: skip
+    out["ours"]["lookup"] = dict(pooled_recall=l_pooled, reposter_recall=rate(l_repost),
+                                 per_edit={k: rate(v) for k, v in l_kind.items()},
+                                 missed=dict(l_missed))  # fmt: skip
     if repost_o:
         print(f"re-poster-sized edits ({', '.join(k for k in REPOSTER_EDITS if k in o_kind)}): "
               f"ours {rate(repost_o):.3f}, baseline {rate(repost_b):.3f} ({len(repost_o)} copies)")  # fmt: skip
@@ -990,7 +1058,7 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors) -> dict
     return out
 
 
-def report(clips, found, shares, settings, args, summary, classes, timing) -> None:
+def report(clips, found, shares, settings, args, summary, classes, looked, timing) -> None:
     rel = Relations.of(clips)
     copy = {k: f.copy for k, f in found.items()}
     any_kind = {k: f.score for k, f in found.items()}
@@ -1032,7 +1100,7 @@ def report(clips, found, shares, settings, args, summary, classes, timing) -> No
     per_class = {}
     for cls in CLASSES:
         if cls in classes:
-            figures = class_report(cls, clips, rel, found, shares, ours_t, base_t, errors)
+            figures = class_report(cls, clips, rel, found, shares, ours_t, base_t, errors, looked)
             if figures is not None:
                 per_class[cls] = figures
 
@@ -1091,7 +1159,7 @@ def report(clips, found, shares, settings, args, summary, classes, timing) -> No
           f"hash {defaults.HASH_ALGORITHM} v{defaults.HASH_VERSION}")  # fmt: skip
     print(f"vidtrace: {code_version()}")
     print(f"time: ingest {timing['ingest_s']:.0f} s ({len(clips)} clips, {timing['video_s']:.0f} video-seconds), "
-          f"baseline {timing['baseline_s']:.0f} s")  # fmt: skip
+          f"each copy looked up {timing['lookup_s']:.0f} s, baseline {timing['baseline_s']:.0f} s")  # fmt: skip
     if summary.failures:
         print("failed clips: " + ", ".join(f"{f.path}: {f.reason}" for f in summary.failures[:10]))
     print(f"wall time: {timing['total_s']:.0f} s")
