@@ -23,13 +23,20 @@ from conftest import FIXTURE_VIDEOS, ROOT, run
 WAIT_LIMIT_S = 120
 
 
+#: Copies of each fixture clip in the collection: enough that an idle 2-core machine does not
+#: fingerprint them all before the first commit (every `COMMIT_EVERY_S`), which would leave
+#: nothing to interrupt (with one copy each, 12 files, it did).
+COPIES = 5
+
+
 def _collection(folder: Path) -> int:
-    """Twelve distinct files: the six fixture clips, and each again with bytes appended (another
-    SHA-256, the same pictures)."""
+    """Distinct files: the six fixture clips, and each again `COPIES` times with bytes appended
+    (another SHA-256, the same pictures)."""
     shutil.copytree(FIXTURE_VIDEOS, folder)
     for clip in sorted(folder.rglob("*.mp4")):
-        copy = clip.with_name(clip.stem + "_copy.mp4")
-        copy.write_bytes(clip.read_bytes() + b"\0" * 64)
+        for n in range(1, COPIES + 1):
+            copy = clip.with_name(f"{clip.stem}_copy{n}.mp4")
+            copy.write_bytes(clip.read_bytes() + b"\0" * (64 * n))
     return len(list(folder.rglob("*.mp4")))
 
 
