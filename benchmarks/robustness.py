@@ -622,22 +622,20 @@ def lookup_pairs(store: Store, clips: list[Clip], settings: Settings) -> tuple[d
     return out, time.perf_counter() - t0
 
 
-def lookup_recall(clips: list[Clip], looked: dict[tuple[str, str], float], threshold: float, members=None):
-    """Per edit: each copy looked up finds every required part's source as a copy."""
-    per_kind: dict[str, list[bool]] = defaultdict(list)
-    missed: dict[str, list[str]] = defaultdict(list)
-    for c in clips:
-        parts = required_parts(c)
-        if (members is not None and c.name not in members) or c.kind == "source" or c.kind.startswith("negative"):
-            continue
-        if not parts:
-            continue
-        ok = all(looked.get((c.name, e.source), -1.0) >= threshold for e in parts)
-        per_kind[c.kind].append(ok)
-        if not ok:
-            missed[c.kind].append(c.name.split("__")[0])
-    required = [ok for kind, oks in per_kind.items() if kind not in NOT_REQUIRED for ok in oks]
-    return per_kind, sum(required) / max(1, len(required)), missed
+def as_pairs(looked: dict[tuple[str, str], float], order: dict[str, int]) -> dict[tuple[str, str], float]:
+    """Lookup scores by the pair's `key`, as `evaluate` reads them (the better of the two
+    directions where both clips were looked up; a source never is)."""
+    out: dict[tuple[str, str], float] = {}
+    for (a, b), score in looked.items():
+        k = key(a, b, order)
+        out[k] = max(out.get(k, -1.0), score)
+    return out
+
+
+def missed(inside: list[Clip], kind: str, copy: dict, threshold: float, order: dict[str, int]) -> list[str]:
+    """The sources of the copies of one edit not matched with every required part's source."""
+    return [c.name.split("__")[0] for c in inside if c.kind == kind and (parts := required_parts(c)) and not all(
+        copy.get(key(c.name, x.source, order), -1) >= threshold for x in parts)]  # fmt: skip
 
 
 def key(a: str, b: str, order: dict[str, int]) -> tuple[str, str]:
@@ -965,11 +963,9 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors, looked)
         e = errors.get((cls, kind), {})
         speed = f"{med(e.get('speed', [])):.3f}" if kind.startswith("speed") else ""
         mark = " (not required)" if kind in NOT_REQUIRED else ""
-        missed = [c.name.split("__")[0] for c in inside if c.kind == kind and (parts := required_parts(c)) and not all(
-            copy.get(key(c.name, x.source, order), -1) >= ours_t for x in parts)]  # fmt: skip
         print(f"{kind:<22}{len(o_kind[kind]):>3}{rate(o_kind[kind]):>7.2f}{rate(b_kind[kind]):>7.2f}"
               f"{med(e.get('start', [])):>11.2f}{med(e.get('end', [])):>9.2f}{speed:>8}{mark}"
-              f"  {' '.join(missed)}")  # fmt: skip
+              f"  {' '.join(missed(inside, kind, copy, ours_t, order))}")  # fmt: skip
     repost_o = [ok for k in REPOSTER_EDITS for ok in o_kind.get(k, [])]
     repost_b = [ok for k in REPOSTER_EDITS for ok in b_kind.get(k, [])]
     required = [k for k in o_kind if k not in NOT_REQUIRED]
@@ -991,7 +987,9 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors, looked)
         out["ours"]["pooled_recall_short_too"], out["baseline"]["pooled_recall_short_too"] = o_all, b_all
         print(f"parts shorter than the shortest segment reported ({SHORTEST_PART_S} s), not required: {', '.join(short)}; "
               f"pooled recall counting them: ours {o_all:.3f}, baseline {b_all:.3f}")  # fmt: skip
-    l_kind, l_pooled, l_missed = lookup_recall(clips, looked, ours_t, members)
+    by_lookup = as_pairs(looked, order)
+    l_kind, l_pooled, *_ = evaluate(clips, rel, by_lookup, by_lookup, ours_t, members)
+    l_missed = {k: missed(inside, k, by_lookup, ours_t, order) for k in l_kind}
     l_repost = [ok for k in REPOSTER_EDITS for ok in l_kind.get(k, [])]
     low = [
         f"{k} {rate(v):.2f} ({' '.join(l_missed[k])})"
@@ -1002,7 +1000,7 @@ def class_report(cls, clips, rel, found, shares, ours_t, base_t, errors, looked)
           f"re-poster-sized edits {rate(l_repost):.3f}; under 0.90: {', '.join(low) or 'none'}")  # fmt: skip
     out["ours"]["lookup"] = dict(pooled_recall=l_pooled, reposter_recall=rate(l_repost),
                                  per_edit={k: rate(v) for k, v in l_kind.items()},
-                                 missed=dict(l_missed))  # fmt: skip
+                                 missed={k: v for k, v in l_missed.items() if v})  # fmt: skip
     if repost_o:
         print(f"re-poster-sized edits ({', '.join(k for k in REPOSTER_EDITS if k in o_kind)}): "
               f"ours {rate(repost_o):.3f}, baseline {rate(repost_b):.3f} ({len(repost_o)} copies)")  # fmt: skip

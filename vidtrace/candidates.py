@@ -193,8 +193,8 @@ def finish(
     holds_of = {} if holds_of is None else holds_of
     changes = len(query.changes) > 0
     needed = list(dict.fromkeys(video_id for video_id, _, _ in candidates if (video_id, changes) not in holds_of))
-    sizes = [len(stored[v][0]) if v in stored else 0 for v in needed]
-    for video_id, held in zip(needed, each(lambda v: stored_holds(stored.get(v), settings, changes), needed, sizes, 1)):
+    found_holds = each(lambda v: stored_holds(stored.get(v), settings, changes), needed, [0] * len(needed), 0)
+    for video_id, held in zip(needed, found_holds):  # no line orders kept: every video in threads
         holds_of[(video_id, changes)] = held
 
     def one(item: Aligning) -> VideoMatch | None:
