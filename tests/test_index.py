@@ -16,6 +16,8 @@ from vidtrace import hashes
 from vidtrace.index import (
     FLAT,
     MULTIHASH,
+    MULTIHASH_EXACT_BITS,
+    MULTIHASH_TABLE_BYTES_PER_FRAME,
     SHARDED,
     Coverage,
     FrameIndex,
@@ -28,6 +30,7 @@ from vidtrace.index import (
     shard_path,
     train_bit_order,
 )
+from vidtrace.index import frames as frames_module
 from vidtrace.store import db
 
 NBITS = 64
@@ -350,20 +353,48 @@ def planted_data(seed: int, n_random: int, n_families: int) -> tuple[np.ndarray,
     return ids, refs, queries
 
 
-def test_multihash_hits_are_exact_and_recall_is_high():
+def test_multihash_finds_exactly_what_flat_search_finds_within_eleven_bits():
     ids, refs, queries = planted_data(11, n_random=20_000, n_families=400)
     index = FrameIndex.build(ids, refs, kind=MULTIHASH)
     assert index.kind == MULTIHASH and len(index) == len(ids)
-    got = set(as_tuples(index.search(queries, 10)))
-    expected = set(oracle(ids, refs, queries, 10))
-    assert got <= expected  # never a pair that is not within the radius, distances exact
-    assert len(got) == len(index.search(queries, 10))  # each pair once
-    assert len(got & expected) / len(expected) >= 0.98
+    for max_bits in (10, MULTIHASH_EXACT_BITS):
+        expected = oracle(ids, refs, queries, max_bits)
+        assert len(expected) > 2 * len(queries)  # the families' members, not only the query itself
+        assert as_tuples(index.search(queries, max_bits)) == expected
 
 
-@pytest.mark.parametrize("max_bits", [0, 1, 3])
-def test_multihash_equals_oracle_within_the_probe_radius(max_bits):
-    # Pairs at most 3 bits apart differ by at most 3 bits in each substring: always probed.
+@pytest.mark.parametrize("n_refs", [3000, 40_000])
+def test_multihash_misses_no_pair_however_its_flipped_bits_fall(n_refs):
+    # Each query is a stored code with 0 to 11 bits flipped, spread over every substring or all
+    # in one: the worst case for probing is every substring differing by radius + 1 but one.
+    rng = np.random.default_rng(n_refs)
+    ids, refs, _ = random_data(9, n_refs=n_refs, n_queries=0)
+    index = FrameIndex.build(ids, refs, kind=MULTIHASH)
+    queries = np.array([
+        _flip(refs[rng.integers(len(refs))], list(rng.choice(NBITS, size=k, replace=False)))
+        for k in range(MULTIHASH_EXACT_BITS + 1) for _ in range(20)
+    ])  # fmt: skip
+    assert as_tuples(index.search(queries, MULTIHASH_EXACT_BITS)) == oracle(ids, refs, queries, MULTIHASH_EXACT_BITS)
+    # Spread evenly: each of the four 16-bit substrings (in the trained order) differs by 2 or 3.
+    mh = index._multihash
+    spread = [int(b) for t in range(mh.tables) for b in mh.bit_order[t * mh.key_bits : t * mh.key_bits + 3]][:11]
+    worst = np.array([_flip(refs[i], spread) for i in range(40)])
+    assert as_tuples(index.search(worst, 11)) == oracle(ids, refs, worst, 11)
+
+
+@pytest.mark.parametrize("n", [1_000, 200_000, 10**6, 10**7, 10**8])
+def test_multihash_layout_is_exact_within_eleven_bits_and_its_tables_fit_the_budget(n):
+    tables, key_bits, radius = multihash.choose_layout(n)
+    assert tables * (radius + 1) > MULTIHASH_EXACT_BITS >= 11
+    assert tables * key_bits <= 64
+    table_bytes = tables * ((1 << key_bits) + 1) * 4
+    assert table_bytes <= max(multihash.MULTIHASH_MIN_TABLE_BYTES, MULTIHASH_TABLE_BYTES_PER_FRAME * n)
+    if n >= 10**7:
+        assert key_bits >= 20  # longer keys once the store pays for their tables
+
+
+@pytest.mark.parametrize("max_bits", [0, 1, 3, 10])
+def test_multihash_equals_oracle_on_clustered_codes(max_bits):
     ids, refs, queries = random_data(5, n_refs=3000, n_queries=60)
     index = FrameIndex.build(ids, refs, kind=MULTIHASH)
     assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
@@ -381,7 +412,7 @@ def test_multihash_searches_many_queries_in_blocks_with_their_own_rows(monkeypat
 
 def test_index_switches_to_multihash_by_size_and_keeps_new_frames_searchable(tmp_path):
     ids, refs, queries = planted_data(3, n_random=500, n_families=40)
-    index = FrameIndex(nbits=NBITS, approximate_from=400)
+    index = FrameIndex(nbits=NBITS, multihash_from=400)
     index.add(ids[:300], refs[:300])
     assert index.kind == FLAT
     index.add(ids[300:], refs[300:])
@@ -409,7 +440,7 @@ def test_index_switches_to_multihash_by_size_and_keeps_new_frames_searchable(tmp
 
 def test_flat_index_stays_flat_when_switching_is_off():
     ids, refs, _ = random_data(2, n_refs=300, n_queries=0)
-    index = FrameIndex(nbits=NBITS, approximate_from=None)
+    index = FrameIndex(nbits=NBITS, multihash_from=None)
     index.add(ids, refs)
     assert index.kind == FLAT
     assert FrameIndex.build(ids, refs, kind=FLAT).kind == FLAT
@@ -449,16 +480,36 @@ def test_bit_permutation_round_trips_and_keeps_distances():
     assert (hashes.popcount(codes[0] ^ codes) == hashes.popcount(permuted[0] ^ permuted)).all()
 
 
-def test_multihash_takes_under_twice_the_raw_hash_bytes():
+def test_multihash_memory_is_its_per_frame_arrays_plus_bounded_tables():
+    # Per frame: the code (8 bytes), the packed id (3) and, in each other table, a packed
+    # position (3) and 32 bits of the code (4); the bucket tables within their budget.
     rng = np.random.default_rng(4)
-    n = 100_000
+    n = 300_000
     codes = rng.integers(0, 256, size=(n, NBYTES), dtype=np.uint8)
     index = FrameIndex.build(np.arange(10**9, 10**9 + n), codes, kind=MULTIHASH)
-    assert index.nbytes() <= 2 * NBYTES * n
+    tables = index._multihash.tables
+    per_frame = 8 + 3 + (tables - 1) * (3 + 4)
+    budget = max(multihash.MULTIHASH_MIN_TABLE_BYTES, MULTIHASH_TABLE_BYTES_PER_FRAME * n)
+    assert index.nbytes() <= per_frame * n + budget + 1024
+    assert index.nbytes() <= 4.5 * NBYTES * n
     got_ids, got_codes = index.contents_u64()
     order = np.argsort(got_ids)
     assert (got_ids[order] == np.arange(10**9, 10**9 + n)).all()
     assert (got_codes[order] == hashes.rows_to_u64(codes)).all()
+
+
+def test_multihash_rebuilt_with_new_frames_keeps_its_trained_bit_order(monkeypatch):
+    monkeypatch.setattr(frames_module, "MULTIHASH_MIN_TAIL", 100)
+    ids, refs, queries = planted_data(5, n_random=55_000, n_families=60)
+    index = FrameIndex.build(ids[:50_000], refs[:50_000], kind=MULTIHASH)
+    assert multihash.choose_layout(50_000) == multihash.choose_layout(len(ids))
+    order = index._multihash.bit_order.copy()
+    index.add(ids[50_000:50_050], refs[50_000:50_050])
+    assert len(index._flat) == 50  # waiting in the flat tail
+    index.add(ids[50_050:], refs[50_050:])
+    assert len(index._flat) == 0 and len(index._multihash) == len(ids)  # rebuilt
+    assert (index._multihash.bit_order == order).all()
+    assert as_tuples(index.search(queries, 10)) == oracle(ids, refs, queries, 10)
 
 
 # --- shards ---------------------------------------------------------------------------------

@@ -16,25 +16,26 @@ in step with SQL (and builds them); `sounds` is the index of the other signal, s
 
 from vidtrace.index.base import FLAT, MULTIHASH, SHARDED, Hit, Index
 from vidtrace.index.coverage import Coverage, add_digests, combined_coverage, frame_digest
-from vidtrace.index.frames import APPROXIMATE_FROM_FRAMES, FLAT_BELOW_SHARE, INDEX_FORMAT, FrameIndex, read_record
+from vidtrace.index.frames import FLAT_BELOW_SHARE, INDEX_FORMAT, MULTIHASH_FROM_FRAMES, FrameIndex, read_record
 from vidtrace.index.multihash import (
-    MULTIHASH_MAX_KEY_BITS,
+    MULTIHASH_EXACT_BITS,
+    MULTIHASH_LAYOUTS,
     MULTIHASH_MIN_KEY_BITS,
     MULTIHASH_MIN_TAIL,
-    MULTIHASH_PROBE_BITS,
-    MULTIHASH_TABLE_SHARE,
+    MULTIHASH_TABLE_BYTES_PER_FRAME,
     MULTIHASH_TAIL_SHARE,
     MULTIHASH_TRAIN_SAMPLE,
+    choose_layout,
     train_bit_order,
 )
 from vidtrace.index.sharded import MAX_SHARDS, ShardedIndex, load_index, load_shard, load_sharded, shard_of
 from vidtrace.layout import shard_counts, shard_files, shard_path
 
 __all__ = [
-    "APPROXIMATE_FROM_FRAMES", "FLAT", "FLAT_BELOW_SHARE", "INDEX_FORMAT", "MAX_SHARDS", "MULTIHASH",
-    "MULTIHASH_MAX_KEY_BITS", "MULTIHASH_MIN_KEY_BITS", "MULTIHASH_MIN_TAIL", "MULTIHASH_PROBE_BITS",
-    "MULTIHASH_TABLE_SHARE", "MULTIHASH_TAIL_SHARE", "MULTIHASH_TRAIN_SAMPLE", "SHARDED",
+    "FLAT", "FLAT_BELOW_SHARE", "INDEX_FORMAT", "MAX_SHARDS", "MULTIHASH", "MULTIHASH_EXACT_BITS",
+    "MULTIHASH_FROM_FRAMES", "MULTIHASH_LAYOUTS", "MULTIHASH_MIN_KEY_BITS", "MULTIHASH_MIN_TAIL",
+    "MULTIHASH_TABLE_BYTES_PER_FRAME", "MULTIHASH_TAIL_SHARE", "MULTIHASH_TRAIN_SAMPLE", "SHARDED",
     "Coverage", "FrameIndex", "Hit", "Index", "ShardedIndex",
-    "add_digests", "combined_coverage", "frame_digest", "load_index", "load_shard", "load_sharded",
-    "read_record", "shard_counts", "shard_files", "shard_of", "shard_path", "train_bit_order",
+    "add_digests", "choose_layout", "combined_coverage", "frame_digest", "load_index", "load_shard",
+    "load_sharded", "read_record", "shard_counts", "shard_files", "shard_of", "shard_path", "train_bit_order",
 ]  # fmt: skip

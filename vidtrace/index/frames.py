@@ -4,13 +4,14 @@ SQL is the source of truth: the index file is derived, saved beside the database
 JSON record of what it covers, and rebuilt when that record does not agree with SQL
 (`vidtrace.index.sync`).
 
-Two kinds of index, chosen by store size (`APPROXIMATE_FROM_FRAMES`):
+Two kinds of index, chosen by store size (`MULTIHASH_FROM_FRAMES`):
 
 - `flat`: exact Hamming search (FAISS, through `vidtrace.index.faiss_binary`), every query row
   against every frame.
-- `multihash`: multi-index hashing for 64-bit hashes (`vidtrace.index.multihash`): every hit it
-  returns is exact; it misses only pairs whose two substrings both differ by more than the probe
-  radius. Frames added after a build wait in a small exact tail until the tables are rebuilt.
+- `multihash`: multi-index hashing for 64-bit hashes (`vidtrace.index.multihash`): the same hits
+  as flat search for every distance up to 11 bits (the match radius is 10), found without
+  comparing every frame. Frames added after a build wait in a small flat tail until the tables
+  are rebuilt.
 """
 
 from __future__ import annotations
@@ -27,17 +28,18 @@ from vidtrace.hashes import rows_to_u64, u64_to_rows
 from vidtrace.index.base import FLAT, MULTIHASH, Hit, as_hits, empty_hits
 from vidtrace.index.coverage import Coverage
 from vidtrace.index.faiss_binary import BinaryFlat, write_failure
-from vidtrace.index.multihash import MULTIHASH_MIN_TAIL, MULTIHASH_TAIL_SHARE, MultiHash, brute_search
+from vidtrace.index.multihash import MULTIHASH_MIN_TAIL, MULTIHASH_TAIL_SHARE, MultiHash, choose_layout
 from vidtrace.layout import atomic_write, record_path
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 3  # 2: packed ids and positions, trained bit order; 3: a digest of ids and hashes
+INDEX_FORMAT = 4  # 2: packed ids and positions, trained bit order; 3: a digest of ids and hashes;
+# 4: multihash of three or four tables, exact within 11 bits
 
-#: Stores with at least this many frames switch from exact flat search to multi-index hashing
-#: (frames). Below it a flat scan of a 60-frame query takes a few milliseconds anyway; above it
-#: flat search time grows with the store (see benchmarks/index_scale.py).
-APPROXIMATE_FROM_FRAMES = 500_000
+#: Stores with at least this many frames switch from flat search to multi-index hashing (frames).
+#: Both find the same hits; from here multihash is faster (3,000 query rows at 250,000 frames:
+#: about 90 ms against 230), below it a build's training (about a second) is not worth it.
+MULTIHASH_FROM_FRAMES = 200_000
 #: A multihash index that shrinks below this share of the threshold goes back to flat.
 FLAT_BELOW_SHARE = 0.5
 
@@ -45,20 +47,18 @@ FLAT_BELOW_SHARE = 0.5
 class FrameIndex:
     """Hamming search over frame hashes, addressed by frame id: exact flat, or multi-index hashing.
 
-    `approximate_from` (frames) is the size at which a flat index of 64-bit hashes turns itself
+    `multihash_from` (frames) is the size at which a flat index of 64-bit hashes turns itself
     into a multihash index; None keeps it flat. Satisfies `vidtrace.index.Index`.
     """
 
-    def __init__(self, nbits: int = 64, approximate_from: int | None = APPROXIMATE_FROM_FRAMES):
+    def __init__(self, nbits: int = 64, multihash_from: int | None = MULTIHASH_FROM_FRAMES):
         if nbits % 8:
             raise ValueError("hash length must be a whole number of bytes")
         self.nbits = nbits
-        self.approximate_from = approximate_from
+        self.multihash_from = multihash_from
         self._flat = BinaryFlat(nbits)
+        # With a multihash index, `_flat` holds the frames added since it was built (its tail).
         self._multihash: MultiHash | None = None
-        self._tail_ids: list[np.ndarray] = []
-        self._tail_codes: list[np.ndarray] = []
-        self._tail_len = 0
 
     @property
     def kind(self) -> str:
@@ -66,7 +66,7 @@ class FrameIndex:
 
     def __len__(self) -> int:
         if self._multihash is not None:
-            return len(self._multihash.codes) + self._tail_len
+            return len(self._multihash.codes) + len(self._flat)
         return len(self._flat)
 
     @classmethod
@@ -74,7 +74,7 @@ class FrameIndex:
         """An index over (ids, codes) in one go; `kind` None picks by size, a given kind stays."""
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         if kind is not None:
-            kwargs.setdefault("approximate_from", None)
+            kwargs.setdefault("multihash_from", None)
         index = cls(nbits=codes.shape[1] * 8 if codes.ndim == 2 else 64, **kwargs)
         if kind is None:
             kind = index._wanted_kind(len(ids))
@@ -85,11 +85,11 @@ class FrameIndex:
         return index
 
     def _wanted_kind(self, count: int) -> str:
-        if self.nbits != 64 or self.approximate_from is None:
+        if self.nbits != 64 or self.multihash_from is None:
             return FLAT
         if self._multihash is not None:
-            return MULTIHASH if count >= FLAT_BELOW_SHARE * self.approximate_from else FLAT
-        return MULTIHASH if count >= self.approximate_from else FLAT
+            return MULTIHASH if count >= FLAT_BELOW_SHARE * self.multihash_from else FLAT
+        return MULTIHASH if count >= self.multihash_from else FLAT
 
     def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
@@ -98,29 +98,29 @@ class FrameIndex:
             return
         if codes.shape != (len(ids), self.nbits // 8):
             raise ValueError(f"codes must be ({len(ids)}, {self.nbits // 8}) uint8, got {codes.shape}")
+        self._flat.add(ids, codes)
         if self._multihash is not None:
-            self._tail_ids.append(ids)
-            self._tail_codes.append(rows_to_u64(codes))
-            self._tail_len += len(ids)
-            if self._tail_len >= max(MULTIHASH_MIN_TAIL, MULTIHASH_TAIL_SHARE * len(self._multihash.codes)):
+            if len(self._flat) >= max(MULTIHASH_MIN_TAIL, MULTIHASH_TAIL_SHARE * len(self._multihash.codes)):
                 self._to_multihash(*self.contents_u64())
             return
-        self._flat.add(ids, codes)
         if self._wanted_kind(len(self)) == MULTIHASH:
             log.info("index holds %d frames; switching to multi-index hashing", len(self))
             self._to_multihash(*self.contents_u64())
 
     def _to_multihash(self, ids: np.ndarray, codes_u64: np.ndarray) -> None:
-        self._multihash = MultiHash(ids, codes_u64)
+        # A rebuild keeps the trained bit order while the layout stays (the sample it was trained
+        # on is still most of the store): training takes about a second, the rest a fraction.
+        before = self._multihash
+        keep = before.bit_order if before is not None and choose_layout(len(ids)) == before.layout else None
+        self._multihash = MultiHash(ids, codes_u64, bit_order=keep)
         self._flat = BinaryFlat(self.nbits)
-        self._tail_ids, self._tail_codes, self._tail_len = [], [], 0
 
     def contents_u64(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, codes as uint64) of every indexed frame (64-bit hashes only)."""
         if self._multihash is None:
             return self._flat.ids(), rows_to_u64(self._flat.codes())
-        ids = np.concatenate([self._multihash.all_ids(), *self._tail_ids])
-        return ids, np.concatenate([self._multihash.all_codes(), *self._tail_codes])
+        ids = np.concatenate([self._multihash.all_ids(), self._flat.ids()])
+        return ids, np.concatenate([self._multihash.all_codes(), rows_to_u64(self._flat.codes())])
 
     def contents(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, codes as (n, bytes) uint8 rows) of every indexed frame, in one order."""
@@ -131,13 +131,13 @@ class FrameIndex:
 
     def ids(self) -> np.ndarray:
         if self._multihash is not None:
-            return np.concatenate([self._multihash.all_ids(), *self._tail_ids])
+            return np.concatenate([self._multihash.all_ids(), self._flat.ids()])
         return self._flat.ids()
 
     def nbytes(self) -> int:
         """Bytes held by the index structures (codes, ids, tables)."""
         if self._multihash is not None:
-            return self._multihash.nbytes() + 16 * self._tail_len
+            return self._multihash.nbytes() + len(self._flat) * (self.nbits // 8 + 8 + 40)
         # flat codes + the id map + IDMap2's reverse map (about 40 bytes an entry in a hash map)
         return len(self) * (self.nbits // 8 + 8 + 40)
 
@@ -151,12 +151,11 @@ class FrameIndex:
             return empty_hits()
         if self._multihash is None:
             return self._flat.range_search(codes, max_distance_bits)
-        queries = rows_to_u64(codes)
-        rows, ids, dists = self._multihash.search(queries, max_distance_bits)
-        if self._tail_len:
-            t_rows, t_pos, t_d = brute_search(queries, np.concatenate(self._tail_codes), max_distance_bits)
+        rows, ids, dists = self._multihash.search(rows_to_u64(codes), max_distance_bits)
+        if len(self._flat):
+            t_rows, t_ids, t_d = self._flat.range_search(codes, max_distance_bits)
             rows = np.concatenate([rows, t_rows])
-            ids = np.concatenate([ids, np.concatenate(self._tail_ids)[t_pos]])
+            ids = np.concatenate([ids, t_ids])
             dists = np.concatenate([dists, t_d])
         return rows, ids, dists
 
@@ -172,7 +171,7 @@ class FrameIndex:
 
         `record` adds fields to the JSON record (a shard's number, for instance)."""
         path = Path(path)
-        if self._tail_len:
+        if self._multihash is not None and len(self._flat):
             self._to_multihash(*self.contents_u64())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,9 +193,7 @@ class FrameIndex:
             raise DependencyError(f"cannot save the frame index record {record_path(path)}: {write_failure(e)}") from e
 
     @classmethod
-    def load(
-        cls, path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
-    ) -> tuple[FrameIndex, Coverage] | None:
+    def load(cls, path: Path, multihash_from: int | None = MULTIHASH_FROM_FRAMES) -> tuple[FrameIndex, Coverage] | None:
         """The index saved in the one file `path` and its coverage, or None when missing,
         unreadable or inconsistent. (`vidtrace.index.load_index` also reads a sharded index.)"""
         path = Path(path)
@@ -214,7 +211,7 @@ class FrameIndex:
                 id_sum=int(meta["id_sum"]),
                 digest=int(meta["digest"]),
             )
-            index = cls(nbits=nbits, approximate_from=approximate_from)
+            index = cls(nbits=nbits, multihash_from=multihash_from)
             if kind == MULTIHASH:
                 if nbits != 64:
                     return None

@@ -1,10 +1,13 @@
-"""Multi-index hashing over 64-bit hashes: the approximate search of large frame indexes.
+"""Multi-index hashing over 64-bit hashes: the index of large frame stores, exact within 11 bits.
 
-Two tables, each keyed by a disjoint substring of the hash (`key_bits` bits each); a query probes
-every key within `MULTIHASH_PROBE_BITS` of its own substring in both tables and verifies the
-candidates' full Hamming distance, so every hit it returns is exact and it misses only pairs whose
-two substrings both differ by more than the probe radius. Which bits make the substrings is
-trained on a sample of the indexed hashes (`train_bit_order`) and saved with the index.
+The hash is cut into `tables` disjoint substrings of `key_bits` bits, each the key of a table. A
+query probes every key within `radius` bits of its own substring in every table and verifies the
+candidates' full Hamming distance, so every hit it returns is exact. Two hashes at most
+`tables * (radius + 1) - 1` bits apart (11 with either layout) differ by at most `radius` bits in
+at least one substring (pigeonhole), so within that distance nothing is missed: the search gives
+exactly what a flat scan gives. Which bits make the substrings is trained on a sample of the
+indexed hashes (`train_bit_order`) and saved with the index; the layout and key length are chosen
+by the number of hashes (`choose_layout`).
 """
 
 from __future__ import annotations
@@ -20,26 +23,61 @@ import numpy as np
 from vidtrace.hashes import permute_bits, popcount, u64_bits
 from vidtrace.layout import atomic_file
 
-#: Multi-index hashing probes every key within this many bits of the query's substring. With two
-#: 21-bit substrings a pair at 10 bits apart is found unless both substrings differ by 4 or more.
-MULTIHASH_PROBE_BITS = 3
-#: The two bucket tables (one uint32 offset per key) may take at most this share of the raw hash
-#: bytes: it sets the substring length to floor(log2(share * frames)) bits, so a bucket holds 4 to
-#: 8 frames. Longer keys verify fewer candidates but cost memory; this keeps the whole index
-#: below 2x the raw bytes (8 for codes, 3 + 3 for packed ids and positions, under 0.25 for tables).
-MULTIHASH_TABLE_SHARE = 0.25
-MULTIHASH_MIN_KEY_BITS, MULTIHASH_MAX_KEY_BITS = 12, 22
+#: (tables, probe radius) layouts: four 16-bit (or shorter) substrings probed within 2 bits, or
+#: three of up to 21 bits probed within 3. Both find every pair at most 11 bits apart.
+MULTIHASH_LAYOUTS = ((4, 2), (3, 3))
+#: Pairs at most this many bits apart are always found (the match radius is 10).
+MULTIHASH_EXACT_BITS = min(t * (r + 1) - 1 for t, r in MULTIHASH_LAYOUTS)
+#: Cost of a probe and of a verified candidate in nanoseconds, measured at 10^6 frames
+#: (benchmarks/index_scale.py): a probe reads two bucket offsets and grows the candidate arrays,
+#: a candidate costs a gather and a popcount. The layout and key length minimise
+#: probes * (PROBE + CANDIDATE * frames / 2**key_bits).
+MULTIHASH_PROBE_NS, MULTIHASH_CANDIDATE_NS = 28.0, 8.7
+#: The bucket tables (one uint32 offset per key and table) may take at most this many bytes per
+#: indexed frame, or `MULTIHASH_MIN_TABLE_BYTES` when that is more: a key of 21 bits in three
+#: tables (25 MB) only pays from about 6 million frames.
+MULTIHASH_TABLE_BYTES_PER_FRAME = 4
+MULTIHASH_MIN_TABLE_BYTES = 1 << 21
+MULTIHASH_MIN_KEY_BITS = 8
 #: Hashes sampled (evenly, in frame-id order) to choose which bits form the substrings (frames).
-#: Enough to estimate bucket collisions down to about 2**-22; training takes well under a second.
 MULTIHASH_TRAIN_SAMPLE = 32_768
 #: Frames added after a build are searched exactly until they reach this share of the indexed
 #: frames (or at least `MULTIHASH_MIN_TAIL` frames); then the tables are rebuilt.
 MULTIHASH_TAIL_SHARE = 0.1
 MULTIHASH_MIN_TAIL = 65_536
-#: Queries probed and verified together. Each costs about 13,000 candidates at 10^6 frames (17-bit
-#: keys); in blocks of this many the candidates' arrays stay within the processor's caches: 4,096
-#: queries took twice as long in one block as in blocks of 128 (benchmarks/index_scale.py).
+#: Queries probed and verified together: in blocks the candidates' arrays stay within the
+#: processor's caches (benchmarks/index_scale.py).
 MULTIHASH_QUERY_BLOCK = 128
+#: Bits of a candidate compared first, in the table's own order (so read in sequence): those
+#: within the distance are then read whole through the table's positions.
+_FRAGMENT_BITS = 32
+
+
+def _probes_per_table(key_bits: int, radius: int) -> int:
+    return sum(math.comb(key_bits, r) for r in range(radius + 1))
+
+
+def choose_layout(n: int) -> tuple[int, int, int]:
+    """(tables, key bits, radius) of the cheapest search over `n` hashes within the table budget."""
+    budget = max(MULTIHASH_MIN_TABLE_BYTES, MULTIHASH_TABLE_BYTES_PER_FRAME * n)
+    best: tuple[float, int, int, int] | None = None
+    for tables, radius in MULTIHASH_LAYOUTS:
+        for key_bits in range(MULTIHASH_MIN_KEY_BITS, 64 // tables + 1):
+            if tables * ((1 << key_bits) + 1) * 4 > budget:
+                break
+            probes = tables * _probes_per_table(key_bits, radius)
+            cost = probes * (MULTIHASH_PROBE_NS + MULTIHASH_CANDIDATE_NS * n / (1 << key_bits))
+            if best is None or cost < best[0]:
+                best = (cost, tables, key_bits, radius)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def _rotl(values: np.ndarray, bits: int) -> np.ndarray:
+    bits %= 64
+    if bits == 0:
+        return values
+    return (values << np.uint64(bits)) | (values >> np.uint64(64 - bits))
 
 
 @functools.cache
@@ -66,11 +104,15 @@ def _expand(lo: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(lo.astype(np.int64) - (ends - counts), counts) + np.arange(total)
 
 
+def _owner(counts: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The group of each position `at` of the concatenation of groups of `counts` elements."""
+    return np.searchsorted(np.cumsum(counts), at, side="right")
+
+
 def _pack(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative integers as a uint16 low part and the narrowest unsigned high part.
 
-    Frame positions and id offsets below 2**24 then cost 3 bytes instead of 4 (uint32) or 8:
-    at 10^7 frames that is what keeps the index under twice the raw hash bytes.
+    Frame positions and id offsets below 2**24 then cost 3 bytes instead of 4 (uint32) or 8.
     """
     values = np.asarray(values, dtype=np.int64)
     high = values >> 16
@@ -102,7 +144,7 @@ def train_bit_order(sample: np.ndarray, key_bits: int, n_keys: int = 2) -> np.nd
     sample hashes sharing that substring's key, which is the expected number of candidates a
     probe verifies (maximising the key's collision entropy). Constant or redundant bits (such as
     pHash's always-set DC bit, or a bit that copies another) are never worth adding, so they end
-    up among the unused bits. On uniform random hashes every order is as good as any other; on
+    up among the unused bits, or last in a key when the keys take all 64. On uniform random hashes every order is as good as any other; on
     the fixture clips' 3,362 pHash frame hashes (the DC bit always set) the trained order left
     41% fewer colliding pairs in 12-bit keys of a held-out half than the identity order.
     """
@@ -126,52 +168,30 @@ def train_bit_order(sample: np.ndarray, key_bits: int, n_keys: int = 2) -> np.nd
     return np.array(used + [b for b in range(64) if free[b]], dtype=np.int64)
 
 
-def _key_bits_for(n: int) -> int:
-    key_bits = math.floor(math.log2(max(2.0, MULTIHASH_TABLE_SHARE * n)))
-    return int(min(MULTIHASH_MAX_KEY_BITS, max(MULTIHASH_MIN_KEY_BITS, key_bits)))
-
-
-def brute_search(queries: np.ndarray, codes: np.ndarray, max_bits: int):
-    """(rows, positions, distances) of pairs within `max_bits`, by exhaustive comparison."""
-    rows, positions, dists = [], [], []
-    step = max(1, 4_000_000 // max(1, len(queries)))
-    for start in range(0, len(codes), step):
-        d = popcount(queries[:, None] ^ codes[None, start : start + step])
-        r, p = np.nonzero(d <= max_bits)
-        rows.append(r)
-        positions.append(p + start)
-        dists.append(d[r, p])
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return (
-        np.concatenate(rows),
-        np.concatenate(positions),
-        np.concatenate(dists).astype(np.int64),
-    )
-
-
 class MultiHash:
-    """Two-table multi-index hashing over 64-bit codes (see the module doc).
+    """Multi-index hashing over 64-bit codes (see the module doc).
 
     Memory, per frame: the code once (8 bytes, bits permuted by the trained `bit_order`, sorted,
-    so the first table is just bucket offsets into it), the frame id as a packed offset from the
-    smallest id (3 bytes while ids span less than 2**24), the second table's position into the
-    codes (3 bytes likewise); plus the two bucket offset tables, bounded by
-    `MULTIHASH_TABLE_SHARE`. No code, key or id is held twice.
+    so the first table is just bucket offsets into it) and the frame id as a packed offset from
+    the smallest id (3 bytes while ids span less than 2**24); for each other table, the frame's
+    position in the codes (3 bytes likewise) and 32 bits of its code (4 bytes), both in the
+    table's key order; plus the bucket offset tables, bounded by
+    `MULTIHASH_TABLE_BYTES_PER_FRAME`. With four tables that is about 33 bytes a frame.
     """
 
     def __init__(
         self,
         ids: np.ndarray,
         codes: np.ndarray,
-        key_bits: int | None = None,
+        layout: tuple[int, int, int] | None = None,
         bit_order: np.ndarray | None = None,
     ):
         n = len(ids)
-        self.key_bits = _key_bits_for(n) if key_bits is None else int(key_bits)
+        self.tables, self.key_bits, self.radius = choose_layout(n) if layout is None else map(int, layout)
+        self.layout = (self.tables, self.key_bits, self.radius)
         if bit_order is None:
             step = max(1, n // MULTIHASH_TRAIN_SAMPLE)
-            bit_order = train_bit_order(codes[::step], self.key_bits)
+            bit_order = train_bit_order(codes[::step], self.key_bits, self.tables)
         self.bit_order = np.asarray(bit_order, dtype=np.int64)
         permuted = permute_bits(np.asarray(codes, dtype=np.uint64), self.bit_order)
         order = np.argsort(permuted, kind="stable")
@@ -183,36 +203,56 @@ class MultiHash:
         self.ids_lo, self.ids_hi = _pack(ids - self.id_base)
         del ids
         size = 1 << self.key_bits
-        self.starts1 = _starts((self.codes >> np.uint64(64 - self.key_bits)).astype(np.int64), size)
-        key2 = self._key2(self.codes)
-        self.perm2_lo, self.perm2_hi = _pack(np.argsort(key2, kind="stable"))
-        self.starts2 = _starts(key2, size)
+        self.starts = [_starts(self._key(self.codes, 0), size)]
+        self.perms: list[tuple[np.ndarray, np.ndarray]] = []
+        self.fragments: list[np.ndarray] = []
+        for t in range(1, self.tables):
+            key = self._key(self.codes, t)
+            perm = np.argsort(key, kind="stable")
+            self.starts.append(_starts(key, size))
+            self.perms.append(_pack(perm))
+            self.fragments.append(self._fragment(self.codes[perm], t))
 
-    def _key2(self, codes: np.ndarray) -> np.ndarray:
-        return ((codes >> np.uint64(64 - 2 * self.key_bits)) & np.uint64((1 << self.key_bits) - 1)).astype(np.int64)
+    def _key(self, codes: np.ndarray, table: int) -> np.ndarray:
+        shift = np.uint64(64 - (table + 1) * self.key_bits)
+        return ((codes >> shift) & np.uint64((1 << self.key_bits) - 1)).astype(np.int64)
+
+    def _fragment(self, codes: np.ndarray, table: int) -> np.ndarray:
+        """The 32 bits after the table's key (wrapping round), compared before the whole code."""
+        return (_rotl(codes, (table + 1) * self.key_bits) >> np.uint64(64 - _FRAGMENT_BITS)).astype(np.uint32)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "codes": self.codes, "ids_lo": self.ids_lo, "ids_hi": self.ids_hi,
-            "perm2_lo": self.perm2_lo, "perm2_hi": self.perm2_hi,
-            "starts1": self.starts1, "starts2": self.starts2, "bit_order": self.bit_order,
-            "id_base": np.array([self.id_base], dtype=np.int64), "key_bits": np.array([self.key_bits], dtype=np.int64),
+        out = {
+            "codes": self.codes, "ids_lo": self.ids_lo, "ids_hi": self.ids_hi, "bit_order": self.bit_order,
+            "id_base": np.array([self.id_base], dtype=np.int64),
+            "layout": np.array([self.tables, self.key_bits, self.radius], dtype=np.int64),
         }  # fmt: skip
+        for t, starts in enumerate(self.starts):
+            out[f"starts{t}"] = starts
+        for t, ((lo, hi), fragment) in enumerate(zip(self.perms, self.fragments), start=1):
+            out[f"perm{t}_lo"], out[f"perm{t}_hi"], out[f"fragment{t}"] = lo, hi, fragment
+        return out
 
     @classmethod
     def from_arrays(cls, a) -> MultiHash:
         self = cls.__new__(cls)
         self.codes, self.ids_lo, self.ids_hi = a["codes"], a["ids_lo"], a["ids_hi"]
-        self.perm2_lo, self.perm2_hi = a["perm2_lo"], a["perm2_hi"]
-        self.starts1, self.starts2 = a["starts1"], a["starts2"]
         self.bit_order = a["bit_order"].astype(np.int64)
-        self.id_base, self.key_bits = int(a["id_base"][0]), int(a["key_bits"][0])
+        self.id_base = int(a["id_base"][0])
+        self.tables, self.key_bits, self.radius = (int(v) for v in a["layout"])
+        self.layout = (self.tables, self.key_bits, self.radius)
+        if not 2 <= self.tables <= 8 or not 1 <= self.key_bits <= 64 // self.tables or not 0 <= self.radius <= 4:
+            raise ValueError("inconsistent multihash layout")
+        self.starts = [a[f"starts{t}"] for t in range(self.tables)]
+        self.perms = [(a[f"perm{t}_lo"], a[f"perm{t}_hi"]) for t in range(1, self.tables)]
+        self.fragments = [a[f"fragment{t}"] for t in range(1, self.tables)]
         n, size = len(self.codes), (1 << self.key_bits) + 1
+        per_frame = [self.ids_lo, self.ids_hi, *(x for pair in self.perms for x in pair), *self.fragments]
         if (
-            self.codes.dtype != np.uint64 or self.ids_lo.dtype != np.uint16 or self.perm2_lo.dtype != np.uint16
-            or not all(len(x) == n for x in (self.ids_lo, self.ids_hi, self.perm2_lo, self.perm2_hi))
-            or len(self.starts1) != size or len(self.starts2) != size
-            or int(self.starts1[-1]) != n or int(self.starts2[-1]) != n
+            self.codes.dtype != np.uint64 or self.ids_lo.dtype != np.uint16
+            or any(lo.dtype != np.uint16 for lo, _ in self.perms) or any(f.dtype != np.uint32 for f in self.fragments)
+            or not all(len(x) == n for x in per_frame)
+            or not all(len(s) == size and int(s[-1]) == n for s in self.starts)
             or sorted(self.bit_order.tolist()) != list(range(64))
         ):  # fmt: skip
             raise ValueError("inconsistent multihash arrays")
@@ -232,7 +272,8 @@ class MultiHash:
         return permute_bits(self.codes, np.argsort(self.bit_order))
 
     def search(self, queries: np.ndarray, max_bits: int):
-        """(rows, ids, distances) of every candidate within `max_bits`, each pair once."""
+        """(rows, ids, distances) of every candidate within `max_bits`, each pair once; every pair
+        within `MULTIHASH_EXACT_BITS` is found."""
         queries = permute_bits(np.asarray(queries, dtype=np.uint64), self.bit_order)
         parts = [
             self._search_block(queries[start : start + MULTIHASH_QUERY_BLOCK], max_bits, start)
@@ -244,27 +285,31 @@ class MultiHash:
 
     def _search_block(self, queries: np.ndarray, max_bits: int, first_row: int):
         """`search` of a few queries (bits already permuted); rows counted from `first_row`."""
-        masks = _probe_masks(self.key_bits, MULTIHASH_PROBE_BITS)
-        n_q, n_p = len(queries), len(masks)
-        q_rows = np.arange(n_q)
+        masks = _probe_masks(self.key_bits, self.radius)
+        n_q = len(queries)
         found_rows, found_pos, found_d = [], [], []
-        for shift, starts, second in (
-            (64 - self.key_bits, self.starts1, False),
-            (64 - 2 * self.key_bits, self.starts2, True),
-        ):
-            keys = ((queries >> np.uint64(shift)) & np.uint64((1 << self.key_bits) - 1)).astype(np.int64)
-            probes = (keys[:, None] ^ masks[None, :]).ravel()
-            lo = starts[probes].astype(np.int64)
-            counts = starts[probes + 1].astype(np.int64) - lo
+        for t, starts in enumerate(self.starts):
+            probes = (self._key(queries, t)[:, None] ^ masks[None, :]).ravel()
+            lo = np.take(starts, probes).astype(np.int64)
+            counts = np.take(starts, probes + 1).astype(np.int64) - lo
             pos = _expand(lo, counts)
-            if second:
-                pos = _unpack(self.perm2_lo, self.perm2_hi, pos)
-            rows = np.repeat(np.repeat(q_rows, n_p), counts)
-            d = popcount(self.codes[pos] ^ queries[rows])
-            keep = d <= max_bits
-            found_rows.append(rows[keep])
-            found_pos.append(pos[keep])
-            found_d.append(d[keep])
+            # Probes are in query order, so each query's candidates are consecutive.
+            per_query = counts.reshape(n_q, -1).sum(axis=1)
+            if t:
+                # 32 bits of each candidate, read in the table's order, before the whole code
+                fragments = np.repeat(self._fragment(queries, t), per_query)
+                near = np.flatnonzero(popcount(np.take(self.fragments[t - 1], pos) ^ fragments) <= max_bits)
+                pos = _unpack(*self.perms[t - 1], np.take(pos, near))
+                d = popcount(np.take(self.codes, pos) ^ np.take(queries, _owner(per_query, near)))
+                keep = np.flatnonzero(d <= max_bits)
+                rows = _owner(per_query, np.take(near, keep))
+            else:
+                d = popcount(np.take(self.codes, pos) ^ np.repeat(queries, per_query))
+                keep = np.flatnonzero(d <= max_bits)
+                rows = _owner(per_query, keep)
+            found_rows.append(rows)
+            found_pos.append(np.take(pos, keep))
+            found_d.append(np.take(d, keep))
         rows, pos, d = (
             np.concatenate(found_rows),
             np.concatenate(found_pos),

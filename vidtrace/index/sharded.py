@@ -5,9 +5,9 @@ built on its own machine straight from the database (PostgreSQL, or a copy of th
 and the files copied into one store folder. A shard is an ordinary `FrameIndex` file whose JSON
 record also says which shard it is; its coverage is that of its own videos' frames.
 
-Each shard is the approximate index of `vidtrace.index.frames` (multi-index hashing, its substring bits
-trained on a sample of the shard's own hashes, the order recorded with the shard) once it is
-large enough, else exact flat search. Multi-index hashing rather than FAISS `IndexBinaryIVF`,
+Each shard is the multihash index of `vidtrace.index.frames` (multi-index hashing, its substring
+bits trained on a sample of the shard's own hashes, the order recorded with the shard) once it is
+large enough, else flat search. Multi-index hashing rather than FAISS `IndexBinaryIVF`,
 by measurement (benchmarks/index_scale.py --ivf, 60-frame queries at a 10-bit radius, 2 shared
 cores): IVF with 4*sqrt(n) cells probes a fixed share of the frames for a given recall, so its
 search time grows with the store. At 10^6 frames it needed 512 of 4,000 cells for recall 0.999
@@ -15,7 +15,7 @@ search time grows with the store. At 10^6 frames it needed 512 of 4,000 cells fo
 took 36.6 ms against 29.3 ms, and extrapolates to about 120 ms at 10^7, where multihash takes
 36 ms. IVF also keeps an 8-byte id beside every 8-byte code (2.00x the raw hash bytes before its
 centroids, against 1.96x) and its k-means training took 31 to 97 s where a multihash build takes
-1 to 3 s. Multihash verifies exact distances and finds every pair within 3 bits for certain.
+1 to 3 s. Multihash verifies exact distances and finds every pair within 11 bits.
 Because every shard carries its own training, shards built at different times need not agree
 on anything but the shard count.
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from vidtrace.index.base import SHARDED, Hit, Index, as_hits
 from vidtrace.index.coverage import Coverage, combined_coverage
-from vidtrace.index.frames import APPROXIMATE_FROM_FRAMES, FrameIndex, read_record
+from vidtrace.index.frames import MULTIHASH_FROM_FRAMES, FrameIndex, read_record
 from vidtrace.layout import shard_counts, shard_path
 
 #: Largest shard count accepted (files in one folder).
@@ -44,18 +44,18 @@ def shard_of(video_ids: np.ndarray, shards: int) -> np.ndarray:
 
 
 def load_shard(
-    path: Path, shard: int, shards: int, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
+    path: Path, shard: int, shards: int, multihash_from: int | None = MULTIHASH_FROM_FRAMES
 ) -> tuple[FrameIndex, Coverage] | None:
     """One saved shard and its coverage, or None when missing, unreadable or not that shard."""
     file = shard_path(path, shard, shards)
     record = read_record(file)
     if record is None or record.get("shard") != shard or record.get("shards") != shards:
         return None  # a file renamed or copied under another shard's name
-    return FrameIndex.load(file, approximate_from)
+    return FrameIndex.load(file, multihash_from)
 
 
 def load_sharded(
-    path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES
+    path: Path, multihash_from: int | None = MULTIHASH_FROM_FRAMES
 ) -> tuple[ShardedIndex, Coverage] | None:
     """Every shard beside `path` as one index, or None when the shard files are incomplete,
     unreadable, of more than one shard count or of different hash versions."""
@@ -63,7 +63,7 @@ def load_sharded(
     if len(counts) != 1:
         return None
     shards = counts.pop()
-    loaded = [item for k in range(shards) if (item := load_shard(path, k, shards, approximate_from)) is not None]
+    loaded = [item for k in range(shards) if (item := load_shard(path, k, shards, multihash_from)) is not None]
     if len(loaded) != shards:
         return None
     coverages = [c for _, c in loaded]
@@ -88,7 +88,7 @@ class ShardedIndex:
         self.shards = list(shards)
         self.coverages = list(coverages)
         self.nbits = shards[0].nbits
-        self.pending = FrameIndex(nbits=self.nbits, approximate_from=None)
+        self.pending = FrameIndex(nbits=self.nbits, multihash_from=None)
 
     @property
     def n_shards(self) -> int:
@@ -121,9 +121,9 @@ class ShardedIndex:
         return as_hits(*self.search_arrays(codes, max_distance_bits))
 
 
-def load_index(path: Path, approximate_from: int | None = APPROXIMATE_FROM_FRAMES) -> tuple[Index, Coverage] | None:
+def load_index(path: Path, multihash_from: int | None = MULTIHASH_FROM_FRAMES) -> tuple[Index, Coverage] | None:
     """The index saved at `path` (a store's `frames.faiss`): its shards when shard files lie
     beside it (they are then the index), else the one file; None when missing or unreadable."""
     if shard_counts(path):
-        return load_sharded(path, approximate_from)
-    return FrameIndex.load(path, approximate_from)
+        return load_sharded(path, multihash_from)
+    return FrameIndex.load(path, multihash_from)

@@ -253,7 +253,7 @@ def save_index(store: Store, index: Index) -> None:
     if isinstance(index, ShardedIndex):
         synced = _synced_shards(store, index.n_shards, index, save=True)
         index.shards, index.coverages = synced.shards, synced.coverages
-        index.pending = FrameIndex(nbits=index.nbits, approximate_from=None)
+        index.pending = FrameIndex(nbits=index.nbits, multihash_from=None)
         return
     if not isinstance(index, FrameIndex):
         raise TypeError(f"cannot save an index of type {type(index).__name__}")
