@@ -8,8 +8,8 @@ record also says which shard it is; its coverage is that of its own videos' fram
 Each shard is the multihash index of `vidtrace.index.frames` (multi-index hashing, its substring
 bits trained on a sample of the shard's own hashes, the order recorded with the shard) once it is
 large enough, else flat search. Multi-index hashing rather than FAISS `IndexBinaryIVF`,
-by measurement (benchmarks/index_scale.py --ivf, 60-frame queries at a 10-bit radius, 2 shared
-cores): IVF with 4*sqrt(n) cells probes a fixed share of the frames for a given recall, so its
+by measurement against the earlier two-table multihash (benchmarks/index_scale.py --ivf,
+60-frame queries at a 10-bit radius, 2 shared cores; four tables are faster still): IVF with 4*sqrt(n) cells probes a fixed share of the frames for a given recall, so its
 search time grows with the store. At 10^6 frames it needed 512 of 4,000 cells for recall 0.999
 (64 cells: 0.949), answering in 12.5 ms against multihash's 26.8 ms; at 3*10^6 the same share
 took 36.6 ms against 29.3 ms, and extrapolates to about 120 ms at 10^7, where multihash takes
