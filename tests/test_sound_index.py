@@ -78,3 +78,34 @@ def test_a_print_without_values_is_held_but_adds_nothing():
     index = SoundIndex()
     index.add(1, 5, np.zeros(0, dtype=np.uint32))
     assert len(index) == 0 and index.videos == {5} and index.coverage().count == 0
+
+
+def test_each_videos_values_come_back_from_the_index_built_or_loaded(tmp_path):
+    rng = np.random.default_rng(2)
+    prints = _stored(rng)
+    index = _index(prints)
+    index.add(9, 99, np.zeros(0, dtype=np.uint32))  # no soundtrack: nothing to give back
+    path = tmp_path / "sounds.faiss"
+    index.save(path)
+    loaded = SoundIndex.load(path)
+    for source in (index, loaded):
+        for video_id, values in prints.items():
+            got = source.values_of(video_id)
+            assert got.dtype == np.uint32 and got.tolist() == values.tolist()
+        assert source.values_of(99) is None and source.values_of(12345) is None
+    loaded.add(10, 77, prints[3][:5])  # added after the values were read from the file
+    assert loaded.values_of(77).tolist() == prints[3][:5].tolist()
+
+
+def test_a_stored_prints_held_spans_are_measured_once_per_video_and_settings():
+    index = _index({4: np.arange(10, dtype=np.uint32)})
+    calls = []
+
+    def measure(values):
+        calls.append(len(values))
+        return values * 2.0
+
+    first = index.held_of(4, index.values_of(4), (0.12, 1.0), measure)
+    again = index.held_of(4, index.values_of(4), (0.12, 1.0), measure)
+    other = index.held_of(4, index.values_of(4), (0.12, 2.0), measure)
+    assert calls == [10, 10] and first is again and other.tolist() == first.tolist()

@@ -131,12 +131,17 @@ class Sound:
             short = (video.duration_s or 0.0) < sound.SHORT_SOUNDTRACK_S
             if len(np.unique(rows[mine])) < sound.required_values(len(query), 0 if short else len(query)):
                 continue
-            stored = repo.sound_print_of_video(session, video_id)
+            # the values the index holds (those its hits point into), measured once a video
+            stored = index.values_of(video_id)
             if stored is None:
                 continue
+            r_held = index.held_of(
+                video_id, stored, (query.step_s, settings.max_echo_span_s),
+                lambda values: sound.held_spans(values, query.step_s, settings),
+            )  # fmt: skip
             alignment = sound.align_values(
-                query.values, duration_s, stored.values, video.duration_s or len(stored) * stored.step_s,
-                (rows[mine], positions[mine], dists[mine]), settings, query.step_s, held_s,
+                query.values, duration_s, stored, video.duration_s or len(stored) * query.step_s,
+                (rows[mine], positions[mine], dists[mine]), settings, query.step_s, held_s, r_held,
             )  # fmt: skip
             if alignment is not None:
                 found.append(VideoMatch(video_id, alignment))

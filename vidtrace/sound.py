@@ -228,10 +228,10 @@ class _ValueHits:
 def align_values(
     q_values: np.ndarray, q_duration_s: float, r_values: np.ndarray, r_duration_s: float,
     hits: tuple[np.ndarray, np.ndarray, np.ndarray], settings: Settings, step_s: float = SOUND_STEP_S,
-    q_held: np.ndarray | None = None,
+    q_held: np.ndarray | None = None, r_held: np.ndarray | None = None,
 ) -> Alignment | None:  # fmt: skip
     """Segments where two soundtracks agree, from hits (query rows, reference rows, distances).
-    `q_held`: the query's `held_spans`, when already known (one query against many soundtracks)."""
+    `q_held`, `r_held`: the query's and the reference's `held_spans`, when already known."""
     rows, positions, dists = (np.asarray(a, dtype=np.int64) for a in hits)
     need = required_values(len(q_values), len(r_values))
     if len(np.unique(rows)) < need:
@@ -240,7 +240,7 @@ def align_values(
     if need < SOUND_MIN_SEGMENT_VALUES and len(np.unique(shorter)) < SOUND_MIN_SHORT_VALUES:
         return None  # a short print of one or two values (silence: too short to be seen as held)
     q_held = held_spans(q_values, step_s, settings) if q_held is None else q_held
-    r_held = held_spans(r_values, step_s, settings)
+    r_held = held_spans(r_values, step_s, settings) if r_held is None else r_held
     value_hits = _ValueHits(
         rows * step_s, positions * step_s, dists, np.maximum(q_held[rows], r_held[positions]).astype(np.float64)
     )

@@ -43,6 +43,11 @@ class SoundIndex:
         self._index = BinaryFlat(_NBITS, reverse_map=False)
         self.videos: set[int] = set()
         self._count = self._max_id = self._id_sum = 0  # of the print ids added
+        # Each video's values as held in the index (filled from it on first use when loaded), and
+        # how long each is held in its own soundtrack: a video met by many queries (ingest,
+        # import) is read and measured once, not once a query.
+        self._values: dict[int, np.ndarray] | None = {}
+        self._held: dict[tuple[int, float, float], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._index)
@@ -55,6 +60,8 @@ class SoundIndex:
             return
         ids = (np.int64(video_id) << POSITION_BITS) | np.arange(len(values), dtype=np.int64)
         self._index.add(ids, value_rows(values))
+        if self._values is not None:
+            self._values[int(video_id)] = values
         self._count += 1
         self._max_id = max(self._max_id, int(print_id))
         self._id_sum += int(print_id)
@@ -70,6 +77,27 @@ class SoundIndex:
             return (*empty_hits(), np.zeros(0, dtype=np.int64))
         rows, ids, dists = self._index.range_search(value_rows(values), max_bits)
         return rows, ids >> POSITION_BITS, ids & _POSITION_MASK, dists
+
+    def values_of(self, video_id: int) -> np.ndarray | None:
+        """The stored values of a video's print (uint32, in time order), None when it has none."""
+        if self._values is None:
+            ids, rows = self._index.ids(), self._index.codes()
+            values = rows.view(">u4").ravel().astype(np.uint32)
+            videos = ids >> POSITION_BITS
+            order = np.lexsort((ids & _POSITION_MASK, videos))
+            videos, values = videos[order], values[order]
+            cuts = np.flatnonzero(videos[1:] != videos[:-1]) + 1
+            self._values = {int(part[0]): vals for part, vals in zip(np.split(videos, cuts), np.split(values, cuts))}
+        return self._values.get(int(video_id))
+
+    def held_of(self, video_id: int, values: np.ndarray, key: tuple[float, float], measure) -> np.ndarray:
+        """`measure(values)` (how long each value of a stored print is held), once a video and `key`
+        (the settings it depends on)."""
+        entry = (int(video_id), *key)
+        held = self._held.get(entry)
+        if held is None:
+            held = self._held[entry] = measure(values)
+        return held
 
     def save(self, path: Path) -> None:
         """Write the index, then its record (each atomically: temporary file, then rename)."""
@@ -100,6 +128,7 @@ class SoundIndex:
             return None
         found = cls()
         found._index = index
+        found._values = None  # read from the index when first asked
         found.videos = {int(v) for v in record["videos"]}
         found._count, found._max_id, found._id_sum = int(record["count"]), int(record["max_id"]), int(record["id_sum"])
         return found
