@@ -382,6 +382,19 @@ def test_multihash_misses_no_pair_however_its_flipped_bits_fall(n_refs):
     assert as_tuples(index.search(worst, 11)) == oracle(ids, refs, worst, 11)
 
 
+def test_multihash_searched_past_its_exact_radius_scans_every_frame():
+    # A radius set above the default (VIDTRACE_MAX_DISTANCE_BITS=14) still gets flat search's answer,
+    # and frames added afterwards are in it.
+    ids, refs, queries = random_data(6, n_refs=3000, n_queries=60)
+    index = FrameIndex.build(ids, refs, kind=MULTIHASH)
+    assert as_tuples(index.search(queries, 14)) == oracle(ids, refs, queries, 14)
+    extra = _flip(queries[0], list(range(13)))
+    index.add(np.array([10**12]), extra[None, :])
+    all_ids, all_refs = np.concatenate([ids, [10**12]]), np.vstack([refs, extra[None, :]])
+    assert (0, 10**12, 13) in as_tuples(index.search(queries, 14))
+    assert as_tuples(index.search(queries, 14)) == oracle(all_ids, all_refs, queries, 14)
+
+
 @pytest.mark.parametrize("n", [1_000, 200_000, 10**6, 10**7, 10**8])
 def test_multihash_layout_is_exact_within_eleven_bits_and_its_tables_fit_the_budget(n):
     tables, key_bits, radius = multihash.choose_layout(n)

@@ -10,8 +10,8 @@ Two kinds of index, chosen by store size (`MULTIHASH_FROM_FRAMES`):
   against every frame.
 - `multihash`: multi-index hashing for 64-bit hashes (`vidtrace.index.multihash`): the same hits
   as flat search for every distance up to 11 bits (the match radius is 10), found without
-  comparing every frame. Frames added after a build wait in a small flat tail until the tables
-  are rebuilt.
+  comparing every frame; a search past 11 bits (a radius set higher) scans every frame instead.
+  Frames added after a build wait in a small flat tail until the tables are rebuilt.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from vidtrace.hashes import rows_to_u64, u64_to_rows
 from vidtrace.index.base import FLAT, MULTIHASH, Hit, as_hits, empty_hits
 from vidtrace.index.coverage import Coverage
 from vidtrace.index.faiss_binary import BinaryFlat, write_failure
-from vidtrace.index.multihash import MULTIHASH_MIN_TAIL, MULTIHASH_TAIL_SHARE, MultiHash, choose_layout
+from vidtrace.index.multihash import (
+    MULTIHASH_EXACT_BITS,
+    MULTIHASH_MIN_TAIL,
+    MULTIHASH_TAIL_SHARE,
+    MultiHash,
+    choose_layout,
+)
 from vidtrace.layout import atomic_write, record_path
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,7 @@ class FrameIndex:
         self._flat = BinaryFlat(nbits)
         # With a multihash index, `_flat` holds the frames added since it was built (its tail).
         self._multihash: MultiHash | None = None
+        self._scan: BinaryFlat | None = None  # every frame, for searches past the multihash's radius
 
     @property
     def kind(self) -> str:
@@ -99,6 +106,7 @@ class FrameIndex:
         if codes.shape != (len(ids), self.nbits // 8):
             raise ValueError(f"codes must be ({len(ids)}, {self.nbits // 8}) uint8, got {codes.shape}")
         self._flat.add(ids, codes)
+        self._scan = None
         if self._multihash is not None:
             if len(self._flat) >= max(MULTIHASH_MIN_TAIL, MULTIHASH_TAIL_SHARE * len(self._multihash.codes)):
                 self._to_multihash(*self.contents_u64())
@@ -114,6 +122,7 @@ class FrameIndex:
         keep = before.bit_order if before is not None and choose_layout(len(ids)) == before.layout else None
         self._multihash = MultiHash(ids, codes_u64, bit_order=keep)
         self._flat = BinaryFlat(self.nbits)
+        self._scan = None
 
     def contents_u64(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, codes as uint64) of every indexed frame (64-bit hashes only)."""
@@ -151,6 +160,13 @@ class FrameIndex:
             return empty_hits()
         if self._multihash is None:
             return self._flat.range_search(codes, max_distance_bits)
+        if max_distance_bits > MULTIHASH_EXACT_BITS:
+            # Past the distance multihash is exact for (a radius set above the default): a scan
+            # of every frame, built once, so that the answer is still that of flat search.
+            if self._scan is None:
+                self._scan = BinaryFlat(self.nbits)
+                self._scan.add(*self.contents())
+            return self._scan.range_search(codes, max_distance_bits)
         rows, ids, dists = self._multihash.search(rows_to_u64(codes), max_distance_bits)
         if len(self._flat):
             t_rows, t_ids, t_d = self._flat.range_search(codes, max_distance_bits)
@@ -160,8 +176,8 @@ class FrameIndex:
         return rows, ids, dists
 
     def search(self, codes: np.ndarray, max_distance_bits: int) -> list[Hit]:
-        """Every indexed frame within `max_distance_bits` of each query row (inclusive); exact for
-        a flat index, nearly all of them (every one returned is within the distance) for multihash."""
+        """Every indexed frame within `max_distance_bits` of each query row (inclusive), whatever
+        the kind of index."""
         return as_hits(*self.search_arrays(codes, max_distance_bits))
 
     # --- persistence ----------------------------------------------------------------------
