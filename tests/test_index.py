@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import MANIFEST, db_rows, fixture_clip, run
-from vidtrace import hashes
+from vidtrace import hashes, threads
 from vidtrace.index import (
     FLAT,
     MULTIHASH,
@@ -413,14 +413,17 @@ def test_multihash_equals_oracle_on_clustered_codes(max_bits):
     assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
 
 
-def test_multihash_searches_many_queries_in_blocks_with_their_own_rows(monkeypatch):
-    # Queries are probed a block at a time; each hit keeps the row of its query in the whole batch.
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_multihash_searches_many_queries_in_blocks_with_their_own_rows(monkeypatch, workers):
+    # Queries are probed a block at a time, the blocks in threads; each hit keeps the row of its
+    # query in the whole batch.
     monkeypatch.setattr(multihash, "MULTIHASH_QUERY_BLOCK", 16)
+    monkeypatch.setattr(threads, "THREADS", workers)
     ids, refs, queries = random_data(8, n_refs=3000, n_queries=100)
     index = FrameIndex.build(ids, refs, kind=MULTIHASH)
-    expected = oracle(ids, refs, queries, 3)
+    expected = oracle(ids, refs, queries, 10)
     assert len({row // 16 for row, _, _ in expected}) >= 5  # hits in most of the 7 blocks
-    assert as_tuples(index.search(queries, 3)) == expected
+    assert as_tuples(index.search(queries, 10)) == expected
 
 
 def test_index_switches_to_multihash_by_size_and_keeps_new_frames_searchable(tmp_path):

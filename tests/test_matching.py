@@ -307,6 +307,13 @@ def test_work_in_threads_comes_back_in_order_big_items_alone_after_the_others(mo
     with pytest.raises(ValueError, match="item 3"):
         candidates.each(fails, items, [1] * 8, 1)
 
+    # Work handed to the pool from one of its own threads runs there, in order, without waiting
+    # on the pool (which could leave no thread free to do it).
+    def nested(k: int) -> list[int]:
+        return candidates.each(work, [k, k + 1, k + 2], [1, 1, 1], 1)
+
+    assert candidates.each(nested, items, [1] * 8, 1) == [[k * k, (k + 1) ** 2, (k + 2) ** 2] for k in items]
+
 
 def test_candidates_aligned_in_threads_give_the_matches_of_one_thread(monkeypatch):
     """Copies, excerpts and unrelated candidates aligned in threads (and the big ones alone) give

@@ -8,15 +8,13 @@ only of the few it chooses.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
 
+from vidtrace import threads
 from vidtrace.align import FrameHit, HitFields, LinePlan, align_planned, plan_lines
 from vidtrace.held import StoredHolds, change_marks, stored_holds
 from vidtrace.lines import HitColumns, candidate_speeds, edit_ranks
@@ -99,16 +97,11 @@ def _candidate_hits(query: Query, arrays: KeptHits) -> _CandidateHits:
     )  # fmt: skip
 
 
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-#: Candidates are aligned in this many threads (the cores this process may use, at most 4).
-#: Alignment is numpy sorting and searching, which runs outside the interpreter lock: on 2 cores,
-#: 2 threads align the 35 candidates of a 60 s talking-head clip in 1.2 s instead of 2.2 s.
-ALIGN_THREADS = min(4, _cores())
+#: Candidates are aligned in this many threads (`vidtrace.threads`: the cores this process may
+#: use, at most 4). Alignment is numpy sorting and searching, which runs outside the interpreter
+#: lock: on 2 cores, 2 threads align the 35 candidates of a 60 s talking-head clip in 1.2 s
+#: instead of 2.2 s.
+ALIGN_THREADS = threads.THREADS
 #: ...but a candidate whose line finding may keep each speed's order of its hits
 #: (`lines.MAX_CACHED_ORDER_ENTRIES` entries, 8 bytes each) beyond this many entries is aligned
 #: alone, after the others: two such at once would double the peak memory of matching.
@@ -116,39 +109,14 @@ MAX_THREADED_ORDER_ENTRIES = 10_000_000
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-_pool_lock = threading.Lock()
-
-
-def _threads() -> ThreadPoolExecutor:
-    """This process's pool of alignment threads (a forked child makes its own)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(ALIGN_THREADS, thread_name_prefix="vidtrace-align"))
-        return _pool[1]
 
 
 def each(work: Callable[[_T], _R], items: Sequence[_T], sizes: Sequence[int], per_size: int) -> list[_R]:
     """`work` of each item, in order: in `ALIGN_THREADS` threads, except the items whose size
     times `per_size` passes `MAX_THREADED_ORDER_ENTRIES`, done one at a time after the others.
     Pure work only (no session, no shared state): the results are those of a loop."""
-    big = [size * per_size > MAX_THREADED_ORDER_ENTRIES for size in sizes]
-    together = [k for k in range(len(items)) if not big[k]]
-    alone = [k for k in range(len(items)) if big[k]]
-    if ALIGN_THREADS < 2 or len(together) < 2:
-        together, alone = [], list(range(len(items)))
-    out: list = [None] * len(items)
-    futures = [(k, _threads().submit(work, items[k])) for k in together]
-    try:
-        for k, future in futures:
-            out[k] = future.result()
-    finally:
-        for _, future in futures:  # an error or an interrupt: the work not started is dropped
-            future.cancel()
-    for k in alone:
-        out[k] = work(items[k])
-    return out
+    alone = [size * per_size > MAX_THREADED_ORDER_ENTRIES for size in sizes]
+    return threads.each(work, items, alone, ALIGN_THREADS)
 
 
 #: A candidate that aligns on the query's side alone: its hits and their lines.

@@ -45,7 +45,7 @@ INDEX_FORMAT = 4  # 2: packed ids and positions, trained bit order; 3: a digest 
 #: Stores with at least this many frames switch from flat search to multi-index hashing (frames).
 #: Both find the same hits; from here multihash is faster (3,000 query rows at 250,000 frames:
 #: about 90 ms against 230), below it a build's training (about a second) is not worth it.
-MULTIHASH_FROM_FRAMES = 200_000
+MULTIHASH_FROM_FRAMES = 500_000
 #: A multihash index that shrinks below this share of the threshold goes back to flat.
 FLAT_BELOW_SHARE = 0.5
 

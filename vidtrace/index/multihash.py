@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidtrace import threads
 from vidtrace.hashes import permute_bits, popcount, u64_bits
 from vidtrace.layout import atomic_file
 
@@ -46,7 +47,7 @@ MULTIHASH_TRAIN_SAMPLE = 32_768
 MULTIHASH_TAIL_SHARE = 0.1
 MULTIHASH_MIN_TAIL = 65_536
 #: Queries probed and verified together: in blocks the candidates' arrays stay within the
-#: processor's caches (benchmarks/index_scale.py).
+#: processor's caches (benchmarks/index_scale.py); blocks are searched in `vidtrace.threads`.
 MULTIHASH_QUERY_BLOCK = 128
 #: Bits of a candidate compared first, in the table's own order (so read in sequence): those
 #: within the distance are then read whole through the table's positions.
@@ -275,10 +276,11 @@ class MultiHash:
         """(rows, ids, distances) of every candidate within `max_bits`, each pair once; every pair
         within `MULTIHASH_EXACT_BITS` is found."""
         queries = permute_bits(np.asarray(queries, dtype=np.uint64), self.bit_order)
-        parts = [
-            self._search_block(queries[start : start + MULTIHASH_QUERY_BLOCK], max_bits, start)
-            for start in range(0, len(queries), MULTIHASH_QUERY_BLOCK)
-        ]
+        # The blocks are independent numpy work, mostly outside the interpreter lock: in threads.
+        parts = threads.each(
+            lambda start: self._search_block(queries[start : start + MULTIHASH_QUERY_BLOCK], max_bits, start),
+            range(0, len(queries), MULTIHASH_QUERY_BLOCK),
+        )
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         return tuple(np.concatenate(arrays) for arrays in zip(*parts))
