@@ -43,8 +43,10 @@ INDEX_FORMAT = 4  # 2: packed ids and positions, trained bit order; 3: a digest 
 # 4: multihash of three or four tables, exact within 11 bits
 
 #: Stores with at least this many frames switch from flat search to multi-index hashing (frames).
-#: Both find the same hits; from here multihash is faster (3,000 query rows at 250,000 frames:
-#: about 90 ms against 230), below it a build's training (about a second) is not worth it.
+#: Both find the same hits. On random hashes multihash is faster from about 100,000 frames, but
+#: FAISS's scan uses every core and costs little per hit: at 200,599 real frame hashes with 32
+#: true copies of a 60 s query, lookup took 7.80 s with multihash and 6.75 s with flat search,
+#: import 116 s and 98 s (benchmarks/lookup_scale.py). At 10^6 multihash wins by far.
 MULTIHASH_FROM_FRAMES = 500_000
 #: A multihash index that shrinks below this share of the threshold goes back to flat.
 FLAT_BELOW_SHARE = 0.5
