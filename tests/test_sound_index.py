@@ -95,17 +95,30 @@ def test_each_videos_values_come_back_from_the_index_built_or_loaded(tmp_path):
         assert source.values_of(99) is None and source.values_of(12345) is None
     loaded.add(10, 77, prints[3][:5])  # added after the values were read from the file
     assert loaded.values_of(77).tolist() == prints[3][:5].tolist()
+    empty = tmp_path / "empty.faiss"
+    SoundIndex().save(empty)
+    assert SoundIndex.load(empty).values_of(3) is None  # a store without soundtracks
 
 
-def test_a_stored_prints_held_spans_are_measured_once_per_video_and_settings():
+def test_a_stored_prints_held_spans_are_measured_once_per_video_and_settings(monkeypatch):
+    from dataclasses import replace
+
+    from vidtrace import sound
+    from vidtrace.index import sounds
+    from vidtrace.settings import Settings
+
     index = _index({4: np.arange(10, dtype=np.uint32)})
     calls = []
 
-    def measure(values):
+    def measure(values, step_s, settings):
         calls.append(len(values))
-        return values * 2.0
+        return sound.held_spans(values, step_s, settings)
 
-    first = index.held_of(4, index.values_of(4), (0.12, 1.0), measure)
-    again = index.held_of(4, index.values_of(4), (0.12, 1.0), measure)
-    other = index.held_of(4, index.values_of(4), (0.12, 2.0), measure)
+    monkeypatch.setattr(sounds, "held_spans", measure)
+    settings = Settings()
+    first = index.held_of(4, sound.SOUND_STEP_S, settings)
+    again = index.held_of(4, sound.SOUND_STEP_S, settings)
+    other = index.held_of(4, sound.SOUND_STEP_S, replace(settings, max_echo_span_s=settings.max_echo_span_s + 1))
     assert calls == [10, 10] and first is again and other.tolist() == first.tolist()
+    assert first.tolist() == sound.held_spans(np.arange(10, dtype=np.uint32), sound.SOUND_STEP_S, settings).tolist()
+    assert index.held_of(5, sound.SOUND_STEP_S, settings) is None  # no print

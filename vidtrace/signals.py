@@ -135,10 +135,7 @@ class Sound:
             stored = index.values_of(video_id)
             if stored is None:
                 continue
-            r_held = index.held_of(
-                video_id, stored, (query.step_s, settings.max_echo_span_s),
-                lambda values: sound.held_spans(values, query.step_s, settings),
-            )  # fmt: skip
+            r_held = index.held_of(video_id, query.step_s, settings)
             alignment = sound.align_values(
                 query.values, duration_s, stored, video.duration_s or len(stored) * query.step_s,
                 (rows[mine], positions[mine], dists[mine]), settings, query.step_s, held_s, r_held,

@@ -148,9 +148,12 @@ class FrameIndex:
     def nbytes(self) -> int:
         """Bytes held by the index structures (codes, ids, tables)."""
         if self._multihash is not None:
-            return self._multihash.nbytes() + len(self._flat) * (self.nbits // 8 + 8 + 40)
+            return self._multihash.nbytes() + self._flat_bytes()  # and its flat tail
+        return self._flat_bytes()
+
+    def _flat_bytes(self) -> int:
         # flat codes + the id map + IDMap2's reverse map (about 40 bytes an entry in a hash map)
-        return len(self) * (self.nbits // 8 + 8 + 40)
+        return len(self._flat) * (self.nbits // 8 + 8 + 40)
 
     def coverage(self, algorithm: str, version: int) -> Coverage:
         return Coverage.of_contents(algorithm, version, *self.contents())

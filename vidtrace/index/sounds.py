@@ -22,7 +22,8 @@ from vidtrace import layout
 from vidtrace.index.base import empty_hits
 from vidtrace.index.coverage import Coverage
 from vidtrace.index.faiss_binary import BinaryFlat
-from vidtrace.sound import SOUND_ALGORITHM, SOUND_VERSION, value_rows
+from vidtrace.settings import Settings
+from vidtrace.sound import SOUND_ALGORITHM, SOUND_VERSION, held_spans, value_rows
 from vidtrace.store import repo
 from vidtrace.store.db import Store
 
@@ -81,22 +82,25 @@ class SoundIndex:
     def values_of(self, video_id: int) -> np.ndarray | None:
         """The stored values of a video's print (uint32, in time order), None when it has none."""
         if self._values is None:
-            ids, rows = self._index.ids(), self._index.codes()
-            values = rows.view(">u4").ravel().astype(np.uint32)
+            ids = self._index.ids()
+            order = np.argsort(ids, kind="stable")  # by video, then position (how ids are packed)
+            ids, values = ids[order], self._index.codes().view(">u4").ravel().astype(np.uint32)[order]
             videos = ids >> POSITION_BITS
-            order = np.lexsort((ids & _POSITION_MASK, videos))
-            videos, values = videos[order], values[order]
             cuts = np.flatnonzero(videos[1:] != videos[:-1]) + 1
-            self._values = {int(part[0]): vals for part, vals in zip(np.split(videos, cuts), np.split(values, cuts))}
+            parts = zip(np.split(videos, cuts), np.split(values, cuts)) if len(ids) else ()
+            self._values = {int(part[0]): vals for part, vals in parts}
         return self._values.get(int(video_id))
 
-    def held_of(self, video_id: int, values: np.ndarray, key: tuple[float, float], measure) -> np.ndarray:
-        """`measure(values)` (how long each value of a stored print is held), once a video and `key`
-        (the settings it depends on)."""
-        entry = (int(video_id), *key)
+    def held_of(self, video_id: int, step_s: float, settings: Settings) -> np.ndarray | None:
+        """`sound.held_spans` of a stored print (None when it has none), measured once a video
+        and setting it depends on."""
+        values = self.values_of(video_id)
+        if values is None:
+            return None
+        entry = (int(video_id), step_s, settings.max_echo_span_s)
         held = self._held.get(entry)
         if held is None:
-            held = self._held[entry] = measure(values)
+            held = self._held[entry] = held_spans(values, step_s, settings)
         return held
 
     def save(self, path: Path) -> None:
