@@ -19,15 +19,20 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def frame_digest(ids: np.ndarray, codes: np.ndarray) -> int:
-    """Sum (mod 2**64) over frames of mix(id, hash): the same set of (id, hash) pairs gives the
-    same digest in any order; a hash moved to another id changes it. `codes` are (n, bytes) uint8
-    rows, hashed as big-endian 64-bit words (zero-padded)."""
+def frame_mixes(ids: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Each frame's mix(id, hash), uint64: what it adds to `frame_digest`."""
     ids = np.asarray(ids, dtype=np.int64)
     if len(ids) == 0:
-        return 0
+        return np.zeros(0, dtype=np.uint64)
     words = rows_to_words(np.ascontiguousarray(codes, dtype=np.uint8).reshape(len(ids), -1))
     x = ids.astype(np.uint64) * _GOLDEN
     for k in range(words.shape[1]):
         x = _mix64(x ^ words[:, k])
-    return int(np.sum(x, dtype=np.uint64))
+    return x
+
+
+def frame_digest(ids: np.ndarray, codes: np.ndarray) -> int:
+    """Sum (mod 2**64) over frames of mix(id, hash): the same set of (id, hash) pairs gives the
+    same digest in any order; a hash moved to another id changes it. `codes` are (n, bytes) uint8
+    rows, hashed as big-endian 64-bit words (zero-padded)."""
+    return int(np.sum(frame_mixes(ids, codes), dtype=np.uint64))

@@ -16,11 +16,11 @@ from vidtrace.discover import text_path
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.index import load_index
-from vidtrace.index.sync import sql_coverage, synced_index
+from vidtrace.index.sync import coverages_of, fill_frame_sums, sums_of_frames, synced_index
 from vidtrace.match_service import match_unmatched
 from vidtrace.settings import Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
-from vidtrace.store import repo
+from vidtrace.store import frame_sums, repo
 from vidtrace.store.db import Store, writer_lock
 from vidtrace.store.models import Scan, Video
 
@@ -50,9 +50,10 @@ class DoctorReport:
 def check(store: Store) -> DoctorReport:
     """Every check, read-only."""
     with store.session() as session:
+        actual = sums_of_frames(session)  # one read of every frame, for the two checks that need it
         findings = [
-            _check_index(store, session), _check_missing(session), _check_failed(session), _check_unmatched(session),
-            _check_scans(session),
+            _check_index(store, session, actual), _check_frame_sums(session, actual), _check_missing(session),
+            _check_failed(session), _check_unmatched(session), _check_scans(session),
         ]  # fmt: skip
         session.rollback()
     return DoctorReport(findings)
@@ -77,6 +78,15 @@ def repair(store: Store, settings: Settings | None = None) -> DoctorReport:
                     repo.update_upload(session, item["upload_id"], gone_at=now)
                 session.commit()
                 done.append(f"marked {len(by_check['missing_files'].items)} upload(s) whose file is missing as gone")
+        if not by_check["frame_sums"].ok:
+            with store.session() as session:
+                wrong = [item["video_id"] for item in by_check["frame_sums"].items]
+                frame_sums.forget(session, wrong)
+                session.commit()
+            fill_frame_sums(store)
+            done.append(f"recorded again the frame sums of {len(wrong)} video(s) from their frames")
+        elif filled := fill_frame_sums(store):
+            done.append(f"recorded the frame sums of {filled} video(s) stored before they were kept")
         if not by_check["index"].ok:
             store.location.index_path.unlink(missing_ok=True)
             index = synced_index(store)
@@ -91,8 +101,8 @@ def repair(store: Store, settings: Settings | None = None) -> DoctorReport:
 # --- checks -------------------------------------------------------------------------------------
 
 
-def _check_index(store: Store, session) -> Finding:
-    wanted = sql_coverage(session)
+def _check_index(store: Store, session, actual: frame_sums.Sums) -> Finding:
+    wanted = coverages_of(actual)[0]
     loaded = load_index(store.location.index_path)
     if loaded is None:
         if wanted.count == 0:
@@ -110,6 +120,25 @@ def _check_index(store: Store, session) -> Finding:
             f"{wanted.count} (up to id {wanted.max_id})",
         )  # fmt: skip
     return Finding("index", True, f"index covers exactly the {wanted.count} stored frames")
+
+
+def _check_frame_sums(session, actual: frame_sums.Sums) -> Finding:
+    """Each video's recorded frame sums (what opening the index reads instead of every frame)
+    against its frames."""
+    recorded = frame_sums.stored(session, with_frames_only=False)
+    wrong = frame_sums.disagreeing(recorded, actual)
+    if wrong:
+        return Finding(
+            "frame_sums", False, f"{len(wrong)} video(s) record frame sums other than their frames'",
+            [{"video_id": v} for v in wrong],
+        )  # fmt: skip
+    unrecorded = session.scalar(select(func.count()).select_from(Video)) - len(recorded.video_ids)
+    if unrecorded:
+        return Finding(
+            "frame_sums", True, f"{unrecorded} video(s) stored before frame sums were kept (their frames are read "
+            "instead; `doctor --repair` or the next command that writes records them)",
+        )  # fmt: skip
+    return Finding("frame_sums", True, "every video's recorded frame sums are its frames'")
 
 
 def _check_missing(session) -> Finding:

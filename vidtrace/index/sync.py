@@ -5,8 +5,8 @@ A store holds its index either as one file (`frames.faiss`) or as shards
 when present, are the index. Either way each file records what it covers (counts, id sums, and a digest of every
 frame's id and hash, so that the index of another store of the same files, ingested in another
 order, is told apart), and a file that does not agree with SQL is brought up to date (frames
-added since it was saved) or rebuilt from SQL. Checking costs one read of the frames' ids and
-hashes.
+added since it was saved) or rebuilt from SQL. What SQL holds is summed over the videos, each of
+which records its frames' share (`vidtrace.store.frame_sums`): checking reads one row a video.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from vidtrace.index.base import Index
 from vidtrace.index.coverage import Coverage, add_digests, frame_digest
 from vidtrace.index.frames import FrameIndex
 from vidtrace.index.sharded import MAX_SHARDS, ShardedIndex, load_shard, shard_of
+from vidtrace.store import frame_sums
 from vidtrace.store.db import Store
 from vidtrace.store.models import Frame
 
@@ -127,29 +128,63 @@ def _codes(session: Session, part: Part, after_id: int = 0) -> Iterable[tuple[np
 
 def sql_coverages(session: Session, shards: int | None = None) -> list[Coverage]:
     """What SQL holds, as index files record it (counts, id sums and the digest of ids and
-    hashes): for all frames, or for each of `shards` shards. One pass over the frames."""
+    hashes): for all frames, or for each of `shards` shards. Summed over the videos' recorded
+    sums (`vidtrace.store.frame_sums`), with the frames of videos that have none read."""
+    parts = [frame_sums.stored(session)]
+    if frame_sums.any_unrecorded(session):
+        parts += _frame_sums(session, frame_sums.unrecorded())
+    return coverages_of(frame_sums.Sums.joined(parts), shards)
+
+
+def sums_of_frames(session: Session) -> frame_sums.Sums:
+    """Every video's sums read from the frames themselves, all of them (what `doctor` checks the
+    recorded sums and the index against)."""
+    return frame_sums.Sums.joined(list(_frame_sums(session)))
+
+
+def _frame_sums(session: Session, where=None) -> Iterable[frame_sums.Sums]:
+    """The sums of the videos of each batch of frames (matching `where`), in id order."""
+    for batch in _frame_batches(session, where):
+        yield frame_sums.Sums.of_frames(*batch)
+
+
+def coverages_of(sums: frame_sums.Sums, shards: int | None = None) -> list[Coverage]:
+    """The coverage of the frames of the videos whose `sums` are given: of all of them, or of
+    each of `shards` shards."""
     n = shards or 1
-    count = [0] * n
-    max_id = [0] * n
-    id_sum = [0] * n
-    digest = [0] * n
-    columns = (Frame.video_id,) if shards else ()
-    for rows in _rows(session, columns=columns):
-        ids, codes = _ids_and_codes(rows)
-        which = shard_of(np.array([r[2] for r in rows]), shards) if shards else np.zeros(len(ids), np.int64)
-        for k in np.unique(which):
-            mine = which == k
-            k = int(k)
-            count[k] += int(mine.sum())
-            max_id[k] = max(max_id[k], int(ids[mine].max()))
-            id_sum[k] += int(ids[mine].sum())
-            digest[k] = add_digests(digest[k], frame_digest(ids[mine], codes[mine]))
-    return [Coverage(ALGORITHM, VERSION, count[k], max_id[k], id_sum[k], digest[k]) for k in range(n)]
+    which = shard_of(sums.video_ids, shards) if shards else np.zeros(len(sums.video_ids), np.int64)
+    out = []
+    for k in range(n):
+        mine = which == k
+        count, max_id = int(sums.counts[mine].sum()), int(sums.max_ids[mine].max(initial=0))
+        id_sum, digest = int(sums.id_sums[mine].sum()), int(np.sum(sums.digests[mine], dtype=np.uint64))
+        out.append(Coverage(ALGORITHM, VERSION, count, max_id, id_sum, digest))
+    return out
 
 
 def sql_coverage(session: Session) -> Coverage:
     """What SQL holds of all frames (see `sql_coverages`)."""
     return sql_coverages(session)[0]
+
+
+def fill_frame_sums(store: Store) -> int:
+    """Record the sums of the videos stored before they were kept (see
+    `vidtrace.store.frame_sums`), from their frames; how many videos got them."""
+    with store.session() as session:
+        if not frame_sums.any_unrecorded(session):
+            return 0
+        filled = frame_sums.fill_missing(session, _frame_batches(session, frame_sums.unrecorded()))
+        session.commit()
+    if filled:
+        log.info("recorded the frame sums of %d videos stored before they were kept", filled)
+    return filled
+
+
+def _frame_batches(session: Session, where) -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(video ids, frame ids, hash rows) of the frames matching `where`, in batches."""
+    for rows in _rows(session, where, columns=(Frame.video_id,)):
+        ids, codes = _ids_and_codes(rows)
+        yield np.fromiter(map(itemgetter(2), rows), np.int64, len(rows)), ids, codes
 
 
 def _build(session: Session, part: Part) -> FrameIndex:
@@ -203,11 +238,14 @@ def synced_index(store: Store, save: bool = True) -> Index:
     """The index covering exactly the frames in SQL: one file, or every shard when the store
     holds shard files (missing or stale shards are rebuilt from SQL, the others kept).
 
-    Saves what changed when `save` is set (never for a store opened read-only). Raises UsageError when the store folder holds shard
-    files of two shard counts.
+    Saves what changed when `save` is set (never for a store opened read-only), and then also
+    records the frame sums of videos stored before they were kept. Raises UsageError when the
+    store folder holds shard files of two shard counts.
     """
     path = store.location.index_path
     save = save and not store.read_only  # a reading command leaves the files as they are
+    if save:
+        fill_frame_sums(store)
     counts = layout.shard_counts(path)
     if counts:
         return _synced_shards(store, _one_count(counts, path), None, save)
@@ -266,7 +304,8 @@ def build_index(store: Store, shards: int | None = None, shard: int | None = Non
     Each shard reads only its own videos' frames, so shards can be built on different machines
     against the same database and their files copied into one store folder. Index files of
     another layout in the store folder (the single file, or shards of another count) are
-    removed, so that the folder holds one layout.
+    removed, so that the folder holds one layout. Records the frame sums of videos stored before
+    they were kept, as every command that writes the index does.
     """
     if shard is not None and shards is None:
         raise UsageError("--shard needs --shards (the total number of shards)")
@@ -279,6 +318,8 @@ def build_index(store: Store, shards: int | None = None, shard: int | None = Non
         parts = [Part()]
     else:
         parts = [Part(k, shards) for k in ([shard] if shard is not None else range(shards))]
+    if not store.read_only:
+        fill_frame_sums(store)
     built = []
     with store.session() as session:
         for part in parts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidtrace.results.records import VideoExport
@@ -12,7 +12,7 @@ from vidtrace.store.models import Frame, Video
 from vidtrace.store.sounds import sound_print_of_video
 from vidtrace.store.sql import utcnow
 from vidtrace.store.uploads import uploads_of_videos
-from vidtrace.store.videos import insert_video
+from vidtrace.store.videos import add_frames, insert_video
 
 
 def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExport]:
@@ -50,9 +50,6 @@ def add_imported_video(session: Session, source: str, video: VideoExport) -> int
         height=video.height, status="ok", algorithm=video.algorithm, algorithm_version=video.algorithm_version,
         sampled_frames=len(video.frames), created_at=utcnow(), source=source,
     )  # fmt: skip
-    if created and video.frames:  # one statement for all of them (no object per frame)
-        session.execute(
-            insert(Frame),
-            [{"video_id": video_id, "ts_s": ts, "hash": h, "quality": 0.0, "region": region} for ts, h, region in video.frames],
-        )  # fmt: skip
+    if created:
+        add_frames(session, video_id, [(ts, h, 0.0, region) for ts, h, region in video.frames])
     return video_id

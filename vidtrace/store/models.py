@@ -102,6 +102,14 @@ class Video(Base):
     source: Mapped[str | None] = mapped_column(String(128), index=True)
     #: why the video was marked matched without being matched (its hits exceeded the memory budget)
     unmatched_reason: Mapped[str | None] = mapped_column(Text)
+    #: what its frames add to the frame index's coverage (`vidtrace.store.frame_sums`), written
+    #: with them: a store's coverage is read from its videos, not from every frame. None: not
+    #: recorded (a video stored before they were), read from its frames instead.
+    frame_count: Mapped[int | None] = mapped_column(Integer)
+    frame_id_sum: Mapped[int | None] = mapped_column(BigInteger)
+    frame_max_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: the digest as a signed 64-bit integer (SQL has no unsigned one)
+    frame_digest: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SoundPrint(Base):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from vidtrace.results.records import VideoRecord
+from vidtrace.store import frame_sums
 from vidtrace.store.matches import delete_matches, matches_of_video
 from vidtrace.store.models import Account, Frame, SoundPrint, Video
 from vidtrace.store.sql import IN_CHUNK, chunks, dialect_insert, utcnow
@@ -94,7 +95,7 @@ def add_video(
     if fingerprint is None:
         video_id, created = insert_video(
             session, sha256=sha256, size_bytes=size_bytes, status="failed", error=error,
-            algorithm="", algorithm_version=0, sampled_frames=0, created_at=now,
+            algorithm="", algorithm_version=0, sampled_frames=0, created_at=now, **frame_sums.NO_FRAMES,
         )  # fmt: skip
         return video_id, [], created
     info = fingerprint.info
@@ -121,14 +122,20 @@ def add_video(
 
 
 def _add_frames(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
-    if not fingerprint.frames:
-        return []
-    # One statement for all of them (no object per frame); the ids come back in the frames' order.
-    rows = [
-        {"video_id": video_id, "ts_s": f.ts_s, "hash": f.hash, "quality": f.quality, "region": f.region}
-        for f in fingerprint.frames
-    ]
-    return list(session.scalars(insert(Frame).returning(Frame.id, sort_by_parameter_order=True), rows))
+    """Write the video's frames (all of them) and their sums on its row; returns their ids."""
+    return add_frames(session, video_id, [(f.ts_s, f.hash, f.quality, f.region) for f in fingerprint.frames])
+
+
+def add_frames(session: Session, video_id: int, frames: Sequence[tuple[float, bytes, float, int]]) -> list[int]:
+    """Write a video's frames, each (time, hash, quality, region), and their sums on its row
+    (`vidtrace.store.frame_sums`): all its frames at once. Returns their ids, in order."""
+    ids: list[int] = []
+    if frames:
+        # One statement for all of them (no object per frame); the ids come back in the frames' order.
+        rows = [{"video_id": video_id, "ts_s": ts, "hash": h, "quality": q, "region": r} for ts, h, q, r in frames]
+        ids = list(session.scalars(insert(Frame).returning(Frame.id, sort_by_parameter_order=True), rows))
+    frame_sums.record(session, video_id, ids, [h for _, h, _, _ in frames])
+    return ids
 
 
 def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
