@@ -1,6 +1,6 @@
-"""Doctor: check a store (index against SQL, files gone from disk, failed videos, interrupted
-scans) and, on request, mend what can be mended. Checking never writes; repairing takes the
-writer lock like ingest and rescan.
+"""Doctor: check a store (index and videos' frame sums against SQL, files gone from disk, failed
+videos, interrupted scans) and, on request, mend what can be mended. Checking never writes;
+repairing takes the writer lock like ingest and rescan.
 """
 
 from __future__ import annotations
