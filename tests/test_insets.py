@@ -17,7 +17,7 @@ from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import MOTION_LAG_S, REGION_MOTION_INSET, _windows, change_picture, hash_frame, hash_frames
 from vidtrace.hashes import hamming
-from vidtrace.insets import find_inset, settled_boxes
+from vidtrace.insets import find_inset, inset_boxes, settled_boxes
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 TALKING_HEADS = SHARED_VIDEOS / "talking-heads"
@@ -145,6 +145,20 @@ def test_a_hosts_line_running_past_the_inset_is_not_its_side(seed):
     box = find_inset(pictures, aspect=1.0)
     assert box is not None
     assert max(abs(a - b) for a, b in zip(box, (60, 96, 84, 120))) <= 2
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_line_across_the_whole_host_is_not_the_side_of_an_inset_whose_own_side_is_faint(seed):
+    # A desk's edge runs across the host below a quarter-wide inset whose bottom rows fade
+    # towards the host (its bottom side shows, weakly). The desk's line ends nowhere near the
+    # inset's corners: it runs on past both, so it is no side of a pasted picture.
+    rng = np.random.default_rng(seed)
+    host = np.full((16, 128, 128), 110.0) + rng.normal(0, 3, (16, 128, 128))
+    host[:, 64:, :] += 60
+    pictures = shown_small(host.astype(np.float32), talking(seed + 10, 16).astype(np.float32), top=4, left=92, side=32)
+    fade = np.linspace(1, 0.5, 8)[None, :, None]
+    pictures[:, 28:36, 92:124] = pictures[:, 28:36, 92:124] * fade + host[:, 28:36, 92:124] * (1 - fade)
+    assert inset_boxes(pictures, aspect=1.0) == [(4, 36, 92, 124)]
 
 
 @pytest.mark.parametrize("seed", [0, 2, 3, 5, 6, 7])

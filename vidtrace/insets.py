@@ -172,7 +172,7 @@ def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, i
     A line's strength at each pixel is the mean step across it over the stretch (a pasted edge
     is there in every picture), less the stronger of the steps `INSET_EDGE_REACH_PX` pixels either side
     (texture is as strong beside a line as on it). A side's score is that prominence averaged
-    along the side, less part of it along the same line just past the side's ends
+    along the side, less part of it along the same line just past each of the side's ends
     (`INSET_EDGE_OVERRUN_PX`): a pasted side ends at its corners, where a host's own straight lines
     (a bar, a wall's edge) run on. The best side segments of each column and row give the
     candidate lines; every rectangle of candidate lines of an allowed size is scored by its
@@ -235,11 +235,9 @@ def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, i
     ):
         cumulative = along_y if by_column else along_x
         inside = mean_along(cumulative, fixed, start, end, by_column)
-        past = np.maximum(
-            mean_along(cumulative, fixed, start - over, start, by_column),
-            mean_along(cumulative, fixed, end + 1, end + 1 + over, by_column),
-        )
-        sides.append(inside - INSET_OVERRUN_WEIGHT * np.maximum(past, 0.0))
+        before = np.maximum(mean_along(cumulative, fixed, start - over, start, by_column), 0.0)
+        after = np.maximum(mean_along(cumulative, fixed, end + 1, end + 1 + over, by_column), 0.0)
+        sides.append(inside - INSET_OVERRUN_WEIGHT * (before + after))
     score = np.minimum.reduce(sides)
     if aspect:
         shape = (x1 - x0) / (y1 - y0) * aspect * n_rows / n_cols

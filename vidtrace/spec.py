@@ -30,8 +30,9 @@ HASH_ALGORITHM = "phash64"
 #: kept as picture (exact-colour padding comes in pairs; a flat border is a backdrop when the
 #: line past it keeps its colour over half its length); an inset's box of none of the common
 #: shapes, in a corner of the frame, also hashed with either side across the nearest one moved
-#: outwards when no side is faint.
-HASH_VERSION = 10
+#: outwards when no side is faint. 11: an inset's side counts less by what its line shows past
+#: each of its ends, not only the stronger one (a line across the host is no inset's side).
+HASH_VERSION = 11
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
@@ -225,8 +226,10 @@ INSET_MIN_MOTION = 6.0
 INSET_EDGE_REACH_PX = 3
 #: Candidate lines kept per direction (the strongest, at least `INSET_EDGE_REACH_PX` apart).
 INSET_EDGE_CANDIDATES = 16
-#: A side's prominence along its line this many pixels past either end (the stronger end) counts
-#: against it, weighted by `INSET_OVERRUN_WEIGHT`: a pasted side ends at its corners.
+#: A side's prominence along its line this many pixels past each end counts against it, weighted
+#: by `INSET_OVERRUN_WEIGHT`: a pasted side ends at its corners. A host's line running on past one
+#: end (a bar, a shelf meeting the inset) takes half of the side's score; one running on past both
+#: ends (a line across the host) takes all of it.
 INSET_EDGE_OVERRUN_PX = 6
 INSET_OVERRUN_WEIGHT = 0.5
 #: A rectangle whose display shape is none of `COMMON_SHAPES` (within this share: one pixel on
