@@ -51,5 +51,5 @@ def add_imported_video(session: Session, source: str, video: VideoExport) -> int
         sampled_frames=len(video.frames), created_at=utcnow(), source=source,
     )  # fmt: skip
     if created:
-        add_frames(session, video_id, [(ts, h, 0.0, region) for ts, h, region in video.frames])
+        add_frames(session, video_id, [(ts, h, 0.0, region) for ts, h, region in video.frames], ids_wanted=False)
     return video_id

@@ -126,16 +126,25 @@ def _add_frames(session: Session, video_id: int, fingerprint: VideoFingerprint) 
     return add_frames(session, video_id, [(f.ts_s, f.hash, f.quality, f.region) for f in fingerprint.frames])
 
 
-def add_frames(session: Session, video_id: int, frames: Sequence[tuple[float, bytes, float, int]]) -> list[int]:
+def add_frames(
+    session: Session, video_id: int, frames: Sequence[tuple[float, bytes, float, int]], ids_wanted: bool = True
+) -> list[int]:
     """Write a video's frames, each (time, hash, quality, region), and their sums on its row
-    (`vidtrace.store.frame_sums`): all its frames at once. Returns their ids, in order."""
-    ids: list[int] = []
-    if frames:
-        # One statement for all of them (no object per frame); the ids come back in the frames' order.
-        rows = [{"video_id": video_id, "ts_s": ts, "hash": h, "quality": q, "region": r} for ts, h, q, r in frames]
+    (`vidtrace.store.frame_sums`): all its frames at once. Returns their ids in the frames' order
+    (none unless `ids_wanted`: reading them back as the rows are written costs twice the write)."""
+    if not frames:
+        frame_sums.record(session, video_id, [], [])
+        return []
+    # One statement for all of them (no object per frame).
+    rows = [{"video_id": video_id, "ts_s": ts, "hash": h, "quality": q, "region": r} for ts, h, q, r in frames]
+    if ids_wanted:  # the ids come back in the frames' order
         ids = list(session.scalars(insert(Frame).returning(Frame.id, sort_by_parameter_order=True), rows))
-    frame_sums.record(session, video_id, ids, [h for _, h, _, _ in frames])
-    return ids
+        frame_sums.record(session, video_id, ids, [h for _, h, _, _ in frames])
+        return ids
+    session.execute(insert(Frame), rows)
+    written = session.execute(select(Frame.id, Frame.hash).where(Frame.video_id == video_id)).all()
+    frame_sums.record(session, video_id, [i for i, _ in written], [bytes(h) for _, h in written])
+    return []
 
 
 def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
