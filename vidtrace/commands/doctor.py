@@ -14,12 +14,14 @@ from vidtrace.report import safe_text
 @click.option(
     "--repair",
     is_flag=True,
-    help="Mend what can be mended: rebuild the index, retry failed videos, mark missing files gone.",
+    help="Mend what can be mended: rebuild the index, record frame sums again, retry failed videos, mark missing "
+    "files gone.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def doctor(ctx, repair, as_json):
-    """Check the index against the database, missing files, failed videos and unfinished scans.
+    """Check the index and the videos' frame sums against the database, missing files, failed
+    videos and unfinished scans.
 
     Exits 0 when all is well, 1 when problems remain.
 
