@@ -48,15 +48,13 @@ class Sums:
         videos, which = np.unique(np.asarray(video_ids, dtype=np.int64), return_inverse=True)
         ids = np.asarray(ids, dtype=np.int64)
         n = len(videos)
+        counts = np.bincount(which, minlength=n).astype(np.int64)
+        id_sums, max_ids = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        np.add.at(id_sums, which, ids)  # in integers: a float sum would round past 2**53
+        np.maximum.at(max_ids, which, ids)
         digests = np.zeros(n, dtype=np.uint64)
         np.add.at(digests, which, frame_mixes(ids, codes))  # wraps around: the sum mod 2**64
-        max_ids = np.zeros(n, dtype=np.int64)
-        np.maximum.at(max_ids, which, ids)
-        return Sums(
-            videos, np.bincount(which, minlength=n).astype(np.int64), np.bincount(which, ids, minlength=n).astype(
-                np.int64
-            ), max_ids, digests,
-        )  # fmt: skip
+        return Sums(videos, counts, id_sums, max_ids, digests)
 
     @staticmethod
     def joined(parts: Sequence[Sums]) -> Sums:
