@@ -44,9 +44,10 @@ def pool() -> ThreadPoolExecutor:
 def each(
     work: Callable[[_T], _R], items: Sequence[_T], alone: Sequence[bool] = (), threads: int | None = None
 ) -> list[_R]:
-    """`work` of each item, in order: in up to `threads` (default `THREADS`) threads at once,
-    except the items marked `alone`, done one at a time in the calling thread after the others.
-    Pure work only (no session, no shared state): the results are those of a loop."""
+    """`work` of each item, in order: in the pool's threads when `threads` (default `THREADS`)
+    is 2 or more, except the items marked `alone`, done one at a time in the calling thread after
+    the others; with `threads` under 2, all in the calling thread. Pure work only (no session, no
+    shared state): the results are those of a loop."""
     threads = THREADS if threads is None else threads
     if threading.current_thread().name.startswith(_PREFIX):
         threads = 1  # already in the pool: waiting on it from here could leave nobody to work
