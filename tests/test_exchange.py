@@ -6,7 +6,7 @@ import gzip
 import json
 import os
 
-from conftest import fixture_clip, run
+from conftest import db_rows, fixture_clip, run
 
 
 def _comparable(document: dict) -> list:
@@ -65,3 +65,35 @@ def test_doctor_does_not_report_imported_uploads_as_missing_files(ingested_store
     assert run(partner, "import", exported, "--source", "lab-a").exit_code == 0
     checked = run(partner, "doctor", "--json")
     assert checked.exit_code == 0, checked.stdout
+
+
+def test_matching_in_batches_reads_each_stored_frame_once_and_matches_the_same(ingested_store, tmp_path, monkeypatch):
+    """Import matches its videos in batches; the stored frames their hits meet are read once for
+    the whole pass, however small the batches, and the matches are those of one big batch."""
+    from vidtrace import match_service
+    from vidtrace.store import repo
+
+    exported = tmp_path / "fingerprints.jsonl.gz"
+    assert run(ingested_store, "export", exported).exit_code == 0
+
+    def matches(store) -> list:
+        rows = db_rows(store, "SELECT a.sha256, b.sha256, m.score, m.matched_s, m.signals FROM matches m "
+                              "JOIN videos a ON a.id = m.video_a_id JOIN videos b ON b.id = m.video_b_id")  # fmt: skip
+        return sorted(rows)
+
+    whole = tmp_path / "whole"
+    assert run(whole, "import", exported, "--source", "lab-a").exit_code == 0
+    requested: list[int] = []
+    real_read = repo.frame_columns
+
+    def frame_columns(session, ids):
+        ids = list(ids)
+        requested.extend(ids)
+        return real_read(session, ids)
+
+    monkeypatch.setattr(repo, "frame_columns", frame_columns)
+    monkeypatch.setattr(match_service, "MATCH_BATCH_VIDEOS", 1)  # six batches
+    one_by_one = tmp_path / "one-by-one"
+    assert run(one_by_one, "import", exported, "--source", "lab-a").exit_code == 0
+    assert requested and len(requested) == len(set(requested))
+    assert matches(one_by_one) == matches(whole) and len(matches(whole)) == 7

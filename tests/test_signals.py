@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import FIXTURE_VIDEOS, SHARED_VIDEOS, db_rows, fixture_clip, run
@@ -33,6 +34,41 @@ def test_merge_lists_every_signal_and_takes_pictures_first():
     ]
     both = next(m for m in merged if m.video_id == 2)
     assert both.alignment.score == 0.5  # a copy's segments are the pictures'
+
+
+def test_sound_search_reads_and_aligns_only_the_videos_that_can_align(monkeypatch):
+    """A stored soundtrack meeting the query only on values it holds (each repeated for 2.5 s: a
+    hum, a held tone) can never align: it is neither read from the store nor aligned. The copy
+    is, and is found."""
+    from types import SimpleNamespace
+
+    from vidtrace import sound
+    from vidtrace.index.sounds import SoundIndex
+    from vidtrace.settings import Settings
+
+    query = np.random.default_rng(4).integers(0, 2**32, size=240, dtype=np.uint32)
+    held = np.repeat(query[:30], 20)  # 30 of the query's values, each held 20 steps
+    index = SoundIndex()
+    index.add(1, 1, query.copy())
+    index.add(2, 2, held)
+    assert set(index.search(query, sound.SOUND_MAX_DISTANCE_BITS)[1].tolist()) == {1, 2}
+    read, aligned = [], []
+    duration_s = 240 * sound.SOUND_STEP_S
+
+    def videos_by_id(session, ids):
+        read.extend(ids)
+        return {v: SimpleNamespace(id=v, status="ok", duration_s=duration_s) for v in ids}
+
+    def align_values(q_values, q_duration_s, r_values, *args, **kwargs):
+        aligned.append(len(r_values))
+        return real_align(q_values, q_duration_s, r_values, *args, **kwargs)
+
+    real_align = sound.align_values
+    monkeypatch.setattr(signals.repo, "videos_by_id", videos_by_id)
+    monkeypatch.setattr(sound, "align_values", align_values)
+    found = signals.Sound().search(None, index, sound.SoundPrint(query), duration_s, Settings(), lambda video: True)
+    assert [m.video_id for m in found] == [1] and found[0].alignment.score == 1.0
+    assert read == [1] and aligned == [240]
 
 
 # --- identity -------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ New videos' frames that the caller still holds (`NewFrames`) are not read back.
 
 New videos are matched in batches (`match_unmatched`): the pictures of up to
 `MATCH_BATCH_VIDEOS` of them are searched in one pass, each against the videos matched before it,
-and their candidates' frames are read once. Each video still takes its place in the match order
+and their candidates' frames are read once; the stored frames their hits meet are read once for
+the whole pass (`MAX_TABLE_FRAMES`). Each video still takes its place in the match order
 and commits with its matches one at a time, and a batch's result is used only while the matched
 videos and the index are what the batch was searched against (else that video is searched alone).
 """
@@ -25,8 +26,8 @@ from sqlalchemy.orm import Session
 from vidtrace.index.sounds import SoundIndex
 from vidtrace.index.sounds import catch_up as sound_catch_up
 from vidtrace.index.sounds import synced as synced_sound
-from vidtrace.matching import MatchBudgetExceeded, prepare
-from vidtrace.picture_search import Accept, Result, find_matches, match_pictures  # noqa: F401  (importable from here)
+from vidtrace.matching import FrameTable, MatchBudgetExceeded, prepare
+from vidtrace.picture_search import Accept, Result, find_matches, frame_table, match_pictures  # noqa: F401
 from vidtrace.progress import Progress
 from vidtrace.progress import silent as _noop
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
@@ -42,6 +43,10 @@ MATCH_BATCH_VIDEOS = 64
 #: A batch keeps at most this many hits over all its videos (about 70 MB of arrays); the videos
 #: whose hits come after are searched alone, when their turn comes.
 MATCH_BATCH_HITS = 2_000_000
+
+#: The stored frames met while matching (`picture_search.frame_table`: about 30 bytes each) are
+#: kept from one batch to the next up to this many; past it, a batch starts a table of its own.
+MAX_TABLE_FRAMES = 4_000_000
 
 #: New videos' frames kept in memory for their matching (`remember`), at most this many in all:
 #: about 20 bytes each.
@@ -84,7 +89,9 @@ class _Batch:
     fingerprints: dict[int, Frames] = field(default_factory=dict)
     #: videos searched together next time: as many as fitted the hit budget, back to one when a
     #: result could not be used (other writers matching meanwhile), doubling while all fit
-    size: int = MATCH_BATCH_VIDEOS
+    size: int = field(default_factory=lambda: MATCH_BATCH_VIDEOS)
+    #: the stored frames met by the batches so far (frames never change once stored)
+    table: FrameTable | None = None
 
     def take(self, video_id: int, matched: MatchedVideos) -> Result:
         """The batch's result for `video_id` while it was searched against exactly the videos
@@ -121,9 +128,11 @@ class _Batch:
             ts_s, hashes, regions = frames.get(v, ([], [], []))
             queries.append(prepare(ts_s, hashes, videos[v].duration_s or 0.0, settings, regions))
         base, members = set(matched.ids), set(batch)
+        if self.table is None or len(self.table.videos) > MAX_TABLE_FRAMES:
+            self.table = frame_table(session)
         found = match_pictures(
             session, matched.index, queries, settings, accept=lambda other: other.id in base or other.id in members,
-            excluded=[set(batch[k:]) for k in range(len(batch))], batch_hits=MATCH_BATCH_HITS,
+            excluded=[set(batch[k:]) for k in range(len(batch))], batch_hits=MATCH_BATCH_HITS, table=self.table,
         )  # fmt: skip
         self.index_size = len(matched.index)
         self.results = {v: (len(base) + k, batch[:k], result) for k, (v, result) in enumerate(zip(batch, found))}

@@ -16,21 +16,26 @@ Accept = Callable[[repo.VideoRecord], bool]
 Result = list[VideoMatch] | MatchBudgetExceeded | None
 
 
-def _frame_loader(session: Session) -> matching.FrameLoader:
+def frame_table(session: Session) -> matching.FrameTable:
+    """An empty table of the stored frames met, read from the store as they are met. Frames never
+    change once stored, so one table serves every search of a session's matching pass."""
+
     def load(ids: list[int]) -> tuple[list[int], list[int], list[float], list[int]]:
         return repo.frame_columns(session, ids)
 
-    return load
+    return matching.FrameTable(load)
 
 
 def match_pictures(
     session: Session, index, queries: Sequence[Query | None], settings: Settings, accept: Accept = lambda video: True,
     excluded: Sequence[set[int]] | None = None, batch_hits: int | None = None,
+    table: matching.FrameTable | None = None,
 ) -> list[Result]:  # fmt: skip
     """Each query's matches among the stored videos (status "ok") that `accept` takes, minus the
     query's `excluded` ones, best first; all queries searched in one pass, the candidates' frames
     read once. A query over the hit budget gets its `MatchBudgetExceeded`; with
-    `batch_hits`, those past the batch's hit budget get None (search them alone)."""
+    `batch_hits`, those past the batch's hit budget get None (search them alone). `table`: the
+    stored frames met by earlier searches (`frame_table`), added to."""
     videos: dict[int, repo.VideoRecord] = {}
 
     def judge(ids: list[int]) -> set[int]:
@@ -38,7 +43,7 @@ def match_pictures(
         return {v for v in ids if (video := videos.get(v)) is not None and video.status == "ok" and accept(video)}
 
     present = [(k, q) for k, q in enumerate(queries) if q is not None]
-    table = matching.FrameTable(_frame_loader(session))
+    table = frame_table(session) if table is None else table
     excluded_present = [excluded[k] for k, _ in present] if excluded is not None else None
     found = matching.search(index, [q for _, q in present], table, judge, settings, excluded_present, batch_hits)
     durations_s = {v: video.duration_s or 0.0 for v, video in videos.items()}
