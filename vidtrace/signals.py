@@ -133,7 +133,7 @@ class Sound:
             if len(np.unique(rows[mine])) < need:
                 continue
             r_held = index.held_of(video_id, query.step_s, settings)
-            if len(np.unique(rows[mine][r_held[positions[mine]] <= limit])) >= need:
+            if r_held is not None and len(np.unique(rows[mine][r_held[positions[mine]] <= limit])) >= need:
                 possible.append((video_id, mine, stored, r_held))
         videos = repo.videos_by_id(session, [video_id for video_id, _, _, _ in possible])
         found = []
