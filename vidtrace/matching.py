@@ -305,7 +305,7 @@ def search(
             at[ok],
             vids[ok],
         )
-        for k, mine in _split(owner[u_rows]):
+        for k, mine in split_by_key(owner[u_rows]):
             state = states[k]
             if not isinstance(state.found, dict):
                 continue
@@ -322,7 +322,7 @@ def search(
     return [s.found for s in states]
 
 
-def _split(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+def split_by_key(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """Each distinct key (ascending) with the positions holding it (in their order): one sort,
     where a mask per key costs the whole array again for each of many keys."""
     order = np.argsort(keys, kind="stable")
@@ -359,7 +359,7 @@ def _keep(
     kept_vids, kept_ts, kept_regions, kept_dists = vids[pick], r_ts[pick], r_regions[pick], dists[pick]
     found = state.found
     assert isinstance(found, dict), "only a query still keeping hits is given more"
-    for v, mine in _split(kept_vids):
+    for v, mine in split_by_key(kept_vids):
         h = found[v]
         h.rows.append(rows[mine])
         h.r_ts.append(kept_ts[mine])

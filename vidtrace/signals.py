@@ -26,7 +26,7 @@ from vidtrace.errors import InputError
 from vidtrace.fingerprint import VideoFingerprint, fingerprint_file
 from vidtrace.index.sounds import SoundIndex, synced_sound_index
 from vidtrace.index.sync import synced_index
-from vidtrace.matching import MatchBudgetExceeded, VideoMatch  # noqa: F401  (raised through match_video)
+from vidtrace.matching import MatchBudgetExceeded, VideoMatch, split_by_key  # noqa: F401  (raised through match_video)
 from vidtrace.results.matches import COPY, IDENTICAL_FILE, PICTURES, SAME_SOUNDTRACK, SOUND, SignalMatch  # noqa: F401
 from vidtrace.settings import Settings
 from vidtrace.store import repo
@@ -117,33 +117,34 @@ class Sound:
         # A held value (silence, a hum) is no evidence: it is not searched at all, so that the
         # silent stretches of a store never flood a query with hits.
         held_s = sound.held_spans(query.values, query.step_s, settings)
-        rows_used = np.flatnonzero(held_s <= sound.sound_settings(settings).max_echo_span_s)
+        limit = sound.sound_settings(settings).max_echo_span_s
+        rows_used = np.flatnonzero(held_s <= limit)
         rows, video_ids, positions, dists = index.search(query.values[rows_used], sound.SOUND_MAX_DISTANCE_BITS)
         rows = rows_used[rows]
         # Most videos a query's values meet share a few of them by chance: those that cannot align
         # are left out before anything is read of them. Alignment needs `required_values` query
         # values whose hits are held in neither soundtrack (a held value is never evidence).
-        limit = sound.sound_settings(settings).max_echo_span_s
         possible = []
-        for video_id, mine in _by_video(video_ids):
+        for video_id, mine in split_by_key(video_ids):
             stored = index.values_of(video_id)
             if stored is None:
                 continue
             need = sound.required_values(len(query), len(stored))
-            if len(np.unique(rows[mine])) < need:
+            distinct = len(np.unique(rows[mine]))
+            if distinct < need:
                 continue
             r_held = index.held_of(video_id, query.step_s, settings)
             if r_held is not None and len(np.unique(rows[mine][r_held[positions[mine]] <= limit])) >= need:
-                possible.append((video_id, mine, stored, r_held))
-        videos = repo.videos_by_id(session, [video_id for video_id, _, _, _ in possible])
+                possible.append((video_id, mine, distinct, stored, r_held))
+        videos = repo.videos_by_id(session, [video_id for video_id, *_ in possible])
         found = []
-        for video_id, mine, stored, r_held in possible:
+        for video_id, mine, distinct, stored, r_held in possible:
             video = videos.get(video_id)
             if video is None or video.status != "ok" or not accept(video):
                 continue
             # the stored print's length is known once read: a short video may need fewer values
             short = (video.duration_s or 0.0) < sound.SHORT_SOUNDTRACK_S
-            if len(np.unique(rows[mine])) < sound.required_values(len(query), 0 if short else len(query)):
+            if distinct < sound.required_values(len(query), 0 if short else len(query)):
                 continue
             alignment = sound.align_values(
                 query.values, duration_s, stored, video.duration_s or len(stored) * query.step_s,
@@ -153,13 +154,6 @@ class Sound:
                 found.append(VideoMatch(video_id, alignment))
         found.sort(key=lambda m: (-m.alignment.score, -m.alignment.matched_s, m.video_id))
         return found
-
-
-def _by_video(video_ids: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """Each video id (ascending) with the positions of its hits, in their order (one sort)."""
-    order = np.argsort(video_ids, kind="stable")
-    cuts = np.flatnonzero(np.diff(video_ids[order])) + 1
-    return [(int(video_ids[part[0]]), part) for part in np.split(order, cuts)] if len(order) else []
 
 
 #: Every signal type, the one that decides a copy first.
