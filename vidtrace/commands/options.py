@@ -3,6 +3,7 @@ the options several commands take."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass, field
@@ -40,8 +41,13 @@ class Options:
 
     def open(self, create: bool, read_only: bool = False) -> db.Store:
         """The store, closed (connections released) when the command ends. A command that only
-        reads opens it `read_only`, and says so when a writer is busy with it."""
+        reads opens it `read_only`, and says so when a writer is busy with it.
+
+        What exists once the store is open (the modules the command imported, their tables, the
+        store) lives as long as the command: it is left out of the garbage collector's passes,
+        which would otherwise walk it each time (0.2 s in a lookup, and 0.3 s more at its exit)."""
         store = db.Store.open(self.location, create=create, read_only=read_only)
+        gc.freeze()
         click.get_current_context().call_on_close(store.close)
         if read_only and (writer := db.active_writer(self.location)) is not None:
             click.echo(
