@@ -372,3 +372,48 @@ def test_an_import_with_a_malformed_sound_print_reports_the_record(dub_store, tm
     assert result.exit_code == 1
     assert f"{forged}:2: bad video record: sound" in result.stderr
     assert db_rows(tmp_path / "partner", "SELECT count(*) FROM videos")[0][0] == len(lines) - 2
+
+
+def test_lookup_searches_the_sound_beside_the_pictures(dub_store, tmp_path, monkeypatch):
+    """The sound is searched in a thread and a session of its own while the pictures search:
+    the same matches as one after the other; and when the pictures' search fails, the lookup
+    fails with it once the sound's thread is done."""
+    import threading
+
+    new_dub = _with_sound(fixture_clip("orig_b.mp4"), tmp_path / "new_dub.mp4", 20, "-b:a", "48k", "-ar", "48000")
+    seen: dict[str, tuple[str, int]] = {}
+    searches = {s.name: type(s).search for s in signals.SIGNALS}
+
+    def recorded(name):
+        def search(self, session, *args):
+            seen[name] = (threading.current_thread().name, id(session))
+            return searches[name](self, session, *args)
+
+        return search
+
+    for s in signals.SIGNALS:
+        monkeypatch.setattr(type(s), "search", recorded(s.name))
+    result = run(dub_store, "lookup", new_dub, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {Path(m["uploads"][0]["path"]).stem for m in json.loads(result.stdout)["matches"]} == {
+        "voiced", "copy", "dub"
+    }  # fmt: skip
+    assert seen[signals.PICTURES][0] == threading.current_thread().name
+    assert seen[signals.SOUND][0] != seen[signals.PICTURES][0]
+    assert seen[signals.SOUND][1] != seen[signals.PICTURES][1]
+
+    sound_done = threading.Event()
+
+    def slow_sound(self, *args):
+        sound_done.wait(0.5)  # still running when the pictures fail
+        sound_done.set()
+        return []
+
+    def failing_pictures(self, *args):
+        raise RuntimeError("the pictures' search failed")
+
+    monkeypatch.setattr(signals.Sound, "search", slow_sound)
+    monkeypatch.setattr(signals.Pictures, "search", failing_pictures)
+    with pytest.raises(RuntimeError, match="pictures' search failed"):
+        run(dub_store, "lookup", new_dub, "--json")
+    assert sound_done.is_set()

@@ -9,6 +9,7 @@ copies first, then videos sharing only the soundtrack.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from vidtrace.align import Alignment, Segment
 from vidtrace.errors import InputError
 from vidtrace.fingerprint import fingerprint_file
 from vidtrace.progress import Progress, silent
-from vidtrace.results.matches import LookupMatch, LookupResult
+from vidtrace.results.matches import LookupMatch, LookupResult, VideoMatch
 from vidtrace.scan import sha256_file
 from vidtrace.settings import Settings
 from vidtrace.store import repo
@@ -56,6 +57,39 @@ class _Background:
         return self._value
 
 
+def _search_each(
+    store: Store, indexes: dict[str, Any], queries: dict[str, Any], duration_s: float, settings: Settings,
+    accept: sig.Accept,
+) -> dict[str, list[VideoMatch]]:  # fmt: skip
+    """Each signal's matches. The signals after the first search in threads of their own, each
+    with a session of its own, while the first searches in this one: the sound aligns while the
+    pictures wait on SQL or on each other. A lookup only reads, so no session misses another's
+    writes."""
+
+    def search(signal: sig.SignalType) -> list[VideoMatch]:
+        with store.session() as session:
+            try:
+                return signal.search(
+                    session, indexes[signal.name], queries.get(signal.name), duration_s, settings, accept
+                )
+            finally:
+                session.rollback()
+
+    searched = [s for s in sig.SIGNALS if s.name in indexes]
+    if not searched:
+        return {}
+    beside = {s.name: _Background(functools.partial(search, s)) for s in searched[1:]}
+    try:
+        found = {searched[0].name: search(searched[0])}
+    except BaseException:
+        for started in beside.values():  # no thread left behind
+            with contextlib.suppress(Exception):
+                started.result()
+        raise
+    found.update((name, started.result()) for name, started in beside.items())
+    return found
+
+
 def lookup(
     store: Store, path: Path, settings: Settings | None = None, top: int | None = None, progress: Progress = silent
 ) -> LookupResult:
@@ -79,11 +113,14 @@ def lookup(
     # decoded and hashed, from its first frame on: a file that does not decode is reported at
     # once. A lookup writes nothing: an index file that is missing or stale is built in memory
     # from SQL for this search and the files are left as they are (a read-only store works).
+    # The soundtrack's print is computed (its own ffmpeg) beside the pictures' decoding too.
     opening: list[_Background] = []
+    hearing: list[_Background] = []
 
     def open_indexes() -> None:
         if not opening:
             opening.append(_Background(lambda: sig.open_indexes(store, saved=())))
+            hearing.append(_Background(lambda: sig.sound_or_warning(path, settings)[0]))
 
     try:
         progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
@@ -95,9 +132,9 @@ def lookup(
         fingerprint = fingerprint_file(path, settings, on_frame)
         progress("fingerprinting the query", 1, 1)
     except Exception as e:
-        if opening:  # decoding failed after its first frame: no search, and no thread left behind
+        for started in opening + hearing:  # decoding failed after its first frame: no search, no thread left behind
             with contextlib.suppress(Exception):
-                opening[0].result()
+                started.result()
         if not isinstance(e, InputError) or same is None:
             raise
         fingerprint = None  # the stored video is the answer, whether or not the file decodes
@@ -108,18 +145,17 @@ def lookup(
         assert same is not None, "without a fingerprint the stored video is the answer"
         duration_s = float(same.duration_s or 0.0)
     if fingerprint is not None:
+        open_indexes()
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
         progress("soundtrack of the query", 0, 1, item=str(path))
-        queries[sig.SOUND] = sig.sound_or_warning(path, settings)[0]
+        queries[sig.SOUND] = hearing[0].result()
         progress("soundtrack of the query", 1, 1)
         progress("searching", 0, 1)
-        open_indexes()
-        with store.session() as session:
-            others = sig.match_video(
-                session, opening[0].result(), queries, duration_s, settings,
-                accept=lambda video: same is None or video.id != same.id,
-            )  # fmt: skip
-            session.rollback()
+        indexes = opening[0].result()
+        found_by = _search_each(
+            store, indexes, queries, duration_s, settings, lambda video: same is None or video.id != same.id
+        )
+        others = sig.merge(found_by)
         progress("searching", 1, 1)
         found += [LookupMatch(m.video_id, m.alignment, m.signals, m.kind) for m in others]
     if top is not None:
