@@ -17,7 +17,7 @@ from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import MOTION_LAG_S, REGION_MOTION_INSET, _windows, change_picture, hash_frame, hash_frames
 from vidtrace.hashes import hamming
-from vidtrace.insets import find_inset, inset_boxes, settled_boxes
+from vidtrace.insets import _strongest, find_inset, inset_boxes, settled_boxes
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 TALKING_HEADS = SHARED_VIDEOS / "talking-heads"
@@ -145,6 +145,23 @@ def test_a_hosts_line_running_past_the_inset_is_not_its_side(seed):
     box = find_inset(pictures, aspect=1.0)
     assert box is not None
     assert max(abs(a - b) for a, b in zip(box, (60, 96, 84, 120))) <= 2
+
+
+def test_two_edges_a_few_lines_apart_along_other_stretches_are_both_candidates():
+    # A bar's edge on line 121 along the left of the picture, an inset's bottom side on line 123
+    # under the inset only: two edges. Line 122 along the inset's stretch is the inset's side
+    # seen again: one edge.
+    values = np.zeros(128)
+    starts, ends = np.zeros(128, dtype=np.int64), np.full(128, 127)
+    for line, value, stretch in (
+        (121, 9.0, (3, 80)),
+        (123, 7.0, (82, 124)),
+        (122, 6.0, (84, 124)),
+        (60, 2.0, (0, 127)),
+    ):
+        values[line], starts[line], ends[line] = value, *stretch
+    assert sorted(_strongest(values, 3, 3, starts, ends)) == [60, 121, 123]
+    assert sorted(_strongest(values, 2, 3, np.zeros(128, dtype=np.int64), np.full(128, 127))) == [60, 121]
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -154,12 +154,21 @@ def _common_shape(shapes: np.ndarray, tolerance: float) -> np.ndarray:
     return (np.abs(shapes[:, None] / np.array(COMMON_SHAPES)[None, :] - 1) <= tolerance).any(axis=1)
 
 
-def _strongest(values: np.ndarray, count: int, gap: int) -> list[int]:
-    """Indices of the `count` largest values, no two within `gap` of each other."""
+def _strongest(values: np.ndarray, count: int, gap: int, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+    """Indices of the `count` largest values, no two within `gap` of each other along spans that
+    overlap by more than half the shorter one (`starts`, `ends`: each line's span, where its value
+    was found). Such two are one edge, seen on neighbouring lines; two edges a few lines apart
+    along different stretches (an inset's side beside a bar's edge) are both kept."""
     out: list[int] = []
     for i in np.argsort(-values):
-        if all(abs(int(i) - j) > gap for j in out):
-            out.append(int(i))
+        i = int(i)
+        length = ends[i] - starts[i]
+        if all(
+            abs(i - j) > gap
+            or min(ends[i], ends[j]) - max(starts[i], starts[j]) <= 0.5 * min(length, ends[j] - starts[j])
+            for j in out
+        ):
+            out.append(i)
             if len(out) == count:
                 break
     return out
@@ -206,10 +215,19 @@ def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, i
 
     y0s, y1s = spans(n_rows)
     x0s, x1s = spans(n_cols)
-    best_columns = ((along_y[y1s, :] - along_y[y0s, :]) / (y1s - y0s)[:, None]).max(axis=0)
-    best_rows = ((along_x[:, x1s] - along_x[:, x0s]) / (x1s - x0s)[None, :]).max(axis=1)
-    columns = np.array(sorted(_strongest(best_columns, INSET_EDGE_CANDIDATES, reach)))
-    rows = np.array(sorted(_strongest(best_rows, INSET_EDGE_CANDIDATES, reach)))
+    by_column = ((along_y[y1s, :] - along_y[y0s, :]) / (y1s - y0s)[:, None]).T  # [x, span]
+    by_row = (along_x[:, x1s] - along_x[:, x0s]) / (x1s - x0s)[None, :]  # [y, span]
+
+    def candidates(by_line: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The strongest lines (`_strongest`), each line's stretch being where its spans hold at
+        least half its best span's prominence."""
+        best = by_line.max(axis=1)
+        good = by_line >= 0.5 * best[:, None]
+        first = np.where(good, starts[None, :], len(good)).min(axis=1)
+        last = np.where(good, ends[None, :], 0).max(axis=1)
+        return np.array(sorted(_strongest(best, INSET_EDGE_CANDIDATES, reach, first, last)))
+
+    columns, rows = candidates(by_column, y0s, y1s), candidates(by_row, x0s, x1s)
     x0, x1, y0, y1 = (a.ravel() for a in np.meshgrid(columns, columns, rows, rows, indexing="ij"))
     (min_width, max_width), (min_height, max_height) = sizes(n_cols), sizes(n_rows)
     allowed = (x1 - x0 >= min_width) & (x1 - x0 <= max_width) & (y1 - y0 >= min_height) & (y1 - y0 <= max_height)
