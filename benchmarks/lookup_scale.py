@@ -421,7 +421,8 @@ def print_table(results: dict, videos: int, frames: int, src: Path, base: Path |
             ("profiled run wall s", lambda f: f"{f['profiled_s']:.2f}"),
         ]
         for title, fmt in rows:
-            print(f"{title:44}" + "".join(f"{fmt(results[k][name]):>14}" for k in labels))
+            print(f"{title:44}" + "".join(f" {fmt(results[k][name]):>13}" for k in labels))
+        print("phases (cProfile of the main thread: work in other threads shows as '-' or as the wait for it)")
         for _, label in PHASES:
             values = [results[k][name]["phases"].get(label) for k in labels]
             if all(v is None for v in values):

@@ -32,7 +32,9 @@ HASH_ALGORITHM = "phash64"
 #: shapes, in a corner of the frame, also hashed with either side across the nearest one moved
 #: outwards when no side is faint. 11: an inset's side counts less by what its line shows past
 #: each of its ends, not only the stronger one (a line across the host is no inset's side).
-HASH_VERSION = 11
+#: 12: two straight edges a few lines apart are both an inset's candidate sides when they run
+#: along different stretches (an inset's bottom side just below a bar's edge).
+HASH_VERSION = 12
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
