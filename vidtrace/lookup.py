@@ -130,6 +130,8 @@ def lookup(
             progress("fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s)
 
         fingerprint = fingerprint_file(path, settings, on_frame)
+        open_indexes()
+        hearing[0].result()  # the soundtrack is part of the query's fingerprint
         progress("fingerprinting the query", 1, 1)
     except Exception as e:
         for started in opening + hearing:  # decoding failed after its first frame: no search, no thread left behind
@@ -145,11 +147,8 @@ def lookup(
         assert same is not None, "without a fingerprint the stored video is the answer"
         duration_s = float(same.duration_s or 0.0)
     if fingerprint is not None:
-        open_indexes()
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
-        progress("soundtrack of the query", 0, 1, item=str(path))
         queries[sig.SOUND] = hearing[0].result()
-        progress("soundtrack of the query", 1, 1)
         progress("searching", 0, 1)
         indexes = opening[0].result()
         found_by = _search_each(
