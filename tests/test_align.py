@@ -613,7 +613,9 @@ def test_echo_spans_at_once_equal_each_picture_searched_alone(seed, grid):
     grid put many hits exactly a window away)."""
     from bisect import bisect_left, bisect_right
 
-    from vidtrace.lines import HitColumns, _echo_spans
+    import numpy as np
+
+    from vidtrace.lines import HitColumns, _echo_spans, _Pictures
 
     rng = random.Random(seed)
     hits = [
@@ -623,7 +625,11 @@ def test_echo_spans_at_once_equal_each_picture_searched_alone(seed, grid):
         for _ in range(rng.randint(1, 400))
     ]
     window = 2.75
-    spans = _echo_spans(HitColumns.of(hits), window)
+    columns = HitColumns.of(hits)
+    order = np.lexsort((columns.r, columns.q))  # in (query time, stored time) order, as line finding holds them
+    ordered = columns.take(order)
+    spans = np.empty(len(hits))
+    spans[order] = _echo_spans(ordered, _Pictures.of(ordered), window)
     for hit, span in zip(hits, spans.tolist()):
         rs = sorted(h.r_ts for h in hits if (h.q_ts, h.q_region) == (hit.q_ts, hit.q_region))
         lo, hi = bisect_left(rs, hit.r_ts - window), bisect_right(rs, hit.r_ts + window)

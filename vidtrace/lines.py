@@ -60,17 +60,9 @@ class _HitArrays:
     orders: np.ndarray | None = None
 
     @classmethod
-    def of(cls, hits: HitColumns, speeds: Sequence[float] = ()) -> _HitArrays:
-        """`hits` in query time order."""
-        q, r, d = hits.q, hits.r, hits.d
-        # Pictures numbered in (query time, region) order, instants in query time order.
-        instant = np.cumsum(np.concatenate([[False], q[1:] != q[:-1]])) if len(q) else np.zeros(0, dtype=np.int64)
-        regions = hits.q_region - hits.q_region.min(initial=0)
-        _, picture = np.unique(instant * (int(regions.max(initial=0)) + 1) + regions, return_inverse=True)
-        picture = picture.ravel()
-        instant_of_picture = np.zeros(int(picture.max(initial=-1)) + 1, dtype=np.int64)
-        instant_of_picture[picture] = instant
-        return cls(q, r, d, picture, instant_of_picture).with_orders(speeds)
+    def of(cls, hits: HitColumns, pictures: _Pictures, speeds: Sequence[float] = ()) -> _HitArrays:
+        """`hits` in (query time, stored time) order, and their `pictures`."""
+        return cls(hits.q, hits.r, hits.d, pictures.picture, pictures.instant_of_picture).with_orders(speeds)
 
     def with_orders(self, speeds: Sequence[float]) -> _HitArrays:
         """These arrays with each speed's order of all hits, when they fit `MAX_CACHED_ORDER_ENTRIES`
@@ -79,6 +71,31 @@ class _HitArrays:
             return self
         orders = np.stack([np.argsort(self.r - speed * self.q, kind="stable") for speed in speeds])
         return replace(self, orders=orders)
+
+
+@dataclass(frozen=True)
+class _Pictures:
+    """The query pictures (query instant and region) of hits in (query time, stored time) order."""
+
+    picture: np.ndarray  # each hit's picture, numbered in (query time, region) order
+    instant_of_picture: np.ndarray  # each picture's query instant, numbered in query time order
+    by_picture: np.ndarray  # the hits by picture, then in their order (so by stored time)
+
+    @classmethod
+    def of(cls, hits: HitColumns) -> _Pictures:
+        q = hits.q
+        if len(q) == 0:
+            return cls(*(np.zeros(0, dtype=np.int64) for _ in range(3)))
+        instant = np.cumsum(np.concatenate([[0], q[1:] != q[:-1]]))
+        regions = hits.q_region - hits.q_region.min()
+        key = instant * (int(regions.max()) + 1) + regions
+        by_picture = np.argsort(key, kind="stable")  # one sort of integers; a picture's hits keep their order
+        ordered = key[by_picture]
+        picture = np.empty(len(q), dtype=np.int64)
+        picture[by_picture] = np.cumsum(np.concatenate([[True], ordered[1:] != ordered[:-1]])) - 1
+        instant_of_picture = np.zeros(int(picture.max()) + 1, dtype=np.int64)
+        instant_of_picture[picture] = instant
+        return cls(picture, instant_of_picture, by_picture)
 
 
 @dataclass(frozen=True)
@@ -267,17 +284,16 @@ def _fits_one_line(q: np.ndarray, r: np.ndarray, max_rms_s: float) -> bool:
     return float(np.sqrt(np.mean((r - slope * q - intercept) ** 2))) <= max_rms_s
 
 
-def _echo_spans(hits: HitColumns, window_s: float) -> np.ndarray:
-    """For each hit: how far the hits of its query picture (query time and region) spread within
-    `window_s` of its stored time."""
+def _echo_spans(hits: HitColumns, pictures: _Pictures, window_s: float) -> np.ndarray:
+    """For each hit (in (query time, stored time) order, with their `pictures`): how far the hits
+    of its query picture (query time and region) spread within `window_s` of its stored time."""
     n = len(hits.q)
     if n == 0:
         return np.zeros(0)
-    # Each hit's picture, numbered in (query time, region) order; the hits by picture, then stored time.
-    by = np.lexsort((hits.r, hits.q_region, hits.q))
-    q, region, r = hits.q[by], hits.q_region[by], hits.r[by]
-    new = np.concatenate([[True], (q[1:] != q[:-1]) | (region[1:] != region[:-1])])
-    group = np.cumsum(new) - 1
+    # The hits by picture, then stored time.
+    by = pictures.by_picture
+    r, group = hits.r[by], pictures.picture[by]
+    new = np.concatenate([[True], group[1:] != group[:-1]])
     start = np.flatnonzero(new)[group]
     # Within its picture, the first stored time at or after r - window and the last at or before
     # r + window (the comparisons of bisect on the picture's sorted times, made in one sort).
@@ -318,15 +334,18 @@ class LinePlan:
         order = np.lexsort((hits.edits_rank, hits.d, hits.r, hits.q))
         self.order: np.ndarray = order  # the hits in the order alignment reads them
         self._hits = hits.take(order)
+        pictures = _Pictures.of(self._hits)
         #: per position in `order`: how far its query picture's hits spread around its stored time
-        self.echo_span: np.ndarray = _echo_spans(self._hits, settings.max_echo_span_s + settings.offset_tolerance_s)
+        self.echo_span: np.ndarray = _echo_spans(
+            self._hits, pictures, settings.max_echo_span_s + settings.offset_tolerance_s
+        )
         self._settings = settings
         self._speeds = candidate_speeds(settings)
         self._found: list[tuple[float, np.ndarray]] = []
         self._left: list[tuple[int, float, float]] = []
         # The first line reads every hit: each speed's order is sorted for it alone; the orders
         # are kept for the lines after it, when they are read.
-        self._arrays = _HitArrays.of(self._hits) if len(order) else None
+        self._arrays = _HitArrays.of(self._hits, pictures) if len(order) else None
         self._alive = np.arange(len(order))
         self._done = not len(order)
 
