@@ -79,7 +79,7 @@ class _Pictures:
 
     picture: np.ndarray  # each hit's picture, numbered in (query time, region) order
     instant_of_picture: np.ndarray  # each picture's query instant, numbered in query time order
-    by_picture: np.ndarray  # the hits by picture, then in their order (so by stored time)
+    by_picture: np.ndarray  # the hits by picture, then by stored time (their order kept)
 
     @classmethod
     def of(cls, hits: HitColumns) -> _Pictures:
@@ -91,11 +91,10 @@ class _Pictures:
         key = instant * (int(regions.max()) + 1) + regions
         by_picture = np.argsort(key, kind="stable")  # one sort of integers; a picture's hits keep their order
         ordered = key[by_picture]
+        new = np.concatenate([[True], ordered[1:] != ordered[:-1]])
         picture = np.empty(len(q), dtype=np.int64)
-        picture[by_picture] = np.cumsum(np.concatenate([[True], ordered[1:] != ordered[:-1]])) - 1
-        instant_of_picture = np.zeros(int(picture.max()) + 1, dtype=np.int64)
-        instant_of_picture[picture] = instant
-        return cls(picture, instant_of_picture, by_picture)
+        picture[by_picture] = np.cumsum(new) - 1
+        return cls(picture, instant[by_picture[new]], by_picture)  # a picture's instant: its first hit's
 
 
 @dataclass(frozen=True)
