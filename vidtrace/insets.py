@@ -220,9 +220,9 @@ def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, i
 
     def candidates(by_line: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """The strongest lines (`_strongest`), each line's stretch being where its spans hold at
-        least half its best span's prominence."""
+        least half its best span's prominence (its best span at least, whatever its sign)."""
         best = by_line.max(axis=1)
-        good = by_line >= 0.5 * best[:, None]
+        good = by_line >= (best - 0.5 * np.abs(best))[:, None]
         first = np.where(good, starts[None, :], len(good)).min(axis=1)
         last = np.where(good, ends[None, :], 0).max(axis=1)
         return np.array(sorted(_strongest(best, INSET_EDGE_CANDIDATES, reach, first, last)))
