@@ -417,3 +417,17 @@ def test_lookup_searches_the_sound_beside_the_pictures(dub_store, tmp_path, monk
     with pytest.raises(RuntimeError, match="pictures' search failed"):
         run(dub_store, "lookup", new_dub, "--json")
     assert sound_done.is_set()
+
+
+def test_a_lookup_over_the_matching_budget_fails_in_one_line_naming_the_file(dub_store, tmp_path, monkeypatch):
+    new_dub = _with_sound(fixture_clip("orig_b.mp4"), tmp_path / "new_dub.mp4", 20, "-b:a", "48k", "-ar", "48000")
+
+    def over_budget(self, *args):
+        raise signals.MatchBudgetExceeded("more than 50,000,000 frame hits after collapsing held pictures")
+
+    monkeypatch.setattr(signals.Pictures, "search", over_budget)
+    result = run(dub_store, "--quiet", "lookup", new_dub)
+    assert result.exit_code != 0
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {new_dub}: more than 50,000,000 frame hits after collapsing held pictures"
+    ]

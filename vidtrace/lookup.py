@@ -151,9 +151,12 @@ def lookup(
         queries[sig.SOUND] = hearing[0].result()
         progress("searching", 0, 1)
         indexes = opening[0].result()
-        found_by = _search_each(
-            store, indexes, queries, duration_s, settings, lambda video: same is None or video.id != same.id
-        )
+        try:
+            found_by = _search_each(
+                store, indexes, queries, duration_s, settings, lambda video: same is None or video.id != same.id
+            )
+        except sig.MatchBudgetExceeded as e:  # the file's own error, in one line, not a crash
+            raise InputError(path, str(e)) from e
         others = sig.merge(found_by)
         progress("searching", 1, 1)
         found += [LookupMatch(m.video_id, m.alignment, m.signals, m.kind) for m in others]
