@@ -114,27 +114,26 @@ def lookup(
     # once. A lookup writes nothing: an index file that is missing or stale is built in memory
     # from SQL for this search and the files are left as they are (a read-only store works).
     # The soundtrack's print is computed (its own ffmpeg) beside the pictures' decoding too.
-    opening: list[_Background] = []
-    hearing: list[_Background] = []
+    beside: list[_Background] = []  # the indexes, then the sound print, once started
 
-    def open_indexes() -> None:
-        if not opening:
-            opening.append(_Background(lambda: sig.open_indexes(store, saved=())))
-            hearing.append(_Background(lambda: sig.sound_or_warning(path, settings)[0]))
+    def start_beside() -> None:
+        if not beside:
+            beside.append(_Background(lambda: sig.open_indexes(store, saved=())))
+            beside.append(_Background(lambda: sig.sound_or_warning(path, settings)[0]))
 
     try:
         progress("fingerprinting the query", 0, 1, item=str(path), item_bytes=size, total_bytes=size)
 
         def on_frame(ts_s: float, duration_s: float) -> None:
-            open_indexes()
+            start_beside()
             progress("fingerprinting the query", 0, 1, item_s=ts_s, item_duration_s=duration_s)
 
         fingerprint = fingerprint_file(path, settings, on_frame)
-        open_indexes()
-        hearing[0].result()  # the soundtrack is part of the query's fingerprint
+        start_beside()
+        queries[sig.SOUND] = beside[1].result()  # the soundtrack is part of the query's fingerprint
         progress("fingerprinting the query", 1, 1)
     except Exception as e:
-        for started in opening + hearing:  # decoding failed after its first frame: no search, no thread left behind
+        for started in beside:  # decoding failed after its first frame: no search, no thread left behind
             with contextlib.suppress(Exception):
                 started.result()
         if not isinstance(e, InputError) or same is None:
@@ -148,9 +147,8 @@ def lookup(
         duration_s = float(same.duration_s or 0.0)
     if fingerprint is not None:
         queries[sig.PICTURES] = sig.Pictures.query_of(fingerprint)
-        queries[sig.SOUND] = hearing[0].result()
         progress("searching", 0, 1)
-        indexes = opening[0].result()
+        indexes = beside[0].result()
         try:
             found_by = _search_each(
                 store, indexes, queries, duration_s, settings, lambda video: same is None or video.id != same.id
