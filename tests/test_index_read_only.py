@@ -11,9 +11,10 @@ import pytest
 import vidtrace
 from conftest import fixture_clip, run
 from vidtrace import layout
-from vidtrace.index import FrameIndex
+from vidtrace.index import FrameIndex, sync
 from vidtrace.index.sounds import SoundIndex
 from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION
+from vidtrace.store.db import Store, StoreLocation
 
 
 def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -63,3 +64,33 @@ def test_a_lookup_through_the_library_on_a_writable_store_writes_no_index_file(s
     assert len(result.matches) == 4
     after = {k: v for k, v in _files(stale_store).items() if k.startswith(("frames", "sounds", "."))}
     assert after == before
+
+
+def test_an_index_recorded_by_an_older_hash_version_is_kept_when_it_holds_the_databases_frames(
+    ingested_store, tmp_path, monkeypatch
+):
+    # After an upgrade, the store's videos keep their hashes until they are fingerprinted again,
+    # and so does the index: its frames are SQL's (the digest says so), only its record is older.
+    store = tmp_path / "store"
+    shutil.copytree(ingested_store, store)
+    path = layout.index_path(store)
+    frames, _ = FrameIndex.load(path)
+    frames.save(path, frames.coverage(HASH_ALGORITHM, HASH_VERSION - 1))
+    expected = run(ingested_store, "lookup", fixture_clip("a_trimmed.mp4"), "--json")
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the index was rebuilt from the database")
+
+    monkeypatch.setattr(sync, "_build", no_rebuild)
+    looked = run(store, "lookup", fixture_clip("a_trimmed.mp4"), "--json")
+    assert looked.exit_code == 0, looked.stderr
+    assert json.loads(looked.stdout) == json.loads(expected.stdout)
+    assert FrameIndex.load(path)[1].version == HASH_VERSION - 1  # a lookup writes nothing
+    doctor = run(store, "doctor", "--json")
+    assert doctor.exit_code == 0, doctor.stdout
+    writing = Store.open(StoreLocation.resolve(store), create=False)
+    try:
+        sync.synced_index(writing)  # as ingest, rescan and import open it
+    finally:
+        writing.close()
+    assert FrameIndex.load(path)[1].version == HASH_VERSION  # recorded again, with this version

@@ -58,7 +58,7 @@ def load_sharded(
     path: Path, multihash_from: int | None = MULTIHASH_FROM_FRAMES
 ) -> tuple[ShardedIndex, Coverage] | None:
     """Every shard beside `path` as one index, or None when the shard files are incomplete,
-    unreadable, of more than one shard count or of different hash versions."""
+    unreadable, of more than one shard count or of different hash algorithms."""
     counts = shard_counts(path)
     if len(counts) != 1:
         return None
@@ -67,7 +67,7 @@ def load_sharded(
     if len(loaded) != shards:
         return None
     coverages = [c for _, c in loaded]
-    if len({(c.algorithm, c.version) for c in coverages}) != 1:
+    if len({c.algorithm for c in coverages}) != 1:
         return None
     return ShardedIndex([i for i, _ in loaded], coverages), combined_coverage(coverages)
 

@@ -203,19 +203,20 @@ def _synced_part(
 ) -> tuple[FrameIndex, bool]:
     """The part's index covering exactly its frames in SQL (`wanted`), and whether it changed.
 
-    Keeps `loaded` when its record agrees with SQL, digest included; when SQL only has frames
-    added after it (a run that stopped before saving), adds those, once the frames it holds are
-    shown to be SQL's (the record plus the new frames make up `wanted`); otherwise (another
-    store's index, or a stale one) rebuilds from SQL.
+    Keeps `loaded` when its record agrees with SQL, digest included, whichever hash version
+    recorded it (it holds the same frames; it counts as changed, to be saved with this version's
+    record). When SQL only has frames added after it (a run that stopped before saving), adds
+    those, once the frames it holds are shown to be SQL's (the record plus the new frames make up
+    `wanted`); otherwise (another store's index, or a stale one) rebuilds from SQL.
     """
     if loaded is not None:
         index, covered = loaded
         if covered == wanted:
             return index, False
-        if (covered.algorithm, covered.version) == (
-            wanted.algorithm,
-            wanted.version,
-        ) and covered.max_id <= wanted.max_id:
+        if covered.same_frames(wanted):  # recorded by an older version of vidtrace: the same frames
+            log.info("%s holds this database's frames, recorded with hash version %d", part.label(), covered.version)
+            return index, True
+        if covered.algorithm == wanted.algorithm and covered.max_id <= wanted.max_id:
             new = list(_codes(session, part, after_id=covered.max_id))
             count = covered.count + sum(len(ids) for ids, _ in new)
             id_sum = covered.id_sum + sum(int(ids.sum()) for ids, _ in new)

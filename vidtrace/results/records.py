@@ -172,3 +172,12 @@ class Coverage:
     def counts(self) -> tuple[int, int, int]:
         """(count, largest id, id sum): what SQL gives without reading the hashes."""
         return self.count, self.max_id, self.id_sum
+
+    def same_frames(self, other: Coverage) -> bool:
+        """Whether the two cover the same frames with the same hashes, whichever hash version the
+        code that recorded them wrote: the digest covers every frame's id and hash, and an index
+        only ever holds what SQL held (a store's videos keep the version they were hashed with
+        until they are fingerprinted again)."""
+        return (self.algorithm, self.count, self.max_id, self.id_sum, self.digest) == (
+            other.algorithm, other.count, other.max_id, other.id_sum, other.digest,
+        )  # fmt: skip
