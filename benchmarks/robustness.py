@@ -64,6 +64,10 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+# The vidtrace of this checkout, whatever the environment has installed: a benchmark run from a
+# second checkout with the first one's environment measures its own code.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from vidtrace import settings as defaults
 from vidtrace.decode import decode, ffmpeg_binary
 from vidtrace.fingerprint import fingerprint_file
