@@ -53,6 +53,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
+# The vidtrace of this checkout, whatever the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from vidtrace import networks
 from vidtrace.store import db, repo
 from vidtrace.store.models import Account, Match, Scan, Upload, Video

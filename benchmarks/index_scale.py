@@ -30,10 +30,15 @@ import argparse
 import gc
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
+
+# The vidtrace of this checkout, whatever the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vidtrace import settings as defaults
 from vidtrace.index import (

@@ -23,12 +23,16 @@ import argparse
 import datetime as dt
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.orm import Session
+
+# The vidtrace of this checkout, whatever the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vidtrace.store import repo
 from vidtrace.store.models import Account, Base, Frame, Match, Scan, Upload, Video

@@ -38,6 +38,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+# The vidtrace of this checkout, whatever the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from vidtrace.decode import (
     _CHILD_ENV,
     DECODE_ALL,
