@@ -11,7 +11,7 @@ import pytest
 
 from conftest import MANIFEST, db_dump, db_rows, fixture_clip, run
 from vidtrace.commands.main import cli
-from vidtrace.spec import MATCH_VERSION
+from vidtrace.spec import HASH_VERSION, MATCH_VERSION
 from vidtrace.store import db
 from vidtrace.store.db import writer_lock
 
@@ -213,6 +213,12 @@ def test_rescan_fingerprints_again_what_an_older_hash_version_stored(tmp_path):
         conn.execute("UPDATE videos SET algorithm_version = algorithm_version - 1 WHERE id = 1")
         conn.execute("UPDATE frames SET hash = zeroblob(8) WHERE video_id = 1")
     conn.close()
+    # Until then, a lookup and doctor say so, and what brings the video up to date.
+    older = f"1 stored video(s) were fingerprinted by an older version of vidtrace (hash version {HASH_VERSION - 1}"
+    looked = run(store, "lookup", fixture_clip("a_trimmed.mp4"))
+    assert looked.exit_code == 0 and older in looked.stderr and "`vidtrace rescan`" in looked.stderr
+    checked = run(store, "doctor")
+    assert f"hash_versions: {older}" in checked.stdout
 
     result = run(store, "rescan", "--json")
     assert result.exit_code == 0, result.stderr
@@ -233,6 +239,8 @@ def test_rescan_fingerprints_again_what_an_older_hash_version_stored(tmp_path):
     assert json.loads(again.stdout)["counts"]["refingerprinted_videos"] == 0
     lookup = run(store, "lookup", fixture_clip("a_trimmed.mp4"), "--json")
     assert lookup.exit_code == 0, lookup.stderr
+    assert "older version" not in lookup.stderr
+    assert f"every video is fingerprinted with hash version {HASH_VERSION}" in run(store, "doctor").stdout
 
 
 def test_rescan_matches_again_what_older_matching_rules_matched(tmp_path):

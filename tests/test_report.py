@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vidtrace.report import safe_text, table
+from vidtrace.report import older_fingerprints_note, safe_text, table
 
 #: Bidirectional embedding, override and isolate controls (the "Trojan Source" set).
 BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -110,3 +110,13 @@ def test_csv_neutralises_formula_text_and_keeps_numbers():
         "'\tx,ok",
         "'\rx,a-b",
     ]
+
+
+def test_the_note_on_older_fingerprints_says_what_brings_each_kind_up_to_date():
+    note = older_fingerprints_note({(False, 11): 3, (False, 12): 2, (True, 9): 4}, 13)
+    assert note == (
+        "5 stored video(s) were fingerprinted by an older version of vidtrace (hash version 11, 12, now 13) and "
+        "match less well until `vidtrace rescan` fingerprints them again; 4 imported video(s) keep their source's "
+        "hash version (9, now 13) until a newer export from that source is imported"
+    )
+    assert older_fingerprints_note({}, 13) is None

@@ -23,7 +23,7 @@ from vidtrace.results.clusters import Placement
 from vidtrace.scan import ScanSummary
 from vidtrace.scan import ingest as _ingest
 from vidtrace.scan import rescan as _rescan
-from vidtrace.settings import Settings
+from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.store import db, repo
 
 
@@ -62,6 +62,11 @@ class Case:
         """Every stored match (score at least `min_score`) with its segments."""
         with self.store.session() as session:
             return repo.list_matches(session, min_score)
+
+    def older_fingerprints(self) -> dict[tuple[bool, int], int]:
+        """Stored videos hashed by an older version than this one: {(imported, version): count}."""
+        with self.store.session() as session:
+            return repo.older_fingerprints(session, HASH_ALGORITHM, HASH_VERSION)
 
     def uploads(self, video_ids: Sequence[int]) -> dict[int, list[repo.UploadRecord]]:
         """The uploads (account, path, time, URL, title) of each video."""

@@ -18,7 +18,8 @@ from vidtrace.fingerprint import fingerprint_file
 from vidtrace.index import load_index
 from vidtrace.index.sync import coverages_of, fill_frame_sums, sums_of_frames, synced_index
 from vidtrace.match_service import match_unmatched
-from vidtrace.settings import Settings
+from vidtrace.report import older_fingerprints_note
+from vidtrace.settings import HASH_ALGORITHM, HASH_VERSION, Settings
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION
 from vidtrace.store import frame_sums, repo
 from vidtrace.store.db import Store, writer_lock
@@ -53,7 +54,7 @@ def check(store: Store) -> DoctorReport:
         actual = sums_of_frames(session)  # one read of every frame, for the two checks that need it
         findings = [
             _check_index(store, session, actual), _check_frame_sums(session, actual), _check_missing(session),
-            _check_failed(session), _check_unmatched(session), _check_scans(session),
+            _check_failed(session), _check_unmatched(session), _check_scans(session), _check_versions(session),
         ]  # fmt: skip
         session.rollback()
     return DoctorReport(findings)
@@ -175,6 +176,17 @@ def _check_unmatched(session) -> Finding:
     if items:
         return Finding("unmatched_videos", False, f"{len(items)} video(s) left unmatched (see each reason)", items)
     return Finding("unmatched_videos", True, "every fingerprinted video was matched")
+
+
+def _check_versions(session) -> Finding:
+    """Videos hashed by an older version: searchable and matched, not broken, but they match
+    less well than they will once fingerprinted again (a rescan; an import for imported ones)."""
+    older = repo.older_fingerprints(session, HASH_ALGORITHM, HASH_VERSION)
+    note = older_fingerprints_note(older, HASH_VERSION)
+    items = [{"imported": imported, "hash_version": v, "videos": n} for (imported, v), n in sorted(older.items())]
+    return Finding(
+        "hash_versions", True, note or f"every video is fingerprinted with hash version {HASH_VERSION}", items
+    )
 
 
 def _check_scans(session) -> Finding:

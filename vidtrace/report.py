@@ -359,3 +359,26 @@ def lookup_csv_rows(result: LookupResult) -> list[tuple]:
         for u in result.uploads.get(m.video_id, [])
         for s in m.alignment.segments
     ]
+
+
+def older_fingerprints_note(older: dict[tuple[bool, int], int], version: int) -> str | None:
+    """One line on the stored videos hashed by an older version (`repo.older_fingerprints`) and
+    what brings them up to date, or None when there are none. `version`: this one's."""
+
+    def versions(imported: bool) -> str:
+        return ", ".join(str(v) for v in sorted({v for (i, v) in older if i == imported}))
+
+    here = sum(n for (imported, _), n in older.items() if not imported)
+    imported = sum(n for (imported, _), n in older.items() if imported)
+    parts = []
+    if here:
+        parts.append(
+            f"{here} stored video(s) were fingerprinted by an older version of vidtrace (hash version "
+            f"{versions(False)}, now {version}) and match less well until `vidtrace rescan` fingerprints them again"
+        )
+    if imported:
+        parts.append(
+            f"{imported} imported video(s) keep their source's hash version ({versions(True)}, now {version}) "
+            "until a newer export from that source is imported"
+        )
+    return "; ".join(parts) or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import click
 from vidtrace import report
 from vidtrace.commands.options import ffmpeg_option
 from vidtrace.commands.output import emit_json, output_options
+from vidtrace.settings import HASH_VERSION
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -31,6 +35,8 @@ def lookup(ctx, file, top, ffmpeg, fmt):
     # Where the hits belong (clusters, groups): shown in the table and the JSON, not in the CSV.
     snap = case.coordination() if result.matches and fmt != "csv" else None
     display.close("lookup")
+    if note := report.older_fingerprints_note(case.older_fingerprints(), HASH_VERSION):
+        log.warning("%s", note)
     where = case.placement([m.video_id for m in result.matches], snap) if snap is not None else {}
     if fmt == "json":
         emit_json(report.lookup_json(result, where))

@@ -79,6 +79,7 @@ from vidtrace.store.videos import (
     add_video,
     insert_video,
     ok_video_ids,
+    older_fingerprints,
     replace_fingerprint,
     video_by_sha,
     videos_by_id,
