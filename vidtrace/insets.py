@@ -25,6 +25,7 @@ from vidtrace.spec import (
     INSET_CORNER_SHARE,
     INSET_DETAIL_BLUR_PX,
     INSET_EDGE_CANDIDATES,
+    INSET_EDGE_GAP_PX,
     INSET_EDGE_OVERRUN_PX,
     INSET_EDGE_REACH_PX,
     INSET_FAINT_SIDE,
@@ -225,7 +226,7 @@ def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, i
         good = by_line >= (best - 0.5 * np.abs(best))[:, None]
         first = np.where(good, starts[None, :], len(good)).min(axis=1)
         last = np.where(good, ends[None, :], 0).max(axis=1)
-        return np.array(sorted(_strongest(best, INSET_EDGE_CANDIDATES, reach, first, last)))
+        return np.array(sorted(_strongest(best, INSET_EDGE_CANDIDATES, INSET_EDGE_GAP_PX, first, last)))
 
     columns, rows = candidates(by_column, y0s, y1s), candidates(by_row, x0s, x1s)
     x0, x1, y0, y1 = (a.ravel() for a in np.meshgrid(columns, columns, rows, rows, indexing="ij"))

@@ -145,7 +145,8 @@ def inset_hashes(
     """Hashes of the inset, when the stretch of (instant, picture) shows one (`aspect`: the
     pictures' display width / height, when known). A stretch shorter than half `INSET_CHUNK_S`
     (a video's last seconds) is searched with the pictures `before` it. An inset with padding of
-    its own (a letterboxed clip shown small) is also hashed without it, as its source is stored;
+    its own (a letterboxed clip shown small) is also hashed without it, as its source is stored
+    (its picture and its change);
     an inset one of whose sides barely shows is hashed in both boxes `inset_boxes` gives."""
     if stretch and before and stretch[-1][0] - stretch[0][0] < INSET_CHUNK_S / 2:
         searched = [*before[len(stretch) :], *stretch]  # one stretch's worth, ending with this one
@@ -160,22 +161,33 @@ def inset_hashes(
     for top, bottom, left, right in inset_boxes(np.stack([m for _, m in sampled]), aspect):
         for ts, mean in stretch:
             inset = mean[top:bottom, left:right]
+            # An inset with padding of its own (a letterboxed clip shown small): its content, as
+            # its source is stored, when that is big enough to hash.
+            y0, y1, x0, x1 = content_box(inset)
+            padded = (y0, y1, x0, x1) != (0, bottom - top, 0, right - left) and min(y1 - y0, x1 - x0) >= (
+                INSET_MIN_CONTENT_PX
+            )
             quality = frame_quality(inset)
             if quality >= MIN_FRAME_STD:
                 entries.append((ts, inset, round(quality, QUALITY_DIGITS), REGION_INSET))
-                inner = content_box(inset)
-                if inner != (0, bottom - top, 0, right - left):
-                    content = inset[inner[0] : inner[1], inner[2] : inner[3]]
+                if padded:
+                    content = inset[y0:y1, x0:x1]
                     inner_quality = frame_quality(content)
-                    if min(content.shape) >= INSET_MIN_CONTENT_PX and inner_quality >= MIN_FRAME_STD:
+                    if inner_quality >= MIN_FRAME_STD:
                         entries.append((ts, content, round(inner_quality, QUALITY_DIGITS), REGION_INSET))
             # How the inset changed: a talking head shown small over a host is a held picture too.
+            # With padding of its own, also how its content changed (its source's change is of its
+            # content: the padding's share of the picture would shift every line of it).
             at = int(np.argmin(np.abs(times - (ts - MOTION_LAG_S))))
-            changed = None
-            if abs(times[at] - (ts - MOTION_LAG_S)) <= MOTION_EVERY_S / 2:
-                changed = change_picture(inset, pool[at][1][top:bottom, left:right])
-            if changed is not None:
-                entries.append((ts, changed[0], changed[1], REGION_MOTION_INSET))
+            if abs(times[at] - (ts - MOTION_LAG_S)) > MOTION_EVERY_S / 2:
+                continue
+            before_inset = pool[at][1][top:bottom, left:right]
+            changes = [change_picture(inset, before_inset)]
+            if padded:
+                changes.append(change_picture(inset[y0:y1, x0:x1], before_inset[y0:y1, x0:x1]))
+            for changed in changes:
+                if changed is not None:
+                    entries.append((ts, changed[0], changed[1], REGION_MOTION_INSET))
     return hashed(entries)
 
 

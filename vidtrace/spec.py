@@ -33,8 +33,10 @@ HASH_ALGORITHM = "phash64"
 #: outwards when no side is faint. 11: an inset's side counts less by what its line shows past
 #: each of its ends, not only the stronger one (a line across the host is no inset's side).
 #: 12: two straight edges a few lines apart are both an inset's candidate sides when they run
-#: along different stretches (an inset's bottom side just below a bar's edge).
-HASH_VERSION = 12
+#: along different stretches (an inset's bottom side just below a bar's edge). 13: an inset's
+#: candidate sides as close as 2 lines to a stronger one; the change of an inset's content
+#: within its own padding hashed too.
+HASH_VERSION = 13
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
@@ -226,8 +228,12 @@ INSET_MIN_EDGE_MOTION = 0.8
 INSET_MIN_MOTION = 6.0
 #: A side's line is compared with the lines this many pixels away on either side.
 INSET_EDGE_REACH_PX = 3
-#: Candidate lines kept per direction (the strongest, at least `INSET_EDGE_REACH_PX` apart).
+#: Candidate lines kept per direction: the strongest, no two neighbours along one stretch (one
+#: edge seen on both lines an edge between two pixels blends). Any wider gap hid true sides: an
+#: inset's side 2 or 3 lines from a stronger line along the same stretch (a talking head's collar
+#: just inside its bottom side, the host's hairline just outside it).
 INSET_EDGE_CANDIDATES = 16
+INSET_EDGE_GAP_PX = 1
 #: A side's prominence along its line this many pixels past each end counts against it, weighted
 #: by `INSET_OVERRUN_WEIGHT`: a pasted side ends at its corners. A host's line running on past one
 #: end (a bar, a shelf meeting the inset) takes half of the side's score; one running on past both
