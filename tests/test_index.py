@@ -28,9 +28,12 @@ from vidtrace.index import (
     multihash,
     shard_of,
     shard_path,
+    sync,
     train_bit_order,
 )
 from vidtrace.index import frames as frames_module
+from vidtrace.layout import record_path
+from vidtrace.settings import HASH_VERSION
 from vidtrace.store import db
 
 NBITS = 64
@@ -648,6 +651,35 @@ def test_index_build_shards_then_lookup_and_doctor_agree(ingested_store, tmp_pat
     whole = run(store, "index", "build")
     assert whole.exit_code == 0 and "index:" in whole.stdout
     assert not list(store.glob("frames.shard-*")) and (store / db.INDEX_FILENAME).exists()
+
+
+def test_shards_recorded_by_an_older_hash_version_are_kept_when_they_hold_the_databases_frames(
+    ingested_store, tmp_path, monkeypatch
+):
+    store = _store_copy(ingested_store, tmp_path)
+    clip = fixture_clip("a_trimmed.mp4")
+    before = run(store, "lookup", clip, "--json")
+    assert run(store, "index", "build", "--shards", "3").exit_code == 0
+    records = [record_path(shard_path(store / db.INDEX_FILENAME, k, 3)) for k in range(3)]
+    for record in records[0], records[2]:  # two shards written by the version before this one
+        meta = json.loads(record.read_text())
+        record.write_text(json.dumps({**meta, "version": HASH_VERSION - 1}))
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("a shard was rebuilt from the database")
+
+    monkeypatch.setattr(sync, "_build", no_rebuild)
+    after = run(store, "lookup", clip, "--json")
+    assert after.exit_code == 0, after.stderr
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    assert json.loads(records[0].read_text())["version"] == HASH_VERSION - 1  # a lookup writes nothing
+    assert run(store, "doctor").exit_code == 0
+    writing = db.Store.open(db.StoreLocation.resolve(store), create=False)
+    try:
+        sync.synced_index(writing)
+    finally:
+        writing.close()
+    assert [json.loads(r.read_text())["version"] for r in records] == [HASH_VERSION] * 3
 
 
 def test_shards_built_on_separate_machines_from_one_database_match_what_ingest_produced(ingested_store, tmp_path):

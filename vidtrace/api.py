@@ -64,7 +64,7 @@ class Case:
             return repo.list_matches(session, min_score)
 
     def older_fingerprints(self) -> dict[tuple[bool, int], int]:
-        """Stored videos hashed by an older version than this one: {(imported, version): count}."""
+        """Stored videos hashed by an older version of this algorithm: {(imported, version): count}."""
         with self.store.session() as session:
             return repo.older_fingerprints(session, HASH_ALGORITHM, HASH_VERSION)
 

@@ -378,7 +378,7 @@ def older_fingerprints_note(older: dict[tuple[bool, int], int], version: int) ->
         )
     if imported:
         parts.append(
-            f"{imported} imported video(s) keep their source's hash version ({versions(True)}, now {version}) "
-            "until a newer export from that source is imported"
+            f"{imported} imported video(s) keep their source's hash version ({versions(True)}, now {version}): "
+            "they match less well, and only their source can fingerprint them again"
         )
     return "; ".join(parts) or None

@@ -228,11 +228,11 @@ INSET_MIN_EDGE_MOTION = 0.8
 INSET_MIN_MOTION = 6.0
 #: A side's line is compared with the lines this many pixels away on either side.
 INSET_EDGE_REACH_PX = 3
-#: Candidate lines kept per direction: the strongest, no two neighbours along one stretch (one
-#: edge seen on both lines an edge between two pixels blends). Any wider gap hid true sides: an
-#: inset's side 2 or 3 lines from a stronger line along the same stretch (a talking head's collar
-#: just inside its bottom side, the host's hairline just outside it).
+#: Candidate lines kept per direction (the strongest, see `INSET_EDGE_GAP_PX`).
 INSET_EDGE_CANDIDATES = 16
+#: Of two candidate lines this near along one stretch, only the stronger is kept: an edge between
+#: two pixels blends into both lines. A gap of 3 hid true sides 2 lines from a stronger line (a
+#: host's shirt beside a third-wide inset's top side; an inset's own black bar beside its side).
 INSET_EDGE_GAP_PX = 1
 #: A side's prominence along its line this many pixels past each end counts against it, weighted
 #: by `INSET_OVERRUN_WEIGHT`: a pasted side ends at its corners. A host's line running on past one

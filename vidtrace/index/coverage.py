@@ -12,7 +12,9 @@ def add_digests(*digests: int) -> int:
 
 
 def combined_coverage(coverages: list[Coverage]) -> Coverage:
-    """The coverage of the union of disjoint shards: counts, sums and digests add, the max is the max."""
+    """The coverage of the union of disjoint shards: counts, sums and digests add, the max is the
+    max. Its version is the first shard's (shards recorded by two versions may hold the same
+    frames; `Coverage.same_frames` ignores versions)."""
     first = coverages[0]
     return Coverage(
         algorithm=first.algorithm,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from vidtrace.results.records import VideoRecord
@@ -182,13 +182,13 @@ def ok_video_ids(session: Session) -> list[int]:
 
 
 def older_fingerprints(session: Session, algorithm: str, version: int) -> dict[tuple[bool, int], int]:
-    """How many stored videos were hashed by another algorithm or version than (`algorithm`,
-    `version`): {(imported, their version): count}. Those fingerprinted here are brought up to
-    date by a rescan; imported ones keep their source's version."""
+    """How many stored videos were hashed by `algorithm` at a version older than `version`:
+    {(imported, their version): count}. Those fingerprinted here are brought up to date by a
+    rescan; imported ones keep their source's version."""
     imported = Video.source.is_not(None)
     rows = session.execute(
         select(imported, Video.algorithm_version, func.count())
-        .where(Video.status == "ok", or_(Video.algorithm != algorithm, Video.algorithm_version != version))
+        .where(Video.status == "ok", Video.algorithm == algorithm, Video.algorithm_version < version)
         .group_by(imported, Video.algorithm_version)
     )
     return {(bool(is_imported), int(v)): int(n) for is_imported, v, n in rows}
