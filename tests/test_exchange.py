@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
 
 from conftest import db_rows, fixture_clip, run
+from vidtrace.settings import HASH_VERSION
 
 
 def _comparable(document: dict) -> list:
@@ -97,3 +99,36 @@ def test_matching_in_batches_reads_each_stored_frame_once_and_matches_the_same(i
     assert run(one_by_one, "import", exported, "--source", "lab-a").exit_code == 0
     assert requested and len(requested) == len(set(requested))
     assert matches(one_by_one) == matches(whole) and len(matches(whole)) == 7
+
+
+def test_a_newer_export_of_a_source_brings_its_imported_videos_up_to_date(ingested_store, tmp_path):
+    exported = tmp_path / "fingerprints.jsonl.gz"
+    assert run(ingested_store, "export", exported).exit_code == 0
+    partner = tmp_path / "partner-store"
+    assert run(partner, "import", exported, "--source", "lab-a").exit_code == 0
+    frames = "SELECT video_id, ts_s, hex(hash), region FROM frames ORDER BY video_id, ts_s, region"
+    pairs = "SELECT video_a_id, video_b_id, score FROM matches ORDER BY video_a_id, video_b_id"
+    before_frames, before_matches = db_rows(partner, frames), db_rows(partner, pairs)
+    # As if the first import had come from an older version: one video hashed otherwise, its
+    # matches found from those hashes gone.
+    conn = sqlite3.connect(partner / "vidtrace.db")
+    with conn:
+        conn.execute("UPDATE videos SET algorithm_version = algorithm_version - 1 WHERE id = 1")
+        conn.execute("UPDATE frames SET hash = zeroblob(8) WHERE video_id = 1")
+        conn.execute("DELETE FROM segments WHERE match_id IN "
+                     "(SELECT id FROM matches WHERE video_a_id = 1 OR video_b_id = 1)")  # fmt: skip
+        conn.execute("DELETE FROM matches WHERE video_a_id = 1 OR video_b_id = 1")
+    conn.close()
+    assert "1 imported video(s) keep their source's hash version" in run(partner, "doctor").stdout
+
+    again = run(partner, "import", exported, "--source", "lab-a")
+    assert again.exit_code == 0, again.stderr
+    assert "(5 already known, 1 imported before given this file's newer fingerprint)" in again.stdout
+    assert db_rows(partner, frames) == before_frames
+    # Matched again with the updated video as the query: the same pairs, each score within a
+    # hash window's share of the shorter video (an edge instant may hit one way and not the other).
+    after_matches = db_rows(partner, pairs)
+    assert [m[:2] for m in after_matches] == [m[:2] for m in before_matches]
+    assert all(abs(a[2] - b[2]) <= 0.05 for a, b in zip(after_matches, before_matches))
+    assert db_rows(partner, "SELECT DISTINCT algorithm_version FROM videos") == [(HASH_VERSION,)]
+    assert run(partner, "doctor").exit_code == 0

@@ -117,6 +117,6 @@ def test_the_note_on_older_fingerprints_says_what_brings_each_kind_up_to_date():
     assert note == (
         "5 stored video(s) were fingerprinted by an older version of vidtrace (hash version 11, 12, now 13) and "
         "match less well until `vidtrace rescan` fingerprints them again; 4 imported video(s) keep their source's "
-        "hash version (9, now 13): they match less well, and only their source can fingerprint them again"
+        "hash version (9, now 13): they match less well until a newer export from that source is imported"
     )
     assert older_fingerprints_note({}, 13) is None

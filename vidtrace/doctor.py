@@ -180,8 +180,8 @@ def _check_unmatched(session) -> Finding:
 
 def _check_versions(session) -> Finding:
     """Videos hashed by an older version: searchable and matched, not broken, but they match
-    less well than they will once fingerprinted again (by a rescan; imported ones only by their
-    source)."""
+    less well than they will once fingerprinted again (by a rescan; imported ones by importing a
+    newer export of their source)."""
     older = repo.older_fingerprints(session, HASH_ALGORITHM, HASH_VERSION)
     note = older_fingerprints_note(older, HASH_VERSION)
     items = [{"imported": imported, "hash_version": v, "videos": n} for (imported, v), n in sorted(older.items())]

@@ -61,6 +61,8 @@ class ImportSummary:
     new_matches: list[int]
     #: one "FILE:LINE: bad video record: reason" per record skipped
     problems: list[str] = field(default_factory=list)
+    #: videos imported before with an older hash version, given this file's fingerprint
+    updated: int = 0
 
 
 def export(store: Store, path: Path, with_metadata: bool = True) -> int:
@@ -242,7 +244,7 @@ def import_file(
     if not _SOURCE_NAME.match(source):
         raise UsageError(f"source name {source!r}: use letters, digits, '.', '_' or '-' (at most 64)")
     settings = settings or Settings()
-    imported = known = 0
+    imported = known = updated = 0
     new_frames = NewFrames()
     problems: list[str] = []
     with writer_lock(store.location):
@@ -257,8 +259,18 @@ def import_file(
                 except BadRecord as e:
                     problems.append(f"{path}:{number}: bad video record: {e}")
                     continue
-                if repo.video_by_sha(session, video.sha256) is not None:
+                stored = repo.video_by_sha(session, video.sha256)
+                if stored is not None and not _older_import(stored, video):
                     known += 1
+                    continue
+                if stored is not None:  # imported before, hashed by an older version: this one's frames
+                    with session.begin_nested():
+                        repo.replace_imported_fingerprint(session, stored.id, video)
+                        repo.set_sound_print(
+                            session, stored.id, video.sound, SOUND_ALGORITHM, SOUND_VERSION, SOUND_STEP_S
+                        )
+                    new_frames.remember(stored.id, video.frames)
+                    updated += 1
                     continue
                 try:
                     with session.begin_nested():
@@ -275,7 +287,16 @@ def import_file(
                 session, index, settings, scan_id=None, progress=progress, fingerprints=new_frames
             )
         save_index(store, index)
-    return ImportSummary(source, imported, known, matches, problems)
+    return ImportSummary(source, imported, known, matches, problems, updated)
+
+
+def _older_import(stored: repo.VideoRecord, video: repo.VideoExport) -> bool:
+    """Whether a stored video came from an import and was hashed by an older version of the same
+    algorithm than this record (a video fingerprinted here is brought up to date by a rescan)."""
+    return (
+        stored.status == "ok" and stored.source is not None and stored.algorithm == video.algorithm
+        and stored.algorithm_version < video.algorithm_version
+    )  # fmt: skip
 
 
 def _store(session, source: str, video: repo.VideoExport, uploads: list[Upload]) -> int:

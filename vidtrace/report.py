@@ -379,6 +379,6 @@ def older_fingerprints_note(older: dict[tuple[bool, int], int], version: int) ->
     if imported:
         parts.append(
             f"{imported} imported video(s) keep their source's hash version ({versions(True)}, now {version}): "
-            "they match less well, and only their source can fingerprint them again"
+            "they match less well until a newer export from that source is imported"
         )
     return "; ".join(parts) or None

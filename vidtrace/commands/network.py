@@ -264,7 +264,9 @@ def import_command(ctx, file, source):
         click.echo(report.safe_text(problem), err=True)
     skipped = f"; {len(summary.problems)} bad record(s) skipped" if summary.problems else ""
     click.echo(
-        f"imported {summary.videos} video(s) from {report.safe_text(source)} ({summary.already_known} already known); "
+        f"imported {summary.videos} video(s) from {report.safe_text(source)} ({summary.already_known} already known"
+        + (f", {summary.updated} imported before given this file's newer fingerprint" if summary.updated else "")
+        + "); "
         f"{len(summary.new_matches)} new match(es){skipped}"
     )
     if summary.problems:

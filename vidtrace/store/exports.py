@@ -12,7 +12,7 @@ from vidtrace.store.models import Frame, Video
 from vidtrace.store.sounds import sound_print_of_video
 from vidtrace.store.sql import utcnow
 from vidtrace.store.uploads import uploads_of_videos
-from vidtrace.store.videos import add_frames, insert_video
+from vidtrace.store.videos import add_frames, insert_video, replace_frames
 
 
 def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExport]:
@@ -41,6 +41,16 @@ def videos_for_export(session: Session, batch: int = 200) -> Iterable[VideoExpor
                 [(ts, h, region) for ts, h, region in frames], uploads.get(v.id, []), sound_print_of_video(session, v.id),
             )  # fmt: skip
         last = videos[-1].id
+
+
+def replace_imported_fingerprint(session: Session, video_id: int, video: VideoExport) -> None:
+    """A partner's newer fingerprint of a video stored from an import (its uploads and source
+    kept); the video waits to be matched again (see `replace_fingerprint`)."""
+    replace_frames(
+        session, video_id, [(ts, h, 0.0, region) for ts, h, region in video.frames], ids_wanted=False,
+        duration_s=video.duration_s, fps=video.fps, width=video.width, height=video.height,
+        algorithm=video.algorithm, algorithm_version=video.algorithm_version, sampled_frames=len(video.frames),
+    )  # fmt: skip
 
 
 def add_imported_video(session: Session, source: str, video: VideoExport) -> int:

@@ -22,7 +22,7 @@ from vidtrace.results.records import (
     VideoExport,
     VideoRecord,
 )
-from vidtrace.store.exports import add_imported_video, videos_for_export
+from vidtrace.store.exports import add_imported_video, replace_imported_fingerprint, videos_for_export
 from vidtrace.store.frames import (
     first_frame_ids,
     frame_codes,
@@ -81,6 +81,7 @@ from vidtrace.store.videos import (
     ok_video_ids,
     older_fingerprints,
     replace_fingerprint,
+    replace_frames,
     video_by_sha,
     videos_by_id,
 )

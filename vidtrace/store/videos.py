@@ -152,29 +152,29 @@ def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFinge
     video retried, or one hashed by an older version. Returns the new frame ids. Its old frames
     and the matches found with them go, and the video waits to be matched again. Call inside the
     transaction that commits the new frames."""
+    info = fingerprint.info
+    return replace_frames(
+        session, video_id, [(f.ts_s, f.hash, f.quality, f.region) for f in fingerprint.frames],
+        status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
+        height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
+        algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames,
+    )  # fmt: skip
+
+
+def replace_frames(
+    session: Session, video_id: int, frames: Sequence[tuple[float, bytes, float, int]], ids_wanted: bool = True,
+    **values,
+) -> list[int]:  # fmt: skip
+    """A stored video's frames, each (time, hash, quality, region), replaced and its row updated
+    with `values` (see `replace_fingerprint`); the new frame ids unless `ids_wanted` is False."""
     delete_matches(session, [match_id for _, match_id in matches_of_video(session, video_id)])
     session.execute(delete(Frame).where(Frame.video_id == video_id))
-    info = fingerprint.info
     session.execute(
         update(Video)
         .where(Video.id == video_id)
-        .values(
-            status="ok",
-            error=None,
-            duration_s=round(fingerprint.duration_s, 3),
-            fps=info.fps,
-            width=info.width,
-            height=info.height,
-            warning="; ".join(fingerprint.warnings) or None,
-            algorithm=fingerprint.algorithm,
-            algorithm_version=fingerprint.version,
-            sampled_frames=fingerprint.sampled_frames,
-            matched_at=None,
-            match_order=None,
-            unmatched_reason=None,
-        )
+        .values(**values, matched_at=None, match_order=None, unmatched_reason=None)
     )
-    return _add_frames(session, video_id, fingerprint)
+    return add_frames(session, video_id, frames, ids_wanted)
 
 
 def ok_video_ids(session: Session) -> list[int]:
