@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vidtrace.network_report import evidence_lines
 from vidtrace.report import older_fingerprints_note, safe_text, table
 
 #: Bidirectional embedding, override and isolate controls (the "Trojan Source" set).
@@ -120,3 +121,15 @@ def test_the_note_on_older_fingerprints_says_what_brings_each_kind_up_to_date():
         "hash version (9, now 13): they match less well until a newer export from that source is imported"
     )
     assert older_fingerprints_note({}, 13) is None
+
+
+def test_one_post_stored_under_two_paths_is_listed_once_in_a_groups_evidence():
+    first, copy = (
+        {"account": "amp_1", "uploaded_at": "2026-06-02T12:00:00Z"},
+        {"account": "amp_2", "uploaded_at": "2026-06-02T12:05:00Z"},
+    )
+    document = {"groups": [{"evidence": [{"cluster": 1, "span_s": 300.0, "uploads": [first, dict(first), copy]}]}]}
+    assert evidence_lines(document) == [
+        "group 1:",
+        "  cluster 1 within 5m: amp_1 2026-06-02T12:00:00Z (2 files), amp_2 2026-06-02T12:05:00Z",
+    ]

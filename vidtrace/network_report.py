@@ -3,6 +3,7 @@ Pure: a `vidtrace.results.clusters.Snapshot` in, plain values out."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from vidtrace.results.clusters import Snapshot, UploadEvent, clusters_by_video
@@ -124,7 +125,9 @@ def evidence_lines(document: dict) -> list[str]:
     for rank, g in enumerate(document["groups"], start=1):
         lines.append(f"group {rank}:")
         for ev in g["evidence"]:
-            posts = ", ".join(f"{u['account']} {u['uploaded_at']}" for u in ev["uploads"])
+            # One post stored under two paths (a folder copied elsewhere) is one post, its files counted.
+            files = Counter((u["account"], u["uploaded_at"]) for u in ev["uploads"])
+            posts = ", ".join(f"{a} {t}" + (f" ({n} files)" if n > 1 else "") for (a, t), n in files.items())
             lines.append(f"  cluster {ev['cluster']} within {duration_text(ev['span_s'])}: {posts}")
     return [safe_text(line) for line in lines]
 
