@@ -47,7 +47,7 @@ def replace_imported_fingerprint(session: Session, video_id: int, video: VideoEx
     """A partner's newer fingerprint of a video stored from an import (its uploads and source
     kept); the video waits to be matched again (see `replace_fingerprint`)."""
     replace_frames(
-        session, video_id, [(ts, h, 0.0, region) for ts, h, region in video.frames], ids_wanted=False,
+        session, video_id, _frame_rows(video), ids_wanted=False,
         duration_s=video.duration_s, fps=video.fps, width=video.width, height=video.height,
         algorithm=video.algorithm, algorithm_version=video.algorithm_version, sampled_frames=len(video.frames),
     )  # fmt: skip
@@ -61,5 +61,10 @@ def add_imported_video(session: Session, source: str, video: VideoExport) -> int
         sampled_frames=len(video.frames), created_at=utcnow(), source=source,
     )  # fmt: skip
     if created:
-        add_frames(session, video_id, [(ts, h, 0.0, region) for ts, h, region in video.frames], ids_wanted=False)
+        add_frames(session, video_id, _frame_rows(video), ids_wanted=False)
     return video_id
+
+
+def _frame_rows(video: VideoExport) -> list[tuple[float, bytes, float, int]]:
+    """An imported video's frames as `add_frames` writes them (an export carries no quality)."""
+    return [(ts, h, 0.0, region) for ts, h, region in video.frames]

@@ -118,12 +118,12 @@ def add_video(
         return video_id, [], False
     # Frames are written only in the transaction that created their video: the video's SHA-256
     # key is what keeps them from being stored twice.
-    return video_id, _add_frames(session, video_id, fingerprint), True
+    return video_id, add_frames(session, video_id, _frame_rows(fingerprint)), True
 
 
-def _add_frames(session: Session, video_id: int, fingerprint: VideoFingerprint) -> list[int]:
-    """Write the video's frames (all of them) and their sums on its row; returns their ids."""
-    return add_frames(session, video_id, [(f.ts_s, f.hash, f.quality, f.region) for f in fingerprint.frames])
+def _frame_rows(fingerprint: VideoFingerprint) -> list[tuple[float, bytes, float, int]]:
+    """A fingerprint's frames as `add_frames` writes them: (time, hash, quality, region)."""
+    return [(f.ts_s, f.hash, f.quality, f.region) for f in fingerprint.frames]
 
 
 def add_frames(
@@ -154,9 +154,9 @@ def replace_fingerprint(session: Session, video_id: int, fingerprint: VideoFinge
     transaction that commits the new frames."""
     info = fingerprint.info
     return replace_frames(
-        session, video_id, [(f.ts_s, f.hash, f.quality, f.region) for f in fingerprint.frames],
-        status="ok", error=None, duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width,
-        height=info.height, warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
+        session, video_id, _frame_rows(fingerprint), status="ok", error=None,
+        duration_s=round(fingerprint.duration_s, 3), fps=info.fps, width=info.width, height=info.height,
+        warning="; ".join(fingerprint.warnings) or None, algorithm=fingerprint.algorithm,
         algorithm_version=fingerprint.version, sampled_frames=fingerprint.sampled_frames,
     )  # fmt: skip
 
