@@ -23,7 +23,9 @@ its source; queries search their other regions only.
 How the content changed over the last `MOTION_LAG_S` is hashed too (`REGION_MOTION` and its
 mirrored, border-cropped and centre regions): on a talking head before a still backdrop the
 whole picture is held for seconds, and only the change says when two videos agree. Changes only
-ever match changes (see `matching.plausible`).
+ever match changes (see `matching.plausible`). The change is also hashed within the box where the
+pictures of each stretch of `INSET_CHUNK_S` moved (`REGION_MOTION_FOCUS`, `regions.focus_box`): a
+copy cropped around a face, by any amount, finds the same box and the same change in it.
 
 Every constant this depends on is the specification in `vidtrace.spec`. Padding is found in
 `vidtrace.padding`, the regions of one picture cut and hashed in `vidtrace.regions`; here the
@@ -46,8 +48,10 @@ from vidtrace.insets import find_inset  # noqa: F401  (re-exported)
 from vidtrace.padding import _percentile, content_box  # noqa: F401  (_percentile: re-exported)
 from vidtrace.regions import (  # noqa: F401  (re-exported: what fingerprints are made of)
     FrameHash,
+    Moved,
     centre_regions,
     change_picture,
+    focus_hashes,
     frame_quality,
     hash_frame,
     hash_pictures,
@@ -82,6 +86,7 @@ from vidtrace.spec import (  # noqa: F401  (the REGION_* names are re-exported: 
     REGION_MOTION,
     REGION_MOTION_CENTRE,
     REGION_MOTION_DEEP_ZOOM,
+    REGION_MOTION_FOCUS,
     REGION_MOTION_INSET,
     REGION_MOTION_MIRROR,
     REGION_MOTION_ZOOM,
@@ -190,6 +195,8 @@ def hash_frames(
 
     stretch: list[tuple[float, np.ndarray]] = []  # pictures searched together for an inset
     previous: list[tuple[float, np.ndarray]] = []  # the stretch before it
+    moved: list[Moved] = []  # the stretch's changes, for its focus box
+    moved_before: list[Moved] = []
     box, box_ts = (0, 0, 0, 0), float("-inf")
     extras_ts = float("-inf")  # when the mirrored, zoomed and centre regions were last hashed
     recent: list[tuple[float, np.ndarray]] = []  # pictures of the last MOTION_LAG_S, for changes
@@ -200,7 +207,9 @@ def hash_frames(
         recent.append((ts, mean))
         if stretch and ts - stretch[0][0] >= INSET_CHUNK_S:
             hashes.extend(inset_hashes(stretch, previous, aspect))
+            hashes.extend(focus_hashes(moved))
             stretch, previous = [], stretch
+            moved, moved_before = [], moved
         stretch.append((round(ts, TS_DIGITS), mean))
         height, width = mean.shape
         if ts - box_ts >= CONTENT_BOX_EVERY_S - _GRID_SLACK_S:  # padding changes at cuts, not in between
@@ -210,6 +219,8 @@ def hash_frames(
         if before is not None and ts - motion_ts >= MOTION_EVERY_S - _GRID_SLACK_S:
             motion_ts = ts
             hashes.extend(motion_hashes(round(ts, TS_DIGITS), mean, before, box, aspect))
+            content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height) if aspect else None
+            moved.append((round(ts, TS_DIGITS), mean, before, box, content_aspect))
         quality = frame_quality(content)
         if quality < MIN_FRAME_STD:
             continue
@@ -231,6 +242,8 @@ def hash_frames(
                         entries.append((ts, centre, quality_of(centre), REGION_CENTRE))
         hashes.extend(hashed(entries))
     hashes.extend(inset_hashes(stretch, previous, aspect))
+    short = bool(moved) and moved[-1][0] - moved[0][0] < INSET_CHUNK_S / 2
+    hashes.extend(focus_hashes(moved, moved_before if short else ()))
     hashes.sort(key=lambda h: (h.ts_s, h.region))
     return hashes, seen
 

@@ -3,7 +3,8 @@ picture before it. Pure: numpy arrays in, `FrameHash` values out.
 
 The regions (`REGION_*` in `vidtrace.spec`): the content, mirrored, without a border
 (`zoom_region`), its centre cut to a phone's or a feed's shape (`centre_regions`), an inset (a smaller video
-shown over a host), and how each of those changed over the last `MOTION_LAG_S`.
+shown over a host), how each of those changed over the last `MOTION_LAG_S`, and the change within
+the box where a stretch's pictures moved (`focus_box`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from vidtrace.phash import phash_rows
 from vidtrace.spec import (
     CENTRE_ASPECT,
     DEEP_ZOOM_SHARE,
+    FOCUS_BLUR_CELLS,
+    FOCUS_FLOOR_PERCENTILE,
+    FOCUS_GRID,
+    FOCUS_MAX_SHARE,
+    FOCUS_MIDDLE,
+    FOCUS_MIN_PX,
+    FOCUS_SPAN,
     HASH_SIZE,
     INSET_CHUNK_S,
     INSET_MIN_CONTENT_PX,
@@ -38,6 +46,7 @@ from vidtrace.spec import (
     REGION_MOTION,
     REGION_MOTION_CENTRE,
     REGION_MOTION_DEEP_ZOOM,
+    REGION_MOTION_FOCUS,
     REGION_MOTION_INSET,
     REGION_MOTION_MIRROR,
     REGION_MOTION_ZOOM,
@@ -227,4 +236,78 @@ def motion_hashes(
         height, width = mean.shape
         for centre in centre_regions(picture, aspect * ((right - left) / width) / ((bottom - top) / height)):
             entries.append((ts, centre, quality, REGION_MOTION_CENTRE))
+    return hashed(entries)
+
+
+# --- where the pictures move ----------------------------------------------------------------
+
+#: A change to hash in a focus box: (instant, picture, picture `MOTION_LAG_S` before, content box
+#: (top, bottom, left, right), the content's display width / height or None).
+Moved = tuple[float, np.ndarray, np.ndarray, tuple[int, int, int, int], float | None]
+
+
+def focus_box(changes: Sequence[np.ndarray], aspect: float | None) -> tuple[float, float, float, float] | None:
+    """Where the content moved over a stretch, as shares of the content (top, bottom, left, right),
+    or None when nothing moved or the motion fills it (`FOCUS_MAX_SHARE`). `changes` are the
+    content's changes (any size: each is read on a grid of the content); `aspect` the content's
+    display width / height (None: as the pictures are).
+
+    The box is a square in display proportions, centred on the median of the strongest motion and
+    `FOCUS_SPAN` times as wide as its middle: it depends only on where and how far the picture
+    moves, so a copy cropped around the motion, at any size, finds the same box within it."""
+    if not changes:
+        return None
+    energy = np.zeros((FOCUS_GRID, FOCUS_GRID), dtype=np.float32)
+    for change in changes:
+        energy += cv2.resize(np.abs(change), (FOCUS_GRID, FOCUS_GRID), interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(energy, (0, 0), FOCUS_BLUR_CELLS)
+    strong = np.square(np.clip(blurred - np.percentile(blurred, FOCUS_FLOOR_PERCENTILE), 0, None))
+    if not strong.sum() > 0:
+        return None
+    (middle_y, spread_y), (middle_x, spread_x) = _middle(strong.sum(axis=1)), _middle(strong.sum(axis=0))
+    aspect = aspect or 1.0
+    side = FOCUS_SPAN * max(spread_y, spread_x * aspect)  # in content heights
+    top, bottom = max(0.0, middle_y - side / 2), min(1.0, middle_y + side / 2)
+    left, right = max(0.0, middle_x - side / aspect / 2), min(1.0, middle_x + side / aspect / 2)
+    if bottom - top >= FOCUS_MAX_SHARE and right - left >= FOCUS_MAX_SHARE:
+        return None
+    return top, bottom, left, right
+
+
+def _middle(profile: np.ndarray) -> tuple[float, float]:
+    """The median of a profile and the width of its middle (`FOCUS_MIDDLE` each side of it), as
+    shares of its length."""
+    cumulative = np.cumsum(profile, dtype=np.float64)
+    cumulative /= cumulative[-1]
+    low, median, high = np.interp([FOCUS_MIDDLE, 0.5, 1 - FOCUS_MIDDLE], cumulative, np.arange(len(profile)) + 0.5)
+    return float(median) / len(profile), float(high - low) / len(profile)
+
+
+def focus_hashes(moved: Sequence[Moved], around: Sequence[Moved] = ()) -> list[FrameHash]:
+    """Hashes of the change within the focus box of a stretch (`REGION_MOTION_FOCUS`), at each of
+    its instants that moved beyond encoding noise. The box is found over the stretch and `around`
+    it (a short last stretch is read with the one before)."""
+    if not moved:
+        return []
+    found = [*around, *moved]
+    aspects = [aspect for *_, aspect in found if aspect]
+    box = focus_box(
+        [
+            mean[y0:y1, x0:x1].astype(np.float32) - before[y0:y1, x0:x1]
+            for _, mean, before, (y0, y1, x0, x1), _ in found
+        ],
+        float(np.median(aspects)) if aspects else None,
+    )
+    if box is None:
+        return []
+    entries = []
+    for ts, mean, before, (top, bottom, left, right), _ in moved:
+        height, width = bottom - top, right - left
+        y0, y1 = top + round(box[0] * height), top + round(box[1] * height)
+        x0, x1 = left + round(box[2] * width), left + round(box[3] * width)
+        if min(y1 - y0, x1 - x0) < FOCUS_MIN_PX:
+            continue
+        changed = change_picture(mean[y0:y1, x0:x1], before[y0:y1, x0:x1])
+        if changed is not None:
+            entries.append((ts, changed[0], changed[1], REGION_MOTION_FOCUS))
     return hashed(entries)

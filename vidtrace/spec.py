@@ -35,8 +35,9 @@ HASH_ALGORITHM = "phash64"
 #: 12: two straight edges a few lines apart are both an inset's candidate sides when they run
 #: along different stretches (an inset's bottom side just below a bar's edge). 13: an inset's
 #: candidate sides as close as 2 lines to a stronger one; the change of an inset's content
-#: within its own padding hashed too.
-HASH_VERSION = 13
+#: within its own padding hashed too. 14: the change within the box where the pictures of each
+#: stretch moved (`REGION_MOTION_FOCUS`).
+HASH_VERSION = 14
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
@@ -140,8 +141,12 @@ REGION_MOTION_INSET = 10  # the change in an inset (see REGION_INSET)
 #: on every side keeps), and its change.
 REGION_DEEP_ZOOM = 11
 REGION_MOTION_DEEP_ZOOM = 12
+#: The change within the box where the pictures of a stretch moved (a face, a speaker's hands):
+#: the box is found from the change itself, so a copy cropped or reframed around it finds the same
+#: box, and the same change in it, at any crop size (see `FOCUS_*`).
+REGION_MOTION_FOCUS = 13
 #: The largest region number (imported fingerprints are checked against it).
-REGION_LAST = REGION_MOTION_DEEP_ZOOM
+REGION_LAST = REGION_MOTION_FOCUS
 #: The change regions, and the picture regions each one stands for.
 MOTION_REGIONS = {
     REGION_MOTION: REGION_CONTENT,
@@ -150,6 +155,7 @@ MOTION_REGIONS = {
     REGION_MOTION_CENTRE: REGION_CENTRE,
     REGION_MOTION_INSET: REGION_INSET,
     REGION_MOTION_DEEP_ZOOM: REGION_DEEP_ZOOM,
+    REGION_MOTION_FOCUS: REGION_MOTION_FOCUS,  # a change only: its held picture is no evidence
 }
 #: The zoom region leaves out this share of each side of the content: copies cropped by up to
 #: about twice this much (and scaled back up) match it within the distance threshold.
@@ -188,6 +194,28 @@ MOTION_MID_GREY = 128.0
 #: The zoomed change region leaves out this share of each side: copies cropped by 10 to 20% on
 #: every side (a re-poster's crop, kept at its smaller size) keep it.
 MOTION_ZOOM_SHARE = 0.15
+
+# --- where the pictures move ----------------------------------------------------------------
+#: The change of each stretch of `INSET_CHUNK_S` (a shorter last one with the stretch before it) is
+#: summed, as magnitudes, over a grid of this many cells a side of the content...
+FOCUS_GRID = 64
+#: ...blurred by this many cells (a face moves as one)...
+FOCUS_BLUR_CELLS = 1.5
+#: ...less its value at this percentile (the encoding noise and the flicker spread everywhere), and
+#: squared, so that the strongest motion decides.
+FOCUS_FLOOR_PERCENTILE = 75
+#: The focus box is a square (in display proportions) centred on the median of that motion, each
+#: side `FOCUS_SPAN` times the larger of its middle halves across and down (`FOCUS_MIDDLE` of it
+#: each side of the median): on a real talking head the box of each crop of 10, 15 and 20% a side
+#: covers the same face, and the changes in it are 4 to 8 bits apart (median), 24 to 30 bits from
+#: the other moments of the clip.
+FOCUS_MIDDLE = 0.25
+FOCUS_SPAN = 2.5
+#: A box this wide and this tall a share of the content (motion all over: moving content) is the
+#: whole change, hashed already.
+FOCUS_MAX_SHARE = 0.9
+#: A box smaller than this many pixels a side (of the pictures hashed) is not hashed.
+FOCUS_MIN_PX = 16
 
 # --- picture-in-picture ---------------------------------------------------------------------
 #: The frames of each stretch of this many seconds are searched together for an inset (a smaller

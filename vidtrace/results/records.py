@@ -32,6 +32,7 @@ class Region(enum.IntEnum):
     MOTION_INSET = spec.REGION_MOTION_INSET
     DEEP_ZOOM = spec.REGION_DEEP_ZOOM
     MOTION_DEEP_ZOOM = spec.REGION_MOTION_DEEP_ZOOM
+    MOTION_FOCUS = spec.REGION_MOTION_FOCUS
 
 
 class VideoStatus(enum.StrEnum):
