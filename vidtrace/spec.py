@@ -206,9 +206,9 @@ FOCUS_BLUR_CELLS = 1.5
 FOCUS_FLOOR_PERCENTILE = 75
 #: The focus box is a square (in display proportions) centred on the median of that motion, each
 #: side `FOCUS_SPAN` times the larger of its middle halves across and down (`FOCUS_MIDDLE` of it
-#: each side of the median): on a real talking head the box of each crop of 10, 15 and 20% a side
-#: covers the same face, and the changes in it are 4 to 8 bits apart (median), 24 to 30 bits from
-#: the other moments of the clip.
+#: each side of the median): a real talking head's copies cropped by 10 and 15% a side find boxes
+#: over the same face, whose changes lie 4 bits (median) from the source's at the same instants and
+#: 28 to 30 bits from its other moments.
 FOCUS_MIDDLE = 0.25
 FOCUS_SPAN = 2.5
 #: A box this wide and this tall a share of the content (motion all over: moving content) is the
