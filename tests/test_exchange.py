@@ -6,9 +6,18 @@ import gzip
 import json
 import os
 import sqlite3
+from collections import Counter
+
+import pytest
 
 from conftest import db_rows, fixture_clip, run
+from test_insets import shown_small, talking
+from vidtrace.decode import DecodedFrame
+from vidtrace.fingerprint import hash_frames
+from vidtrace.hashes import to_hex
+from vidtrace.records import BadRecord, video_of
 from vidtrace.settings import HASH_VERSION
+from vidtrace.spec import MAX_HASHES_PER_INSTANT, MAX_HASHES_PER_S
 
 
 def _comparable(document: dict) -> list:
@@ -132,3 +141,22 @@ def test_a_newer_export_of_a_source_brings_its_imported_videos_up_to_date(ingest
     assert all(abs(a[2] - b[2]) <= 0.05 for a, b in zip(after_matches, before_matches))
     assert db_rows(partner, "SELECT DISTINCT algorithm_version FROM videos") == [(HASH_VERSION,)]
     assert run(partner, "doctor").exit_code == 0
+
+
+def _record(frames: list, duration_s: float) -> dict:
+    return {"sha256": "ab" * 32, "duration_s": duration_s, "frames": frames}
+
+
+def test_an_export_of_the_richest_fingerprint_is_imported_and_a_forged_one_is_refused():
+    # A vertical video with a talking head shown small in its corner: the picture, its change in
+    # every region (two centre regions), the focus change and an inset's hashes at each instant.
+    pictures = shown_small(talking(2, 200, pace=0.2, detail=6), talking(12, 200, pace=0.15), top=5, left=88, side=36)
+    hashes, _ = hash_frames([DecodedFrame(p, k, k / 25) for k, p in enumerate(pictures)], aspect=9 / 16)
+    assert max(Counter(h.ts_s for h in hashes).values()) <= MAX_HASHES_PER_INSTANT
+    duration_s = len(pictures) / 25
+    assert len(hashes) > 96 * (duration_s + 1)  # over the bound this check had before the focus change
+    frames = [[h.ts_s, to_hex(h.hash), h.region] for h in hashes]
+    assert len(video_of(_record(frames, duration_s)).frames) == len(hashes)
+    forged = frames * int(MAX_HASHES_PER_S * (duration_s + 1) / len(frames) + 1)
+    with pytest.raises(BadRecord, match="frames are more than a video of 8 s can have"):
+        video_of(_record(forged, duration_s))

@@ -15,6 +15,7 @@ from vidtrace.fingerprint import REGION_FRAME, REGION_LAST
 from vidtrace.hashes import from_hex
 from vidtrace.settings import HASH_ALGORITHM, HASH_SIZE, HASH_VERSION, HASH_WINDOW_S
 from vidtrace.sound import SOUND_ALGORITHM, SOUND_STEP_S, SOUND_VERSION, SoundPrint
+from vidtrace.spec import MAX_HASHES_PER_S
 from vidtrace.store import repo
 
 HASH_BYTES = HASH_SIZE * HASH_SIZE // 8
@@ -29,9 +30,6 @@ MAX_DURATION_S = 7 * 86400.0
 #: covers the half second after its instant); a shorter one is refused, since it would inflate
 #: every score computed against the video (matched seconds over the shorter duration).
 DURATION_SLACK_S = HASH_WINDOW_S
-#: Most frames a second of video can carry: 60 (the whole picture, an inset and the change in
-#: four regions every 0.125 s; three other regions every 0.25 s), with room to spare.
-MAX_FRAMES_PER_S = 96
 MAX_FPS = 1000.0
 MAX_SIDE_PX = 65_535
 MAX_UPLOADS = 10_000
@@ -113,7 +111,7 @@ def video_of(record) -> repo.VideoExport:
         duration_s = _number(duration, "duration_s", 0.0, MAX_DURATION_S)
         if duration_s + DURATION_SLACK_S < last_ts:
             raise BadRecord(f"duration_s {duration_s:g} is shorter than its frames, which run to {last_ts:g} s")
-    if len(frames) > MAX_FRAMES_PER_S * (duration_s + 1):
+    if len(frames) > MAX_HASHES_PER_S * (duration_s + 1):
         raise BadRecord(f"{len(frames)} frames are more than a video of {duration_s:g} s can have")
     fps = None if record.get("fps") is None else _number(record["fps"], "fps", 0.0, MAX_FPS)
     width = None if record.get("width") is None else _whole(record["width"], "width", 1, MAX_SIDE_PX)

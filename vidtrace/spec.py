@@ -217,6 +217,18 @@ FOCUS_MAX_SHARE = 0.9
 #: A box smaller than this many pixels a side (of the pictures hashed) is not hashed.
 FOCUS_MIN_PX = 16
 
+# --- how many hashes a second of video can carry --------------------------------------------
+#: Most hashes at one instant (every `HASH_STEP_S`): the picture; its change whole, mirrored,
+#: without two sizes of border, in up to two centre regions (vertical content) and in the focus
+#: box; and up to three boxes of an inset (`insets.settled_boxes`), each its picture and its
+#: change, with and without the inset's own padding.
+MAX_HASHES_PER_INSTANT = 1 + 6 + 1 + 3 * 4
+#: Most hashes every `EXTRA_REGIONS_EVERY_S`: the picture mirrored, without two sizes of border,
+#: and in up to two centre regions.
+MAX_EXTRA_HASHES = 5
+#: Most frame hashes a second of video can carry: an imported record with more is broken or forged.
+MAX_HASHES_PER_S = MAX_HASHES_PER_INSTANT / HASH_STEP_S + MAX_EXTRA_HASHES / EXTRA_REGIONS_EVERY_S
+
 # --- picture-in-picture ---------------------------------------------------------------------
 #: The frames of each stretch of this many seconds are searched together for an inset (a smaller
 #: video over a host); the inset, when found, is hashed in each of them. A shorter last stretch
