@@ -314,6 +314,7 @@ def make_variants(src: Source, other: Source, quick: bool):
                                f"[0:v]split[a][b];[a]{fill}[bg];[b]{fit}[fg];[bg][fg]overlay=(W-w)/2:(H-h)/2",
                                *fc_audio(src, 0), *VENC])  # fmt: skip
     simple("mirror", "hflip")
+    simple("mirror_crop_15_small", f"hflip,crop={even('iw*0.70')}:{even('ih*0.70')}")  # flipped and cropped
     simple("border_crop_15", f"crop={even('iw*0.85')}:{even('ih*0.85')},scale={w}:{h}")
     add("corner_logo", ["-i", path, "-f", "lavfi", "-i", logo, "-filter_complex",
                         f"[1:v]loop=-1:1,scale=iw*0.18*{w}/160:-2[l];[0:v][l]overlay=W-w-W*0.04:H*0.04:shortest=1",

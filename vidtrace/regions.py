@@ -47,6 +47,7 @@ from vidtrace.spec import (
     REGION_MOTION_CENTRE,
     REGION_MOTION_DEEP_ZOOM,
     REGION_MOTION_FOCUS,
+    REGION_MOTION_FOCUS_MIRROR,
     REGION_MOTION_INSET,
     REGION_MOTION_MIRROR,
     REGION_MOTION_ZOOM,
@@ -276,17 +277,19 @@ def focus_box(changes: Sequence[np.ndarray], aspect: float | None) -> tuple[floa
 
 def _middle(profile: np.ndarray) -> tuple[float, float]:
     """The median of a profile and the width of its middle (`FOCUS_MIDDLE` each side of it), as
-    shares of its length."""
-    cumulative = np.cumsum(profile, dtype=np.float64)
+    shares of its length. Each cell's weight is spread evenly over it, so that a profile read
+    backwards (a mirrored picture) gives the mirrored median."""
+    cumulative = np.concatenate([[0.0], np.cumsum(profile, dtype=np.float64)])  # at each cell's edges
     cumulative /= cumulative[-1]
-    low, median, high = np.interp([FOCUS_MIDDLE, 0.5, 1 - FOCUS_MIDDLE], cumulative, np.arange(len(profile)) + 0.5)
+    low, median, high = np.interp([FOCUS_MIDDLE, 0.5, 1 - FOCUS_MIDDLE], cumulative, np.arange(len(profile) + 1))
     return float(median) / len(profile), float(high - low) / len(profile)
 
 
 def focus_hashes(moved: Sequence[Moved], around: Sequence[Moved] = ()) -> list[FrameHash]:
-    """Hashes of the change within the focus box of a stretch (`REGION_MOTION_FOCUS`), at each of
-    its instants that moved beyond encoding noise. The box is found over the stretch and `around`
-    it (a short last stretch is read with the one before)."""
+    """Hashes of the change within the focus box of a stretch (`REGION_MOTION_FOCUS`, and mirrored:
+    `REGION_MOTION_FOCUS_MIRROR`), at each of its instants that moved beyond encoding noise. The
+    box is found over the stretch and `around` it (a short last stretch is read with the one
+    before)."""
     if not moved:
         return []
     found = [*around, *moved]
@@ -303,11 +306,27 @@ def focus_hashes(moved: Sequence[Moved], around: Sequence[Moved] = ()) -> list[F
     entries = []
     for ts, mean, before, (top, bottom, left, right), _ in moved:
         height, width = bottom - top, right - left
-        y0, y1 = top + round(box[0] * height), top + round(box[1] * height)
-        x0, x1 = left + round(box[2] * width), left + round(box[3] * width)
+        y0, y1 = top + box[0] * height, top + box[1] * height
+        x0, x1 = left + box[2] * width, left + box[3] * width
         if min(y1 - y0, x1 - x0) < FOCUS_MIN_PX:
             continue
-        changed = change_picture(mean[y0:y1, x0:x1], before[y0:y1, x0:x1])
+        size = (round(x1 - x0), round(y1 - y0))
+        changed = change_picture(_cut(mean, y0, y1, x0, x1, size), _cut(before, y0, y1, x0, x1, size))
         if changed is not None:
             entries.append((ts, changed[0], changed[1], REGION_MOTION_FOCUS))
+            # A mirrored copy finds the mirrored box (the box is symmetric in how it is found).
+            entries.append((ts, np.ascontiguousarray(changed[0][:, ::-1]), changed[1], REGION_MOTION_FOCUS_MIRROR))
     return hashed(entries)
+
+
+def _cut(picture: np.ndarray, y0: float, y1: float, x0: float, x1: float, size: tuple[int, int]) -> np.ndarray:
+    """The part of a picture between fractional bounds (pixel edges), resampled to `size` (width,
+    height; about the part's own size): a box found to a fraction of a pixel is cut there, so a
+    copy at another scale or flipped cuts the same part (a change a few pixels wide moves by whole
+    bits when its box is rounded to the pixel)."""
+    step_x, step_y = (x1 - x0) / size[0], (y1 - y0) / size[1]
+    inverse = np.array([[step_x, 0.0, x0 + step_x / 2 - 0.5], [0.0, step_y, y0 + step_y / 2 - 0.5]])
+    return cv2.warpAffine(
+        picture.astype(np.float32), inverse, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
