@@ -25,8 +25,7 @@ mirrored, border-cropped and centre regions): on a talking head before a still b
 whole picture is held for seconds, and only the change says when two videos agree. Changes only
 ever match changes (see `matching.plausible`). The change is also hashed within the box where the
 pictures of each stretch of `INSET_CHUNK_S` moved (`REGION_MOTION_FOCUS`, `regions.focus_box`): a
-copy cropped around a face, by any amount, finds the same box and the same change in it. That
-change is stored mirrored too (`REGION_MOTION_FOCUS_MIRROR`), for copies both flipped and cropped.
+copy cropped around a face, by any amount, finds the same box and the same change in it.
 
 Every constant this depends on is the specification in `vidtrace.spec`. Padding is found in
 `vidtrace.padding`, the regions of one picture cut and hashed in `vidtrace.regions`; here the
@@ -88,7 +87,6 @@ from vidtrace.spec import (  # noqa: F401  (the REGION_* names are re-exported: 
     REGION_MOTION_CENTRE,
     REGION_MOTION_DEEP_ZOOM,
     REGION_MOTION_FOCUS,
-    REGION_MOTION_FOCUS_MIRROR,
     REGION_MOTION_INSET,
     REGION_MOTION_MIRROR,
     REGION_MOTION_ZOOM,

@@ -12,7 +12,6 @@ from vidtrace.spec import (
     REGION_FRAME,
     REGION_INSET,
     REGION_MIRROR,
-    REGION_MOTION_FOCUS_MIRROR,
     REGION_MOTION_MIRROR,
     REGION_ZOOM,
 )
@@ -24,7 +23,7 @@ REFRAMED = "reframed"
 INSET = "picture in picture"
 _WHOLE = (REGION_FRAME, REGION_CONTENT, REGION_MIRROR)
 #: Stored only, never searched: a flipped copy's own pictures find them.
-_STORED_ONLY = (REGION_MIRROR, REGION_MOTION_MIRROR, REGION_MOTION_FOCUS_MIRROR)
+_STORED_ONLY = (REGION_MIRROR, REGION_MOTION_MIRROR)
 
 
 @lru_cache(maxsize=1024)

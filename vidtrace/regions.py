@@ -47,7 +47,6 @@ from vidtrace.spec import (
     REGION_MOTION_CENTRE,
     REGION_MOTION_DEEP_ZOOM,
     REGION_MOTION_FOCUS,
-    REGION_MOTION_FOCUS_MIRROR,
     REGION_MOTION_INSET,
     REGION_MOTION_MIRROR,
     REGION_MOTION_ZOOM,
@@ -286,10 +285,9 @@ def _middle(profile: np.ndarray) -> tuple[float, float]:
 
 
 def focus_hashes(moved: Sequence[Moved], around: Sequence[Moved] = ()) -> list[FrameHash]:
-    """Hashes of the change within the focus box of a stretch (`REGION_MOTION_FOCUS`, and mirrored:
-    `REGION_MOTION_FOCUS_MIRROR`), at each of its instants that moved beyond encoding noise. The
-    box is found over the stretch and `around` it (a short last stretch is read with the one
-    before)."""
+    """Hashes of the change within the focus box of a stretch (`REGION_MOTION_FOCUS`), at each of
+    its instants that moved beyond encoding noise. The box is found over the stretch and `around`
+    it (a short last stretch is read with the one before)."""
     if not moved:
         return []
     found = [*around, *moved]
@@ -314,8 +312,6 @@ def focus_hashes(moved: Sequence[Moved], around: Sequence[Moved] = ()) -> list[F
         changed = change_picture(_cut(mean, y0, y1, x0, x1, size), _cut(before, y0, y1, x0, x1, size))
         if changed is not None:
             entries.append((ts, changed[0], changed[1], REGION_MOTION_FOCUS))
-            # A mirrored copy finds the mirrored box (the box is symmetric in how it is found).
-            entries.append((ts, np.ascontiguousarray(changed[0][:, ::-1]), changed[1], REGION_MOTION_FOCUS_MIRROR))
     return hashed(entries)
 
 

@@ -36,7 +36,7 @@ HASH_ALGORITHM = "phash64"
 #: along different stretches (an inset's bottom side just below a bar's edge). 13: an inset's
 #: candidate sides as close as 2 lines to a stronger one; the change of an inset's content
 #: within its own padding hashed too. 14: the change within the box where the pictures of each
-#: stretch moved (`REGION_MOTION_FOCUS`), and mirrored.
+#: stretch moved (`REGION_MOTION_FOCUS`).
 HASH_VERSION = 14
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
@@ -145,9 +145,8 @@ REGION_MOTION_DEEP_ZOOM = 12
 #: the box is found from the change itself, so a copy cropped or reframed around it finds the same
 #: box, and the same change in it, at any crop size (see `FOCUS_*`).
 REGION_MOTION_FOCUS = 13
-REGION_MOTION_FOCUS_MIRROR = 14  # the same, mirrored left to right (stored; never used as a query)
 #: The largest region number (imported fingerprints are checked against it).
-REGION_LAST = REGION_MOTION_FOCUS_MIRROR
+REGION_LAST = REGION_MOTION_FOCUS
 #: The change regions, and the picture regions each one stands for.
 MOTION_REGIONS = {
     REGION_MOTION: REGION_CONTENT,
@@ -157,7 +156,6 @@ MOTION_REGIONS = {
     REGION_MOTION_INSET: REGION_INSET,
     REGION_MOTION_DEEP_ZOOM: REGION_DEEP_ZOOM,
     REGION_MOTION_FOCUS: REGION_MOTION_FOCUS,  # a change only: its held picture is no evidence
-    REGION_MOTION_FOCUS_MIRROR: REGION_MOTION_FOCUS,
 }
 #: The zoom region leaves out this share of each side of the content: copies cropped by up to
 #: about twice this much (and scaled back up) match it within the distance threshold.
@@ -222,9 +220,9 @@ FOCUS_MIN_PX = 16
 # --- how many hashes a second of video can carry --------------------------------------------
 #: Most hashes at one instant (every `HASH_STEP_S`): the picture; its change whole, mirrored,
 #: without two sizes of border, in up to two centre regions (vertical content) and in the focus
-#: box (and mirrored); and up to three boxes of an inset (`insets.settled_boxes`), each its picture and its
+#: box; and up to three boxes of an inset (`insets.settled_boxes`), each its picture and its
 #: change, with and without the inset's own padding.
-MAX_HASHES_PER_INSTANT = 1 + 6 + 2 + 3 * 4
+MAX_HASHES_PER_INSTANT = 1 + 6 + 1 + 3 * 4
 #: Most hashes every `EXTRA_REGIONS_EVERY_S`: the picture mirrored, without two sizes of border,
 #: and in up to two centre regions.
 MAX_EXTRA_HASHES = 5

@@ -33,7 +33,6 @@ class Region(enum.IntEnum):
     DEEP_ZOOM = spec.REGION_DEEP_ZOOM
     MOTION_DEEP_ZOOM = spec.REGION_MOTION_DEEP_ZOOM
     MOTION_FOCUS = spec.REGION_MOTION_FOCUS
-    MOTION_FOCUS_MIRROR = spec.REGION_MOTION_FOCUS_MIRROR
 
 
 class VideoStatus(enum.StrEnum):
