@@ -208,7 +208,7 @@ FOCUS_FLOOR_PERCENTILE = 75
 #: side `FOCUS_SPAN` times the larger of its middle halves across and down (`FOCUS_MIDDLE` of it
 #: each side of the median): a real talking head's copies cropped by 10 and 15% a side find boxes
 #: over the same face, whose changes lie 4 bits (median) from the source's at the same instants and
-#: 28 to 30 bits from its other moments.
+#: 27 to 28 bits from its other moments.
 FOCUS_MIDDLE = 0.25
 FOCUS_SPAN = 2.5
 #: A box this wide and this tall a share of the content (motion all over: moving content) is the
