@@ -33,11 +33,11 @@ def cropped(pictures: np.ndarray, share: float) -> np.ndarray:
                      for p in pictures])  # fmt: skip
 
 
-def focus_changes(pictures: np.ndarray, region: int = REGION_MOTION_FOCUS) -> dict[float, bytes]:
+def focus_changes(pictures: np.ndarray) -> dict[float, bytes]:
     """The focus change hash at each instant of pictures at 25 a second."""
     found: dict[float, list[bytes]] = defaultdict(list)
     for h in hash_frames([DecodedFrame(p, k, k / 25) for k, p in enumerate(pictures)])[0]:
-        if h.region == region:
+        if h.region == REGION_MOTION_FOCUS:
             found[h.ts_s].append(h.hash)
     assert all(len(codes) == 1 for codes in found.values())
     return {ts: codes[0] for ts, codes in found.items()}
@@ -90,14 +90,14 @@ def test_no_focus_box_where_nothing_moves_or_everything_does():
     assert focus_box([everywhere, -everywhere], 1.0) is None
 
 
-def cropped_copy_matches(tmp_path, source, share: float, flip: bool = False) -> list[dict]:
+def cropped_copy_matches(tmp_path, source, share: float) -> list[dict]:
     """The matches of a store holding the real clip `source` and a copy of it without `share` of
-    each side, kept small (flipped first when `flip`)."""
+    each side, kept small."""
     folder = tmp_path / "case"
     folder.mkdir()
     shutil.copy(source, folder / "source.mp4")
     keep = 1 - 2 * share
-    graph = ("hflip," if flip else "") + f"crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
+    graph = f"crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
     subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", graph, "-an", "-c:v", "libx264",
                     "-preset", "ultrafast", str(folder / "cropped.mp4")], check=True)  # fmt: skip
     store = tmp_path / "store"
