@@ -216,10 +216,10 @@ def hash_frames(
             box, box_ts = content_box(nearest.pixels, aspect), ts
         top, bottom, left, right = box
         content = mean[top:bottom, left:right]
+        content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height) if aspect else None
         if before is not None and ts - motion_ts >= MOTION_EVERY_S - _GRID_SLACK_S:
             motion_ts = ts
-            hashes.extend(motion_hashes(round(ts, TS_DIGITS), mean, before, box, aspect))
-            content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height) if aspect else None
+            hashes.extend(motion_hashes(round(ts, TS_DIGITS), mean, before, box, content_aspect))
             moved.append((round(ts, TS_DIGITS), mean, before, box, content_aspect))
         quality = frame_quality(content)
         if quality < MIN_FRAME_STD:
@@ -235,8 +235,7 @@ def hash_frames(
             entries.append((ts, zoom, quality_of(zoom), REGION_ZOOM))
             deep = zoom_region(content, DEEP_ZOOM_SHARE)
             entries.append((ts, deep, quality_of(deep), REGION_DEEP_ZOOM))
-            if aspect:
-                content_aspect = aspect * ((right - left) / width) / ((bottom - top) / height)
+            if content_aspect:
                 for centre in centre_regions(content, content_aspect):
                     if frame_quality(centre) >= MIN_FRAME_STD:
                         entries.append((ts, centre, quality_of(centre), REGION_CENTRE))

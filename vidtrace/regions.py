@@ -218,9 +218,9 @@ def motion_hashes(
     ts: float, mean: np.ndarray, before: np.ndarray, box: tuple[int, int, int, int], aspect: float | None
 ) -> list[FrameHash]:
     """Hashes of how the content changed from `before` to `mean` (both whole pictures, `box` the
-    content): the change itself, mirrored, without a border, and its centre region; none when
-    nothing moved beyond encoding noise. The change is scaled to one contrast, so a copy made
-    darker or paler changes the same way."""
+    content, `aspect` its display width / height when known): the change itself, mirrored, without
+    a border, and its centre region; none when nothing moved beyond encoding noise. The change is
+    scaled to one contrast, so a copy made darker or paler changes the same way."""
     top, bottom, left, right = box
     changed = change_picture(mean[top:bottom, left:right], before[top:bottom, left:right])
     if changed is None:
@@ -233,8 +233,7 @@ def motion_hashes(
         (ts, zoom_region(picture, DEEP_ZOOM_SHARE), quality, REGION_MOTION_DEEP_ZOOM),
     ]
     if aspect:
-        height, width = mean.shape
-        for centre in centre_regions(picture, aspect * ((right - left) / width) / ((bottom - top) / height)):
+        for centre in centre_regions(picture, aspect):
             entries.append((ts, centre, quality, REGION_MOTION_CENTRE))
     return hashed(entries)
 
