@@ -44,3 +44,31 @@ def test_a_copy_cropped_by_a_fifth_on_every_side_matches_its_source(tmp_path, so
     match = _pairs(store)[frozenset({"source.mp4", "cropped.mp4"})]
     assert match["kind"] == "copy" and "pictures" in match["signals"]
     assert any("cropped" in segment["edits"] for segment in match["segments"])
+
+
+def _flip_and_crop(source: Path, out: Path, share: float) -> None:
+    keep = 1 - 2 * share
+    graph = f"hflip,crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", graph, "-an", "-c:v", "libx264",
+                    "-preset", "ultrafast", str(out)], check=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "source",
+    [fixture_clip("orig_a.mp4"), pytest.param(SHARED_VIDEOS / "talking-heads" / "d10.mp4", marks=pytest.mark.skipif(
+        not (SHARED_VIDEOS / "talking-heads" / "d10.mp4").exists(), reason="real talking heads not present"))],
+    ids=["moving", "talking head"],
+)  # fmt: skip
+def test_a_copy_flipped_and_cropped_is_found_as_the_query(tmp_path, source):
+    """The stored source has no region both mirrored and cropped: the copy's own mirror finds the
+    source's crop, in a lookup and when the copy is ingested after its source."""
+    shutil.copy(source, tmp_path / "source.mp4")
+    _flip_and_crop(source, tmp_path / "flipped.mp4", 0.15)
+    store = tmp_path / "store"
+    assert run(store, "ingest", tmp_path / "source.mp4").exit_code == 0
+    found = json.loads(run(store, "lookup", tmp_path / "flipped.mp4", "--json").stdout)["matches"]
+    assert [Path(m["uploads"][0]["path"]).name for m in found] == ["source.mp4"]
+    assert found[0]["kind"] == "copy" and found[0]["signals"] == ["pictures"]
+    assert all({"mirrored", "cropped"} <= set(segment["edits"]) for segment in found[0]["segments"])
+    assert run(store, "ingest", tmp_path / "flipped.mp4").exit_code == 0
+    assert frozenset({"source.mp4", "flipped.mp4"}) in _pairs(store)

@@ -25,6 +25,16 @@ from vidtrace.matching import (
     region_edits,
 )
 from vidtrace.settings import Settings
+from vidtrace.spec import (
+    REGION_DEEP_ZOOM,
+    REGION_MOTION,
+    REGION_MOTION_CENTRE,
+    REGION_MOTION_DEEP_ZOOM,
+    REGION_MOTION_FOCUS,
+    REGION_MOTION_INSET,
+    REGION_MOTION_MIRROR,
+    REGION_MOTION_ZOOM,
+)
 
 CROPS = (REGION_CENTRE, REGION_ZOOM, REGION_INSET)
 
@@ -40,14 +50,32 @@ def test_a_crop_matches_a_whole_frame_or_the_same_crop_only(crop):
     assert plausible(None, crop)  # unknown query region
 
 
+def test_a_query_mirror_matches_the_stored_crops_only():
+    """A copy flipped and cropped: its mirror is its source's crop. Against a whole picture (or
+    another mirror) it would only find again what the stored mirror finds."""
+    for crop in (*CROPS, REGION_DEEP_ZOOM):
+        assert plausible(REGION_MIRROR, crop)
+        assert not plausible(REGION_MOTION_MIRROR, crop)  # a change matches a change only
+    for change in (REGION_MOTION_ZOOM, REGION_MOTION_CENTRE, REGION_MOTION_INSET, REGION_MOTION_DEEP_ZOOM,
+                   REGION_MOTION_FOCUS):  # fmt: skip
+        assert plausible(REGION_MOTION_MIRROR, change)
+    for whole in (REGION_FRAME, REGION_CONTENT, REGION_MIRROR):
+        assert not plausible(REGION_MIRROR, whole)
+    for whole in (REGION_MOTION, REGION_MOTION_MIRROR):
+        assert not plausible(REGION_MOTION_MIRROR, whole)
+
+
 def test_region_pairs_name_the_edit_that_explains_them():
-    assert region_edits(REGION_FRAME, REGION_FRAME, False) == frozenset()
-    assert region_edits(REGION_CONTENT, REGION_FRAME, False) == {PADDED}
-    assert region_edits(REGION_ZOOM, REGION_FRAME, False) == {CROPPED}
-    assert region_edits(REGION_FRAME, REGION_CENTRE, False) == {REFRAMED}
-    assert region_edits(REGION_INSET, REGION_FRAME, False) == {INSET}
-    assert region_edits(REGION_FRAME, REGION_MIRROR, True) == {MIRRORED}
-    assert region_edits(REGION_CENTRE, REGION_CENTRE, False) == frozenset()
+    assert region_edits(REGION_FRAME, REGION_FRAME) == frozenset()
+    assert region_edits(REGION_CONTENT, REGION_FRAME) == {PADDED}
+    assert region_edits(REGION_ZOOM, REGION_FRAME) == {CROPPED}
+    assert region_edits(REGION_FRAME, REGION_CENTRE) == {REFRAMED}
+    assert region_edits(REGION_INSET, REGION_FRAME) == {INSET}
+    assert region_edits(REGION_FRAME, REGION_MIRROR) == {MIRRORED}
+    assert region_edits(REGION_CENTRE, REGION_CENTRE) == frozenset()
+    assert region_edits(REGION_MIRROR, REGION_ZOOM) == {MIRRORED, CROPPED}
+    assert region_edits(REGION_MOTION_MIRROR, REGION_MOTION_CENTRE) == {MIRRORED, REFRAMED}
+    assert region_edits(REGION_MOTION_MIRROR, REGION_MOTION_DEEP_ZOOM) == {MIRRORED, CROPPED}
 
 
 def test_query_echo_is_measured_per_region():

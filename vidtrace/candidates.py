@@ -19,7 +19,7 @@ from vidtrace.align import FrameHit, HitFields, LinePlan, align_planned, plan_li
 from vidtrace.held import StoredHolds, change_marks, stored_holds
 from vidtrace.lines import HitColumns, candidate_speeds, edit_ranks
 from vidtrace.matching import KeptHits, Query
-from vidtrace.region_pairs import _STORED_ONLY, region_edits
+from vidtrace.region_pairs import region_edits
 from vidtrace.results.matches import VideoMatch
 from vidtrace.settings import Settings
 from vidtrace.spec import REGION_LAST
@@ -87,8 +87,7 @@ def _candidate_hits(query: Query, arrays: KeptHits) -> _CandidateHits:
     width = REGION_LAST + 2  # stored regions 0..REGION_LAST; query regions -1 (unknown)..REGION_LAST
     codes, pair = np.unique((q_key + 1) * width + r_regions, return_inverse=True)
     pair_edits = [
-        region_edits(None if q < 0 else q, r, r in _STORED_ONLY)
-        for q, r in zip((codes // width - 1).tolist(), (codes % width).tolist())
+        region_edits(None if q < 0 else q, r) for q, r in zip((codes // width - 1).tolist(), (codes % width).tolist())
     ]
     marks = query.marks
     return _CandidateHits(

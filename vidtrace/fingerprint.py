@@ -18,7 +18,8 @@ fade), and hashed. A picture gives several hashes, each tagged with the region i
 Each picture is hashed with imagehash's pHash (the 8x8 lowest DCT frequencies of a 32x32 image,
 thresholded at their median). The content region is also hashed mirrored left to right
 (`REGION_MIRROR`) and stored, so a horizontally flipped re-upload matches the stored mirror of
-its source; queries search their other regions only.
+its source; a query's own mirror searches the stored crops only (`region_pairs.MIRRORS`), so a
+copy both flipped and cropped finds its source whichever of the two arrives first.
 
 How the content changed over the last `MOTION_LAG_S` is hashed too (`REGION_MOTION` and its
 mirrored, border-cropped and centre regions): on a talking head before a still backdrop the

@@ -1,8 +1,8 @@
 """Search and align: a video's frame hashes against the index, grouped into per-video matches.
 
 Every stored video also has hashes of its mirrored content (`REGION_MIRROR`), so a horizontally
-flipped copy hits them; queries search their other hashes only. A hit carries the edits that
-explain it: "mirrored" when it landed on a mirrored hash, "padded" when exactly one side had
+flipped copy hits them; a query's own mirrors search the stored crops only (a copy flipped and
+cropped). A hit carries the edits that explain it: "mirrored" when one side is a mirror, "padded" when exactly one side had
 padding removed, "cropped" when one side is the zoomed-in region of the other, "reframed" when one
 side is the 9:16 (16:9) centre of the other, "picture in picture" when one side is an inset
 over another video. Alignment keeps the edits most of a segment's frames share, plus the speed
@@ -26,7 +26,6 @@ import numpy as np
 from vidtrace.hashes import to_matrix
 from vidtrace.held import change_marks, held_changes, held_spans
 from vidtrace.region_pairs import (  # noqa: F401  (the edits' names are importable from here)
-    _STORED_ONLY,
     CROPPED,
     INSET,
     MIRRORED,
@@ -208,20 +207,18 @@ def prepare(
     rows of a matrix) and, when known, regions (`fingerprint.REGION_*`), in time order."""
     if len(hashes) == 0:
         return None
-    rows_used = [i for i in range(len(hashes)) if regions is None or regions[i] not in _STORED_ONLY]
-    if not rows_used:
-        return None
-    if isinstance(hashes, np.ndarray):
-        codes = np.ascontiguousarray(hashes[rows_used], dtype=np.uint8)
-    else:
-        codes = to_matrix([hashes[i] for i in rows_used], len(hashes[0]))
-    used_ts = [float(ts_s[i]) for i in rows_used]
-    used_regions = [int(regions[i]) for i in rows_used] if regions is not None else None
+    codes = (
+        np.ascontiguousarray(hashes, dtype=np.uint8)
+        if isinstance(hashes, np.ndarray)
+        else to_matrix(list(hashes), len(hashes[0]))
+    )
+    used_ts = [float(t) for t in ts_s]
+    used_regions = [int(r) for r in regions] if regions is not None else None
     q_held = held_spans(used_ts, codes, used_regions, settings)
     # A change between held pictures needs held pictures: most videos have none to look for.
     held_any = bool((q_held > settings.max_echo_span_s).any())
     q_changes = held_changes(used_ts, codes, used_regions, settings) if held_any else np.zeros(0)
-    q_regions = np.asarray(used_regions if used_regions is not None else [REGION_FRAME] * len(rows_used))
+    q_regions = np.asarray(used_regions if used_regions is not None else [REGION_FRAME] * len(used_ts))
     marks = change_marks(used_ts, q_changes, settings)
     return Query(used_ts, codes, used_regions, q_regions, q_held, q_changes, marks, duration_s)
 

@@ -22,14 +22,18 @@ CROPPED = "cropped"
 REFRAMED = "reframed"
 INSET = "picture in picture"
 _WHOLE = (REGION_FRAME, REGION_CONTENT, REGION_MIRROR)
-#: Stored only, never searched: a flipped copy's own pictures find them.
-_STORED_ONLY = (REGION_MIRROR, REGION_MOTION_MIRROR)
+#: The mirrored whole content and its change. Stored: a flipped copy's own pictures find them.
+#: Searched against the stored crops only (every region but the whole ones): a copy flipped and
+#: cropped finds its source's crop with its own mirror, whichever of the two arrives first. A
+#: mirror against a whole picture is a flipped copy, which the stored mirror finds already.
+MIRRORS = (REGION_MIRROR, REGION_MOTION_MIRROR)
 
 
 @lru_cache(maxsize=1024)
-def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozenset[str]:
+def region_edits(q_region: int | None, r_region: int) -> frozenset[str]:
     """The edits that explain a hit between a query region and a reference region (None: unknown).
     A change region explains what its picture region would."""
+    mirrored = (q_region in MIRRORS) != (r_region in MIRRORS)
     if r_region in MOTION_REGIONS:
         q_region = MOTION_REGIONS.get(q_region, q_region) if q_region is not None else None
         r_region = MOTION_REGIONS[r_region]
@@ -51,11 +55,14 @@ def region_edits(q_region: int | None, r_region: int, mirrored: bool) -> frozens
 def plausible(q_region: int | None, r_region: int) -> bool:
     """Region pairs worth a hit: at least one side whole (a crop of one matches the other whole),
     or the same crop of both (two whole frames that differ outside it: a logo, a caption). A
-    change between pictures only ever matches a change, by the same rule."""
+    change between pictures only ever matches a change, by the same rule. A query's mirror
+    (`MIRRORS`) only matches the stored crops."""
     if q_region is None:
         return True
     if (q_region in MOTION_REGIONS) != (r_region in MOTION_REGIONS):
         return False
     if q_region in MOTION_REGIONS:
         q_region, r_region = MOTION_REGIONS[q_region], MOTION_REGIONS[r_region]
+    if q_region == REGION_MIRROR:
+        return r_region not in _WHOLE
     return q_region in _WHOLE or r_region in _WHOLE or q_region == r_region

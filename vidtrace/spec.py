@@ -127,13 +127,13 @@ REGION_FRAME = 0  # the whole frame: nothing was cropped
 REGION_CONTENT = 1  # the frame with its padding (bars, coloured or blurred background) removed
 REGION_CENTRE = 2  # the centre of the content cut to 9:16 (landscape), or to 16:9 and 1:1 (portrait)
 REGION_ZOOM = 3  # the centre of the content without a border (what a zoomed-in copy keeps)
-REGION_MIRROR = 4  # the content region mirrored left to right (stored; never used as a query)
+REGION_MIRROR = 4  # the content region mirrored left to right (as a query: against crops only)
 REGION_INSET = 5  # a smaller video shown over a host (picture-in-picture)
 #: How the content changed over the last `MOTION_LAG_S` (the mean picture at an instant minus
 #: the one before it): a still backdrop, a static logo or caption cancel out, and what moves (a
 #: face, a mouth, a hand, a slide change) is all that is left.
 REGION_MOTION = 6
-REGION_MOTION_MIRROR = 7  # the same, mirrored left to right (stored; never used as a query)
+REGION_MOTION_MIRROR = 7  # the same, mirrored left to right (as a query: against crops only)
 REGION_MOTION_ZOOM = 8  # the change without a border of `MOTION_ZOOM_SHARE` of each side
 REGION_MOTION_CENTRE = 9  # the change in the centre region (see REGION_CENTRE)
 REGION_MOTION_INSET = 10  # the change in an inset (see REGION_INSET)
