@@ -16,11 +16,12 @@ from conftest import SHARED_VIDEOS, fixture_clip, run
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _crop(source: Path, out: Path, share: float) -> None:
+def _crop(source: Path, out: Path, share: float, flip: bool = False) -> None:
+    """`share` off every side, kept at the smaller size; flipped left to right first with `flip`."""
     keep = 1 - 2 * share
-    graph = f"crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", graph, "-c:v", "libx264", "-preset",
-                    "ultrafast", str(out)], check=True)  # fmt: skip
+    graph = ("hflip," if flip else "") + f"crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", graph, "-an", "-c:v", "libx264",
+                    "-preset", "ultrafast", str(out)], check=True)  # fmt: skip
 
 
 def _pairs(store: Path) -> dict[frozenset[str], dict]:
@@ -28,12 +29,15 @@ def _pairs(store: Path) -> dict[frozenset[str], dict]:
     return {frozenset(Path(m[side]["uploads"][0]["path"]).name for side in "ab"): m for m in matches}
 
 
-@pytest.mark.parametrize(
+SOURCES = pytest.mark.parametrize(
     "source",
     [fixture_clip("orig_a.mp4"), pytest.param(SHARED_VIDEOS / "talking-heads" / "d10.mp4", marks=pytest.mark.skipif(
         not (SHARED_VIDEOS / "talking-heads" / "d10.mp4").exists(), reason="real talking heads not present"))],
     ids=["moving", "talking head"],
 )  # fmt: skip
+
+
+@SOURCES
 def test_a_copy_cropped_by_a_fifth_on_every_side_matches_its_source(tmp_path, source):
     folder = tmp_path / "case"
     folder.mkdir()
@@ -46,24 +50,12 @@ def test_a_copy_cropped_by_a_fifth_on_every_side_matches_its_source(tmp_path, so
     assert any("cropped" in segment["edits"] for segment in match["segments"])
 
 
-def _flip_and_crop(source: Path, out: Path, share: float) -> None:
-    keep = 1 - 2 * share
-    graph = f"hflip,crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", graph, "-an", "-c:v", "libx264",
-                    "-preset", "ultrafast", str(out)], check=True)  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    "source",
-    [fixture_clip("orig_a.mp4"), pytest.param(SHARED_VIDEOS / "talking-heads" / "d10.mp4", marks=pytest.mark.skipif(
-        not (SHARED_VIDEOS / "talking-heads" / "d10.mp4").exists(), reason="real talking heads not present"))],
-    ids=["moving", "talking head"],
-)  # fmt: skip
+@SOURCES
 def test_a_copy_flipped_and_cropped_is_found_as_the_query(tmp_path, source):
     """The stored source has no region both mirrored and cropped: the copy's own mirror finds the
     source's crop, in a lookup and when the copy is ingested after its source."""
     shutil.copy(source, tmp_path / "source.mp4")
-    _flip_and_crop(source, tmp_path / "flipped.mp4", 0.15)
+    _crop(source, tmp_path / "flipped.mp4", 0.15, flip=True)
     store = tmp_path / "store"
     assert run(store, "ingest", tmp_path / "source.mp4").exit_code == 0
     found = json.loads(run(store, "lookup", tmp_path / "flipped.mp4", "--json").stdout)["matches"]
