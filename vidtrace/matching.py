@@ -2,10 +2,10 @@
 
 Every stored video also has hashes of its mirrored content (`REGION_MIRROR`), so a horizontally
 flipped copy hits them; a query's own mirrors search the stored crops only (a copy flipped and
-cropped). A hit carries the edits that explain it: "mirrored" when one side is a mirror, "padded" when exactly one side had
-padding removed, "cropped" when one side is the zoomed-in region of the other, "reframed" when one
-side is the 9:16 (16:9) centre of the other, "picture in picture" when one side is an inset
-over another video. Alignment keeps the edits most of a segment's frames share, plus the speed
+cropped). A hit carries the edits that explain it: "mirrored" when one side is a mirror,
+"padded" when exactly one side had padding removed, "cropped" when one side is the zoomed-in
+region of the other, "reframed" when one side is the 9:16 (16:9) centre of the other, "picture
+in picture" when one side is an inset over another video. Alignment keeps the edits most of a segment's frames share, plus the speed
 change.
 
 Pure: the query's hashes, times and regions, an index to search and a table of stored frames
