@@ -32,6 +32,7 @@ from vidtrace.spec import (
     INSET_GRID_CELLS,
     INSET_MAX_SHARE,
     INSET_MIN_CONTRAST,
+    INSET_MIN_CORNER_EDGE,
     INSET_MIN_EDGE,
     INSET_MIN_EDGE_MOTION,
     INSET_MIN_MOTION,
@@ -62,13 +63,20 @@ def inset_boxes(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     when the box has none of the common shapes, also the boxes of the nearest common shape with
     a side moved outwards (see `settled_boxes`). Empty when the stretch shows no inset."""
     means = means.astype(np.float32)
-    searches = ((lambda m: _edged_inset(m, aspect), INSET_MIN_EDGE_MOTION), (_textured_inset, INSET_MIN_MOTION))
+
+    def textured(m: np.ndarray) -> list[Box]:
+        box = _textured_inset(m)
+        return [] if box is None else [box]
+
+    searches = ((lambda m: _edged_insets(m, aspect), INSET_MIN_EDGE_MOTION), (textured, INSET_MIN_MOTION))
     for search, min_motion in searches:
-        box = search(means)
-        if box is not None:
-            top, bottom, left, right = box
-            if float(means[:, top:bottom, left:right].std(axis=0).mean()) >= min_motion:
-                return settled_boxes(means, box, aspect)
+        moving = [
+            (top, bottom, left, right)
+            for top, bottom, left, right in search(means)
+            if float(means[:, top:bottom, left:right].std(axis=0).mean()) >= min_motion
+        ]
+        if moving:
+            return list(dict.fromkeys(settled for box in moving for settled in settled_boxes(means, box, aspect)))
     return []
 
 
@@ -123,9 +131,7 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
             return [settled]
         common = min(outwards, key=lambda q: abs(shape / q - 1))
         moving = [faint]
-    elif min(top, n_rows - bottom) <= INSET_CORNER_SHARE * n_rows and min(left, n_cols - right) <= (
-        INSET_CORNER_SHARE * n_cols
-    ):
+    elif _in_corner(top, bottom, left, right, n_rows, n_cols):
         common = min(COMMON_SHAPES, key=lambda q: abs(shape / q - 1))
         moving = [0, 1] if common < shape else [2, 3]
     else:
@@ -175,9 +181,12 @@ def _strongest(values: np.ndarray, count: int, gap: int, starts: np.ndarray, end
     return out
 
 
-def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, int, int, int] | None:
+def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     """The rectangle whose four sides are the most prominent straight lines, when its weakest side
-    stands out by `INSET_MIN_EDGE` (in units of the picture's typical step), else None.
+    stands out by `INSET_MIN_EDGE` (in units of the picture's typical step); and, when that one is
+    not in a corner of the frame (`INSET_CORNER_SHARE`), the best rectangle in a corner, when its
+    weakest side stands out by `INSET_MIN_CORNER_EDGE` (editors put insets in corners; a host's
+    face over a bar can make a sharper rectangle than an inset beside it). Empty when neither.
 
     A line's strength at each pixel is the mean step across it over the stretch (a pasted edge
     is there in every picture), less the stronger of the steps `INSET_EDGE_REACH_PX` pixels either side
@@ -261,12 +270,27 @@ def _edged_inset(means: np.ndarray, aspect: float | None = None) -> tuple[int, i
     if aspect:
         shape = (x1 - x0) / (y1 - y0) * aspect * n_rows / n_cols
         score = np.where(_common_shape(shape, INSET_SHAPE_TOLERANCE), score, score * INSET_ODD_SHAPE_FACTOR)
+    boxes: list[Box] = []
     best = float(score.max())
-    if best <= INSET_MIN_EDGE:
-        return None
-    near = np.flatnonzero(score >= INSET_NEAR_BEST * best)
-    k = int(near[np.argmax(((x1 - x0) * (y1 - y0))[near])])
-    return int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])  # inside the edges
+    if best > INSET_MIN_EDGE:
+        near = np.flatnonzero(score >= INSET_NEAR_BEST * best)
+        k = int(near[np.argmax(((x1 - x0) * (y1 - y0))[near])])
+        boxes.append((int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])))  # inside the edges
+    corner = _in_corner(y0 + 1, y1, x0 + 1, x1, n_rows, n_cols)
+    if boxes and _in_corner(*boxes[0], n_rows, n_cols):
+        return boxes
+    if corner.any():
+        k = int(np.flatnonzero(corner)[np.argmax(score[corner])])
+        if score[k] > INSET_MIN_CORNER_EDGE:
+            boxes.append((int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])))
+    return boxes
+
+
+def _in_corner(top, bottom, left, right, n_rows: int, n_cols: int):
+    """Whether each box (sides as numbers or arrays) lies within `INSET_CORNER_SHARE` of two
+    adjacent edges of the frame."""
+    share = INSET_CORNER_SHARE
+    return (np.minimum(top, n_rows - bottom) <= share * n_rows) & (np.minimum(left, n_cols - right) <= share * n_cols)
 
 
 def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

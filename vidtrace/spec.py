@@ -36,8 +36,9 @@ HASH_ALGORITHM = "phash64"
 #: along different stretches (an inset's bottom side just below a bar's edge). 13: an inset's
 #: candidate sides as close as 2 lines to a stronger one; the change of an inset's content
 #: within its own padding hashed too. 14: the change within the box where the pictures of each
-#: stretch moved (`REGION_MOTION_FOCUS`).
-HASH_VERSION = 14
+#: stretch moved (`REGION_MOTION_FOCUS`). 15: the best rectangle of straight sides in a corner
+#: of the frame is an inset too when the best of all lies elsewhere (`INSET_MIN_CORNER_EDGE`).
+HASH_VERSION = 15
 #: Instants are stored to the millisecond (decimal places of seconds)...
 TS_DIGITS = 3
 #: ...and qualities (grey-level standard deviations) to two decimal places.
@@ -260,6 +261,11 @@ INSET_MIN_CONTRAST = 2.0
 #: its pictures must still match another video in time. With v8's rules, 56 of 166 stretches of
 #: the benchmark's sources, captioned copies and negatives show an inset (66 with v7's).
 INSET_MIN_EDGE = 1.5
+#: ...or, for the best rectangle in a corner of the frame (see `INSET_CORNER_SHARE`) when the best
+#: of all is elsewhere, this many times. `d19` shown small in the top left corner over `d0`
+#: scores 1.03 there, under the 2.2 of `d0`'s face over its black bar; the best corner rectangle of
+#: each of the real sources (talking heads and pattern clips, one per stretch) scores 0.22 at most.
+INSET_MIN_CORNER_EDGE = 0.75
 #: An inset found by its edges moves at least this much (grey levels of temporal spread, mean over
 #: the inset): a talking head shown small moves little (1.0 to 16), a pasted logo not at all.
 INSET_MIN_EDGE_MOTION = 0.8
