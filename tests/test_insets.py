@@ -296,3 +296,28 @@ def test_an_inset_side_that_barely_shows_is_also_placed_by_the_insets_shape(seed
     assert settled_boxes(pictures, found, aspect=None) == boxes[:1]  # no display shape, no guess
     sharp = shown_small(host, talking(seed + 10, 16), top=20, left=80, side=40)
     assert settled_boxes(sharp, (21, 60, 80, 120), aspect=aspect) == [(20, 60, 80, 120)]  # all sides show
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_an_inset_in_a_corner_is_found_beside_a_sharper_rectangle_elsewhere(seed):
+    """A host's body with sharp sides standing on a black bar makes a sharper rectangle than a
+    pale inset in the top left corner: both are hashed (the body costs hashes, never a match)."""
+    host = talking(seed, 16).astype(np.float32)
+    host[:, 121:, :] = 0
+    for k in range(16):
+        host[k, 60:121, 43:88] = 200 + 30 * np.sin(k + np.arange(45) / 5)[None, :]
+    guest = 0.5 * talking(seed + 10, 16).astype(np.float32) + 0.5 * host[:, :1, :1].mean()
+    pictures = shown_small(host.clip(0, 255).astype(np.uint8), guest.clip(0, 255).astype(np.uint8), 6, 6, 51)
+    boxes = inset_boxes(pictures, aspect=1.0)
+    assert max(abs(a - b) for a, b in zip(boxes[0], (60, 121, 43, 88))) <= 1  # the sharper one first
+    assert any(max(abs(a - b) for a, b in zip(box, (6, 57, 6, 57))) <= 1 for box in boxes)
+
+
+@pytest.mark.skipif(not (TALKING_HEADS / "d19.mp4").exists(), reason="real talking heads not present")
+def test_a_real_talking_head_in_a_corner_over_a_face_on_a_bar_matches_its_source(tmp_path):
+    # `d19` 0.4 as wide in the top left corner over `d0`, whose face over his clip's black bar
+    # makes a sharper rectangle than the inset's sides (its bottom side runs between `d19`'s
+    # collar and `d0`'s hair, both stronger lines).
+    matches = inset_copy_matches(tmp_path / "case", "d19.mp4", "d0.mp4", "480:480", "W*0.05:H*0.05", 192)
+    assert len(matches) == 1
+    assert matches[0]["kind"] == "copy" and matches[0]["matched_s"] >= 6
