@@ -18,11 +18,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vidtrace.inset_lines import _common_shape, _in_corner, _strongest
 from vidtrace.spec import (
     COMMON_SHAPES,
     INSET_BRIGHTNESS_UNIT,
     INSET_COARSE_STEP_PX,
-    INSET_CORNER_SHARE,
     INSET_DETAIL_BLUR_PX,
     INSET_EDGE_CANDIDATES,
     INSET_EDGE_GAP_PX,
@@ -156,31 +156,6 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
     return boxes
 
 
-def _common_shape(shapes: np.ndarray, tolerance: float) -> np.ndarray:
-    """Whether each display shape (width / height) is within `tolerance` of one of `COMMON_SHAPES`."""
-    return (np.abs(shapes[:, None] / np.array(COMMON_SHAPES)[None, :] - 1) <= tolerance).any(axis=1)
-
-
-def _strongest(values: np.ndarray, count: int, gap: int, starts: np.ndarray, ends: np.ndarray) -> list[int]:
-    """Indices of the `count` largest values, no two within `gap` of each other along spans that
-    overlap by more than half the shorter one (`starts`, `ends`: each line's span, where its value
-    was found). Such two are one edge, seen on neighbouring lines; two edges a few lines apart
-    along different stretches (an inset's side beside a bar's edge) are both kept."""
-    out: list[int] = []
-    for i in np.argsort(-values):
-        i = int(i)
-        length = ends[i] - starts[i]
-        if all(
-            abs(i - j) > gap
-            or min(ends[i], ends[j]) - max(starts[i], starts[j]) <= 0.5 * min(length, ends[j] - starts[j])
-            for j in out
-        ):
-            out.append(i)
-            if len(out) == count:
-                break
-    return out
-
-
 def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     """The rectangle whose four sides are the most prominent straight lines, when its weakest side
     stands out by `INSET_MIN_EDGE` (in units of the picture's typical step); and, when that one is
@@ -243,7 +218,7 @@ def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     allowed = (x1 - x0 >= min_width) & (x1 - x0 <= max_width) & (y1 - y0 >= min_height) & (y1 - y0 <= max_height)
     x0, x1, y0, y1 = x0[allowed], x1[allowed], y0[allowed], y1[allowed]
     if len(x0) == 0:
-        return None
+        return []
     over = INSET_EDGE_OVERRUN_PX
 
     def mean_along(cumulative: np.ndarray, fixed: np.ndarray, start: np.ndarray, end: np.ndarray, by_column: bool):
@@ -284,13 +259,6 @@ def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
         if score[k] > INSET_MIN_CORNER_EDGE:
             boxes.append((int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])))
     return boxes
-
-
-def _in_corner(top, bottom, left, right, n_rows: int, n_cols: int):
-    """Whether each box (sides as numbers or arrays) lies within `INSET_CORNER_SHARE` of two
-    adjacent edges of the frame."""
-    share = INSET_CORNER_SHARE
-    return (np.minimum(top, n_rows - bottom) <= share * n_rows) & (np.minimum(left, n_cols - right) <= share * n_cols)
 
 
 def _detail_maps(means: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
