@@ -245,19 +245,22 @@ def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     if aspect:
         shape = (x1 - x0) / (y1 - y0) * aspect * n_rows / n_cols
         score = np.where(_common_shape(shape, INSET_SHAPE_TOLERANCE), score, score * INSET_ODD_SHAPE_FACTOR)
+
+    def box(k: int) -> Box:  # inside the edges
+        return int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])
+
     boxes: list[Box] = []
     best = float(score.max())
     if best > INSET_MIN_EDGE:
         near = np.flatnonzero(score >= INSET_NEAR_BEST * best)
-        k = int(near[np.argmax(((x1 - x0) * (y1 - y0))[near])])
-        boxes.append((int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])))  # inside the edges
-    corner = _in_corner(y0 + 1, y1, x0 + 1, x1, n_rows, n_cols)
-    if boxes and _in_corner(*boxes[0], n_rows, n_cols):
-        return boxes
-    if corner.any():
-        k = int(np.flatnonzero(corner)[np.argmax(score[corner])])
+        boxes.append(box(int(near[np.argmax(((x1 - x0) * (y1 - y0))[near])])))
+        if _in_corner(*boxes[0], n_rows, n_cols):
+            return boxes
+    corner = np.flatnonzero(_in_corner(y0 + 1, y1, x0 + 1, x1, n_rows, n_cols))
+    if len(corner):
+        k = int(corner[np.argmax(score[corner])])
         if score[k] > INSET_MIN_CORNER_EDGE:
-            boxes.append((int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])))
+            boxes.append(box(k))
     return boxes
 
 
