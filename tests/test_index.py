@@ -416,6 +416,19 @@ def test_multihash_equals_oracle_on_clustered_codes(max_bits):
     assert as_tuples(index.search(queries, max_bits)) == oracle(ids, refs, queries, max_bits)
 
 
+def test_multihash_returns_a_pair_met_in_several_tables_once_in_row_order():
+    # A stored code searched as it is, or one bit off, agrees within the radius in every
+    # substring: every table meets the pair, which must come back once, rows in order.
+    ids, refs, _ = random_data(12, n_refs=3000, n_queries=0)
+    index = FrameIndex.build(ids, refs, kind=MULTIHASH)
+    queries = np.vstack([refs[:50], np.array([_flip(r, [k % NBITS]) for k, r in enumerate(refs[50:100])])])
+    rows, found, _ = index.search_arrays(queries, 10)
+    assert len(set(zip(rows.tolist(), found.tolist()))) == len(rows)
+    assert (np.diff(rows) >= 0).all()
+    assert as_tuples(index.search(queries, 10)) == oracle(ids, refs, queries, 10)
+    assert {(k, int(ids[k])) for k in range(50)} <= set(zip(rows.tolist(), found.tolist()))
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_multihash_searches_many_queries_in_blocks_with_their_own_rows(monkeypatch, workers):
     # Queries are probed a block at a time, the blocks in threads; each hit keeps the row of its

@@ -287,12 +287,17 @@ class MultiHash:
         return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
     def _search_block(self, queries: np.ndarray, max_bits: int, first_row: int):
-        """`search` of a few queries (bits already permuted); rows counted from `first_row`."""
+        """`search` of a few queries (bits already permuted); rows counted from `first_row`.
+
+        A pair close in several substrings is met in several tables: each table keeps only the
+        pairs no earlier table finds (their keys there further apart than the radius), so every
+        pair is returned once without sorting out repeats."""
         masks = _probe_masks(self.key_bits, self.radius)
         n_q = len(queries)
+        keys = [self._key(queries, t) for t in range(self.tables)]
         found_rows, found_pos, found_d = [], [], []
         for t, starts in enumerate(self.starts):
-            probes = (self._key(queries, t)[:, None] ^ masks[None, :]).ravel()
+            probes = (keys[t][:, None] ^ masks[None, :]).ravel()
             lo = np.take(starts, probes).astype(np.int64)
             counts = np.take(starts, probes + 1).astype(np.int64) - lo
             pos = _expand(lo, counts)
@@ -303,9 +308,14 @@ class MultiHash:
                 fragments = np.repeat(self._fragment(queries, t), per_query)
                 near = np.flatnonzero(popcount(np.take(self.fragments[t - 1], pos) ^ fragments) <= max_bits)
                 pos = _unpack(*self.perms[t - 1], np.take(pos, near))
-                d = popcount(np.take(self.codes, pos) ^ np.take(queries, _owner(per_query, near)))
-                keep = np.flatnonzero(d <= max_bits)
-                rows = _owner(per_query, np.take(near, keep))
+                owners = _owner(per_query, near)
+                codes = np.take(self.codes, pos)
+                d = popcount(codes ^ np.take(queries, owners))
+                new = d <= max_bits
+                for earlier in range(t):
+                    new &= popcount(self._key(codes, earlier) ^ np.take(keys[earlier], owners)) > self.radius
+                keep = np.flatnonzero(new)
+                rows = np.take(owners, keep)
             else:
                 d = popcount(np.take(self.codes, pos) ^ np.repeat(queries, per_query))
                 keep = np.flatnonzero(d <= max_bits)
@@ -313,13 +323,9 @@ class MultiHash:
             found_rows.append(rows)
             found_pos.append(np.take(pos, keep))
             found_d.append(np.take(d, keep))
-        rows, pos, d = (
-            np.concatenate(found_rows),
-            np.concatenate(found_pos),
-            np.concatenate(found_d),
-        )
-        _, first = np.unique(rows * len(self.codes) + pos, return_index=True)
-        rows, pos, d = rows[first], pos[first], d[first]
+        rows, pos, d = (np.concatenate(found_rows), np.concatenate(found_pos), np.concatenate(found_d))
+        order = np.argsort(rows * len(self.codes) + pos)  # by query row, then position in the codes
+        rows, pos, d = rows[order], pos[order], d[order]
         ids = _unpack(self.ids_lo, self.ids_hi, pos) + self.id_base
         return rows + first_row, ids, d.astype(np.int64)
 
