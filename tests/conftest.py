@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 from click.testing import CliRunner
 
@@ -50,6 +52,15 @@ def db_rows(store: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def crop_copy(source: Path, out: Path, share: float, flip: bool = False) -> None:
+    """A re-poster's crop of `source` at `out`: `share` off every side, kept at the smaller size,
+    without sound; flipped left to right first with `flip`."""
+    keep = 1 - 2 * share
+    graph = ("hflip," if flip else "") + f"crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-vf", graph, "-an",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(out)], check=True)  # fmt: skip
 
 
 def fixture_clip(name: str) -> Path:

@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 
-from conftest import SHARED_VIDEOS, fixture_clip, run
-
-FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _crop(source: Path, out: Path, share: float, flip: bool = False) -> None:
-    """`share` off every side, kept at the smaller size; flipped left to right first with `flip`."""
-    keep = 1 - 2 * share
-    graph = ("hflip," if flip else "") + f"crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", graph, "-an", "-c:v", "libx264",
-                    "-preset", "ultrafast", str(out)], check=True)  # fmt: skip
+from conftest import SHARED_VIDEOS, crop_copy, fixture_clip, run
 
 
 def _pairs(store: Path) -> dict[frozenset[str], dict]:
@@ -42,7 +30,7 @@ def test_a_copy_cropped_by_a_fifth_on_every_side_matches_its_source(tmp_path, so
     folder = tmp_path / "case"
     folder.mkdir()
     shutil.copy(source, folder / "source.mp4")
-    _crop(source, folder / "cropped.mp4", 0.2)
+    crop_copy(source, folder / "cropped.mp4", 0.2)
     store = tmp_path / "store"
     assert run(store, "ingest", folder).exit_code == 0
     match = _pairs(store)[frozenset({"source.mp4", "cropped.mp4"})]
@@ -55,7 +43,7 @@ def test_a_copy_flipped_and_cropped_is_found_as_the_query(tmp_path, source):
     """The stored source has no region both mirrored and cropped: the copy's own mirror finds the
     source's crop, in a lookup and when the copy is ingested after its source."""
     shutil.copy(source, tmp_path / "source.mp4")
-    _crop(source, tmp_path / "flipped.mp4", 0.15, flip=True)
+    crop_copy(source, tmp_path / "flipped.mp4", 0.15, flip=True)
     store = tmp_path / "store"
     assert run(store, "ingest", tmp_path / "source.mp4").exit_code == 0
     found = json.loads(run(store, "lookup", tmp_path / "flipped.mp4", "--json").stdout)["matches"]

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections import defaultdict
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from conftest import SHARED_VIDEOS, run
+from conftest import SHARED_VIDEOS, crop_copy, run
 from test_insets import talking
 from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import hash_frames
@@ -21,7 +19,6 @@ from vidtrace.hashes import hamming
 from vidtrace.regions import focus_box
 from vidtrace.spec import REGION_MOTION_FOCUS
 
-FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 D0 = SHARED_VIDEOS / "talking-heads" / "d0.mp4"
 
 
@@ -96,10 +93,7 @@ def cropped_copy_matches(tmp_path, source, share: float) -> list[dict]:
     folder = tmp_path / "case"
     folder.mkdir()
     shutil.copy(source, folder / "source.mp4")
-    keep = 1 - 2 * share
-    graph = f"crop=trunc(iw*{keep:.2f}/2)*2:trunc(ih*{keep:.2f}/2)*2"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(source), "-vf", graph, "-an", "-c:v", "libx264",
-                    "-preset", "ultrafast", str(folder / "cropped.mp4")], check=True)  # fmt: skip
+    crop_copy(source, folder / "cropped.mp4", share)
     store = tmp_path / "store"
     assert run(store, "ingest", folder).exit_code == 0
     return json.loads(run(store, "matches", "--json").stdout)["matches"]
