@@ -429,6 +429,20 @@ def test_multihash_returns_a_pair_met_in_several_tables_once_in_row_order():
     assert {(k, int(ids[k])) for k in range(50)} <= set(zip(rows.tolist(), found.tolist()))
 
 
+@pytest.mark.parametrize("layout", [(4, 12, 2), (3, 12, 3)])
+def test_multihash_in_either_layout_finds_exactly_what_flat_search_finds(layout):
+    # The three-table layout is chosen from millions of frames only: forced here on a small set,
+    # with families of close codes, so that pairs meet in one, several or every table.
+    ids, refs, queries = planted_data(13, n_random=5_000, n_families=300)
+    mh = multihash.MultiHash(ids, hashes.rows_to_u64(refs), layout=layout)
+    assert mh.layout == layout
+    for max_bits in (10, MULTIHASH_EXACT_BITS):
+        rows, found, dists = mh.search(hashes.rows_to_u64(queries), max_bits)
+        got = sorted(zip(rows.tolist(), found.tolist(), dists.tolist()))
+        assert got == oracle(ids, refs, queries, max_bits)
+        assert len(set(got)) == len(got) > 2 * len(queries)
+
+
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_multihash_searches_many_queries_in_blocks_with_their_own_rows(monkeypatch, workers):
     # Queries are probed a block at a time, the blocks in threads; each hit keeps the row of its
