@@ -19,7 +19,8 @@ from vidtrace import settings as defaults
 from vidtrace.decode import DecodedFrame
 from vidtrace.fingerprint import MOTION_LAG_S, REGION_MOTION_INSET, _windows, change_picture, hash_frame, hash_frames
 from vidtrace.hashes import hamming
-from vidtrace.insets import _strongest, find_inset, inset_boxes, settled_boxes
+from vidtrace.inset_lines import strongest
+from vidtrace.insets import find_inset, inset_boxes, settled_boxes
 from vidtrace.spec import INSET_EDGE_GAP_PX
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -211,8 +212,8 @@ def test_two_edges_a_few_lines_apart_along_other_stretches_are_both_candidates()
         (60, 2.0, (0, 127)),
     ):
         values[line], starts[line], ends[line] = value, *stretch
-    assert sorted(_strongest(values, 3, 3, starts, ends)) == [60, 121, 123]
-    assert sorted(_strongest(values, 2, 3, np.zeros(128, dtype=np.int64), np.full(128, 127))) == [60, 121]
+    assert sorted(strongest(values, 3, 3, starts, ends)) == [60, 121, 123]
+    assert sorted(strongest(values, 2, 3, np.zeros(128, dtype=np.int64), np.full(128, 127))) == [60, 121]
 
 
 def test_a_side_two_lines_from_a_stronger_line_along_it_is_a_candidate():
@@ -221,7 +222,7 @@ def test_a_side_two_lines_from_a_stronger_line_along_it_is_a_candidate():
     values = np.zeros(128)
     values[[57, 55, 58, 100]] = (4.0, 9.0, 3.5, 1.0)
     starts, ends = np.full(128, 7), np.full(128, 57)
-    assert sorted(_strongest(values, 3, INSET_EDGE_GAP_PX, starts, ends)) == [55, 57, 100]
+    assert sorted(strongest(values, 3, INSET_EDGE_GAP_PX, starts, ends)) == [55, 57, 100]
 
 
 @pytest.mark.parametrize("seed", range(8))

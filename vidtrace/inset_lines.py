@@ -7,12 +7,12 @@ import numpy as np
 from vidtrace.spec import COMMON_SHAPES, INSET_CORNER_SHARE
 
 
-def _common_shape(shapes: np.ndarray, tolerance: float) -> np.ndarray:
+def common_shape(shapes: np.ndarray, tolerance: float) -> np.ndarray:
     """Whether each display shape (width / height) is within `tolerance` of one of `COMMON_SHAPES`."""
     return (np.abs(shapes[:, None] / np.array(COMMON_SHAPES)[None, :] - 1) <= tolerance).any(axis=1)
 
 
-def _strongest(values: np.ndarray, count: int, gap: int, starts: np.ndarray, ends: np.ndarray) -> list[int]:
+def strongest(values: np.ndarray, count: int, gap: int, starts: np.ndarray, ends: np.ndarray) -> list[int]:
     """Indices of the `count` largest values, no two within `gap` of each other along spans that
     overlap by more than half the shorter one (`starts`, `ends`: each line's span, where its value
     was found). Such two are one edge, seen on neighbouring lines; two edges a few lines apart
@@ -32,7 +32,7 @@ def _strongest(values: np.ndarray, count: int, gap: int, starts: np.ndarray, end
     return out
 
 
-def _in_corner(top, bottom, left, right, n_rows: int, n_cols: int):
+def in_corner(top, bottom, left, right, n_rows: int, n_cols: int):
     """Whether each box (sides as numbers or arrays) lies within `INSET_CORNER_SHARE` of two
     adjacent edges of the frame."""
     share = INSET_CORNER_SHARE

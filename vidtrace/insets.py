@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vidtrace.inset_lines import _common_shape, _in_corner, _strongest
+from vidtrace.inset_lines import common_shape, in_corner, strongest
 from vidtrace.spec import (
     COMMON_SHAPES,
     INSET_BRIGHTNESS_UNIT,
@@ -116,7 +116,7 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
         return [settled]
     column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
     shape = (right - left) * column_width / (bottom - top)
-    if _common_shape(np.array([shape]), INSET_SETTLED_SHAPE_TOLERANCE)[0]:
+    if common_shape(np.array([shape]), INSET_SETTLED_SHAPE_TOLERANCE)[0]:
         return [settled]  # a common shape already (a side that barely shows: the host looks alike there)
     # A side that barely shows is found inside the inset, where its content starts to differ from
     # the host: only shapes that move it outwards (taller for a top or bottom side, wider for the
@@ -131,7 +131,7 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
             return [settled]
         common = min(outwards, key=lambda q: abs(shape / q - 1))
         moving = [faint]
-    elif _in_corner(top, bottom, left, right, n_rows, n_cols):
+    elif in_corner(top, bottom, left, right, n_rows, n_cols):
         common = min(COMMON_SHAPES, key=lambda q: abs(shape / q - 1))
         moving = [0, 1] if common < shape else [2, 3]
     else:
@@ -204,13 +204,13 @@ def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     by_row = (along_x[:, x1s] - along_x[:, x0s]) / (x1s - x0s)[None, :]  # [y, span]
 
     def candidates(by_line: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """The strongest lines (`_strongest`), each line's stretch being where its spans hold at
+        """The strongest lines (`strongest`), each line's stretch being where its spans hold at
         least half its best span's prominence (its best span at least, whatever its sign)."""
         best = by_line.max(axis=1)
         good = by_line >= (best - 0.5 * np.abs(best))[:, None]
         first = np.where(good, starts[None, :], len(good)).min(axis=1)
         last = np.where(good, ends[None, :], 0).max(axis=1)
-        return np.array(sorted(_strongest(best, INSET_EDGE_CANDIDATES, INSET_EDGE_GAP_PX, first, last)))
+        return np.array(sorted(strongest(best, INSET_EDGE_CANDIDATES, INSET_EDGE_GAP_PX, first, last)))
 
     columns, rows = candidates(by_column, y0s, y1s), candidates(by_row, x0s, x1s)
     x0, x1, y0, y1 = (a.ravel() for a in np.meshgrid(columns, columns, rows, rows, indexing="ij"))
@@ -244,7 +244,7 @@ def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     score = np.minimum.reduce(sides)
     if aspect:
         shape = (x1 - x0) / (y1 - y0) * aspect * n_rows / n_cols
-        score = np.where(_common_shape(shape, INSET_SHAPE_TOLERANCE), score, score * INSET_ODD_SHAPE_FACTOR)
+        score = np.where(common_shape(shape, INSET_SHAPE_TOLERANCE), score, score * INSET_ODD_SHAPE_FACTOR)
 
     def box(k: int) -> Box:  # inside the edges
         return int(y0[k]) + 1, int(y1[k]), int(x0[k]) + 1, int(x1[k])
@@ -254,9 +254,9 @@ def _edged_insets(means: np.ndarray, aspect: float | None = None) -> list[Box]:
     if best > INSET_MIN_EDGE:
         near = np.flatnonzero(score >= INSET_NEAR_BEST * best)
         boxes.append(box(int(near[np.argmax(((x1 - x0) * (y1 - y0))[near])])))
-        if _in_corner(*boxes[0], n_rows, n_cols):
+        if in_corner(*boxes[0], n_rows, n_cols):
             return boxes
-    corner = np.flatnonzero(_in_corner(y0 + 1, y1, x0 + 1, x1, n_rows, n_cols))
+    corner = np.flatnonzero(in_corner(y0 + 1, y1, x0 + 1, x1, n_rows, n_cols))
     if len(corner):
         k = int(corner[np.argmax(score[corner])])
         if score[k] > INSET_MIN_CORNER_EDGE:
