@@ -7,9 +7,10 @@ import numpy as np
 from vidtrace.spec import COMMON_SHAPES, INSET_CORNER_SHARE
 
 
-def common_shape(shapes: np.ndarray, tolerance: float) -> np.ndarray:
-    """Whether each display shape (width / height) is within `tolerance` of one of `COMMON_SHAPES`."""
-    return (np.abs(shapes[:, None] / np.array(COMMON_SHAPES)[None, :] - 1) <= tolerance).any(axis=1)
+def common_shape(shapes, tolerance: float):
+    """Whether each display shape (width / height; a number or an array) is within `tolerance` of
+    one of `COMMON_SHAPES`."""
+    return (np.abs(np.asarray(shapes)[..., None] / np.array(COMMON_SHAPES) - 1) <= tolerance).any(axis=-1)
 
 
 def strongest(values: np.ndarray, count: int, gap: int, starts: np.ndarray, ends: np.ndarray) -> list[int]:

@@ -116,7 +116,7 @@ def settled_boxes(means: np.ndarray, box: Box, aspect: float | None) -> list[Box
         return [settled]
     column_width = aspect * n_rows / n_cols  # one column's display width, in rows' heights
     shape = (right - left) * column_width / (bottom - top)
-    if common_shape(np.array([shape]), INSET_SETTLED_SHAPE_TOLERANCE)[0]:
+    if common_shape(shape, INSET_SETTLED_SHAPE_TOLERANCE):
         return [settled]  # a common shape already (a side that barely shows: the host looks alike there)
     # A side that barely shows is found inside the inset, where its content starts to differ from
     # the host: only shapes that move it outwards (taller for a top or bottom side, wider for the

@@ -14,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vidtrace.inset_lines import common_shape
 from vidtrace.spec import (
     BACKDROP_MIN_STD,
     BACKDROP_SHARE,
@@ -21,7 +22,6 @@ from vidtrace.spec import (
     BLUR_SHARPNESS_RATIO,
     BORDER_MEAN_DELTA,
     BORDER_STD,
-    COMMON_SHAPES,
     FILL_LINES,
     FLAT_BACKDROP_SHARE,
     MAX_BORDER_SHARE,
@@ -141,11 +141,11 @@ def content_box(pixels: np.ndarray, aspect: float | None = None) -> tuple[int, i
     seam_top = seam_bottom = seam_left = seam_right = 0
     if aspect and aspect < 1:
         seam_top, seam_bottom = _seam_depths(down, row_detail, max_rows)
-        if not _common_shape(aspect * height / max(1, height - seam_top - seam_bottom)):
+        if not common_shape(aspect * height / max(1, height - seam_top - seam_bottom), SHAPE_TOLERANCE):
             seam_top = seam_bottom = 0
     elif aspect and aspect > 1:
         seam_left, seam_right = _seam_depths(np.ascontiguousarray(across.T), col_detail, max_cols)
-        if not _common_shape(aspect * (width - seam_left - seam_right) / width):
+        if not common_shape(aspect * (width - seam_left - seam_right) / width, SHAPE_TOLERANCE):
             seam_left = seam_right = 0
     flat = (top >= soft_top, bottom >= soft_bottom, left >= soft_left, right >= soft_right)
     top, bottom = max(top, soft_top, seam_top), max(bottom, soft_bottom, seam_bottom)
@@ -159,10 +159,6 @@ def content_box(pixels: np.ndarray, aspect: float | None = None) -> tuple[int, i
     left = left if left == seam_left or _is_padding(pixels.T, left, cols, flat[2]) else seam_left
     right = right if right == seam_right or _is_padding(pixels.T[::-1], right, cols, flat[3]) else seam_right
     return top, height - bottom, left, width - right
-
-
-def _common_shape(shape: float) -> bool:
-    return any(abs(shape / common - 1) <= SHAPE_TOLERANCE for common in COMMON_SHAPES)
 
 
 def _seam_depths(steps: np.ndarray, detail: np.ndarray, limit: int) -> tuple[int, int]:
